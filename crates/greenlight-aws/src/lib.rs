@@ -1,0 +1,52 @@
+//! The imperative shell pieces the functions share: start-up (tracing, SDK
+//! config, environment), and AWS reads/writes mapped to `greenlight_core` types.
+
+pub mod config;
+pub mod deployment;
+pub mod load_balancer;
+
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// JSON logs to stdout (CloudWatch), level from `RUST_LOG` (default `info`).
+/// Safe to call more than once (the local cloud hosts several handlers).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+/// Shared SDK configuration, loaded once at start-up. Honours
+/// `AWS_ENDPOINT_URL` (the local cloud points every client at its front server).
+pub async fn load_sdk_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// Wall clock as epoch milliseconds: the one place the shells read time.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The service error code of an SDK error (`DeploymentLimitExceededException`,
+/// `ExecutionAlreadyExists`, ...), if the service answered with one.
+pub fn error_code<E: ProvideErrorMetadata>(err: &E) -> Option<&str> {
+    err.code()
+}
+
+/// A one-line description of an SDK error for error messages: code and message.
+pub fn describe_error<E: ProvideErrorMetadata + std::fmt::Display>(err: &E) -> String {
+    match (err.code(), err.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.to_string(),
+        _ => err.to_string(),
+    }
+}

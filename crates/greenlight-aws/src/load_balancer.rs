@@ -1,0 +1,875 @@
+//! The deployment group's ALB target groups: find them, read their
+//! health-check settings and deregistration delay, tune them, and put them
+//! back from the snapshot the tuner recorded (pipeline state or the
+//! `greenlight:snapshot` tag). Decisions live in `greenlight_core::tuning`;
+//! this module only reads and writes ELBv2 / CodeDeploy.
+//!
+//! Used by health-check-tuner (tune / restore), failure-handler (restore
+//! without the pipeline state, from the tag) and traffic-validator (port).
+
+use aws_sdk_codedeploy::Client as CodeDeployClient;
+use aws_sdk_elasticloadbalancingv2::error::SdkError;
+use aws_sdk_elasticloadbalancingv2::types::{Tag, TargetGroup, TargetGroupAttribute};
+use aws_sdk_elasticloadbalancingv2::Client as Elbv2Client;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use greenlight_core::model::{HealthCheckSettings, TargetGroupSnapshot};
+use greenlight_core::tuning::{
+    decode_snapshot_tag, plan_restore, plan_tune, Changes, FastProfile, TagError,
+};
+
+pub use greenlight_core::tuning::SNAPSHOT_TAG_KEY;
+
+/// The target-group attribute holding the deregistration delay.
+pub const DEREGISTRATION_DELAY_ATTRIBUTE: &str = "deregistration_delay.timeout_seconds";
+
+/// Everything that can go wrong reading or changing the load balancer.
+#[derive(Debug, thiserror::Error)]
+pub enum LbError {
+    #[error("CodeDeploy deployment group {group:?} of application {application:?} does not exist ({detail}); check the application and deployment group names")]
+    DeploymentGroupNotFound {
+        application: String,
+        group: String,
+        detail: String,
+    },
+    #[error("CodeDeploy deployment group {group:?} of application {application:?} has no target group in loadBalancerInfo.targetGroupInfoList; greenlight tunes ALB target groups: add the ALB target group to the deployment group (classic ELBs in elbInfoList are not supported)")]
+    NoLoadBalancer { application: String, group: String },
+    #[error("target group {target_group} does not exist ({detail}); check the deployment group's load balancer settings")]
+    TargetGroupNotFound {
+        target_group: String,
+        detail: String,
+    },
+    #[error("target group {target_group_arn}: {source}")]
+    CorruptSnapshotTag {
+        target_group_arn: String,
+        #[source]
+        source: TagError,
+    },
+    #[error("{operation} failed for {target}: {message}")]
+    AwsError {
+        operation: &'static str,
+        target: String,
+        message: String,
+    },
+}
+
+impl LbError {
+    /// Stable name for Lambda's `errorType` (the state machine matches it).
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::DeploymentGroupNotFound { .. } => "DeploymentGroupNotFound",
+            Self::NoLoadBalancer { .. } => "NoLoadBalancer",
+            Self::TargetGroupNotFound { .. } => "TargetGroupNotFound",
+            Self::CorruptSnapshotTag { .. } => "CorruptSnapshotTag",
+            Self::AwsError { .. } => "AwsError",
+        }
+    }
+
+    fn unexpected(operation: &'static str, target: &str, message: impl Into<String>) -> Self {
+        Self::AwsError {
+            operation,
+            target: target.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// What [`restore_target_group`] / [`restore_recorded`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestoreOutcome {
+    /// Settings were put back and/or the snapshot tag was removed.
+    Restored,
+    /// Settings already equal the snapshot and no tag was left: nothing done.
+    AlreadyRestored,
+    /// No snapshot tag on the target group: it was not tuned (or is restored).
+    NotTuned,
+}
+
+fn sdk_message<E, R>(err: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match (err.code(), err.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.to_string(),
+        _ => DisplayErrorContext(err).to_string(),
+    }
+}
+
+/// Maps an ELBv2 error: TargetGroupNotFoundException → `TargetGroupNotFound`,
+/// anything else → `AwsError`.
+fn elb_error<E, R>(
+    operation: &'static str,
+    target: &str,
+    err: SdkError<E, R>,
+    is_not_found: impl Fn(&E) -> bool,
+) -> LbError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let message = sdk_message(&err);
+    if err.as_service_error().is_some_and(is_not_found) {
+        LbError::TargetGroupNotFound {
+            target_group: target.to_string(),
+            detail: message,
+        }
+    } else {
+        LbError::AwsError {
+            operation,
+            target: target.to_string(),
+            message,
+        }
+    }
+}
+
+/// The ARNs of the deployment group's target groups, in the order of
+/// `loadBalancerInfo.targetGroupInfoList` (GetDeploymentGroup, then
+/// DescribeTargetGroups by name).
+pub async fn target_group_arns(
+    codedeploy: &CodeDeployClient,
+    elbv2: &Elbv2Client,
+    application: &str,
+    group: &str,
+) -> Result<Vec<String>, LbError> {
+    let out = codedeploy
+        .get_deployment_group()
+        .application_name(application)
+        .deployment_group_name(group)
+        .send()
+        .await
+        .map_err(|err| {
+            let message = sdk_message(&err);
+            let not_found = err.as_service_error().is_some_and(|e| {
+                e.is_deployment_group_does_not_exist_exception()
+                    || e.is_application_does_not_exist_exception()
+            });
+            if not_found {
+                LbError::DeploymentGroupNotFound {
+                    application: application.to_string(),
+                    group: group.to_string(),
+                    detail: message,
+                }
+            } else {
+                LbError::AwsError {
+                    operation: "GetDeploymentGroup",
+                    target: format!("{application}/{group}"),
+                    message,
+                }
+            }
+        })?;
+    let mut names: Vec<String> = Vec::new();
+    if let Some(lb) = out
+        .deployment_group_info()
+        .and_then(|info| info.load_balancer_info())
+    {
+        for name in lb.target_group_info_list().iter().filter_map(|t| t.name()) {
+            if !name.is_empty() && !names.iter().any(|n| n == name) {
+                names.push(name.to_string());
+            }
+        }
+    }
+    if names.is_empty() {
+        return Err(LbError::NoLoadBalancer {
+            application: application.to_string(),
+            group: group.to_string(),
+        });
+    }
+    let joined = names.join(", ");
+    let described = elbv2
+        .describe_target_groups()
+        .set_names(Some(names.clone()))
+        .send()
+        .await
+        .map_err(|err| {
+            elb_error("DescribeTargetGroups", &joined, err, |e| {
+                e.is_target_group_not_found_exception()
+            })
+        })?;
+    names
+        .iter()
+        .map(|name| {
+            described
+                .target_groups()
+                .iter()
+                .find(|tg| tg.target_group_name() == Some(name.as_str()))
+                .and_then(|tg| tg.target_group_arn())
+                .map(str::to_string)
+                .ok_or_else(|| LbError::TargetGroupNotFound {
+                    target_group: name.clone(),
+                    detail: "DescribeTargetGroups did not return it".to_string(),
+                })
+        })
+        .collect()
+}
+
+async fn describe_target_group(elbv2: &Elbv2Client, arn: &str) -> Result<TargetGroup, LbError> {
+    let out = elbv2
+        .describe_target_groups()
+        .target_group_arns(arn)
+        .send()
+        .await
+        .map_err(|err| {
+            elb_error("DescribeTargetGroups", arn, err, |e| {
+                e.is_target_group_not_found_exception()
+            })
+        })?;
+    out.target_groups()
+        .iter()
+        .find(|tg| tg.target_group_arn() == Some(arn))
+        .cloned()
+        .ok_or_else(|| LbError::TargetGroupNotFound {
+            target_group: arn.to_string(),
+            detail: "DescribeTargetGroups did not return it".to_string(),
+        })
+}
+
+fn seconds(field: &'static str, value: Option<i32>, arn: &str) -> Result<u32, LbError> {
+    let value = value.ok_or_else(|| {
+        LbError::unexpected(
+            "DescribeTargetGroups",
+            arn,
+            format!("no {field} in the answer (is this an instance/ip target group with health checks?)"),
+        )
+    })?;
+    u32::try_from(value).map_err(|_| {
+        LbError::unexpected(
+            "DescribeTargetGroups",
+            arn,
+            format!("{field} is negative ({value})"),
+        )
+    })
+}
+
+/// The target group's current health-check settings and deregistration delay
+/// (DescribeTargetGroups + DescribeTargetGroupAttributes).
+pub async fn snapshot(elbv2: &Elbv2Client, arn: &str) -> Result<TargetGroupSnapshot, LbError> {
+    let tg = describe_target_group(elbv2, arn).await?;
+    let health_check = HealthCheckSettings {
+        interval_seconds: seconds(
+            "HealthCheckIntervalSeconds",
+            tg.health_check_interval_seconds(),
+            arn,
+        )?,
+        timeout_seconds: seconds(
+            "HealthCheckTimeoutSeconds",
+            tg.health_check_timeout_seconds(),
+            arn,
+        )?,
+        healthy_threshold: seconds("HealthyThresholdCount", tg.healthy_threshold_count(), arn)?,
+        unhealthy_threshold: seconds(
+            "UnhealthyThresholdCount",
+            tg.unhealthy_threshold_count(),
+            arn,
+        )?,
+    };
+    let attrs = elbv2
+        .describe_target_group_attributes()
+        .target_group_arn(arn)
+        .send()
+        .await
+        .map_err(|err| {
+            elb_error("DescribeTargetGroupAttributes", arn, err, |e| {
+                e.is_target_group_not_found_exception()
+            })
+        })?;
+    let raw = attrs
+        .attributes()
+        .iter()
+        .find(|a| a.key() == Some(DEREGISTRATION_DELAY_ATTRIBUTE))
+        .and_then(|a| a.value())
+        .ok_or_else(|| {
+            LbError::unexpected(
+                "DescribeTargetGroupAttributes",
+                arn,
+                format!("no {DEREGISTRATION_DELAY_ATTRIBUTE} attribute in the answer"),
+            )
+        })?;
+    let deregistration_delay_seconds = raw.trim().parse::<u32>().map_err(|_| {
+        LbError::unexpected(
+            "DescribeTargetGroupAttributes",
+            arn,
+            format!("{DEREGISTRATION_DELAY_ATTRIBUTE}={raw:?} is not a number of seconds"),
+        )
+    })?;
+    Ok(TargetGroupSnapshot {
+        target_group_arn: arn.to_string(),
+        health_check,
+        deregistration_delay_seconds,
+    })
+}
+
+/// The raw value of the target group's snapshot tag, if any (DescribeTags).
+pub async fn snapshot_tag_value(elbv2: &Elbv2Client, arn: &str) -> Result<Option<String>, LbError> {
+    let out = elbv2
+        .describe_tags()
+        .resource_arns(arn)
+        .send()
+        .await
+        .map_err(|err| {
+            elb_error("DescribeTags", arn, err, |e| {
+                e.is_target_group_not_found_exception()
+            })
+        })?;
+    Ok(out
+        .tag_descriptions()
+        .iter()
+        .filter(|d| d.resource_arn().is_none_or(|r| r == arn))
+        .flat_map(|d| d.tags())
+        .find(|t| t.key() == Some(SNAPSHOT_TAG_KEY))
+        .map(|t| t.value().unwrap_or_default().to_string()))
+}
+
+/// The snapshot the tuner recorded on the target group (its
+/// `greenlight:snapshot` tag); `None` when there is no tag. A tag that does not
+/// decode is `CorruptSnapshotTag`, never ignored.
+pub async fn recorded_snapshot(
+    elbv2: &Elbv2Client,
+    arn: &str,
+) -> Result<Option<TargetGroupSnapshot>, LbError> {
+    match snapshot_tag_value(elbv2, arn).await? {
+        None => Ok(None),
+        Some(value) => decode_snapshot_tag(arn, &value)
+            .map(Some)
+            .map_err(|source| LbError::CorruptSnapshotTag {
+                target_group_arn: arn.to_string(),
+                source,
+            }),
+    }
+}
+
+/// The target group's traffic port (`None` for Lambda target groups).
+pub async fn target_group_port(elbv2: &Elbv2Client, arn: &str) -> Result<Option<u16>, LbError> {
+    let tg = describe_target_group(elbv2, arn).await?;
+    match tg.port() {
+        None => Ok(None),
+        Some(port) => u16::try_from(port).map(Some).map_err(|_| {
+            LbError::unexpected(
+                "DescribeTargetGroups",
+                arn,
+                format!("port {port} is not a TCP port"),
+            )
+        }),
+    }
+}
+
+/// Applies `changes` to the target group: ModifyTargetGroup (health check),
+/// then ModifyTargetGroupAttributes (deregistration delay). Empty = no call.
+pub async fn apply(elbv2: &Elbv2Client, arn: &str, changes: &Changes) -> Result<(), LbError> {
+    if let Some(hc) = changes.health_check {
+        elbv2
+            .modify_target_group()
+            .target_group_arn(arn)
+            .health_check_interval_seconds(to_i32(hc.interval_seconds))
+            .health_check_timeout_seconds(to_i32(hc.timeout_seconds))
+            .healthy_threshold_count(to_i32(hc.healthy_threshold))
+            .unhealthy_threshold_count(to_i32(hc.unhealthy_threshold))
+            .send()
+            .await
+            .map_err(|err| {
+                elb_error("ModifyTargetGroup", arn, err, |e| {
+                    e.is_target_group_not_found_exception()
+                })
+            })?;
+    }
+    if let Some(delay) = changes.deregistration_delay_seconds {
+        elbv2
+            .modify_target_group_attributes()
+            .target_group_arn(arn)
+            .attributes(
+                TargetGroupAttribute::builder()
+                    .key(DEREGISTRATION_DELAY_ATTRIBUTE)
+                    .value(delay.to_string())
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|err| {
+                elb_error("ModifyTargetGroupAttributes", arn, err, |e| {
+                    e.is_target_group_not_found_exception()
+                })
+            })?;
+    }
+    Ok(())
+}
+
+/// Values come from validated profiles or ELBv2 itself, all far below i32::MAX.
+fn to_i32(v: u32) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+/// Tunes one target group to `profile` and returns the ORIGINAL settings:
+/// reads the current settings and the recorded tag; writes the tag first
+/// (AddTags) when none is recorded, then applies the profile. A repeated tune
+/// keeps the recorded original.
+pub async fn tune(
+    elbv2: &Elbv2Client,
+    arn: &str,
+    profile: &FastProfile,
+) -> Result<TargetGroupSnapshot, LbError> {
+    let current = snapshot(elbv2, arn).await?;
+    let recorded = recorded_snapshot(elbv2, arn).await?;
+    let plan = plan_tune(&current, recorded.as_ref(), profile);
+    if let Some(value) = &plan.tag_value {
+        elbv2
+            .add_tags()
+            .resource_arns(arn)
+            .tags(Tag::builder().key(SNAPSHOT_TAG_KEY).value(value).build())
+            .send()
+            .await
+            .map_err(|err| {
+                elb_error("AddTags", arn, err, |e| {
+                    e.is_target_group_not_found_exception()
+                })
+            })?;
+    }
+    apply(elbv2, arn, &plan.changes).await?;
+    tracing::info!(
+        target_group = arn,
+        recorded_before = recorded.is_some(),
+        changed = !plan.changes.is_empty(),
+        "tuned target group"
+    );
+    Ok(plan.keep)
+}
+
+/// Puts back exactly `snapshot` on its target group, then removes the
+/// snapshot tag (last, so a failed restore can be retried from the tag).
+/// Idempotent: a restored group needs no call beyond the reads.
+pub async fn restore_target_group(
+    elbv2: &Elbv2Client,
+    snapshot_to_restore: &TargetGroupSnapshot,
+) -> Result<RestoreOutcome, LbError> {
+    let arn = snapshot_to_restore.target_group_arn.as_str();
+    let current = snapshot(elbv2, arn).await?;
+    let tag_present = snapshot_tag_value(elbv2, arn).await?.is_some();
+    let plan = plan_restore(&current, snapshot_to_restore, tag_present);
+    if plan.is_noop() {
+        return Ok(RestoreOutcome::AlreadyRestored);
+    }
+    apply(elbv2, arn, &plan.changes).await?;
+    if plan.remove_tag {
+        elbv2
+            .remove_tags()
+            .resource_arns(arn)
+            .tag_keys(SNAPSHOT_TAG_KEY)
+            .send()
+            .await
+            .map_err(|err| {
+                elb_error("RemoveTags", arn, err, |e| {
+                    e.is_target_group_not_found_exception()
+                })
+            })?;
+    }
+    tracing::info!(target_group = arn, "restored target group");
+    Ok(RestoreOutcome::Restored)
+}
+
+/// [`restore_target_group`] for callers that only need success.
+pub async fn restore(
+    elbv2: &Elbv2Client,
+    snapshot_to_restore: &TargetGroupSnapshot,
+) -> Result<(), LbError> {
+    restore_target_group(elbv2, snapshot_to_restore)
+        .await
+        .map(|_| ())
+}
+
+/// Restores the target group from its own recorded tag (no pipeline state
+/// needed): `NotTuned` when there is no tag.
+pub async fn restore_recorded(elbv2: &Elbv2Client, arn: &str) -> Result<RestoreOutcome, LbError> {
+    match recorded_snapshot(elbv2, arn).await? {
+        None => Ok(RestoreOutcome::NotTuned),
+        Some(s) => restore_target_group(elbv2, &s).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_codedeploy::operation::get_deployment_group::{
+        GetDeploymentGroupError, GetDeploymentGroupOutput,
+    };
+    use aws_sdk_codedeploy::types::{DeploymentGroupInfo, LoadBalancerInfo, TargetGroupInfo};
+    use aws_sdk_elasticloadbalancingv2::operation::add_tags::AddTagsOutput;
+    use aws_sdk_elasticloadbalancingv2::operation::describe_tags::{
+        DescribeTagsError, DescribeTagsOutput,
+    };
+    use aws_sdk_elasticloadbalancingv2::operation::describe_target_group_attributes::DescribeTargetGroupAttributesOutput;
+    use aws_sdk_elasticloadbalancingv2::operation::describe_target_groups::{
+        DescribeTargetGroupsError, DescribeTargetGroupsOutput,
+    };
+    use aws_sdk_elasticloadbalancingv2::operation::modify_target_group::ModifyTargetGroupOutput;
+    use aws_sdk_elasticloadbalancingv2::operation::modify_target_group_attributes::ModifyTargetGroupAttributesOutput;
+    use aws_sdk_elasticloadbalancingv2::operation::remove_tags::RemoveTagsOutput;
+    use aws_sdk_elasticloadbalancingv2::types::TagDescription;
+    use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+    use std::sync::{Arc, Mutex};
+
+    const ARN: &str =
+        "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-tg/50dc6c495c0c9188";
+    const SEED_TAG: &str = "v1 interval=30 timeout=5 healthy=10 unhealthy=2 deregistration=300";
+
+    fn tg(interval: i32, timeout: i32, healthy: i32, unhealthy: i32) -> TargetGroup {
+        TargetGroup::builder()
+            .target_group_arn(ARN)
+            .target_group_name("web-tg")
+            .port(8080)
+            .health_check_interval_seconds(interval)
+            .health_check_timeout_seconds(timeout)
+            .healthy_threshold_count(healthy)
+            .unhealthy_threshold_count(unhealthy)
+            .build()
+    }
+
+    fn describe_tg(t: TargetGroup) -> Rule {
+        mock!(Elbv2Client::describe_target_groups)
+            .match_requests(|r| r.target_group_arns() == [ARN])
+            .then_output(move || {
+                DescribeTargetGroupsOutput::builder()
+                    .target_groups(t.clone())
+                    .build()
+            })
+    }
+
+    fn dereg(value: &'static str) -> Rule {
+        mock!(Elbv2Client::describe_target_group_attributes)
+            .match_requests(|r| r.target_group_arn() == Some(ARN))
+            .then_output(move || {
+                DescribeTargetGroupAttributesOutput::builder()
+                    .attributes(
+                        TargetGroupAttribute::builder()
+                            .key("stickiness.enabled")
+                            .value("false")
+                            .build(),
+                    )
+                    .attributes(
+                        TargetGroupAttribute::builder()
+                            .key(DEREGISTRATION_DELAY_ATTRIBUTE)
+                            .value(value)
+                            .build(),
+                    )
+                    .build()
+            })
+    }
+
+    fn tags(value: Option<&'static str>) -> Rule {
+        mock!(Elbv2Client::describe_tags).then_output(move || {
+            let mut d = TagDescription::builder()
+                .resource_arn(ARN)
+                .tags(Tag::builder().key("team").value("web").build());
+            if let Some(v) = value {
+                d = d.tags(Tag::builder().key(SNAPSHOT_TAG_KEY).value(v).build());
+            }
+            DescribeTagsOutput::builder()
+                .tag_descriptions(d.build())
+                .build()
+        })
+    }
+
+    fn logged<T>(log: &Arc<Mutex<Vec<&'static str>>>, name: &'static str, out: T) -> T {
+        log.lock().unwrap().push(name);
+        out
+    }
+
+    #[tokio::test]
+    async fn snapshot_reads_settings_and_delay() {
+        let (a, b) = (describe_tg(tg(30, 5, 10, 2)), dereg("300"));
+        let elb = mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::MatchAny, [&a, &b]);
+        let s = snapshot(&elb, ARN).await.unwrap();
+        assert_eq!(
+            s,
+            TargetGroupSnapshot {
+                target_group_arn: ARN.into(),
+                health_check: HealthCheckSettings {
+                    interval_seconds: 30,
+                    timeout_seconds: 5,
+                    healthy_threshold: 10,
+                    unhealthy_threshold: 2
+                },
+                deregistration_delay_seconds: 300
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn snapshot_rejects_missing_attribute() {
+        let a = describe_tg(tg(30, 5, 10, 2));
+        let b = mock!(Elbv2Client::describe_target_group_attributes)
+            .then_output(|| DescribeTargetGroupAttributesOutput::builder().build());
+        let elb = mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::MatchAny, [&a, &b]);
+        let err = snapshot(&elb, ARN).await.unwrap_err();
+        assert_eq!(err.error_type(), "AwsError");
+        assert!(
+            err.to_string().contains(DEREGISTRATION_DELAY_ATTRIBUTE),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn snapshot_of_missing_target_group() {
+        let a = mock!(Elbv2Client::describe_target_groups).then_error(|| {
+            DescribeTargetGroupsError::TargetGroupNotFoundException(
+                aws_sdk_elasticloadbalancingv2::types::error::TargetGroupNotFoundException::builder()
+                    .message("One or more target groups not found")
+                    .build(),
+            )
+        });
+        let elb = mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::MatchAny, [&a]);
+        let err = snapshot(&elb, ARN).await.unwrap_err();
+        assert_eq!(err.error_type(), "TargetGroupNotFound");
+        assert!(err.to_string().contains(ARN), "{err}");
+    }
+
+    #[tokio::test]
+    async fn recorded_snapshot_decodes_tag_or_none() {
+        let t = tags(Some(SEED_TAG));
+        let elb = mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::MatchAny, [&t]);
+        let s = recorded_snapshot(&elb, ARN).await.unwrap().unwrap();
+        assert_eq!(s.health_check.healthy_threshold, 10);
+        assert_eq!(s.target_group_arn, ARN);
+
+        let t = tags(None);
+        let elb = mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::MatchAny, [&t]);
+        assert_eq!(recorded_snapshot(&elb, ARN).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn recorded_snapshot_rejects_corrupt_tag() {
+        let t = tags(Some("v1 interval=thirty"));
+        let elb = mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::MatchAny, [&t]);
+        let err = recorded_snapshot(&elb, ARN).await.unwrap_err();
+        assert_eq!(err.error_type(), "CorruptSnapshotTag");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("greenlight:snapshot") && msg.contains(ARN),
+            "{msg}"
+        );
+    }
+
+    #[tokio::test]
+    async fn describe_tags_not_found() {
+        let t = mock!(Elbv2Client::describe_tags).then_error(|| {
+            DescribeTagsError::TargetGroupNotFoundException(
+                aws_sdk_elasticloadbalancingv2::types::error::TargetGroupNotFoundException::builder()
+                    .build(),
+            )
+        });
+        let elb = mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::MatchAny, [&t]);
+        let err = recorded_snapshot(&elb, ARN).await.unwrap_err();
+        assert_eq!(err.error_type(), "TargetGroupNotFound");
+    }
+
+    #[tokio::test]
+    async fn port_of_target_group() {
+        let a = describe_tg(tg(30, 5, 10, 2));
+        let elb = mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::MatchAny, [&a]);
+        assert_eq!(target_group_port(&elb, ARN).await.unwrap(), Some(8080));
+        let lambda_tg = TargetGroup::builder().target_group_arn(ARN).build();
+        let a = describe_tg(lambda_tg);
+        let elb = mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::MatchAny, [&a]);
+        assert_eq!(target_group_port(&elb, ARN).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn tune_tags_first_then_applies_profile() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (l1, l2, l3) = (log.clone(), log.clone(), log.clone());
+        let a = describe_tg(tg(30, 5, 10, 2));
+        let b = dereg("300");
+        let c = tags(None);
+        let add = mock!(Elbv2Client::add_tags)
+            .match_requests(|r| {
+                r.resource_arns() == [ARN]
+                    && r.tags().len() == 1
+                    && r.tags()[0].key() == Some(SNAPSHOT_TAG_KEY)
+                    && r.tags()[0].value() == Some(SEED_TAG)
+            })
+            .then_compute_output(move |_| logged(&l1, "AddTags", AddTagsOutput::builder().build()));
+        let modify = mock!(Elbv2Client::modify_target_group)
+            .match_requests(|r| {
+                r.target_group_arn() == Some(ARN)
+                    && r.health_check_interval_seconds() == Some(5)
+                    && r.health_check_timeout_seconds() == Some(2)
+                    && r.healthy_threshold_count() == Some(2)
+                    && r.unhealthy_threshold_count() == Some(2)
+                    && r.health_check_path().is_none()
+                    && r.health_check_port().is_none()
+            })
+            .then_compute_output(move |_| {
+                logged(
+                    &l2,
+                    "ModifyTargetGroup",
+                    ModifyTargetGroupOutput::builder().build(),
+                )
+            });
+        let attrs = mock!(Elbv2Client::modify_target_group_attributes)
+            .match_requests(|r| {
+                r.target_group_arn() == Some(ARN)
+                    && r.attributes().len() == 1
+                    && r.attributes()[0].key() == Some(DEREGISTRATION_DELAY_ATTRIBUTE)
+                    && r.attributes()[0].value() == Some("30")
+            })
+            .then_compute_output(move |_| {
+                logged(
+                    &l3,
+                    "ModifyTargetGroupAttributes",
+                    ModifyTargetGroupAttributesOutput::builder().build(),
+                )
+            });
+        let elb = mock_client!(
+            aws_sdk_elasticloadbalancingv2,
+            RuleMode::MatchAny,
+            [&a, &b, &c, &add, &modify, &attrs]
+        );
+        let kept = tune(&elb, ARN, &FastProfile::default()).await.unwrap();
+        assert_eq!(kept.health_check.interval_seconds, 30);
+        assert_eq!(kept.deregistration_delay_seconds, 300);
+        assert_eq!(
+            *log.lock().unwrap(),
+            vec![
+                "AddTags",
+                "ModifyTargetGroup",
+                "ModifyTargetGroupAttributes"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn restore_puts_back_and_removes_tag_then_is_idempotent() {
+        let a = describe_tg(tg(5, 2, 2, 2));
+        let b = dereg("30");
+        let c = tags(Some(SEED_TAG));
+        let modify = mock!(Elbv2Client::modify_target_group)
+            .match_requests(|r| {
+                r.health_check_interval_seconds() == Some(30)
+                    && r.health_check_timeout_seconds() == Some(5)
+                    && r.healthy_threshold_count() == Some(10)
+                    && r.unhealthy_threshold_count() == Some(2)
+            })
+            .then_output(|| ModifyTargetGroupOutput::builder().build());
+        let attrs = mock!(Elbv2Client::modify_target_group_attributes)
+            .match_requests(|r| r.attributes()[0].value() == Some("300"))
+            .then_output(|| ModifyTargetGroupAttributesOutput::builder().build());
+        let remove = mock!(Elbv2Client::remove_tags)
+            .match_requests(|r| r.resource_arns() == [ARN] && r.tag_keys() == [SNAPSHOT_TAG_KEY])
+            .then_output(|| RemoveTagsOutput::builder().build());
+        let elb = mock_client!(
+            aws_sdk_elasticloadbalancingv2,
+            RuleMode::MatchAny,
+            [&a, &b, &c, &modify, &attrs, &remove]
+        );
+        assert_eq!(
+            restore_recorded(&elb, ARN).await.unwrap(),
+            RestoreOutcome::Restored
+        );
+        assert_eq!(
+            (modify.num_calls(), attrs.num_calls(), remove.num_calls()),
+            (1, 1, 1)
+        );
+
+        // Second time: settings equal, no tag → no write at all.
+        let a = describe_tg(tg(30, 5, 10, 2));
+        let b = dereg("300");
+        let c = tags(None);
+        let elb = mock_client!(
+            aws_sdk_elasticloadbalancingv2,
+            RuleMode::MatchAny,
+            [&a, &b, &c]
+        );
+        let s = decode_snapshot_tag(ARN, SEED_TAG).unwrap();
+        assert_eq!(
+            restore_target_group(&elb, &s).await.unwrap(),
+            RestoreOutcome::AlreadyRestored
+        );
+        restore(&elb, &s).await.unwrap();
+        assert_eq!(
+            restore_recorded(&elb, ARN).await.unwrap(),
+            RestoreOutcome::NotTuned
+        );
+    }
+
+    #[tokio::test]
+    async fn target_group_arns_resolves_names_in_order() {
+        let dg = mock!(CodeDeployClient::get_deployment_group)
+            .match_requests(|r| {
+                r.application_name() == Some("web") && r.deployment_group_name() == Some("web-bg")
+            })
+            .then_output(|| {
+                GetDeploymentGroupOutput::builder()
+                    .deployment_group_info(
+                        DeploymentGroupInfo::builder()
+                            .load_balancer_info(
+                                LoadBalancerInfo::builder()
+                                    .target_group_info_list(
+                                        TargetGroupInfo::builder().name("b-tg").build(),
+                                    )
+                                    .target_group_info_list(
+                                        TargetGroupInfo::builder().name("a-tg").build(),
+                                    )
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .build()
+            });
+        let d = mock!(Elbv2Client::describe_target_groups)
+            .match_requests(|r| r.names() == ["b-tg", "a-tg"])
+            .then_output(|| {
+                DescribeTargetGroupsOutput::builder()
+                    .target_groups(
+                        TargetGroup::builder()
+                            .target_group_name("a-tg")
+                            .target_group_arn("arn:a")
+                            .build(),
+                    )
+                    .target_groups(
+                        TargetGroup::builder()
+                            .target_group_name("b-tg")
+                            .target_group_arn("arn:b")
+                            .build(),
+                    )
+                    .build()
+            });
+        let cd = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, [&dg]);
+        let elb = mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::MatchAny, [&d]);
+        assert_eq!(
+            target_group_arns(&cd, &elb, "web", "web-bg").await.unwrap(),
+            vec!["arn:b".to_string(), "arn:a".to_string()]
+        );
+    }
+
+    #[tokio::test]
+    async fn target_group_arns_errors() {
+        let dg = mock!(CodeDeployClient::get_deployment_group).then_error(|| {
+            GetDeploymentGroupError::DeploymentGroupDoesNotExistException(
+                aws_sdk_codedeploy::types::error::DeploymentGroupDoesNotExistException::builder()
+                    .message("No Deployment Group found for name: web-bg")
+                    .build(),
+            )
+        });
+        let cd = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, [&dg]);
+        let elb = mock_client!(
+            aws_sdk_elasticloadbalancingv2,
+            RuleMode::MatchAny,
+            [] as [&Rule; 0]
+        );
+        let err = target_group_arns(&cd, &elb, "web", "web-bg")
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type(), "DeploymentGroupNotFound");
+        assert!(err.to_string().contains("web-bg"), "{err}");
+
+        let dg = mock!(CodeDeployClient::get_deployment_group).then_output(|| {
+            GetDeploymentGroupOutput::builder()
+                .deployment_group_info(DeploymentGroupInfo::builder().build())
+                .build()
+        });
+        let cd = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, [&dg]);
+        let err = target_group_arns(&cd, &elb, "web", "web-bg")
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type(), "NoLoadBalancer");
+    }
+}

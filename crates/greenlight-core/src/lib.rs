@@ -1,0 +1,15 @@
+//! greenlight's functional core.
+//!
+//! Every decision the pipeline makes is a synchronous pure function here:
+//! all inputs (including `now` and ids) are arguments, results are plain
+//! enums and structs, and nothing here knows about the AWS SDK. The Lambda
+//! crates under `functions/` read the world, call these, and act.
+
+pub mod model;
+pub mod probe;
+pub mod runbook;
+pub mod trigger;
+pub mod tuning;
+pub mod watch;
+
+pub use model::*;

@@ -1,0 +1,2947 @@
+//! Failure handling: every decision the failure-handler makes, as pure functions.
+//!
+//! The failure-handler is reached two ways: the state machine's failure path
+//! (a [`PipelineState`] that ended badly) and EventBridge's "CodeDeploy
+//! Deployment State-change Notification" with state `FAILURE` or `STOP`
+//! (deployments started outside the pipeline too). For both it
+//!
+//! 1. classifies the failure ([`classify_pipeline`], [`classify_event`]);
+//! 2. diagnoses the deployment ([`diagnose`]): which instances and which
+//!    lifecycle event failed, error code and message, script and log tail,
+//!    rollback deployment;
+//! 3. decides the runbook of seed 001 ([`plan_runbook`]): a failure before
+//!    traffic moved removes the green ASG CodeDeploy created and points the
+//!    group at the blue ASG; a failure after traffic moved is explained with
+//!    the next step (point the group at the green ASG and redeploy);
+//! 4. decides where the load-balancer settings come back from
+//!    ([`pipeline_restore_source`], [`event_restore_source`]);
+//! 5. dedupes deliveries through a report marker ([`marker_decision`]);
+//! 6. writes the report ([`compose_report`]) and the one SNS notification
+//!    ([`notification`]).
+//!
+//! "Traffic moved" means the blue fleet began leaving the load balancer
+//! (`BeforeBlockTraffic` or a later event started on a blue instance, or
+//! CodeDeploy started the wait before terminating blue). Until then blue is
+//! still registered and serving, so removing green is safe: a failure at
+//! `DownloadBundle`..`ValidateService`, at the Ready gate, at
+//! `BeforeAllowTraffic`/`AllowTraffic` or at `AfterAllowTraffic` removes green.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{
+    DeploymentErrorInfo, DeploymentStatus, DeploymentView, EpochMillis, FleetLabel,
+    InstanceEvidence, LifecycleStatus, NextStep, PipelineState, Revision, Source,
+    TargetGroupSnapshot,
+};
+use crate::watch::execution_of_description;
+
+/// The short error name of a failure: the state machine's `Fail` state uses
+/// it as `Error` (`ErrorPath: $.report.error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum FailureKind {
+    /// The traffic validator found the green fleet unhealthy and stopped the deployment.
+    ValidationFailed,
+    /// CodeDeploy ended the deployment `Failed` or `Stopped`.
+    DeploymentFailed,
+    /// The deployment ran past the pipeline's deadline and was stopped.
+    DeadlineExceeded,
+    /// The deployment group stayed busy with another deployment past the retry budget.
+    GroupBusyTimeout,
+    /// A pipeline task failed (caught error).
+    TaskFailed,
+}
+
+impl FailureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ValidationFailed => "ValidationFailed",
+            Self::DeploymentFailed => "DeploymentFailed",
+            Self::DeadlineExceeded => "DeadlineExceeded",
+            Self::GroupBusyTimeout => "GroupBusyTimeout",
+            Self::TaskFailed => "TaskFailed",
+        }
+    }
+}
+
+impl std::fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The pipeline step that was running when the execution failed (the state
+/// names of `statemachine/pipeline.asl.json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PipelineStage {
+    Admit,
+    Tune,
+    Create,
+    Status,
+    Validate,
+    Restore,
+}
+
+impl PipelineStage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admit => "Admit",
+            Self::Tune => "Tune",
+            Self::Create => "Create",
+            Self::Status => "Status",
+            Self::Validate => "Validate",
+            Self::Restore => "Restore",
+        }
+    }
+}
+
+/// Which step a failed execution was in, read from which results its state
+/// carries (each task adds its own field when it succeeds).
+pub fn failed_stage(state: &PipelineState) -> PipelineStage {
+    if state.admission.is_none() {
+        return PipelineStage::Admit;
+    }
+    if state.tuning.is_none() {
+        return PipelineStage::Tune;
+    }
+    if state.deployment.is_none() {
+        return PipelineStage::Create;
+    }
+    match state.status.as_ref().map(|s| s.next) {
+        Some(NextStep::Validate) => PipelineStage::Validate,
+        Some(NextStep::Succeeded) => PipelineStage::Restore,
+        _ => PipelineStage::Status,
+    }
+}
+
+/// What failed, in short (`kind`) and in words (`cause`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Classification {
+    pub kind: FailureKind,
+    /// The pipeline step that failed (pipeline path only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<PipelineStage>,
+    /// One clause naming what failed, without a final period.
+    pub cause: String,
+}
+
+/// Longest caught-error cause quoted in a report.
+pub const MAX_CAUSE_CHARS: usize = 600;
+
+/// Classifies a failed execution from its state.
+///
+/// Precedence: a validation that did not pass, then a deadline stop, then a
+/// `Failed`/`Stopped` deployment, then a caught error (`GroupBusy` →
+/// [`FailureKind::GroupBusyTimeout`], anything else → [`FailureKind::TaskFailed`]).
+pub fn classify_pipeline(state: &PipelineState) -> Classification {
+    let stage = Some(failed_stage(state));
+    let app_group = format!(
+        "{}/{}",
+        state.input.application, state.input.deployment_group
+    );
+    if let Some(v) = state.validation.as_ref().filter(|v| !v.passed) {
+        let summary = trim_sentence(&v.summary);
+        return Classification {
+            kind: FailureKind::ValidationFailed,
+            stage,
+            cause: if summary.is_empty() {
+                format!(
+                    "the green fleet of deployment {} ({app_group}) failed validation at the Ready gate",
+                    v.deployment_id
+                )
+            } else {
+                format!(
+                    "the green fleet of deployment {} ({app_group}) failed validation at the Ready gate: {summary}",
+                    v.deployment_id
+                )
+            },
+        };
+    }
+    if let Some(s) = state.status.as_ref() {
+        if s.deadline_exceeded {
+            let budget = state
+                .deployment
+                .as_ref()
+                .map(|d| (d.deadline_ms - d.created_at_ms).max(0) / 1000);
+            let budget = match budget {
+                Some(secs) => format!(" of {secs} s"),
+                None => String::new(),
+            };
+            return Classification {
+                kind: FailureKind::DeadlineExceeded,
+                stage,
+                cause: format!(
+                    "deployment {} ({app_group}) ran past the pipeline's deadline{budget} in phase {:?} and was stopped with rollback",
+                    s.deployment_id, s.phase
+                ),
+            };
+        }
+        if matches!(
+            s.status,
+            DeploymentStatus::Failed | DeploymentStatus::Stopped
+        ) {
+            let ended = status_word(s.status);
+            let error = s
+                .error
+                .as_ref()
+                .map(|e| format!(": {}", trim_sentence(&error_text(e))))
+                .unwrap_or_default();
+            return Classification {
+                kind: FailureKind::DeploymentFailed,
+                stage,
+                cause: format!(
+                    "CodeDeploy deployment {} ({app_group}) ended {ended} in phase {:?}{error}",
+                    s.deployment_id, s.phase
+                ),
+            };
+        }
+    }
+    match state.error.as_ref() {
+        Some(e) if e.error == "GroupBusy" => Classification {
+            kind: FailureKind::GroupBusyTimeout,
+            stage,
+            cause: format!(
+                "deployment group {app_group} stayed busy with another deployment until the {} step's retries ran out ({})",
+                stage_name(stage),
+                truncate_chars(&one_line(&e.cause), MAX_CAUSE_CHARS)
+            ),
+        },
+        Some(e) => {
+            let cause = one_line(&e.cause);
+            let cause = if cause.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", truncate_chars(&cause, MAX_CAUSE_CHARS))
+            };
+            Classification {
+                kind: FailureKind::TaskFailed,
+                stage,
+                cause: format!(
+                    "the {} step of the pipeline for {app_group} failed with {}{cause}",
+                    stage_name(stage),
+                    e.error
+                ),
+            }
+        }
+        None => Classification {
+            kind: FailureKind::TaskFailed,
+            stage,
+            cause: format!(
+                "the pipeline for {app_group} reached its failure path at the {} step without a recorded cause",
+                stage_name(stage)
+            ),
+        },
+    }
+}
+
+fn stage_name(stage: Option<PipelineStage>) -> &'static str {
+    stage.map(PipelineStage::as_str).unwrap_or("unknown")
+}
+
+/// `detail-type` of the events the failure-handler acts on.
+pub const DEPLOYMENT_STATE_CHANGE: &str = "CodeDeploy Deployment State-change Notification";
+
+/// Should an EventBridge CodeDeploy event be handled?
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "disposition", rename_all = "camelCase")]
+pub enum EventDisposition {
+    Handle,
+    Ignore { reason: String },
+}
+
+/// Only deployment state changes to `FAILURE` or `STOP` are handled; every
+/// other event (instance state changes, `START`, `SUCCESS`, `READY`, ...) is
+/// ignored with the reason.
+pub fn event_disposition(detail_type: Option<&str>, state: &str) -> EventDisposition {
+    match detail_type {
+        Some(DEPLOYMENT_STATE_CHANGE) => {}
+        other => {
+            return EventDisposition::Ignore {
+                reason: format!(
+                    "event detail-type {:?} is not {DEPLOYMENT_STATE_CHANGE:?}",
+                    other.unwrap_or("")
+                ),
+            }
+        }
+    }
+    match state {
+        "FAILURE" | "STOP" => EventDisposition::Handle,
+        other => EventDisposition::Ignore {
+            reason: format!(
+                "deployment state {other:?} is not a failure (only FAILURE and STOP are handled)"
+            ),
+        },
+    }
+}
+
+/// Classifies a deployment that EventBridge reported as `FAILURE` or `STOP`.
+pub fn classify_event(state: &str, view: &DeploymentView) -> Classification {
+    let error = view
+        .error
+        .as_ref()
+        .map(|e| format!(": {}", trim_sentence(&error_text(e))))
+        .unwrap_or_default();
+    Classification {
+        kind: FailureKind::DeploymentFailed,
+        stage: None,
+        cause: format!(
+            "CodeDeploy deployment {} ({}/{}) ended {} (event {state}){error}",
+            view.deployment_id,
+            view.application,
+            view.deployment_group,
+            status_word(view.status)
+        ),
+    }
+}
+
+/// Who handles a failed deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "owner", rename_all = "camelCase")]
+pub enum Ownership {
+    /// Created by a greenlight execution: its own failure path handles it.
+    #[serde(rename_all = "camelCase")]
+    Pipeline { execution_name: String },
+    /// Started outside the pipeline: the EventBridge path handles it.
+    Outside,
+}
+
+/// A deployment whose description names a greenlight execution belongs to
+/// that execution's failure path; the EventBridge path skips it.
+pub fn ownership(view: &DeploymentView) -> Ownership {
+    match view
+        .description
+        .as_deref()
+        .and_then(execution_of_description)
+    {
+        Some(name) => Ownership::Pipeline {
+            execution_name: name.to_string(),
+        },
+        None => Ownership::Outside,
+    }
+}
+
+/// CodeDeploy's EC2 lifecycle events in the order a blue/green deployment
+/// runs them: green fleet first, then the blue fleet.
+pub const LIFECYCLE_ORDER: [&str; 14] = [
+    "ApplicationStop",
+    "DownloadBundle",
+    "BeforeInstall",
+    "Install",
+    "AfterInstall",
+    "ApplicationStart",
+    "ValidateService",
+    "BeforeAllowTraffic",
+    "AllowTraffic",
+    "AfterAllowTraffic",
+    "BeforeBlockTraffic",
+    "BlockTraffic",
+    "AfterBlockTraffic",
+    "End",
+];
+
+/// The events that take the blue fleet out of the load balancer: once one of
+/// them started, traffic has moved.
+pub use crate::watch::BLOCK_TRAFFIC_EVENTS;
+
+fn lifecycle_rank(name: &str) -> usize {
+    LIFECYCLE_ORDER
+        .iter()
+        .position(|n| *n == name)
+        .unwrap_or(LIFECYCLE_ORDER.len())
+}
+
+/// Longest log tail kept in a diagnosis (the end of the agent's tail).
+pub const MAX_LOG_TAIL_CHARS: usize = 1000;
+
+/// One instance that failed, at its first failed lifecycle event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailedInstance {
+    pub instance_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetLabel>,
+    /// The first lifecycle event that failed on it (none when CodeDeploy
+    /// marked the instance failed without a failed event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle_event: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_tail: Option<String>,
+}
+
+/// What went wrong in one deployment, read from its [`DeploymentView`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Diagnosis {
+    pub deployment_id: String,
+    pub status: DeploymentStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<DeploymentErrorInfo>,
+    /// The earliest failed lifecycle event (in [`LIFECYCLE_ORDER`]) over all
+    /// instances; none when no lifecycle event failed (stopped at the Ready
+    /// gate, stopped by request, or a deployment-level error).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_event: Option<String>,
+    pub failed_instances: Vec<FailedInstance>,
+    /// Blue began leaving the load balancer (see the module docs).
+    pub traffic_moved: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_deployment_id: Option<String>,
+}
+
+/// True once the blue fleet began leaving the load balancer.
+pub fn traffic_moved(view: &DeploymentView) -> bool {
+    if view.termination_wait_started == Some(true) {
+        return true;
+    }
+    view.targets.iter().any(|t| {
+        t.label == Some(FleetLabel::Blue)
+            && t.lifecycle_events.iter().any(|e| {
+                BLOCK_TRAFFIC_EVENTS.contains(&e.name.as_str())
+                    && matches!(
+                        e.status,
+                        LifecycleStatus::InProgress
+                            | LifecycleStatus::Succeeded
+                            | LifecycleStatus::Failed
+                    )
+            })
+    })
+}
+
+/// Diagnoses a deployment: every instance with a failed lifecycle event (its
+/// first one, in the order CodeDeploy listed them) or a failed status.
+pub fn diagnose(view: &DeploymentView) -> Diagnosis {
+    let mut failed_instances = Vec::new();
+    for t in &view.targets {
+        let first_failed = t
+            .lifecycle_events
+            .iter()
+            .find(|e| e.status == LifecycleStatus::Failed);
+        if first_failed.is_none() && t.status != LifecycleStatus::Failed {
+            continue;
+        }
+        let diag = first_failed.and_then(|e| e.diagnostics.as_ref());
+        failed_instances.push(FailedInstance {
+            instance_id: t.instance_id.clone(),
+            fleet: t.label,
+            lifecycle_event: first_failed.map(|e| e.name.clone()),
+            error_code: diag.map(|d| d.error_code.clone()),
+            message: diag.map(|d| d.message.clone()).filter(|m| !m.is_empty()),
+            script_name: diag.and_then(|d| d.script_name.clone()),
+            log_tail: diag
+                .and_then(|d| d.log_tail.as_deref())
+                .map(|tail| keep_tail(tail, MAX_LOG_TAIL_CHARS)),
+        });
+    }
+    let failed_event = failed_instances
+        .iter()
+        .filter_map(|f| f.lifecycle_event.as_deref())
+        .min_by_key(|name| lifecycle_rank(name))
+        .map(str::to_string);
+    Diagnosis {
+        deployment_id: view.deployment_id.clone(),
+        status: view.status,
+        error: view.error.clone(),
+        failed_event,
+        failed_instances,
+        traffic_moved: traffic_moved(view),
+        rollback_deployment_id: view.rollback_deployment_id.clone(),
+    }
+}
+
+/// The Auto Scaling group CodeDeploy creates for the green fleet when the
+/// deployment group copies its ASG (`COPY_AUTO_SCALING_GROUP`):
+/// `CodeDeploy_<deployment group name>_<deployment id>`.
+pub fn green_asg_name(deployment_group: &str, deployment_id: &str) -> String {
+    format!("CodeDeploy_{deployment_group}_{deployment_id}")
+}
+
+/// The runbook of seed 001.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "camelCase")]
+pub enum RunbookDecision {
+    /// Failed before traffic moved: delete the green ASG CodeDeploy created
+    /// and make sure the deployment group points at the blue ASG(s).
+    #[serde(rename_all = "camelCase")]
+    RemoveGreenAndPointAtBlue {
+        green_asg: String,
+        /// The ASG(s) the deployment started from; empty when unknown (then
+        /// the group is left as it is).
+        blue_asgs: Vec<String>,
+        reason: String,
+    },
+    /// Failed after traffic moved: nothing is deleted; the report explains
+    /// the next step.
+    #[serde(rename_all = "camelCase")]
+    ExplainAfterTraffic {
+        green_asg: String,
+        blue_asgs: Vec<String>,
+        reason: String,
+        next_step: String,
+    },
+    /// No deployment to undo (it was never created, or it succeeded).
+    #[serde(rename_all = "camelCase")]
+    NothingToUndo { reason: String },
+    /// The deployment could not be read: nothing was changed, the report
+    /// says how to apply the runbook by hand.
+    #[serde(rename_all = "camelCase")]
+    Undetermined {
+        green_asg: String,
+        reason: String,
+        next_step: String,
+    },
+}
+
+/// The runbook plus whether the deployment must be stopped first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunbookPlan {
+    /// The deployment is still active (a pipeline task failed while it ran):
+    /// stop it with rollback before anything else, so it cannot move traffic
+    /// unsupervised.
+    pub stop_deployment: bool,
+    pub decision: RunbookDecision,
+}
+
+/// Decides the runbook.
+///
+/// * no deployment id → [`RunbookDecision::NothingToUndo`] (failed before create);
+/// * deployment unreadable (`view` none) → [`RunbookDecision::Undetermined`];
+/// * deployment `Succeeded` → nothing to undo: green is production now;
+/// * traffic moved → [`RunbookDecision::ExplainAfterTraffic`];
+/// * otherwise → [`RunbookDecision::RemoveGreenAndPointAtBlue`].
+pub fn plan_runbook(
+    deployment_group: &str,
+    deployment_id: Option<&str>,
+    view: Option<&DeploymentView>,
+) -> RunbookPlan {
+    let Some(deployment_id) = deployment_id else {
+        return RunbookPlan {
+            stop_deployment: false,
+            decision: RunbookDecision::NothingToUndo {
+                reason: "no CodeDeploy deployment was created, so there is nothing to undo"
+                    .to_string(),
+            },
+        };
+    };
+    let green_asg = green_asg_name(deployment_group, deployment_id);
+    let Some(view) = view else {
+        return RunbookPlan {
+            stop_deployment: false,
+            decision: RunbookDecision::Undetermined {
+                next_step: format!(
+                    "read deployment {deployment_id}; if BlockTraffic had not started on the blue fleet, delete ASG {green_asg} and make sure group {deployment_group} points at the blue ASG; otherwise point the group at {green_asg} and deploy again"
+                ),
+                green_asg,
+                reason: format!(
+                    "deployment {deployment_id} could not be read, so it is unknown whether traffic had moved; nothing was changed"
+                ),
+            },
+        };
+    };
+    if view.status == DeploymentStatus::Succeeded {
+        return RunbookPlan {
+            stop_deployment: false,
+            decision: RunbookDecision::NothingToUndo {
+                reason: format!(
+                    "deployment {deployment_id} succeeded: the green fleet ({green_asg}) is production now and is left alone"
+                ),
+            },
+        };
+    }
+    let stop_deployment = !view.status.is_terminal();
+    let diagnosis = diagnose(view);
+    let blue_asgs = view.original_auto_scaling_groups.clone();
+    let at = match diagnosis.failed_event.as_deref() {
+        Some(event) => format!("at {event}"),
+        None => format!("with no failed lifecycle event (status {:?})", view.status),
+    };
+    let decision = if diagnosis.traffic_moved {
+        let blue = if blue_asgs.is_empty() {
+            "the original ASG".to_string()
+        } else {
+            blue_asgs.join(", ")
+        };
+        RunbookDecision::ExplainAfterTraffic {
+            reason: format!(
+                "deployment {deployment_id} failed {at} after traffic moved to the green fleet (blue had begun leaving the load balancer), so the green ASG is kept"
+            ),
+            next_step: format!(
+                "point deployment group {deployment_group} at the green ASG {green_asg} (UpdateDeploymentGroup autoScalingGroups=[{green_asg}]) instead of {blue}, then deploy again; such failures usually hit single instances, so deploy at a time without scaling events"
+            ),
+            green_asg,
+            blue_asgs,
+        }
+    } else {
+        RunbookDecision::RemoveGreenAndPointAtBlue {
+            reason: format!(
+                "deployment {deployment_id} failed {at} before traffic moved: the blue fleet still serves"
+            ),
+            green_asg,
+            blue_asgs,
+        }
+    };
+    RunbookPlan {
+        stop_deployment,
+        decision,
+    }
+}
+
+/// Where the load-balancer settings are put back from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "from", rename_all = "camelCase")]
+pub enum RestoreSource {
+    /// The snapshots this execution's `tune` returned.
+    Snapshots { snapshots: Vec<TargetGroupSnapshot> },
+    /// The `greenlight:snapshot` tags recorded on the group's target groups.
+    RecordedTags,
+    /// Nothing to restore.
+    Nothing { reason: String },
+}
+
+/// Pipeline path: the state's tuning snapshots, only if this execution tuned.
+/// An execution that never tuned never restores from tags (another
+/// deployment may own them), except when its own `Tune` step failed part-way:
+/// then the tags on its group are the ones it just wrote (admission gave it
+/// the group), so they are restored.
+pub fn pipeline_restore_source(state: &PipelineState) -> RestoreSource {
+    match state.tuning.as_ref() {
+        Some(t) if !t.snapshots.is_empty() => RestoreSource::Snapshots {
+            snapshots: t.snapshots.clone(),
+        },
+        Some(_) => RestoreSource::Nothing {
+            reason: "this execution's tuning recorded no target group".to_string(),
+        },
+        None if state.admission.is_some() && failed_stage(state) == PipelineStage::Tune => {
+            RestoreSource::RecordedTags
+        }
+        None => RestoreSource::Nothing {
+            reason: "this execution never tuned the load balancer (any snapshot tag belongs to another deployment)".to_string(),
+        },
+    }
+}
+
+/// EventBridge path: no state, so the tags the tuner recorded.
+pub fn event_restore_source() -> RestoreSource {
+    RestoreSource::RecordedTags
+}
+
+/// A recent in-progress claim younger than this is respected; an older one
+/// is taken over (its invocation is presumed dead: Lambda's maximum timeout
+/// is 15 minutes, the handler needs seconds).
+pub const TAKEOVER_AFTER_MS: EpochMillis = 5 * 60 * 1000;
+
+/// The dedupe marker kept at `REPORT_PREFIX<deploymentId or executionName>.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "camelCase")]
+pub enum ReportMarker {
+    /// An invocation claimed this failure and is handling it.
+    #[serde(rename_all = "camelCase")]
+    InProgress {
+        claimed_at_ms: EpochMillis,
+        claimed_by: String,
+    },
+    /// Handled; the report of what was done.
+    #[serde(rename_all = "camelCase")]
+    Completed {
+        claimed_at_ms: EpochMillis,
+        completed_at_ms: EpochMillis,
+        report: Box<FailureReport>,
+    },
+}
+
+/// What the handler found where it tried to claim.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ExistingMarker<'a> {
+    /// Claimed by someone, but gone when read back.
+    Absent,
+    /// Present but not a marker this code can read.
+    Unreadable,
+    Found(&'a ReportMarker),
+}
+
+/// What to do about an existing claim.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "decision", rename_all = "camelCase")]
+pub enum MarkerDecision {
+    /// Nobody holds it: go on.
+    Proceed,
+    /// A stale or unreadable claim: overwrite it (conditionally) and go on.
+    TakeOver { reason: String },
+    /// Handled or being handled: do nothing twice.
+    Skip {
+        reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        report: Option<Box<FailureReport>>,
+    },
+}
+
+/// Dedupe: none → proceed; completed → skip (with its report); in progress
+/// and older than `takeover_after_ms` → take over; in progress recently → skip.
+pub fn marker_decision(
+    existing: ExistingMarker<'_>,
+    now: EpochMillis,
+    takeover_after_ms: EpochMillis,
+) -> MarkerDecision {
+    match existing {
+        ExistingMarker::Absent => MarkerDecision::Proceed,
+        ExistingMarker::Unreadable => MarkerDecision::TakeOver {
+            reason: "the existing report marker is unreadable".to_string(),
+        },
+        ExistingMarker::Found(ReportMarker::Completed {
+            completed_at_ms,
+            report,
+            ..
+        }) => MarkerDecision::Skip {
+            reason: format!("already handled (report completed at {completed_at_ms} ms)"),
+            report: Some(report.clone()),
+        },
+        ExistingMarker::Found(ReportMarker::InProgress {
+            claimed_at_ms,
+            claimed_by,
+        }) => {
+            let age = now - claimed_at_ms;
+            if age >= takeover_after_ms {
+                MarkerDecision::TakeOver {
+                    reason: format!(
+                        "the claim by {claimed_by} is {} s old and never completed",
+                        age / 1000
+                    ),
+                }
+            } else {
+                MarkerDecision::Skip {
+                    reason: format!(
+                        "being handled by {claimed_by} since {} s ago",
+                        age.max(0) / 1000
+                    ),
+                    report: None,
+                }
+            }
+        }
+    }
+}
+
+/// The marker's object key: `<prefix><deploymentId>.json`, or
+/// `<prefix><executionName>.json` when no deployment was created.
+pub fn marker_key(prefix: &str, deployment_id: Option<&str>, execution_name: &str) -> String {
+    let id = deployment_id.unwrap_or(execution_name);
+    format!("{prefix}{id}.json")
+}
+
+/// One step the handler took (or skipped) and how it went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Step {
+    ClaimReport,
+    ReadDeployment,
+    StopDeployment,
+    DeleteGreenAsg,
+    PointGroupAtBlue,
+    RestoreLoadBalancer,
+    Notify,
+    FailCodePipelineJob,
+    WriteReport,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Outcome {
+    /// This invocation did it.
+    Done,
+    /// It was already so (not found, already pointing there, already answered).
+    AlreadyDone,
+    /// Not needed or not possible; `detail` says why.
+    Skipped,
+    /// It failed; `detail` says how. The other steps still ran.
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionRecord {
+    pub step: Step,
+    /// What it acted on: an ASG name, a target group ARN, a topic, a job id.
+    pub target: String,
+    pub outcome: Outcome,
+    pub detail: String,
+}
+
+impl ActionRecord {
+    pub fn new(
+        step: Step,
+        target: impl Into<String>,
+        outcome: Outcome,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            step,
+            target: target.into(),
+            outcome,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Where the failure report came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum ReportSource {
+    /// The state machine's failure path.
+    #[serde(rename_all = "camelCase")]
+    Pipeline {
+        execution_name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        codepipeline_job_id: Option<String>,
+    },
+    /// An EventBridge CodeDeploy state-change event (deployment started
+    /// outside the pipeline).
+    #[serde(rename_all = "camelCase")]
+    Event {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        event_id: Option<String>,
+        state: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RestoreState {
+    /// Every tuned target group is back to its snapshot.
+    Restored,
+    /// Nothing was tuned (or no snapshot was recorded).
+    NothingToRestore,
+    /// At least one target group could not be restored.
+    Failed,
+}
+
+/// Whether the load-balancer settings came back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadBalancerRestore {
+    pub state: RestoreState,
+    pub detail: String,
+}
+
+/// Sums up the restore from the `RestoreLoadBalancer` actions.
+pub fn summarize_restore(source: &RestoreSource, actions: &[ActionRecord]) -> LoadBalancerRestore {
+    let restores: Vec<&ActionRecord> = actions
+        .iter()
+        .filter(|a| a.step == Step::RestoreLoadBalancer)
+        .collect();
+    let failed: Vec<&ActionRecord> = restores
+        .iter()
+        .copied()
+        .filter(|a| a.outcome == Outcome::Failed)
+        .collect();
+    let restored = restores
+        .iter()
+        .filter(|a| a.outcome == Outcome::Done)
+        .count();
+    if !failed.is_empty() {
+        let what: Vec<String> = failed
+            .iter()
+            .map(|a| format!("{} ({})", a.target, a.detail))
+            .collect();
+        return LoadBalancerRestore {
+            state: RestoreState::Failed,
+            detail: format!(
+                "NOT restored on {} of {} target group(s): {}",
+                failed.len(),
+                restores.len(),
+                what.join("; ")
+            ),
+        };
+    }
+    if restored > 0 {
+        return LoadBalancerRestore {
+            state: RestoreState::Restored,
+            detail: format!("health-check settings and deregistration delay restored on {restored} target group(s)"),
+        };
+    }
+    let detail = match source {
+        RestoreSource::Nothing { reason } => format!("nothing to restore: {reason}"),
+        RestoreSource::RecordedTags => {
+            "nothing to restore: no target group carries a recorded snapshot".to_string()
+        }
+        RestoreSource::Snapshots { .. } => {
+            "nothing to restore: the snapshots were already in place".to_string()
+        }
+    };
+    LoadBalancerRestore {
+        state: RestoreState::NothingToRestore,
+        detail,
+    }
+}
+
+/// The failure report: the failure-handler's answer, the state machine's
+/// `$.report` (its `error` and `summary` become the `Fail` state's error and
+/// cause), the body of the completed marker, and the notification's source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailureReport {
+    /// Short error name: ValidationFailed | DeploymentFailed | DeadlineExceeded
+    /// | GroupBusyTimeout | TaskFailed.
+    pub error: FailureKind,
+    /// One sentence: what failed, where, what was done, next step.
+    pub summary: String,
+    pub source: ReportSource,
+    pub application: String,
+    pub deployment_group: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<Revision>,
+    pub classification: Classification,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnosis: Option<Diagnosis>,
+    /// The failing instances' probe evidence (validation failures).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub validation_evidence: Vec<InstanceEvidence>,
+    pub runbook: RunbookPlan,
+    pub actions: Vec<ActionRecord>,
+    pub load_balancer: LoadBalancerRestore,
+    pub next_step: String,
+    pub handled_at_ms: EpochMillis,
+}
+
+/// Everything [`compose_report`] needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportInput {
+    pub source: ReportSource,
+    pub application: String,
+    pub deployment_group: String,
+    pub deployment_id: Option<String>,
+    pub revision: Option<Revision>,
+    pub classification: Classification,
+    pub diagnosis: Option<Diagnosis>,
+    pub validation_evidence: Vec<InstanceEvidence>,
+    pub runbook: RunbookPlan,
+    pub restore_source: RestoreSource,
+    pub actions: Vec<ActionRecord>,
+    pub now: EpochMillis,
+}
+
+/// The failing instances of a validation report (empty when none failed or
+/// there was no validation).
+pub fn failing_evidence(state: &PipelineState) -> Vec<InstanceEvidence> {
+    state
+        .validation
+        .as_ref()
+        .filter(|v| !v.passed)
+        .map(|v| v.instances.iter().filter(|i| !i.passed).cloned().collect())
+        .unwrap_or_default()
+}
+
+/// The CodePipeline job of a pipeline state, if the upload came from one.
+pub fn codepipeline_job_id(state: &PipelineState) -> Option<String> {
+    match &state.input.source {
+        Source::CodePipeline { job_id } => Some(job_id.clone()),
+        Source::S3 { .. } => None,
+    }
+}
+
+/// The deployment a failed execution created, if any.
+pub fn pipeline_deployment_id(state: &PipelineState) -> Option<String> {
+    state
+        .deployment
+        .as_ref()
+        .map(|d| d.deployment_id.clone())
+        .or_else(|| state.status.as_ref().map(|s| s.deployment_id.clone()))
+        .or_else(|| state.validation.as_ref().map(|v| v.deployment_id.clone()))
+        .filter(|id| !id.is_empty())
+}
+
+/// The next step for the operator.
+pub fn next_step(
+    kind: FailureKind,
+    decision: &RunbookDecision,
+    actions: &[ActionRecord],
+) -> String {
+    let failed: Vec<String> = actions
+        .iter()
+        .filter(|a| a.outcome == Outcome::Failed && a.step != Step::ClaimReport)
+        .map(|a| format!("{:?} on {}", a.step, a.target))
+        .collect();
+    let base = match decision {
+        RunbookDecision::ExplainAfterTraffic { next_step, .. }
+        | RunbookDecision::Undetermined { next_step, .. } => next_step.clone(),
+        _ => match kind {
+            FailureKind::ValidationFailed => {
+                "fix what the failing instance answered (health or version endpoint) and upload a new revision".to_string()
+            }
+            FailureKind::DeploymentFailed => {
+                "fix the failing lifecycle event (see the instance diagnostics and log tail) and upload a new revision".to_string()
+            }
+            FailureKind::DeadlineExceeded => {
+                "find out why the deployment was slow (see the phase it was in) or raise DEPLOYMENT_TIMEOUT_SECONDS, then upload again".to_string()
+            }
+            FailureKind::GroupBusyTimeout => {
+                "wait for the running deployment on the group to finish, then upload the revision again".to_string()
+            }
+            FailureKind::TaskFailed => {
+                "fix the cause of the task failure (see the function's logs), then upload the revision again".to_string()
+            }
+        },
+    };
+    if failed.is_empty() {
+        base
+    } else {
+        format!(
+            "first finish by hand what failed here ({}), then {base}",
+            failed.join(", ")
+        )
+    }
+}
+
+fn outcome_phrase(actions: &[ActionRecord], step: Step) -> Option<(Outcome, String)> {
+    actions
+        .iter()
+        .find(|a| a.step == step)
+        .map(|a| (a.outcome, a.detail.clone()))
+}
+
+/// One clause saying what the runbook did.
+pub fn runbook_clause(plan: &RunbookPlan, actions: &[ActionRecord]) -> String {
+    let mut parts = Vec::new();
+    if plan.stop_deployment {
+        match outcome_phrase(actions, Step::StopDeployment) {
+            Some((Outcome::Failed, d)) => {
+                parts.push(format!("stopping the deployment FAILED ({d})"))
+            }
+            Some(_) => {
+                parts.push("the still-active deployment was stopped with rollback".to_string())
+            }
+            None => {}
+        }
+    }
+    match &plan.decision {
+        RunbookDecision::RemoveGreenAndPointAtBlue {
+            green_asg,
+            blue_asgs,
+            ..
+        } => {
+            parts.push(match outcome_phrase(actions, Step::DeleteGreenAsg) {
+                Some((Outcome::Done, _)) => format!("green ASG {green_asg} deleted"),
+                Some((Outcome::AlreadyDone, _)) => format!("green ASG {green_asg} already gone"),
+                Some((Outcome::Failed, d)) => {
+                    format!("deleting green ASG {green_asg} FAILED ({d})")
+                }
+                Some((Outcome::Skipped, d)) => format!("green ASG {green_asg} left in place ({d})"),
+                None => format!("green ASG {green_asg} not touched"),
+            });
+            let blue = blue_asgs.join(", ");
+            parts.push(match outcome_phrase(actions, Step::PointGroupAtBlue) {
+                Some((Outcome::Done, _)) => format!("group pointed back at blue ASG {blue}"),
+                Some((Outcome::AlreadyDone, _)) => {
+                    format!("group already points at blue ASG {blue}")
+                }
+                Some((Outcome::Failed, d)) => {
+                    format!("pointing the group at blue ASG {blue} FAILED ({d})")
+                }
+                Some((Outcome::Skipped, d)) => format!("group left as it is ({d})"),
+                None => "group not checked".to_string(),
+            });
+        }
+        RunbookDecision::ExplainAfterTraffic { green_asg, .. } => {
+            parts.push(format!(
+                "traffic had already moved, so green ASG {green_asg} was kept and nothing was deleted"
+            ));
+        }
+        RunbookDecision::NothingToUndo { reason } => {
+            parts.push(format!("nothing to undo ({reason})"))
+        }
+        RunbookDecision::Undetermined { reason, .. } => parts.push(reason.clone()),
+    }
+    parts.join(", ")
+}
+
+/// The one-sentence summary: what failed, where, what was done, next step.
+pub fn summary(
+    classification: &Classification,
+    plan: &RunbookPlan,
+    actions: &[ActionRecord],
+    lb: &LoadBalancerRestore,
+    next: &str,
+) -> String {
+    let lb_clause = match lb.state {
+        RestoreState::Restored => "load balancer settings restored".to_string(),
+        RestoreState::NothingToRestore => {
+            "load balancer settings untouched (nothing to restore)".to_string()
+        }
+        RestoreState::Failed => format!("load balancer settings {}", lb.detail),
+    };
+    format!(
+        "{}: {}; {}; {}; next: {}.",
+        classification.kind,
+        classification.cause,
+        runbook_clause(plan, actions),
+        lb_clause,
+        trim_sentence(next)
+    )
+}
+
+/// Builds the report from what the handler found and did.
+pub fn compose_report(input: ReportInput) -> FailureReport {
+    let load_balancer = summarize_restore(&input.restore_source, &input.actions);
+    let next = next_step(
+        input.classification.kind,
+        &input.runbook.decision,
+        &input.actions,
+    );
+    let summary = summary(
+        &input.classification,
+        &input.runbook,
+        &input.actions,
+        &load_balancer,
+        &next,
+    );
+    FailureReport {
+        error: input.classification.kind,
+        summary,
+        source: input.source,
+        application: input.application,
+        deployment_group: input.deployment_group,
+        deployment_id: input.deployment_id,
+        revision: input.revision,
+        classification: input.classification,
+        diagnosis: input.diagnosis,
+        validation_evidence: input.validation_evidence,
+        runbook: input.runbook,
+        actions: input.actions,
+        load_balancer,
+        next_step: next,
+        handled_at_ms: input.now,
+    }
+}
+
+/// The report for a delivery whose failure another invocation is handling
+/// right now (pipeline path: the state machine still needs `error`/`summary`).
+pub fn in_progress_report(
+    source: ReportSource,
+    state: &PipelineState,
+    classification: Classification,
+    reason: &str,
+    now: EpochMillis,
+) -> FailureReport {
+    let runbook = RunbookPlan {
+        stop_deployment: false,
+        decision: RunbookDecision::NothingToUndo {
+            reason: format!("another invocation is running the runbook: {reason}"),
+        },
+    };
+    let next = "see the report that invocation writes".to_string();
+    let load_balancer = LoadBalancerRestore {
+        state: RestoreState::NothingToRestore,
+        detail: "left to the invocation that holds the claim".to_string(),
+    };
+    let summary = format!(
+        "{}: {}; {}; next: {next}.",
+        classification.kind,
+        classification.cause,
+        runbook_clause(&runbook, &[])
+    );
+    FailureReport {
+        error: classification.kind,
+        summary,
+        source,
+        application: state.input.application.clone(),
+        deployment_group: state.input.deployment_group.clone(),
+        deployment_id: pipeline_deployment_id(state),
+        revision: Some(state.input.revision.clone()),
+        classification,
+        diagnosis: None,
+        validation_evidence: failing_evidence(state),
+        runbook,
+        actions: Vec::new(),
+        load_balancer,
+        next_step: next,
+        handled_at_ms: now,
+    }
+}
+
+/// SNS limits a subject to 100 printable ASCII characters.
+pub const MAX_SUBJECT_CHARS: usize = 100;
+
+/// An SNS notification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notification {
+    pub subject: String,
+    pub message: String,
+}
+
+/// The one notification for a report: subject ≤ 100 printable ASCII
+/// characters; the message names the deployment, application/group,
+/// revision, error, failing instances and what they answered, the runbook
+/// action, and whether the load balancer was restored.
+pub fn notification(report: &FailureReport) -> Notification {
+    let target = match &report.deployment_id {
+        Some(id) => format!(" {id}"),
+        None => String::new(),
+    };
+    let subject = ascii_subject(&format!(
+        "greenlight {}: {}/{}{}",
+        report.error, report.application, report.deployment_group, target
+    ));
+
+    let mut m = String::new();
+    let mut line = |s: String| {
+        m.push_str(&s);
+        m.push('\n');
+    };
+    line(format!("greenlight: deployment failure ({})", report.error));
+    line(String::new());
+    line(report.summary.clone());
+    line(String::new());
+    line(format!(
+        "Application / group: {} / {}",
+        report.application, report.deployment_group
+    ));
+    line(format!(
+        "Deployment: {}",
+        report.deployment_id.as_deref().unwrap_or("(none created)")
+    ));
+    match &report.source {
+        ReportSource::Pipeline {
+            execution_name,
+            codepipeline_job_id,
+        } => {
+            let job = codepipeline_job_id
+                .as_ref()
+                .map(|j| format!(" (CodePipeline job {j})"))
+                .unwrap_or_default();
+            line(format!(
+                "Started by: greenlight execution {execution_name}{job}"
+            ));
+        }
+        ReportSource::Event { state, .. } => line(format!(
+            "Started by: outside the greenlight pipeline (CodeDeploy event {state})"
+        )),
+    }
+    if let Some(r) = &report.revision {
+        let version = r
+            .version
+            .as_ref()
+            .map(|v| format!(" version {v}"))
+            .or_else(|| r.etag.as_ref().map(|e| format!(" etag {e}")))
+            .unwrap_or_default();
+        line(format!(
+            "Revision: {} (s3://{}/{}{version})",
+            r.label, r.bucket, r.key
+        ));
+    }
+    line(format!(
+        "Error: {} - {}",
+        report.error, report.classification.cause
+    ));
+    if let Some(d) = &report.diagnosis {
+        if let Some(e) = &d.error {
+            line(format!("CodeDeploy error: {}", error_text(e)));
+        }
+        if let Some(event) = &d.failed_event {
+            line(format!("Failed lifecycle event: {event}"));
+        }
+        for f in &d.failed_instances {
+            let fleet = f.fleet.map(|l| format!(" ({l:?})")).unwrap_or_default();
+            let event = f.lifecycle_event.as_deref().unwrap_or("(no failed event)");
+            let code = f.error_code.as_deref().unwrap_or("");
+            let msg = f.message.as_deref().unwrap_or("");
+            let script = f
+                .script_name
+                .as_ref()
+                .map(|s| format!(" [script {s}]"))
+                .unwrap_or_default();
+            line(format!(
+                "Failed instance {}{fleet}: {event} {code}{script} {msg}",
+                f.instance_id
+            ));
+            if let Some(tail) = &f.log_tail {
+                line(format!("  log tail: {}", one_line(tail)));
+            }
+        }
+        if let Some(rb) = &d.rollback_deployment_id {
+            line(format!("Rollback deployment: {rb}"));
+        }
+    }
+    for e in &report.validation_evidence {
+        line(format!("Failing instance {}", evidence_text(e)));
+    }
+    line(format!(
+        "Runbook: {}",
+        runbook_clause(&report.runbook, &report.actions)
+    ));
+    line(format!(
+        "Load balancer: {}",
+        match report.load_balancer.state {
+            RestoreState::Restored => format!("restored - {}", report.load_balancer.detail),
+            RestoreState::NothingToRestore => report.load_balancer.detail.clone(),
+            RestoreState::Failed => report.load_balancer.detail.clone(),
+        }
+    ));
+    line(format!("Next step: {}", report.next_step));
+    let failed: Vec<&ActionRecord> = report
+        .actions
+        .iter()
+        .filter(|a| a.outcome == Outcome::Failed)
+        .collect();
+    if !failed.is_empty() {
+        line("Steps that failed:".to_string());
+        for a in failed {
+            line(format!("  {:?} {}: {}", a.step, a.target, a.detail));
+        }
+    }
+    Notification {
+        subject,
+        message: m,
+    }
+}
+
+/// One instance's probe evidence in words: which instance, at which address,
+/// what it answered.
+pub fn evidence_text(e: &InstanceEvidence) -> String {
+    let mut answer = Vec::new();
+    if let Some(status) = e.last_status {
+        answer.push(format!("HTTP {status}"));
+    }
+    if let Some(body) = e.last_body.as_deref().filter(|b| !b.is_empty()) {
+        answer.push(format!("body {:?}", truncate_chars(&one_line(body), 200)));
+    }
+    if let Some(err) = e.last_error.as_deref().filter(|b| !b.is_empty()) {
+        answer.push(format!("error {:?}", truncate_chars(&one_line(err), 200)));
+    }
+    let answered = if answer.is_empty() {
+        "no answer".to_string()
+    } else {
+        answer.join(", ")
+    };
+    format!(
+        "{} at {} answered {answered} ({} probes, {} consecutive successes)",
+        e.instance_id, e.address, e.probes, e.consecutive_successes
+    )
+}
+
+/// An SNS-safe subject: printable ASCII only (others become `?`, line breaks
+/// and tabs become spaces), at most [`MAX_SUBJECT_CHARS`], never empty.
+pub fn ascii_subject(text: &str) -> String {
+    let cleaned: String = text
+        .chars()
+        .map(|c| match c {
+            ' '..='~' => c,
+            '\n' | '\r' | '\t' => ' ',
+            _ => '?',
+        })
+        .collect();
+    let cleaned = cleaned.trim();
+    let out = if cleaned.chars().count() > MAX_SUBJECT_CHARS {
+        let mut s: String = cleaned.chars().take(MAX_SUBJECT_CHARS - 3).collect();
+        s.push_str("...");
+        s
+    } else {
+        cleaned.to_string()
+    };
+    if out.is_empty() {
+        "greenlight deployment failure".to_string()
+    } else {
+        out
+    }
+}
+
+/// `code: message` of a CodeDeploy error.
+pub fn error_text(e: &DeploymentErrorInfo) -> String {
+    match (e.code.is_empty(), e.message.is_empty()) {
+        (false, false) => format!("{}: {}", e.code, one_line(&e.message)),
+        (false, true) => e.code.clone(),
+        (true, false) => one_line(&e.message),
+        (true, true) => "no error information".to_string(),
+    }
+}
+
+fn status_word(status: DeploymentStatus) -> &'static str {
+    match status {
+        DeploymentStatus::Created => "Created",
+        DeploymentStatus::Queued => "Queued",
+        DeploymentStatus::InProgress => "InProgress",
+        DeploymentStatus::Baking => "Baking",
+        DeploymentStatus::Ready => "Ready",
+        DeploymentStatus::Succeeded => "Succeeded",
+        DeploymentStatus::Failed => "Failed",
+        DeploymentStatus::Stopped => "Stopped",
+    }
+}
+
+/// At most `max` characters (a char boundary), with `...` when cut.
+pub fn truncate_chars(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let keep = max.saturating_sub(3);
+    let mut s: String = text.chars().take(keep).collect();
+    s.push_str("...");
+    s
+}
+
+/// The last `max` characters, with `...` in front when cut.
+pub fn keep_tail(text: &str, max: usize) -> String {
+    let count = text.chars().count();
+    if count <= max {
+        return text.to_string();
+    }
+    let skip = count - max.saturating_sub(3);
+    let mut s = String::from("...");
+    s.extend(text.chars().skip(skip));
+    s
+}
+
+/// Whitespace runs (line breaks included) collapsed to single spaces.
+pub fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A sentence without its final period and surrounding whitespace.
+fn trim_sentence(text: &str) -> String {
+    one_line(text).trim_end_matches('.').to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{
+        Admission, AllowTrafficPrediction, CreatedDeployment, HealthCheckSettings,
+        InstanceTargetView, LifecycleDiagnostics, LifecycleEventView, Phase, PipelineInput,
+        StatusReport, TaskError, TuningResult, ValidationAction, ValidationReport,
+    };
+    use crate::watch::deployment_description;
+
+    const NOW: EpochMillis = 1_700_000_000_000;
+
+    fn input() -> PipelineInput {
+        PipelineInput {
+            application: "shop".into(),
+            deployment_group: "shop-prod".into(),
+            revision: Revision {
+                bucket: "artifacts-bucket".into(),
+                key: "artifacts/shop/20240101120000-42.zip".into(),
+                version: Some("v1".into()),
+                etag: None,
+                label: "20240101120000-42".into(),
+            },
+            uploaded_at: "2024-01-01T12:00:00Z".into(),
+            uploaded_at_ms: NOW - 60_000,
+            source: Source::S3 { event_id: None },
+        }
+    }
+
+    fn bare_state() -> PipelineState {
+        PipelineState {
+            input: input(),
+            admission: None,
+            tuning: None,
+            deployment: None,
+            status: None,
+            validation: None,
+            error: None,
+        }
+    }
+
+    fn snapshot(arn: &str) -> TargetGroupSnapshot {
+        TargetGroupSnapshot {
+            target_group_arn: arn.into(),
+            health_check: HealthCheckSettings {
+                interval_seconds: 30,
+                timeout_seconds: 5,
+                healthy_threshold: 10,
+                unhealthy_threshold: 2,
+            },
+            deregistration_delay_seconds: 300,
+        }
+    }
+
+    fn tuned_state() -> PipelineState {
+        let mut s = bare_state();
+        s.admission = Some(Admission::Proceed);
+        s.tuning = Some(TuningResult {
+            snapshots: vec![snapshot("arn:tg/1")],
+            predicted_allow_traffic: AllowTrafficPrediction {
+                before_seconds: 330,
+                after_seconds: 15,
+            },
+        });
+        s
+    }
+
+    fn created_state() -> PipelineState {
+        let mut s = tuned_state();
+        s.deployment = Some(CreatedDeployment {
+            deployment_id: "d-ABC123".into(),
+            created_at_ms: NOW - 600_000,
+            deadline_ms: NOW + 3_000_000,
+            reused: false,
+        });
+        s
+    }
+
+    fn status(status: DeploymentStatus, phase: Phase, next: NextStep) -> StatusReport {
+        StatusReport {
+            deployment_id: "d-ABC123".into(),
+            status,
+            phase,
+            ledger: vec![],
+            wait_seconds: 5,
+            next,
+            error: None,
+            rollback_deployment_id: None,
+            deadline_exceeded: false,
+        }
+    }
+
+    fn evidence(id: &str, passed: bool) -> InstanceEvidence {
+        InstanceEvidence {
+            instance_id: id.into(),
+            address: "127.0.0.2:8080".into(),
+            probes: 4,
+            consecutive_successes: if passed { 3 } else { 0 },
+            last_status: Some(if passed { 200 } else { 500 }),
+            last_body: Some(if passed { "ok" } else { "unhealthy: db down" }.into()),
+            last_error: None,
+            passed,
+        }
+    }
+
+    fn validation_failed_state() -> PipelineState {
+        let mut s = created_state();
+        s.status = Some(status(
+            DeploymentStatus::Ready,
+            Phase::ReadyWait,
+            NextStep::Validate,
+        ));
+        s.validation = Some(ValidationReport {
+            deployment_id: "d-ABC123".into(),
+            passed: false,
+            summary: "i-0bad at 127.0.0.2:8080 answered HTTP 500 \"unhealthy: db down\".".into(),
+            instances: vec![evidence("i-0good", true), evidence("i-0bad", false)],
+            action: ValidationAction::Stopped,
+        });
+        s
+    }
+
+    fn ev(name: &str, status: LifecycleStatus) -> LifecycleEventView {
+        LifecycleEventView {
+            name: name.into(),
+            status,
+            started_at_ms: None,
+            ended_at_ms: None,
+            diagnostics: None,
+        }
+    }
+
+    fn failed_ev(
+        name: &str,
+        code: &str,
+        script: Option<&str>,
+        tail: Option<&str>,
+    ) -> LifecycleEventView {
+        LifecycleEventView {
+            name: name.into(),
+            status: LifecycleStatus::Failed,
+            started_at_ms: Some(NOW - 5000),
+            ended_at_ms: Some(NOW - 4000),
+            diagnostics: Some(LifecycleDiagnostics {
+                error_code: code.into(),
+                script_name: script.map(str::to_string),
+                message: format!(
+                    "Script at specified location: {} failed",
+                    script.unwrap_or("-")
+                ),
+                log_tail: tail.map(str::to_string),
+            }),
+        }
+    }
+
+    /// Green events up to (not including) `upto` succeeded, then the rest.
+    fn green(
+        id: &str,
+        events: Vec<LifecycleEventView>,
+        status: LifecycleStatus,
+    ) -> InstanceTargetView {
+        InstanceTargetView {
+            instance_id: id.into(),
+            label: Some(FleetLabel::Green),
+            status,
+            lifecycle_events: events,
+        }
+    }
+
+    fn blue(
+        id: &str,
+        events: Vec<LifecycleEventView>,
+        status: LifecycleStatus,
+    ) -> InstanceTargetView {
+        InstanceTargetView {
+            instance_id: id.into(),
+            label: Some(FleetLabel::Blue),
+            status,
+            lifecycle_events: events,
+        }
+    }
+
+    fn green_events_failing_at(fail: &str) -> Vec<LifecycleEventView> {
+        let mut out = Vec::new();
+        let mut failed = false;
+        for name in &LIFECYCLE_ORDER[..10] {
+            if failed {
+                out.push(ev(name, LifecycleStatus::Skipped));
+            } else if *name == fail {
+                out.push(failed_ev(
+                    name,
+                    "ScriptFailed",
+                    Some("scripts/install.sh"),
+                    Some("line1\nexit 1"),
+                ));
+                failed = true;
+            } else {
+                out.push(ev(name, LifecycleStatus::Succeeded));
+            }
+        }
+        out
+    }
+
+    fn blue_events(statuses: [LifecycleStatus; 3]) -> Vec<LifecycleEventView> {
+        BLOCK_TRAFFIC_EVENTS
+            .iter()
+            .zip(statuses)
+            .map(|(n, s)| ev(n, s))
+            .collect()
+    }
+
+    fn view(status: DeploymentStatus, targets: Vec<InstanceTargetView>) -> DeploymentView {
+        DeploymentView {
+            deployment_id: "d-ABC123".into(),
+            application: "shop".into(),
+            deployment_group: "shop-prod".into(),
+            status,
+            description: Some(deployment_description("exec-1")),
+            created_at_ms: Some(NOW - 600_000),
+            completed_at_ms: Some(NOW - 1000),
+            error: Some(DeploymentErrorInfo {
+                code: "HEALTH_CONSTRAINTS".into(),
+                message: "The overall deployment failed because too many individual instances failed deployment".into(),
+            }),
+            rollback_deployment_id: Some("d-ROLLBACK1".into()),
+            original_auto_scaling_groups: vec!["shop-blue-asg".into()],
+            termination_wait_started: Some(false),
+            targets,
+        }
+    }
+
+    use LifecycleStatus::{
+        Failed as F, InProgress as IP, Pending as P, Skipped as S, Succeeded as OK,
+    };
+
+    // ---- failure kind names -------------------------------------------------
+
+    #[test]
+    fn failure_kind_names_are_stable() {
+        for (k, s) in [
+            (FailureKind::ValidationFailed, "ValidationFailed"),
+            (FailureKind::DeploymentFailed, "DeploymentFailed"),
+            (FailureKind::DeadlineExceeded, "DeadlineExceeded"),
+            (FailureKind::GroupBusyTimeout, "GroupBusyTimeout"),
+            (FailureKind::TaskFailed, "TaskFailed"),
+        ] {
+            assert_eq!(k.as_str(), s);
+            assert_eq!(k.to_string(), s);
+            assert_eq!(serde_json::to_value(k).unwrap(), serde_json::json!(s));
+        }
+    }
+
+    // ---- stage --------------------------------------------------------------
+
+    #[test]
+    fn stage_follows_the_results_the_state_carries() {
+        let mut s = bare_state();
+        assert_eq!(failed_stage(&s), PipelineStage::Admit);
+        s.admission = Some(Admission::Proceed);
+        assert_eq!(failed_stage(&s), PipelineStage::Tune);
+        let mut s = tuned_state();
+        assert_eq!(failed_stage(&s), PipelineStage::Create);
+        s = created_state();
+        assert_eq!(failed_stage(&s), PipelineStage::Status);
+        s.status = Some(status(
+            DeploymentStatus::InProgress,
+            Phase::Installing,
+            NextStep::Wait,
+        ));
+        assert_eq!(failed_stage(&s), PipelineStage::Status);
+        s.status = Some(status(
+            DeploymentStatus::Ready,
+            Phase::ReadyWait,
+            NextStep::Validate,
+        ));
+        assert_eq!(failed_stage(&s), PipelineStage::Validate);
+        s.status = Some(status(
+            DeploymentStatus::Succeeded,
+            Phase::Done,
+            NextStep::Succeeded,
+        ));
+        assert_eq!(failed_stage(&s), PipelineStage::Restore);
+        s.status = Some(status(
+            DeploymentStatus::Failed,
+            Phase::Installing,
+            NextStep::Failed,
+        ));
+        assert_eq!(failed_stage(&s), PipelineStage::Status);
+    }
+
+    // ---- classification: pipeline ------------------------------------------
+
+    #[test]
+    fn validation_not_passed_is_validation_failed() {
+        let c = classify_pipeline(&validation_failed_state());
+        assert_eq!(c.kind, FailureKind::ValidationFailed);
+        assert_eq!(c.stage, Some(PipelineStage::Validate));
+        assert!(c.cause.contains("Ready gate"), "{}", c.cause);
+        assert!(c.cause.contains("i-0bad"), "{}", c.cause);
+        assert!(!c.cause.ends_with('.'));
+    }
+
+    #[test]
+    fn validation_without_summary_still_names_the_deployment() {
+        let mut s = validation_failed_state();
+        s.validation.as_mut().unwrap().summary = "  ".into();
+        let c = classify_pipeline(&s);
+        assert!(c.cause.contains("d-ABC123"));
+        assert!(c.cause.ends_with("at the Ready gate"));
+    }
+
+    #[test]
+    fn passed_validation_does_not_classify_as_validation_failed() {
+        let mut s = validation_failed_state();
+        s.validation.as_mut().unwrap().passed = true;
+        s.status = Some(status(
+            DeploymentStatus::Failed,
+            Phase::Rerouting,
+            NextStep::Failed,
+        ));
+        assert_eq!(classify_pipeline(&s).kind, FailureKind::DeploymentFailed);
+    }
+
+    #[test]
+    fn failed_and_stopped_deployments_are_deployment_failed() {
+        for st in [DeploymentStatus::Failed, DeploymentStatus::Stopped] {
+            let mut s = created_state();
+            let mut r = status(st, Phase::Installing, NextStep::Failed);
+            r.error = Some(DeploymentErrorInfo {
+                code: "SCRIPT_FAILED".into(),
+                message: "Script failed\non line 2".into(),
+            });
+            s.status = Some(r);
+            let c = classify_pipeline(&s);
+            assert_eq!(c.kind, FailureKind::DeploymentFailed);
+            assert!(
+                c.cause.contains("SCRIPT_FAILED: Script failed on line 2"),
+                "{}",
+                c.cause
+            );
+            assert!(c.cause.contains(status_word(st)));
+            assert!(c.cause.contains("Installing"));
+        }
+    }
+
+    #[test]
+    fn deadline_beats_stopped() {
+        let mut s = created_state();
+        let mut r = status(
+            DeploymentStatus::Stopped,
+            Phase::Installing,
+            NextStep::Failed,
+        );
+        r.deadline_exceeded = true;
+        s.status = Some(r);
+        let c = classify_pipeline(&s);
+        assert_eq!(c.kind, FailureKind::DeadlineExceeded);
+        assert!(c.cause.contains("deadline of 3600 s"), "{}", c.cause);
+        // Without a created deployment the budget is just left out.
+        s.deployment = None;
+        let c = classify_pipeline(&s);
+        assert_eq!(c.kind, FailureKind::DeadlineExceeded);
+        assert!(c.cause.contains("deadline in phase"), "{}", c.cause);
+    }
+
+    #[test]
+    fn deadline_flag_wins_even_while_still_in_progress() {
+        let mut s = created_state();
+        let mut r = status(
+            DeploymentStatus::InProgress,
+            Phase::Rerouting,
+            NextStep::Failed,
+        );
+        r.deadline_exceeded = true;
+        s.status = Some(r);
+        assert_eq!(classify_pipeline(&s).kind, FailureKind::DeadlineExceeded);
+    }
+
+    #[test]
+    fn group_busy_error_is_group_busy_timeout() {
+        let mut s = tuned_state();
+        s.error = Some(TaskError {
+            error: "GroupBusy".into(),
+            cause: "{\"errorMessage\":\"group shop-prod has active deployment d-OTHER\"}".into(),
+        });
+        let c = classify_pipeline(&s);
+        assert_eq!(c.kind, FailureKind::GroupBusyTimeout);
+        assert_eq!(c.stage, Some(PipelineStage::Create));
+        assert!(c.cause.contains("d-OTHER"));
+        assert!(c.cause.contains("Create step"));
+    }
+
+    #[test]
+    fn any_other_caught_error_is_task_failed() {
+        let mut s = tuned_state();
+        s.admission = Some(Admission::Proceed);
+        s.error = Some(TaskError {
+            error: "States.TaskFailed".into(),
+            cause: "x".repeat(2000),
+        });
+        let c = classify_pipeline(&s);
+        assert_eq!(c.kind, FailureKind::TaskFailed);
+        assert!(c.cause.contains("Create step"));
+        assert!(c.cause.contains("States.TaskFailed"));
+        assert!(c.cause.chars().count() < MAX_CAUSE_CHARS + 200);
+        assert!(c.cause.ends_with("..."));
+
+        s.error = Some(TaskError {
+            error: "Lambda.Unknown".into(),
+            cause: String::new(),
+        });
+        let c = classify_pipeline(&s);
+        assert!(
+            c.cause.ends_with("failed with Lambda.Unknown"),
+            "{}",
+            c.cause
+        );
+    }
+
+    #[test]
+    fn caught_error_with_stale_in_progress_status_is_task_failed() {
+        let mut s = created_state();
+        s.status = Some(status(
+            DeploymentStatus::InProgress,
+            Phase::Installing,
+            NextStep::Wait,
+        ));
+        s.error = Some(TaskError {
+            error: "AwsError".into(),
+            cause: "GetDeployment throttled".into(),
+        });
+        let c = classify_pipeline(&s);
+        assert_eq!(c.kind, FailureKind::TaskFailed);
+        assert_eq!(c.stage, Some(PipelineStage::Status));
+    }
+
+    #[test]
+    fn no_cause_at_all_is_task_failed_and_says_so() {
+        let c = classify_pipeline(&created_state());
+        assert_eq!(c.kind, FailureKind::TaskFailed);
+        assert!(c.cause.contains("without a recorded cause"));
+    }
+
+    // ---- classification: events ---------------------------------------------
+
+    #[test]
+    fn only_deployment_failure_and_stop_are_handled() {
+        assert_eq!(
+            event_disposition(Some(DEPLOYMENT_STATE_CHANGE), "FAILURE"),
+            EventDisposition::Handle
+        );
+        assert_eq!(
+            event_disposition(Some(DEPLOYMENT_STATE_CHANGE), "STOP"),
+            EventDisposition::Handle
+        );
+        for state in ["SUCCESS", "START", "READY", "RESUME", "failure", ""] {
+            match event_disposition(Some(DEPLOYMENT_STATE_CHANGE), state) {
+                EventDisposition::Ignore { reason } => assert!(reason.contains("not a failure")),
+                other => panic!("{state}: {other:?}"),
+            }
+        }
+        for dt in [Some("CodeDeploy Instance State-change Notification"), None] {
+            match event_disposition(dt, "FAILURE") {
+                EventDisposition::Ignore { reason } => assert!(reason.contains("detail-type")),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn event_classification_is_deployment_failed_with_the_error() {
+        let v = view(DeploymentStatus::Failed, vec![]);
+        let c = classify_event("FAILURE", &v);
+        assert_eq!(c.kind, FailureKind::DeploymentFailed);
+        assert_eq!(c.stage, None);
+        assert!(c.cause.contains(
+            "d-ABC123 (shop/shop-prod) ended Failed (event FAILURE): HEALTH_CONSTRAINTS"
+        ));
+        let mut v = view(DeploymentStatus::Stopped, vec![]);
+        v.error = None;
+        let c = classify_event("STOP", &v);
+        assert!(
+            c.cause.ends_with("ended Stopped (event STOP)"),
+            "{}",
+            c.cause
+        );
+    }
+
+    #[test]
+    fn codedeploy_messages_lose_their_final_period_inside_the_summary() {
+        let mut v = view(DeploymentStatus::Failed, vec![]);
+        v.error.as_mut().unwrap().message = "Instances are experiencing problems.".into();
+        let c = classify_event("FAILURE", &v);
+        assert!(c.cause.ends_with("experiencing problems"), "{}", c.cause);
+        let mut s = created_state();
+        let mut r = status(
+            DeploymentStatus::Failed,
+            Phase::Installing,
+            NextStep::Failed,
+        );
+        r.error = v.error.clone();
+        s.status = Some(r);
+        assert!(classify_pipeline(&s)
+            .cause
+            .ends_with("experiencing problems"));
+    }
+
+    // ---- ownership ----------------------------------------------------------
+
+    #[test]
+    fn ownership_reads_the_description() {
+        let v = view(DeploymentStatus::Failed, vec![]);
+        assert_eq!(
+            ownership(&v),
+            Ownership::Pipeline {
+                execution_name: "exec-1".into()
+            }
+        );
+        let mut v = v;
+        v.description = Some("hotfix by hand".into());
+        assert_eq!(ownership(&v), Ownership::Outside);
+        v.description = None;
+        assert_eq!(ownership(&v), Ownership::Outside);
+    }
+
+    // ---- diagnosis ----------------------------------------------------------
+
+    #[test]
+    fn diagnosis_names_instances_and_their_first_failed_event() {
+        let mut two_failures = green_events_failing_at("AfterInstall");
+        // A later failure on the same instance is not its first.
+        two_failures[9] = failed_ev("AfterAllowTraffic", "Other", None, None);
+        let v = view(
+            DeploymentStatus::Failed,
+            vec![
+                green("i-1", green_events_failing_at("ApplicationStart"), F),
+                green("i-2", two_failures, F),
+                green("i-3", green_events_failing_at("nothing"), OK),
+                blue("i-b", blue_events([P, P, P]), P),
+            ],
+        );
+        let d = diagnose(&v);
+        assert_eq!(d.failed_instances.len(), 2);
+        assert_eq!(d.failed_instances[0].instance_id, "i-1");
+        assert_eq!(
+            d.failed_instances[0].lifecycle_event.as_deref(),
+            Some("ApplicationStart")
+        );
+        assert_eq!(d.failed_instances[0].fleet, Some(FleetLabel::Green));
+        assert_eq!(
+            d.failed_instances[0].error_code.as_deref(),
+            Some("ScriptFailed")
+        );
+        assert_eq!(
+            d.failed_instances[0].script_name.as_deref(),
+            Some("scripts/install.sh")
+        );
+        assert_eq!(
+            d.failed_instances[0].log_tail.as_deref(),
+            Some("line1\nexit 1")
+        );
+        assert!(d.failed_instances[0]
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("scripts/install.sh"));
+        assert_eq!(
+            d.failed_instances[1].lifecycle_event.as_deref(),
+            Some("AfterInstall")
+        );
+        // Earliest in lifecycle order across instances.
+        assert_eq!(d.failed_event.as_deref(), Some("AfterInstall"));
+        assert!(!d.traffic_moved);
+        assert_eq!(d.rollback_deployment_id.as_deref(), Some("d-ROLLBACK1"));
+        assert_eq!(d.error.as_ref().unwrap().code, "HEALTH_CONSTRAINTS");
+        assert_eq!(d.status, DeploymentStatus::Failed);
+    }
+
+    #[test]
+    fn failed_instance_without_failed_event_is_listed() {
+        let v = view(
+            DeploymentStatus::Failed,
+            vec![green("i-9", vec![ev("DownloadBundle", P)], F)],
+        );
+        let d = diagnose(&v);
+        assert_eq!(d.failed_instances.len(), 1);
+        assert_eq!(d.failed_instances[0].lifecycle_event, None);
+        assert_eq!(d.failed_instances[0].error_code, None);
+        assert_eq!(d.failed_event, None);
+    }
+
+    #[test]
+    fn unknown_event_names_rank_after_known_ones_and_long_tails_are_cut() {
+        let long_tail = format!("{}END", "x".repeat(5000));
+        let v = view(
+            DeploymentStatus::Failed,
+            vec![
+                green(
+                    "i-1",
+                    vec![failed_ev("CustomHook", "X", None, Some(&long_tail))],
+                    F,
+                ),
+                green("i-2", vec![failed_ev("Install", "Y", None, None)], F),
+            ],
+        );
+        let d = diagnose(&v);
+        assert_eq!(d.failed_event.as_deref(), Some("Install"));
+        let tail = d.failed_instances[0].log_tail.as_deref().unwrap();
+        assert_eq!(tail.chars().count(), MAX_LOG_TAIL_CHARS);
+        assert!(tail.starts_with("...") && tail.ends_with("END"));
+    }
+
+    #[test]
+    fn empty_deployment_has_empty_diagnosis() {
+        let d = diagnose(&view(DeploymentStatus::Stopped, vec![]));
+        assert!(d.failed_instances.is_empty());
+        assert_eq!(d.failed_event, None);
+        assert!(!d.traffic_moved);
+    }
+
+    #[test]
+    fn empty_diagnostic_message_is_none() {
+        let mut e = failed_ev("Install", "ScriptFailed", None, Some(""));
+        e.diagnostics.as_mut().unwrap().message = String::new();
+        e.diagnostics.as_mut().unwrap().log_tail = None;
+        let d = diagnose(&view(
+            DeploymentStatus::Failed,
+            vec![green("i-1", vec![e], F)],
+        ));
+        assert_eq!(d.failed_instances[0].message, None);
+        assert_eq!(d.failed_instances[0].log_tail, None);
+    }
+
+    // ---- traffic moved ------------------------------------------------------
+
+    #[test]
+    fn traffic_moves_when_blue_begins_leaving() {
+        let green_done = green("i-g", green_events_failing_at("none"), OK);
+        for (statuses, moved) in [
+            ([P, P, P], false),
+            ([S, S, S], false),
+            ([LifecycleStatus::Unknown, P, P], false),
+            ([IP, P, P], true),
+            ([F, S, S], true),
+            ([OK, IP, P], true),
+            ([OK, OK, F], true),
+        ] {
+            let v = view(
+                DeploymentStatus::Failed,
+                vec![green_done.clone(), blue("i-b", blue_events(statuses), IP)],
+            );
+            assert_eq!(traffic_moved(&v), moved, "{statuses:?}");
+        }
+    }
+
+    #[test]
+    fn block_events_on_green_or_unlabelled_targets_do_not_count() {
+        let mut g = green("i-g", blue_events([OK, OK, OK]), OK);
+        assert!(!traffic_moved(&view(
+            DeploymentStatus::Failed,
+            vec![g.clone()]
+        )));
+        g.label = None;
+        assert!(!traffic_moved(&view(DeploymentStatus::Failed, vec![g])));
+    }
+
+    #[test]
+    fn termination_wait_means_traffic_moved() {
+        let mut v = view(DeploymentStatus::Stopped, vec![]);
+        v.termination_wait_started = Some(true);
+        assert!(traffic_moved(&v));
+        v.termination_wait_started = None;
+        assert!(!traffic_moved(&v));
+    }
+
+    // ---- runbook ------------------------------------------------------------
+
+    #[test]
+    fn green_asg_name_follows_codedeploy() {
+        assert_eq!(
+            green_asg_name("shop-prod", "d-ABC123"),
+            "CodeDeploy_shop-prod_d-ABC123"
+        );
+    }
+
+    #[test]
+    fn no_deployment_means_nothing_to_undo() {
+        let p = plan_runbook("shop-prod", None, None);
+        assert!(!p.stop_deployment);
+        assert!(matches!(p.decision, RunbookDecision::NothingToUndo { .. }));
+    }
+
+    #[test]
+    fn unreadable_deployment_is_undetermined_and_changes_nothing() {
+        let p = plan_runbook("shop-prod", Some("d-ABC123"), None);
+        assert!(!p.stop_deployment);
+        match p.decision {
+            RunbookDecision::Undetermined {
+                green_asg,
+                reason,
+                next_step,
+            } => {
+                assert_eq!(green_asg, "CodeDeploy_shop-prod_d-ABC123");
+                assert!(reason.contains("nothing was changed"));
+                assert!(next_step.contains("BlockTraffic"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_failure_before_traffic_removes_green() {
+        for fail in &LIFECYCLE_ORDER[..10] {
+            let v = view(
+                DeploymentStatus::Failed,
+                vec![
+                    green("i-1", green_events_failing_at(fail), F),
+                    blue("i-b", blue_events([P, P, P]), P),
+                ],
+            );
+            let p = plan_runbook("shop-prod", Some("d-ABC123"), Some(&v));
+            assert!(!p.stop_deployment);
+            match p.decision {
+                RunbookDecision::RemoveGreenAndPointAtBlue {
+                    green_asg,
+                    blue_asgs,
+                    reason,
+                } => {
+                    assert_eq!(green_asg, "CodeDeploy_shop-prod_d-ABC123");
+                    assert_eq!(blue_asgs, vec!["shop-blue-asg".to_string()]);
+                    assert!(reason.contains(&format!("at {fail}")), "{reason}");
+                    assert!(reason.contains("before traffic moved"));
+                }
+                other => panic!("{fail}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn stopped_at_ready_gate_removes_green() {
+        let v = view(
+            DeploymentStatus::Stopped,
+            vec![
+                green("i-1", green_events_failing_at("none"), IP),
+                blue("i-b", blue_events([P, P, P]), P),
+            ],
+        );
+        let p = plan_runbook("shop-prod", Some("d-ABC123"), Some(&v));
+        match p.decision {
+            RunbookDecision::RemoveGreenAndPointAtBlue { reason, .. } => {
+                assert!(
+                    reason.contains("no failed lifecycle event (status Stopped)"),
+                    "{reason}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_failure_after_traffic_is_explained() {
+        for (i, statuses) in [[F, S, S], [OK, F, S], [OK, OK, F]].into_iter().enumerate() {
+            let v = view(
+                DeploymentStatus::Failed,
+                vec![
+                    green("i-1", green_events_failing_at("none"), OK),
+                    blue("i-b", blue_events(statuses), F),
+                ],
+            );
+            let p = plan_runbook("shop-prod", Some("d-ABC123"), Some(&v));
+            match p.decision {
+                RunbookDecision::ExplainAfterTraffic {
+                    green_asg,
+                    blue_asgs,
+                    reason,
+                    next_step,
+                } => {
+                    assert_eq!(green_asg, "CodeDeploy_shop-prod_d-ABC123");
+                    assert_eq!(blue_asgs, vec!["shop-blue-asg".to_string()]);
+                    assert!(reason.contains(BLOCK_TRAFFIC_EVENTS[i]), "{reason}");
+                    assert!(next_step.contains("point deployment group shop-prod at the green ASG CodeDeploy_shop-prod_d-ABC123"));
+                    assert!(next_step.contains("instead of shop-blue-asg"));
+                    assert!(next_step.contains("deploy again"));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn explain_without_known_blue_asg_says_original() {
+        let mut v = view(
+            DeploymentStatus::Failed,
+            vec![blue("i-b", blue_events([F, S, S]), F)],
+        );
+        v.original_auto_scaling_groups.clear();
+        match plan_runbook("shop-prod", Some("d-ABC123"), Some(&v)).decision {
+            RunbookDecision::ExplainAfterTraffic { next_step, .. } => {
+                assert!(next_step.contains("instead of the original ASG"))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn succeeded_deployment_is_never_undone() {
+        let v = view(DeploymentStatus::Succeeded, vec![]);
+        let p = plan_runbook("shop-prod", Some("d-ABC123"), Some(&v));
+        assert!(!p.stop_deployment);
+        match p.decision {
+            RunbookDecision::NothingToUndo { reason } => assert!(reason.contains("production")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn active_deployment_is_stopped_first() {
+        for st in [
+            DeploymentStatus::Created,
+            DeploymentStatus::Queued,
+            DeploymentStatus::InProgress,
+            DeploymentStatus::Baking,
+            DeploymentStatus::Ready,
+        ] {
+            let v = view(st, vec![green("i-1", green_events_failing_at("none"), IP)]);
+            let p = plan_runbook("shop-prod", Some("d-ABC123"), Some(&v));
+            assert!(p.stop_deployment, "{st:?}");
+            assert!(matches!(
+                p.decision,
+                RunbookDecision::RemoveGreenAndPointAtBlue { .. }
+            ));
+        }
+        for st in [DeploymentStatus::Failed, DeploymentStatus::Stopped] {
+            let v = view(st, vec![]);
+            assert!(!plan_runbook("shop-prod", Some("d-ABC123"), Some(&v)).stop_deployment);
+        }
+    }
+
+    // ---- restore source -----------------------------------------------------
+
+    #[test]
+    fn pipeline_restores_its_own_snapshots() {
+        match pipeline_restore_source(&created_state()) {
+            RestoreSource::Snapshots { snapshots } => {
+                assert_eq!(snapshots, vec![snapshot("arn:tg/1")])
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn pipeline_that_never_tuned_restores_nothing() {
+        // Failed at Admit (e.g. GroupBusy): never tuned, tags are someone else's.
+        let mut s = bare_state();
+        s.error = Some(TaskError {
+            error: "GroupBusy".into(),
+            cause: String::new(),
+        });
+        match pipeline_restore_source(&s) {
+            RestoreSource::Nothing { reason } => assert!(reason.contains("never tuned")),
+            other => panic!("{other:?}"),
+        }
+        // Tuned with nothing to snapshot.
+        let mut s = tuned_state();
+        s.tuning.as_mut().unwrap().snapshots.clear();
+        match pipeline_restore_source(&s) {
+            RestoreSource::Nothing { reason } => assert!(reason.contains("no target group")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn pipeline_whose_tune_step_failed_restores_from_tags() {
+        let mut s = bare_state();
+        s.admission = Some(Admission::Proceed);
+        s.error = Some(TaskError {
+            error: "AwsError".into(),
+            cause: "ModifyTargetGroup throttled".into(),
+        });
+        assert_eq!(pipeline_restore_source(&s), RestoreSource::RecordedTags);
+    }
+
+    #[test]
+    fn event_path_restores_from_tags() {
+        assert_eq!(event_restore_source(), RestoreSource::RecordedTags);
+    }
+
+    // ---- dedupe -------------------------------------------------------------
+
+    fn sample_report() -> FailureReport {
+        let s = validation_failed_state();
+        compose_report(ReportInput {
+            source: ReportSource::Pipeline {
+                execution_name: "exec-1".into(),
+                codepipeline_job_id: None,
+            },
+            application: "shop".into(),
+            deployment_group: "shop-prod".into(),
+            deployment_id: Some("d-ABC123".into()),
+            revision: Some(s.input.revision.clone()),
+            classification: classify_pipeline(&s),
+            diagnosis: None,
+            validation_evidence: failing_evidence(&s),
+            runbook: plan_runbook("shop-prod", Some("d-ABC123"), None),
+            restore_source: pipeline_restore_source(&s),
+            actions: vec![],
+            now: NOW,
+        })
+    }
+
+    #[test]
+    fn no_marker_proceeds() {
+        assert_eq!(
+            marker_decision(ExistingMarker::Absent, NOW, TAKEOVER_AFTER_MS),
+            MarkerDecision::Proceed
+        );
+    }
+
+    #[test]
+    fn completed_marker_skips_with_its_report() {
+        let m = ReportMarker::Completed {
+            claimed_at_ms: NOW - 10_000,
+            completed_at_ms: NOW - 5_000,
+            report: Box::new(sample_report()),
+        };
+        match marker_decision(
+            ExistingMarker::Found(&m),
+            NOW + 86_400_000,
+            TAKEOVER_AFTER_MS,
+        ) {
+            MarkerDecision::Skip { reason, report } => {
+                assert!(reason.contains("already handled"));
+                assert_eq!(report.unwrap().error, FailureKind::ValidationFailed);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn in_progress_marker_skips_while_young_and_is_taken_over_when_old() {
+        let m = ReportMarker::InProgress {
+            claimed_at_ms: NOW,
+            claimed_by: "req-1".into(),
+        };
+        for age in [0, 1000, TAKEOVER_AFTER_MS - 1] {
+            match marker_decision(ExistingMarker::Found(&m), NOW + age, TAKEOVER_AFTER_MS) {
+                MarkerDecision::Skip { reason, report } => {
+                    assert!(reason.contains("req-1"));
+                    assert!(report.is_none());
+                }
+                other => panic!("{age}: {other:?}"),
+            }
+        }
+        for age in [TAKEOVER_AFTER_MS, TAKEOVER_AFTER_MS * 10] {
+            match marker_decision(ExistingMarker::Found(&m), NOW + age, TAKEOVER_AFTER_MS) {
+                MarkerDecision::TakeOver { reason } => assert!(reason.contains("never completed")),
+                other => panic!("{age}: {other:?}"),
+            }
+        }
+        // A clock behind the claim is not "old".
+        assert!(matches!(
+            marker_decision(ExistingMarker::Found(&m), NOW - 60_000, TAKEOVER_AFTER_MS),
+            MarkerDecision::Skip { .. }
+        ));
+    }
+
+    #[test]
+    fn unreadable_marker_is_taken_over() {
+        assert!(matches!(
+            marker_decision(ExistingMarker::Unreadable, NOW, TAKEOVER_AFTER_MS),
+            MarkerDecision::TakeOver { .. }
+        ));
+    }
+
+    #[test]
+    fn marker_json_round_trips() {
+        let m = ReportMarker::InProgress {
+            claimed_at_ms: NOW,
+            claimed_by: "req-1".into(),
+        };
+        let j = serde_json::to_value(&m).unwrap();
+        assert_eq!(
+            j,
+            serde_json::json!({"state": "inProgress", "claimedAtMs": NOW, "claimedBy": "req-1"})
+        );
+        assert_eq!(serde_json::from_value::<ReportMarker>(j).unwrap(), m);
+        let c = ReportMarker::Completed {
+            claimed_at_ms: NOW,
+            completed_at_ms: NOW + 1,
+            report: Box::new(sample_report()),
+        };
+        let j = serde_json::to_string(&c).unwrap();
+        assert!(j.contains("\"state\":\"completed\""));
+        assert_eq!(serde_json::from_str::<ReportMarker>(&j).unwrap(), c);
+    }
+
+    #[test]
+    fn marker_key_prefers_the_deployment_id() {
+        assert_eq!(
+            marker_key("greenlight-reports/", Some("d-1"), "exec-1"),
+            "greenlight-reports/d-1.json"
+        );
+        assert_eq!(
+            marker_key("greenlight-reports/", None, "exec-1"),
+            "greenlight-reports/exec-1.json"
+        );
+        assert_eq!(marker_key("", None, "e"), "e.json");
+    }
+
+    // ---- pipeline helpers ---------------------------------------------------
+
+    #[test]
+    fn deployment_id_and_job_id_from_state() {
+        assert_eq!(pipeline_deployment_id(&bare_state()), None);
+        assert_eq!(
+            pipeline_deployment_id(&created_state()).as_deref(),
+            Some("d-ABC123")
+        );
+        let mut s = tuned_state();
+        s.status = Some(status(
+            DeploymentStatus::Failed,
+            Phase::Installing,
+            NextStep::Failed,
+        ));
+        assert_eq!(pipeline_deployment_id(&s).as_deref(), Some("d-ABC123"));
+        s.status.as_mut().unwrap().deployment_id.clear();
+        assert_eq!(pipeline_deployment_id(&s), None);
+
+        assert_eq!(codepipeline_job_id(&bare_state()), None);
+        let mut s = bare_state();
+        s.input.source = Source::CodePipeline {
+            job_id: "job-1".into(),
+        };
+        assert_eq!(codepipeline_job_id(&s).as_deref(), Some("job-1"));
+    }
+
+    #[test]
+    fn failing_evidence_keeps_only_failing_instances() {
+        let e = failing_evidence(&validation_failed_state());
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].instance_id, "i-0bad");
+        assert!(failing_evidence(&created_state()).is_empty());
+        let mut s = validation_failed_state();
+        s.validation.as_mut().unwrap().passed = true;
+        assert!(failing_evidence(&s).is_empty());
+    }
+
+    // ---- restore summary ----------------------------------------------------
+
+    fn restore(target: &str, outcome: Outcome, detail: &str) -> ActionRecord {
+        ActionRecord::new(Step::RestoreLoadBalancer, target, outcome, detail)
+    }
+
+    #[test]
+    fn restore_summary_states() {
+        let src = RestoreSource::RecordedTags;
+        let r = summarize_restore(
+            &src,
+            &[
+                restore("tg1", Outcome::Done, ""),
+                restore("tg2", Outcome::AlreadyDone, "no tag"),
+            ],
+        );
+        assert_eq!(r.state, RestoreState::Restored);
+        assert!(r.detail.contains("1 target group"));
+
+        let r = summarize_restore(
+            &src,
+            &[
+                restore("tg1", Outcome::Done, ""),
+                restore("tg2", Outcome::Failed, "AccessDenied"),
+            ],
+        );
+        assert_eq!(r.state, RestoreState::Failed);
+        assert!(r.detail.contains("NOT restored on 1 of 2"));
+        assert!(r.detail.contains("tg2 (AccessDenied)"));
+
+        let r = summarize_restore(&src, &[restore("tg1", Outcome::AlreadyDone, "no tag")]);
+        assert_eq!(r.state, RestoreState::NothingToRestore);
+        assert!(r.detail.contains("no target group carries"));
+
+        let r = summarize_restore(
+            &RestoreSource::Nothing {
+                reason: "never tuned".into(),
+            },
+            &[],
+        );
+        assert_eq!(r.state, RestoreState::NothingToRestore);
+        assert!(r.detail.contains("never tuned"));
+
+        let r = summarize_restore(&RestoreSource::Snapshots { snapshots: vec![] }, &[]);
+        assert!(r.detail.contains("already in place"));
+
+        // Other steps' failures do not count.
+        let r = summarize_restore(
+            &src,
+            &[
+                ActionRecord::new(Step::Notify, "topic", Outcome::Failed, "x"),
+                restore("tg1", Outcome::Done, ""),
+            ],
+        );
+        assert_eq!(r.state, RestoreState::Restored);
+    }
+
+    // ---- report, summary, notification --------------------------------------
+
+    fn install_failure_report(actions: Vec<ActionRecord>) -> FailureReport {
+        let mut s = created_state();
+        let mut st = status(
+            DeploymentStatus::Failed,
+            Phase::Installing,
+            NextStep::Failed,
+        );
+        st.error = Some(DeploymentErrorInfo {
+            code: "HEALTH_CONSTRAINTS".into(),
+            message: "too many individual instances failed".into(),
+        });
+        s.status = Some(st);
+        let v = view(
+            DeploymentStatus::Failed,
+            vec![
+                green("i-0green", green_events_failing_at("Install"), F),
+                blue("i-0blue", blue_events([P, P, P]), P),
+            ],
+        );
+        compose_report(ReportInput {
+            source: ReportSource::Pipeline {
+                execution_name: "exec-1".into(),
+                codepipeline_job_id: Some("job-9".into()),
+            },
+            application: "shop".into(),
+            deployment_group: "shop-prod".into(),
+            deployment_id: Some("d-ABC123".into()),
+            revision: Some(s.input.revision.clone()),
+            classification: classify_pipeline(&s),
+            diagnosis: Some(diagnose(&v)),
+            validation_evidence: failing_evidence(&s),
+            runbook: plan_runbook("shop-prod", Some("d-ABC123"), Some(&v)),
+            restore_source: pipeline_restore_source(&s),
+            actions,
+            now: NOW,
+        })
+    }
+
+    fn all_good_actions() -> Vec<ActionRecord> {
+        vec![
+            ActionRecord::new(Step::ClaimReport, "bucket/key", Outcome::Done, "claimed"),
+            ActionRecord::new(
+                Step::DeleteGreenAsg,
+                "CodeDeploy_shop-prod_d-ABC123",
+                Outcome::Done,
+                "deleted",
+            ),
+            ActionRecord::new(
+                Step::PointGroupAtBlue,
+                "shop/shop-prod",
+                Outcome::AlreadyDone,
+                "already",
+            ),
+            restore("arn:tg/1", Outcome::Done, "restored"),
+        ]
+    }
+
+    #[test]
+    fn summary_is_one_sentence_with_what_where_done_and_next() {
+        let r = install_failure_report(all_good_actions());
+        assert_eq!(r.error, FailureKind::DeploymentFailed);
+        let s = &r.summary;
+        assert!(
+            s.starts_with(
+                "DeploymentFailed: CodeDeploy deployment d-ABC123 (shop/shop-prod) ended Failed"
+            ),
+            "{s}"
+        );
+        assert!(
+            s.contains("green ASG CodeDeploy_shop-prod_d-ABC123 deleted"),
+            "{s}"
+        );
+        assert!(
+            s.contains("group already points at blue ASG shop-blue-asg"),
+            "{s}"
+        );
+        assert!(s.contains("load balancer settings restored"), "{s}");
+        assert!(s.contains("next: fix the failing lifecycle event"), "{s}");
+        assert!(s.ends_with('.'));
+        assert!(!s.contains('\n'));
+        assert_eq!(r.load_balancer.state, RestoreState::Restored);
+        assert_eq!(
+            r.diagnosis.as_ref().unwrap().failed_event.as_deref(),
+            Some("Install")
+        );
+    }
+
+    #[test]
+    fn failed_steps_show_in_summary_next_step_and_notification() {
+        let mut actions = all_good_actions();
+        actions[1].outcome = Outcome::Failed;
+        actions[1].detail = "ResourceInUse: busy".into();
+        actions[2].outcome = Outcome::Failed;
+        actions[2].detail = "AccessDenied".into();
+        actions[3].outcome = Outcome::Failed;
+        actions[3].detail = "throttled".into();
+        let r = install_failure_report(actions);
+        assert!(r.summary.contains(
+            "deleting green ASG CodeDeploy_shop-prod_d-ABC123 FAILED (ResourceInUse: busy)"
+        ));
+        assert!(r
+            .summary
+            .contains("pointing the group at blue ASG shop-blue-asg FAILED (AccessDenied)"));
+        assert!(r
+            .summary
+            .contains("load balancer settings NOT restored on 1 of 1"));
+        assert!(r.next_step.starts_with("first finish by hand what failed here (DeleteGreenAsg on CodeDeploy_shop-prod_d-ABC123, PointGroupAtBlue on shop/shop-prod, RestoreLoadBalancer on arn:tg/1)"), "{}", r.next_step);
+        let n = notification(&r);
+        assert!(n.message.contains("Steps that failed:"));
+        assert!(n
+            .message
+            .contains("DeleteGreenAsg CodeDeploy_shop-prod_d-ABC123: ResourceInUse: busy"));
+    }
+
+    #[test]
+    fn a_failed_claim_is_not_a_step_to_finish_by_hand() {
+        let mut actions = all_good_actions();
+        actions[0].outcome = Outcome::Failed;
+        let r = install_failure_report(actions);
+        assert!(!r.next_step.starts_with("first finish"));
+    }
+
+    #[test]
+    fn runbook_clause_covers_every_outcome() {
+        let plan = plan_runbook(
+            "g",
+            Some("d-1"),
+            Some(&view(DeploymentStatus::Ready, vec![])),
+        );
+        assert!(plan.stop_deployment);
+        let clause = |actions: &[ActionRecord]| runbook_clause(&plan, actions);
+        let none = clause(&[]);
+        assert!(none.contains("green ASG CodeDeploy_g_d-1 not touched"));
+        assert!(none.contains("group not checked"));
+        let c = clause(&[
+            ActionRecord::new(Step::StopDeployment, "d-1", Outcome::Done, ""),
+            ActionRecord::new(Step::DeleteGreenAsg, "x", Outcome::AlreadyDone, ""),
+            ActionRecord::new(Step::PointGroupAtBlue, "x", Outcome::Done, ""),
+        ]);
+        assert!(c.starts_with("the still-active deployment was stopped with rollback"));
+        assert!(c.contains("already gone"));
+        assert!(c.contains("group pointed back at blue ASG shop-blue-asg"));
+        let c = clause(&[
+            ActionRecord::new(Step::StopDeployment, "d-1", Outcome::Failed, "nope"),
+            ActionRecord::new(Step::DeleteGreenAsg, "x", Outcome::Skipped, "why"),
+            ActionRecord::new(
+                Step::PointGroupAtBlue,
+                "x",
+                Outcome::Skipped,
+                "no blue ASG known",
+            ),
+        ]);
+        assert!(c.contains("stopping the deployment FAILED (nope)"));
+        assert!(c.contains("left in place (why)"));
+        assert!(c.contains("group left as it is (no blue ASG known)"));
+
+        let explain = plan_runbook(
+            "g",
+            Some("d-1"),
+            Some(&view(
+                DeploymentStatus::Failed,
+                vec![blue("b", blue_events([F, S, S]), F)],
+            )),
+        );
+        assert!(runbook_clause(&explain, &[]).contains("green ASG CodeDeploy_g_d-1 was kept"));
+        let nothing = plan_runbook("g", None, None);
+        assert!(runbook_clause(&nothing, &[]).starts_with("nothing to undo"));
+        let und = plan_runbook("g", Some("d-1"), None);
+        assert!(runbook_clause(&und, &[]).contains("could not be read"));
+    }
+
+    #[test]
+    fn next_step_per_kind() {
+        let nothing = RunbookDecision::NothingToUndo {
+            reason: String::new(),
+        };
+        for (kind, words) in [
+            (FailureKind::ValidationFailed, "failing instance answered"),
+            (FailureKind::DeploymentFailed, "failing lifecycle event"),
+            (FailureKind::DeadlineExceeded, "DEPLOYMENT_TIMEOUT_SECONDS"),
+            (
+                FailureKind::GroupBusyTimeout,
+                "wait for the running deployment",
+            ),
+            (FailureKind::TaskFailed, "function's logs"),
+        ] {
+            assert!(next_step(kind, &nothing, &[]).contains(words), "{kind}");
+        }
+        let explain = RunbookDecision::ExplainAfterTraffic {
+            green_asg: "g".into(),
+            blue_asgs: vec![],
+            reason: String::new(),
+            next_step: "point it at green".into(),
+        };
+        assert_eq!(
+            next_step(FailureKind::DeploymentFailed, &explain, &[]),
+            "point it at green"
+        );
+    }
+
+    #[test]
+    fn validation_notification_names_instance_and_answer() {
+        let r = sample_report();
+        let n = notification(&r);
+        assert!(n
+            .subject
+            .starts_with("greenlight ValidationFailed: shop/shop-prod d-ABC123"));
+        assert!(n.message.contains("Failing instance i-0bad at 127.0.0.2:8080 answered HTTP 500, body \"unhealthy: db down\" (4 probes, 0 consecutive successes)"), "{}", n.message);
+        assert!(!n.message.contains("i-0good"));
+        assert!(n.message.contains("Application / group: shop / shop-prod"));
+        assert!(n.message.contains("Deployment: d-ABC123"));
+        assert!(n.message.contains("Revision: 20240101120000-42 (s3://artifacts-bucket/artifacts/shop/20240101120000-42.zip version v1)"));
+        assert!(n
+            .message
+            .contains("Started by: greenlight execution exec-1"));
+        assert!(n.message.contains("Error: ValidationFailed"));
+        assert!(n.message.contains("Runbook: "));
+        assert!(n.message.contains("Load balancer: "));
+        assert!(n.message.contains("Next step: "));
+    }
+
+    #[test]
+    fn install_failure_notification_has_diagnosis() {
+        let r = install_failure_report(all_good_actions());
+        let n = notification(&r);
+        assert!(n
+            .message
+            .contains("Started by: greenlight execution exec-1 (CodePipeline job job-9)"));
+        assert!(n
+            .message
+            .contains("CodeDeploy error: HEALTH_CONSTRAINTS: The overall deployment failed"));
+        assert!(n.message.contains("Failed lifecycle event: Install"));
+        assert!(n.message.contains(
+            "Failed instance i-0green (Green): Install ScriptFailed [script scripts/install.sh]"
+        ));
+        assert!(n.message.contains("  log tail: line1 exit 1"));
+        assert!(n.message.contains("Rollback deployment: d-ROLLBACK1"));
+        assert!(n
+            .message
+            .contains("Runbook: green ASG CodeDeploy_shop-prod_d-ABC123 deleted"));
+        assert!(n
+            .message
+            .contains("Load balancer: restored - health-check settings"));
+        assert!(!n.message.contains("Steps that failed"));
+    }
+
+    #[test]
+    fn event_report_and_notification() {
+        let mut v = view(
+            DeploymentStatus::Failed,
+            vec![green("i-x", green_events_failing_at("ApplicationStart"), F)],
+        );
+        v.description = Some("manual".into());
+        let r = compose_report(ReportInput {
+            source: ReportSource::Event {
+                event_id: Some("ev-1".into()),
+                state: "FAILURE".into(),
+            },
+            application: "shop".into(),
+            deployment_group: "shop-prod".into(),
+            deployment_id: Some("d-ABC123".into()),
+            revision: None,
+            classification: classify_event("FAILURE", &v),
+            diagnosis: Some(diagnose(&v)),
+            validation_evidence: vec![],
+            runbook: plan_runbook("shop-prod", Some("d-ABC123"), Some(&v)),
+            restore_source: event_restore_source(),
+            actions: vec![],
+            now: NOW,
+        });
+        let n = notification(&r);
+        assert!(n
+            .message
+            .contains("outside the greenlight pipeline (CodeDeploy event FAILURE)"));
+        assert!(!n.message.contains("Revision:"));
+        assert!(n
+            .message
+            .contains("Load balancer: nothing to restore: no target group carries"));
+        assert!(r.summary.contains("untouched (nothing to restore)"));
+        let j = serde_json::to_value(&r).unwrap();
+        assert_eq!(j["error"], "DeploymentFailed");
+        assert_eq!(j["source"]["kind"], "event");
+        assert_eq!(
+            j["runbook"]["decision"]["action"],
+            "removeGreenAndPointAtBlue"
+        );
+        assert!(j.get("revision").is_none());
+    }
+
+    #[test]
+    fn notification_without_deployment() {
+        let mut s = bare_state();
+        s.error = Some(TaskError {
+            error: "GroupBusy".into(),
+            cause: "busy".into(),
+        });
+        s.input.revision.version = None;
+        s.input.revision.etag = Some("\"abc\"".into());
+        let r = compose_report(ReportInput {
+            source: ReportSource::Pipeline {
+                execution_name: "exec-2".into(),
+                codepipeline_job_id: None,
+            },
+            application: "shop".into(),
+            deployment_group: "shop-prod".into(),
+            deployment_id: None,
+            revision: Some(s.input.revision.clone()),
+            classification: classify_pipeline(&s),
+            diagnosis: None,
+            validation_evidence: vec![],
+            runbook: plan_runbook("shop-prod", None, None),
+            restore_source: pipeline_restore_source(&s),
+            actions: vec![],
+            now: NOW,
+        });
+        assert_eq!(r.error, FailureKind::GroupBusyTimeout);
+        let n = notification(&r);
+        assert_eq!(n.subject, "greenlight GroupBusyTimeout: shop/shop-prod");
+        assert!(n.message.contains("Deployment: (none created)"));
+        assert!(n.message.contains("etag \"abc\""));
+        assert!(r.summary.contains("nothing to undo"));
+        assert!(r.summary.contains("next: wait for the running deployment"));
+    }
+
+    #[test]
+    fn in_progress_report_keeps_error_and_summary() {
+        let s = validation_failed_state();
+        let r = in_progress_report(
+            ReportSource::Pipeline {
+                execution_name: "exec-1".into(),
+                codepipeline_job_id: None,
+            },
+            &s,
+            classify_pipeline(&s),
+            "being handled by req-1 since 3 s ago",
+            NOW,
+        );
+        assert_eq!(r.error, FailureKind::ValidationFailed);
+        assert!(r.summary.starts_with("ValidationFailed: "));
+        assert!(r
+            .summary
+            .contains("another invocation is running the runbook: being handled by req-1"));
+        assert!(r.actions.is_empty());
+        assert_eq!(r.deployment_id.as_deref(), Some("d-ABC123"));
+        assert_eq!(r.validation_evidence.len(), 1);
+    }
+
+    #[test]
+    fn evidence_text_variants() {
+        let mut e = evidence("i-1", false);
+        e.last_status = None;
+        e.last_body = None;
+        e.last_error = Some("connection refused\n(os error 111)".into());
+        assert!(evidence_text(&e).contains("answered error \"connection refused (os error 111)\""));
+        e.last_error = None;
+        assert!(evidence_text(&e).contains("answered no answer"));
+    }
+
+    // ---- text helpers -------------------------------------------------------
+
+    #[test]
+    fn subject_is_ascii_and_at_most_100() {
+        let s = ascii_subject("greenlight ValidationFailed: café/grüppe\nd-1\t");
+        assert_eq!(s, "greenlight ValidationFailed: caf?/gr?ppe d-1");
+        let long = ascii_subject(&format!("greenlight {}", "é".repeat(300)));
+        assert_eq!(long.chars().count(), MAX_SUBJECT_CHARS);
+        assert!(long.is_ascii() && long.ends_with("..."));
+        assert_eq!(ascii_subject(" \n "), "greenlight deployment failure");
+        let exact = "a".repeat(100);
+        assert_eq!(ascii_subject(&exact), exact);
+    }
+
+    #[test]
+    fn subject_from_long_names_is_capped() {
+        let mut r = sample_report();
+        r.application = "a".repeat(100);
+        let n = notification(&r);
+        assert!(n.subject.len() <= MAX_SUBJECT_CHARS && n.subject.is_ascii());
+    }
+
+    #[test]
+    fn text_helpers() {
+        assert_eq!(truncate_chars("abc", 3), "abc");
+        assert_eq!(truncate_chars("abcdef", 5), "ab...");
+        assert_eq!(truncate_chars("ééééé", 4), "é...");
+        assert_eq!(keep_tail("abc", 3), "abc");
+        assert_eq!(keep_tail("abcdefgh", 6), "...fgh");
+        assert_eq!(one_line(" a \n b\t c "), "a b c");
+        assert_eq!(trim_sentence(" Done. "), "Done");
+        for (e, want) in [
+            (("C", "m\nx"), "C: m x"),
+            (("C", ""), "C"),
+            (("", "m"), "m"),
+            (("", ""), "no error information"),
+        ] {
+            let info = DeploymentErrorInfo {
+                code: e.0.into(),
+                message: e.1.into(),
+            };
+            assert_eq!(error_text(&info), want);
+        }
+    }
+
+    #[test]
+    fn report_json_has_the_contract_fields() {
+        let r = install_failure_report(all_good_actions());
+        let j = serde_json::to_value(&r).unwrap();
+        for field in [
+            "error",
+            "summary",
+            "source",
+            "application",
+            "deploymentGroup",
+            "deploymentId",
+            "revision",
+            "classification",
+            "diagnosis",
+            "runbook",
+            "actions",
+            "loadBalancer",
+            "nextStep",
+            "handledAtMs",
+        ] {
+            assert!(j.get(field).is_some(), "{field} missing in {j}");
+        }
+        assert_eq!(j["actions"][1]["step"], "deleteGreenAsg");
+        assert_eq!(j["actions"][1]["outcome"], "done");
+        assert_eq!(j["loadBalancer"]["state"], "restored");
+        assert_eq!(j["source"]["codepipelineJobId"], "job-9");
+        let back: FailureReport = serde_json::from_value(j).unwrap();
+        assert_eq!(back, r);
+    }
+}

@@ -1,0 +1,363 @@
+//! The whole local cloud wired together: moto, the front server, the hosted
+//! Lambdas, the CodeDeploy/CodePipeline/ALB emulation, the EventBridge relay,
+//! the demo's resources, the blue fleet serving its first revision, and the
+//! listener that reaches the app through the load balancer.
+
+use crate::clock::TimeScale;
+use crate::codedeploy::{CodeDeploy, CodeDeployDeps};
+use crate::codepipeline::CodePipelineJobs;
+use crate::fleet::Fleet;
+use crate::front::{Front, Services};
+use crate::lambda_host::{self, FunctionConfigs, LambdaHost};
+use crate::load_balancer::{LoadBalancer, TargetState};
+use crate::moto::{free_loopback_port, MotoServer};
+use crate::provision::{self, DemoNames, DemoResources, DemoSettings, ACCOUNT_ID, REGION};
+use crate::relay::{Relay, RelayConfig, RelayRoute};
+use crate::revisions::{build_revision, RevisionKind};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How to start a local cloud.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The project's root (template.yaml, statemachine/, .venv/).
+    pub project_root: PathBuf,
+    /// Where logs, unpacked bundles and state go.
+    pub work_dir: PathBuf,
+    /// Real seconds per simulated second (0.05 = 20× faster than AWS).
+    pub time_scale: f64,
+    pub names: DemoNames,
+    pub settings: DemoSettings,
+    /// The profile the health-check tuner applies (greenlight's default; the
+    /// benchmark's baseline passes the target group's own settings instead).
+    pub tuner_profile: greenlight_core::tuning::FastProfile,
+}
+
+impl Options {
+    pub fn new(project_root: &Path, work_dir: &Path, time_scale: f64) -> Self {
+        Self {
+            project_root: project_root.to_path_buf(),
+            work_dir: work_dir.to_path_buf(),
+            time_scale,
+            names: DemoNames::default(),
+            settings: DemoSettings::default(),
+            tuner_profile: greenlight_core::tuning::FastProfile::default(),
+        }
+    }
+}
+
+/// The first revision the blue fleet serves before any greenlight deployment.
+pub const INITIAL_VERSION: &str = "initial";
+
+pub struct LocalCloud {
+    pub scale: TimeScale,
+    pub sdk: aws_config::SdkConfig,
+    pub resources: DemoResources,
+    pub fleet: Arc<Fleet>,
+    pub lb: Arc<LoadBalancer>,
+    pub codedeploy: Arc<CodeDeploy>,
+    pub pipeline: Arc<CodePipelineJobs>,
+    pub lambda: Arc<LambdaHost>,
+    pub relay: Arc<Relay>,
+    pub listener: SocketAddr,
+    front: Front,
+    moto: Option<MotoServer>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CloudError {
+    #[error("could not start the local cloud: {0}")]
+    Start(String),
+    #[error(transparent)]
+    Provision(#[from] provision::ProvisionError),
+    #[error("{0}")]
+    Aws(String),
+}
+
+impl LocalCloud {
+    pub async fn start(options: Options) -> Result<Self, CloudError> {
+        let scale = TimeScale::new(options.time_scale);
+        std::fs::create_dir_all(&options.work_dir)
+            .map_err(|e| CloudError::Start(format!("{}: {e}", options.work_dir.display())))?;
+        let port = |what: &str| {
+            free_loopback_port()
+                .map_err(|e| CloudError::Start(format!("no free port for {what}: {e}")))
+        };
+        let mut front = Front::bind(SocketAddr::from((
+            [127, 0, 0, 1],
+            port("the front server")?,
+        )))
+        .await
+        .map_err(|e| CloudError::Start(format!("front server: {e}")))?;
+        let app_port = port("the instances")?;
+        let moto = MotoServer::start_logging_to(
+            &options.project_root.join(".venv"),
+            front.port(),
+            &options.work_dir.join("moto.log"),
+        )
+        .await
+        .map_err(CloudError::Start)?;
+        let sdk = crate::front::sdk_config(&front.endpoint()).await;
+        let moto_sdk = crate::front::sdk_config(&moto.endpoint()).await;
+
+        let fleet = Fleet::new(app_port, scale, options.work_dir.join("instances"));
+        let lb = LoadBalancer::new(
+            fleet.clone(),
+            scale,
+            aws_sdk_elasticloadbalancingv2::Client::new(&moto_sdk),
+        );
+        let codedeploy = CodeDeploy::new(CodeDeployDeps {
+            fleet: fleet.clone(),
+            lb: lb.clone(),
+            scale,
+            sdk: sdk.clone(),
+            account_id: ACCOUNT_ID.into(),
+            region: REGION.into(),
+        });
+        let state_machine_arn = format!(
+            "arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{}",
+            options.names.state_machine
+        );
+        let lambda = LambdaHost::new(&sdk, function_configs(&options, &state_machine_arn)?);
+        let pipeline = CodePipelineJobs::new(lambda.clone(), scale);
+        front.start(Arc::new(Services {
+            moto_endpoint: moto.endpoint(),
+            lambda: lambda.clone(),
+            codedeploy: codedeploy.clone(),
+            lb: lb.clone(),
+            fleet: fleet.clone(),
+            pipeline: pipeline.clone(),
+        }));
+
+        // Local state-machine parameters: the GroupBusy retry waits in real seconds.
+        let parameters: BTreeMap<String, String> = [
+            ("BusyRetryIntervalSeconds", "1"),
+            ("BusyRetryMaxAttempts", "60"),
+            ("BusyRetryMaxDelaySeconds", "2"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        // Provision with a fast health check so the blue fleet (which on AWS
+        // would have been healthy for weeks) is healthy before the demo
+        // starts, then put the seed's slow settings in place.
+        let mut fast = options.settings.clone();
+        fast.interval_seconds = 5;
+        fast.timeout_seconds = 2;
+        fast.healthy_threshold = 2;
+        let resources = provision::provision(
+            &sdk,
+            &options.project_root,
+            &options.names,
+            &fast,
+            app_port,
+            parameters,
+        )
+        .await?;
+        for instance in &resources.blue_instances {
+            fleet
+                .launch_with_bundle(
+                    instance,
+                    build_revision(RevisionKind::Good, INITIAL_VERSION),
+                )
+                .await
+                .map_err(CloudError::Start)?;
+        }
+        lb.refresh_all().await.map_err(CloudError::Start)?;
+        wait_all_healthy(
+            &lb,
+            &resources.target_group_arn,
+            &resources.blue_instances,
+            scale,
+        )
+        .await?;
+        let elbv2 = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
+        elbv2
+            .modify_target_group()
+            .target_group_arn(&resources.target_group_arn)
+            .health_check_interval_seconds(options.settings.interval_seconds)
+            .health_check_timeout_seconds(options.settings.timeout_seconds)
+            .healthy_threshold_count(options.settings.healthy_threshold)
+            .unhealthy_threshold_count(options.settings.unhealthy_threshold)
+            .send()
+            .await
+            .map_err(|e| CloudError::Aws(greenlight_aws::describe_error(&e)))?;
+
+        let listener = lb
+            .serve_listener(
+                resources.target_group_arn.clone(),
+                SocketAddr::from(([127, 0, 0, 1], 0)),
+            )
+            .await
+            .map_err(|e| CloudError::Start(format!("listener: {e}")))?;
+        let relay = Relay::start(
+            aws_sdk_sqs::Client::new(&sdk),
+            lambda.clone(),
+            vec![
+                RelayRoute {
+                    queue_url: resources.trigger_queue_url.clone(),
+                    function_name: lambda_host::DEPLOY_TRIGGER.into(),
+                },
+                RelayRoute {
+                    queue_url: resources.codedeploy_queue_url.clone(),
+                    function_name: lambda_host::FAILURE_HANDLER.into(),
+                },
+            ],
+            RelayConfig {
+                dead_letter_log: Some(options.work_dir.join("dead-letters.jsonl")),
+                ..RelayConfig::default()
+            },
+        );
+        Ok(Self {
+            scale,
+            sdk,
+            resources,
+            fleet,
+            lb,
+            codedeploy,
+            pipeline,
+            lambda,
+            relay,
+            listener,
+            front,
+            moto: Some(moto),
+        })
+    }
+
+    pub fn endpoint(&self) -> String {
+        self.front.endpoint()
+    }
+
+    pub fn listener_url(&self) -> String {
+        format!("http://{}", self.listener)
+    }
+
+    /// moto's own endpoint behind the front server, while it runs.
+    pub fn moto_endpoint(&self) -> Option<String> {
+        self.moto.as_ref().map(|m| m.endpoint())
+    }
+
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&self.sdk)
+                .force_path_style(true)
+                .build(),
+        )
+    }
+
+    /// The object key the trigger maps to the demo's application.
+    pub fn revision_key(&self, label: &str) -> String {
+        format!(
+            "{}{}/{label}.zip",
+            self.resources.names.artifact_prefix, self.resources.names.application
+        )
+    }
+
+    /// Uploads a demo revision to the artifact bucket, as CI would.
+    pub async fn upload_revision(
+        &self,
+        kind: RevisionKind,
+        label: &str,
+    ) -> Result<String, CloudError> {
+        let key = self.revision_key(label);
+        self.s3()
+            .put_object()
+            .bucket(&self.resources.names.bucket)
+            .key(&key)
+            .body(build_revision(kind, label).into())
+            .send()
+            .await
+            .map_err(|e| CloudError::Aws(greenlight_aws::describe_error(&e)))?;
+        Ok(key)
+    }
+
+    /// Stops everything: relay, instances, listener, front server, moto.
+    pub async fn shutdown(mut self) {
+        self.relay.stop().await;
+        self.fleet.terminate_all().await;
+        drop(self.front);
+        if let Some(moto) = self.moto.take() {
+            moto.shutdown().await;
+        }
+    }
+}
+
+async fn wait_all_healthy(
+    lb: &LoadBalancer,
+    target_group_arn: &str,
+    instances: &[String],
+    scale: TimeScale,
+) -> Result<(), CloudError> {
+    // Two healthy checks at 5 s plus slack, in simulated time.
+    let deadline = tokio::time::Instant::now() + scale.real(Duration::from_secs(60));
+    loop {
+        let health = lb.target_health(target_group_arn);
+        let healthy = instances.iter().all(|i| {
+            health
+                .iter()
+                .any(|t| &t.instance_id == i && matches!(t.state, TargetState::Healthy))
+        });
+        if healthy {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(CloudError::Start(format!(
+                "the blue fleet did not become healthy behind the load balancer: {:?}",
+                health
+                    .iter()
+                    .map(|t| (t.instance_id.clone(), t.state.as_str()))
+                    .collect::<Vec<_>>()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// What template.yaml's environment sets on AWS, with local values.
+fn function_configs(
+    options: &Options,
+    state_machine_arn: &str,
+) -> Result<FunctionConfigs, CloudError> {
+    let names = &options.names;
+    let mapping = greenlight_core::trigger::KeyMapping::new(
+        &names.artifact_prefix,
+        &names.deployment_group,
+        None,
+    )
+    .map_err(|e| CloudError::Start(e.to_string()))?;
+    Ok(FunctionConfigs {
+        deploy_trigger: deploy_trigger::Config {
+            state_machine_arn: state_machine_arn.to_string(),
+            mapping,
+        },
+        health_check_tuner: health_check_tuner::Config {
+            profile: options.tuner_profile,
+        },
+        traffic_validator: traffic_validator::Config {
+            probe: greenlight_core::probe::ProbeConfig {
+                // Probe a few times quickly; a failing instance is judged
+                // within the (real-time) deadline.
+                interval_ms: 200,
+                deadline_ms: 20_000,
+                ..greenlight_core::probe::ProbeConfig::default()
+            },
+        },
+        deployment_watcher: deployment_watcher::Config {
+            state_machine_arn: state_machine_arn.to_string(),
+            // Step Functions waits are real seconds: look often locally.
+            deployment_config_name: options.settings.deployment_config.clone(),
+            deployment_timeout_seconds: 3600,
+            min_wait_seconds: 1,
+            max_wait_seconds: 2,
+            ignore_application_stop_failures: false,
+        },
+        failure_handler: failure_handler::Config {
+            topic_arn: format!("arn:aws:sns:{REGION}:{ACCOUNT_ID}:{}", names.topic),
+            report_bucket: names.bucket.clone(),
+            report_prefix: names.report_prefix.clone(),
+        },
+    })
+}

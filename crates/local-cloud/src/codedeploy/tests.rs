@@ -1,0 +1,262 @@
+//! API-level tests: wire shapes, validation and errors. The runner is held in
+//! `Created` (a long queue time) so no AWS call is made; the end-to-end tests
+//! in `tests/` run deployments for real.
+
+use super::*;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+fn codedeploy() -> Arc<CodeDeploy> {
+    let scale = TimeScale::new(1.0);
+    // Nothing listens on port 9 of loopback: any AWS call fails fast.
+    let sdk = aws_config::SdkConfig::builder()
+        .endpoint_url("http://127.0.0.1:9")
+        .region(aws_config::Region::new("us-east-1"))
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .build();
+    let work = std::env::temp_dir().join(format!("gl-cd-test-{}", std::process::id()));
+    let fleet = Fleet::new(18080, scale, work);
+    let elbv2 = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
+    let lb = LoadBalancer::new(fleet.clone(), scale, elbv2);
+    let timings = LifecycleTimings {
+        queue: Duration::from_secs(3600),
+        ..LifecycleTimings::default()
+    };
+    CodeDeploy::with_timings(
+        CodeDeployDeps {
+            fleet,
+            lb,
+            scale,
+            sdk,
+            account_id: "123456789012".into(),
+            region: "us-east-1".into(),
+        },
+        timings,
+    )
+}
+
+async fn call(cd: &Arc<CodeDeploy>, op: &str, body: Value) -> (u16, Value) {
+    let (status, bytes) = cd.handle(op, body.to_string().as_bytes()).await;
+    (status, serde_json::from_slice(&bytes).unwrap())
+}
+
+fn group_request() -> Value {
+    json!({
+        "applicationName": "app",
+        "deploymentGroupName": "group",
+        "serviceRoleArn": "arn:aws:iam::123456789012:role/CodeDeployServiceRole",
+        "autoScalingGroups": ["blue-asg"],
+        "deploymentStyle": {"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
+        "blueGreenDeploymentConfiguration": {
+            "deploymentReadyOption": {"actionOnTimeout": "STOP_DEPLOYMENT", "waitTimeInMinutes": 60},
+            "greenFleetProvisioningOption": {"action": "COPY_AUTO_SCALING_GROUP"},
+            "terminateBlueInstancesOnDeploymentSuccess": {"action": "TERMINATE", "terminationWaitTimeInMinutes": 5}
+        },
+        "loadBalancerInfo": {"targetGroupInfoList": [{"name": "tg"}]},
+        "autoRollbackConfiguration": {"enabled": true, "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_REQUEST"]}
+    })
+}
+
+fn deployment_request() -> Value {
+    json!({
+        "applicationName": "app",
+        "deploymentGroupName": "group",
+        "revision": {"revisionType": "S3", "s3Location": {"bucket": "b", "key": "app/1.zip", "bundleType": "zip"}},
+        "description": "greenlight execution gl-app-1"
+    })
+}
+
+async fn with_group() -> Arc<CodeDeploy> {
+    let cd = codedeploy();
+    assert_eq!(
+        call(&cd, "CreateApplication", json!({"applicationName": "app"}))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        call(&cd, "CreateDeploymentGroup", group_request()).await.0,
+        200
+    );
+    cd
+}
+
+#[tokio::test]
+async fn deployment_group_round_trips_with_asg_objects() {
+    let cd = with_group().await;
+    let (status, body) = call(
+        &cd,
+        "GetDeploymentGroup",
+        json!({"applicationName": "app", "deploymentGroupName": "group"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let info = &body["deploymentGroupInfo"];
+    assert_eq!(info["deploymentGroupName"], "group");
+    assert_eq!(info["autoScalingGroups"][0]["name"], "blue-asg");
+    assert_eq!(info["deploymentStyle"]["deploymentType"], "BLUE_GREEN");
+    assert_eq!(
+        info["blueGreenDeploymentConfiguration"]["deploymentReadyOption"]["actionOnTimeout"],
+        "STOP_DEPLOYMENT"
+    );
+    assert_eq!(info["deploymentConfigName"], "CodeDeployDefault.OneAtATime");
+}
+
+#[tokio::test]
+async fn unknown_application_and_group_are_aws_errors() {
+    let cd = with_group().await;
+    let (status, body) = call(
+        &cd,
+        "GetDeploymentGroup",
+        json!({"applicationName": "nope", "deploymentGroupName": "group"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["__type"].as_str()),
+        (400, Some("ApplicationDoesNotExistException"))
+    );
+    let (status, body) = call(
+        &cd,
+        "GetDeploymentGroup",
+        json!({"applicationName": "app", "deploymentGroupName": "nope"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["__type"].as_str()),
+        (400, Some("DeploymentGroupDoesNotExistException"))
+    );
+}
+
+#[tokio::test]
+async fn second_deployment_in_a_busy_group_is_limit_exceeded() {
+    let cd = with_group().await;
+    let (status, body) = call(&cd, "CreateDeployment", deployment_request()).await;
+    assert_eq!(status, 200);
+    let id = body["deploymentId"].as_str().unwrap().to_string();
+    assert!(id.starts_with("d-") && id.len() == 11, "{id}");
+    let (status, body) = call(&cd, "CreateDeployment", deployment_request()).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["__type"], "DeploymentLimitExceededException");
+    assert!(body["message"].as_str().unwrap().contains(&id));
+}
+
+#[tokio::test]
+async fn get_deployment_has_aws_shape() {
+    let cd = with_group().await;
+    let (_, body) = call(&cd, "CreateDeployment", deployment_request()).await;
+    let id = body["deploymentId"].as_str().unwrap();
+    let (status, body) = call(&cd, "GetDeployment", json!({"deploymentId": id})).await;
+    assert_eq!(status, 200);
+    let info = &body["deploymentInfo"];
+    assert_eq!(info["status"], "Created");
+    assert_eq!(info["description"], "greenlight execution gl-app-1");
+    assert_eq!(info["revision"]["s3Location"]["key"], "app/1.zip");
+    assert_eq!(info["targetInstances"]["autoScalingGroups"][0], "blue-asg");
+    assert!(info["createTime"].as_f64().unwrap() > 1.6e9);
+    assert_eq!(info["deploymentOverview"]["Pending"], 0);
+}
+
+#[tokio::test]
+async fn list_deployments_filters_by_status() {
+    let cd = with_group().await;
+    call(&cd, "CreateDeployment", deployment_request()).await;
+    let (_, body) = call(&cd, "ListDeployments", json!({"applicationName": "app", "deploymentGroupName": "group", "includeOnlyStatuses": ["Created"]})).await;
+    assert_eq!(body["deployments"].as_array().unwrap().len(), 1);
+    let (_, body) = call(&cd, "ListDeployments", json!({"applicationName": "app", "deploymentGroupName": "group", "includeOnlyStatuses": ["Succeeded"]})).await;
+    assert!(body["deployments"].as_array().unwrap().is_empty());
+    let (status, body) = call(
+        &cd,
+        "ListDeployments",
+        json!({"includeOnlyStatuses": ["Bogus"]}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["__type"].as_str()),
+        (400, Some("InvalidDeploymentStatusException"))
+    );
+}
+
+#[tokio::test]
+async fn invalid_and_unknown_deployment_ids() {
+    let cd = with_group().await;
+    let (status, body) = call(&cd, "GetDeployment", json!({"deploymentId": "nope"})).await;
+    assert_eq!(
+        (status, body["__type"].as_str()),
+        (400, Some("InvalidDeploymentIdException"))
+    );
+    let (status, body) = call(&cd, "GetDeployment", json!({"deploymentId": "d-AAAAAAAAA"})).await;
+    assert_eq!(
+        (status, body["__type"].as_str()),
+        (400, Some("DeploymentDoesNotExistException"))
+    );
+}
+
+#[tokio::test]
+async fn continue_requires_ready_and_stop_is_pending() {
+    let cd = with_group().await;
+    let (_, body) = call(&cd, "CreateDeployment", deployment_request()).await;
+    let id = body["deploymentId"].as_str().unwrap().to_string();
+    let (status, body) = call(
+        &cd,
+        "ContinueDeployment",
+        json!({"deploymentId": id, "deploymentWaitType": "READY_WAIT"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["__type"].as_str()),
+        (400, Some("DeploymentIsNotInReadyStateException"))
+    );
+    let (status, body) = call(
+        &cd,
+        "StopDeployment",
+        json!({"deploymentId": id, "autoRollbackEnabled": true}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["status"], "Pending");
+}
+
+#[tokio::test]
+async fn revision_and_style_validation() {
+    let cd = with_group().await;
+    let mut bad = deployment_request();
+    bad["revision"]["s3Location"]["bundleType"] = json!("rar");
+    let (status, body) = call(&cd, "CreateDeployment", bad).await;
+    assert_eq!(
+        (status, body["__type"].as_str()),
+        (400, Some("InvalidRevisionException"))
+    );
+    let mut no_lb = group_request();
+    no_lb["deploymentGroupName"] = json!("other");
+    no_lb.as_object_mut().unwrap().remove("loadBalancerInfo");
+    let (status, body) = call(&cd, "CreateDeploymentGroup", no_lb).await;
+    assert_eq!(
+        (status, body["__type"].as_str()),
+        (400, Some("InvalidLoadBalancerInfoException"))
+    );
+}
+
+#[tokio::test]
+async fn update_deployment_group_repoints_asgs() {
+    let cd = with_group().await;
+    let (status, _) = call(&cd, "UpdateDeploymentGroup", json!({"applicationName": "app", "currentDeploymentGroupName": "group", "autoScalingGroups": ["green-asg"]})).await;
+    assert_eq!(status, 200);
+    let (_, body) = call(
+        &cd,
+        "GetDeploymentGroup",
+        json!({"applicationName": "app", "deploymentGroupName": "group"}),
+    )
+    .await;
+    assert_eq!(
+        body["deploymentGroupInfo"]["autoScalingGroups"][0]["name"],
+        "green-asg"
+    );
+}
+
+#[test]
+fn batch_sizes_follow_the_deployment_config() {
+    assert_eq!(api::batch_size("CodeDeployDefault.OneAtATime", 4), 1);
+    assert_eq!(api::batch_size("CodeDeployDefault.HalfAtATime", 3), 2);
+    assert_eq!(api::batch_size("CodeDeployDefault.AllAtOnce", 4), 4);
+    assert_eq!(api::batch_size("CodeDeployDefault.AllAtOnce", 0), 1);
+}

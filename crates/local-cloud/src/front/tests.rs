@@ -1,0 +1,982 @@
+use super::*;
+use crate::clock::TimeScale;
+use crate::codedeploy::CodeDeployDeps;
+use crate::lambda_host::{BoxFuture, FnFunction, DEFAULT_ACCOUNT_ID};
+use crate::moto::MotoServer;
+use lambda_runtime::{Context, Diagnostic};
+use std::path::PathBuf;
+use std::time::Duration;
+
+fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (k, v) in pairs {
+        map.insert(*k, HeaderValue::from_str(v).unwrap());
+    }
+    map
+}
+
+fn signed(service: &str) -> String {
+    format!("AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host;x-amz-date, Signature=00")
+}
+
+// ---------- routing units ----------
+
+#[test]
+fn lambda_invocations_are_recognized_by_path_and_service() {
+    let h = headers(&[("authorization", &signed("lambda"))]);
+    let path = "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Agreenlight-deploy-trigger/invocations";
+    assert_eq!(
+        classify(&Method::POST, path, None, &h, b"{}"),
+        Route::LambdaInvoke {
+            function: "arn:aws:lambda:us-east-1:123456789012:function:greenlight-deploy-trigger"
+                .into()
+        }
+    );
+    assert_eq!(
+        classify(
+            &Method::POST,
+            "/2015-03-31/functions/f/invocations",
+            Some("Qualifier=%24LATEST"),
+            &h,
+            b""
+        ),
+        Route::LambdaInvoke {
+            function: "f".into()
+        }
+    );
+    // Other Lambda APIs go to moto.
+    assert_eq!(
+        classify(&Method::GET, "/2015-03-31/functions/f", None, &h, b""),
+        Route::Moto
+    );
+    assert_eq!(
+        classify(&Method::POST, "/2015-03-31/functions/", None, &h, b""),
+        Route::Moto
+    );
+    // The same path signed for another service is not an invocation.
+    let s3 = headers(&[("authorization", &signed("s3"))]);
+    assert_eq!(classify(&Method::POST, path, None, &s3, b""), Route::Moto);
+}
+
+#[test]
+fn json_services_are_routed_by_target() {
+    let h = headers(&[
+        ("authorization", &signed("codedeploy")),
+        ("x-amz-target", "CodeDeploy_20141006.CreateDeployment"),
+    ]);
+    assert_eq!(
+        classify(&Method::POST, "/", None, &h, b"{}"),
+        Route::CodeDeploy {
+            operation: "CreateDeployment".into()
+        }
+    );
+    for (op, route) in [
+        ("PutJobSuccessResult", true),
+        ("PutJobFailureResult", true),
+        ("GetJobDetails", true),
+        ("AcknowledgeJob", true),
+        ("GetPipeline", false),
+    ] {
+        let target = format!("CodePipeline_20150709.{op}");
+        let h = headers(&[
+            ("authorization", &signed("codepipeline")),
+            ("x-amz-target", &target),
+        ]);
+        let expected = if route {
+            Route::CodePipelineJob {
+                operation: op.into(),
+            }
+        } else {
+            Route::Moto
+        };
+        assert_eq!(classify(&Method::POST, "/", None, &h, b"{}"), expected);
+    }
+}
+
+#[test]
+fn query_services_are_routed_by_action() {
+    let form = "application/x-www-form-urlencoded; charset=utf-8";
+    let elb = headers(&[
+        ("authorization", &signed("elasticloadbalancing")),
+        ("content-type", form),
+    ]);
+    assert_eq!(
+        classify(
+            &Method::POST,
+            "/",
+            None,
+            &elb,
+            b"Action=DescribeTargetHealth&Version=2015-12-01&TargetGroupArn=x"
+        ),
+        Route::DescribeTargetHealth
+    );
+    for action in ELB_WRITE_ACTIONS {
+        let body = format!("Action={action}&Version=2015-12-01");
+        assert_eq!(
+            classify(&Method::POST, "/", None, &elb, body.as_bytes()),
+            Route::ElbWrite {
+                action: action.to_string()
+            }
+        );
+    }
+    assert_eq!(
+        classify(
+            &Method::POST,
+            "/",
+            None,
+            &elb,
+            b"Action=DescribeTargetGroups"
+        ),
+        Route::Moto
+    );
+    let ec2 = headers(&[("authorization", &signed("ec2")), ("content-type", form)]);
+    assert_eq!(
+        classify(
+            &Method::POST,
+            "/",
+            None,
+            &ec2,
+            b"Action=DescribeInstances&Version=2016-11-15"
+        ),
+        Route::DescribeInstances
+    );
+    assert_eq!(
+        classify(
+            &Method::GET,
+            "/",
+            Some("Action=DescribeInstances"),
+            &ec2,
+            b""
+        ),
+        Route::DescribeInstances
+    );
+    assert_eq!(
+        classify(&Method::POST, "/", None, &ec2, b"Action=RunInstances"),
+        Route::Moto
+    );
+    // Unsigned and internal requests.
+    assert_eq!(
+        classify(
+            &Method::GET,
+            "/_greenlight/health",
+            None,
+            &HeaderMap::new(),
+            b""
+        ),
+        Route::Internal
+    );
+    assert_eq!(
+        classify(&Method::GET, "/bucket/key", None, &HeaderMap::new(), b""),
+        Route::Moto
+    );
+}
+
+#[test]
+fn invoke_paths_are_url_decoded() {
+    assert_eq!(
+        lambda_invoke_target("/2015-03-31/functions/my-fn/invocations").as_deref(),
+        Some("my-fn")
+    );
+    assert_eq!(
+        lambda_invoke_target("/2015-03-31/functions/123456789012%3Afunction%3Amy-fn/invocations")
+            .as_deref(),
+        Some("123456789012:function:my-fn")
+    );
+    assert_eq!(
+        lambda_invoke_target("/2015-03-31/functions/a/b/invocations"),
+        None
+    );
+    assert_eq!(lambda_invoke_target("/2015-03-31/functions/my-fn"), None);
+}
+
+// ---------- the local cloud, for real: moto + front server ----------
+
+struct Cloud {
+    front: Front,
+    _moto: MotoServer,
+    sdk: aws_config::SdkConfig,
+    lambda: Arc<LambdaHost>,
+    pipeline: Arc<CodePipelineJobs>,
+    lb: Arc<LoadBalancer>,
+    _work: PathBuf,
+}
+
+fn venv() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv")
+}
+
+async fn cloud(name: &str) -> Cloud {
+    let mut front = Front::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let work = std::env::temp_dir().join(format!("greenlight-front-test-{name}-{}", front.port()));
+    std::fs::create_dir_all(&work).unwrap();
+    let moto = MotoServer::start_logging_to(&venv(), front.port(), &work.join("moto.log"))
+        .await
+        .unwrap();
+    let sdk = sdk_config(&front.endpoint()).await;
+    let moto_sdk = sdk_config(&moto.endpoint()).await;
+    let scale = TimeScale::new(0.01);
+    let fleet = Fleet::new(
+        crate::moto::free_loopback_port().unwrap(),
+        scale,
+        work.join("fleet"),
+    );
+    let lb = LoadBalancer::new(
+        fleet.clone(),
+        scale,
+        aws_sdk_elasticloadbalancingv2::Client::new(&moto_sdk),
+    );
+    let codedeploy = CodeDeploy::new(CodeDeployDeps {
+        fleet: fleet.clone(),
+        lb: lb.clone(),
+        scale,
+        sdk: sdk.clone(),
+        account_id: DEFAULT_ACCOUNT_ID.into(),
+        region: "us-east-1".into(),
+    });
+    let lambda = LambdaHost::empty(DEFAULT_ACCOUNT_ID, "us-east-1");
+    let pipeline =
+        CodePipelineJobs::with_continuation_delay(lambda.clone(), scale, Duration::from_secs(10));
+    front.start(Arc::new(Services {
+        moto_endpoint: moto.endpoint(),
+        lambda: lambda.clone(),
+        codedeploy,
+        lb: lb.clone(),
+        fleet,
+        pipeline: pipeline.clone(),
+    }));
+    Cloud {
+        front,
+        _moto: moto,
+        sdk,
+        lambda,
+        pipeline,
+        lb,
+        _work: work,
+    }
+}
+
+/// `{"n": k}` → `{"n": k + 1}`; `n == 0` fails with `GroupBusy`.
+fn adder(
+    calls: Arc<std::sync::atomic::AtomicUsize>,
+) -> Arc<dyn crate::lambda_host::HostedFunction> {
+    Arc::new(FnFunction(move |payload: Value, _: Context| {
+        let calls = calls.clone();
+        Box::pin(async move {
+            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let n = payload["n"].as_i64().ok_or_else(|| Diagnostic {
+                error_type: "InvalidInput".into(),
+                error_message: format!("no n in {payload}"),
+            })?;
+            if n == 0 {
+                return Err(Diagnostic {
+                    error_type: "GroupBusy".into(),
+                    error_message: "the group has an active deployment".into(),
+                });
+            }
+            Ok(json!({ "n": n + 1 }))
+        }) as BoxFuture<'static, _>
+    }))
+}
+
+async fn raw(
+    front: &Front,
+    method: &str,
+    path: &str,
+    hdrs: &[(&str, &str)],
+    body: &str,
+) -> (u16, HeaderMap, String) {
+    let client: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(format!("{}{path}", front.endpoint()));
+    for (k, v) in hdrs {
+        builder = builder.header(*k, *v);
+    }
+    let response = client
+        .request(
+            builder
+                .body(Full::new(Bytes::from(body.to_string())))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test]
+async fn lambda_invoke_has_aws_wire_shape() {
+    let cloud = cloud("lambda").await;
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    cloud.lambda.register("adder", adder(calls.clone()));
+    let auth = signed("lambda");
+    let h = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let arn = "arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Aadder";
+
+    let (status, headers, body) = raw(
+        &cloud.front,
+        "POST",
+        &format!("/2015-03-31/functions/{arn}/invocations"),
+        &h,
+        r#"{"n":41}"#,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(headers.get("x-amz-function-error").is_none());
+    assert_eq!(headers["x-amz-executed-version"], "$LATEST");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"n": 42})
+    );
+
+    let (status, headers, body) = raw(
+        &cloud.front,
+        "POST",
+        "/2015-03-31/functions/adder/invocations",
+        &h,
+        r#"{"n":0}"#,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["x-amz-function-error"], "Unhandled");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"errorType": "GroupBusy", "errorMessage": "the group has an active deployment"})
+    );
+
+    let (status, headers, body) = raw(
+        &cloud.front,
+        "POST",
+        "/2015-03-31/functions/missing/invocations",
+        &h,
+        "{}",
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_eq!(headers["x-amzn-errortype"], "ResourceNotFoundException");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["Message"],
+        "Function not found: arn:aws:lambda:us-east-1:123456789012:function:missing"
+    );
+
+    let (status, headers, _) = raw(
+        &cloud.front,
+        "POST",
+        "/2015-03-31/functions/adder/invocations",
+        &h,
+        "{not json",
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        headers["x-amzn-errortype"],
+        "InvalidRequestContentException"
+    );
+
+    let event = [
+        ("authorization", auth.as_str()),
+        ("x-amz-invocation-type", "Event"),
+    ];
+    let (status, _, _) = raw(
+        &cloud.front,
+        "POST",
+        "/2015-03-31/functions/adder/invocations",
+        &event,
+        r#"{"n":1}"#,
+    )
+    .await;
+    assert_eq!(status, 202);
+
+    let (status, _, body) = raw(
+        &cloud.front,
+        "GET",
+        "/_greenlight/lambda/functions",
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["functions"][0]["name"],
+        "adder"
+    );
+}
+
+#[tokio::test]
+async fn s3_and_a_step_functions_execution_calling_a_hosted_function() {
+    let cloud = cloud("sfn").await;
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    cloud.lambda.register("adder", adder(calls.clone()));
+
+    // S3 through the front server, default addressing (path style by itself on 127.0.0.1).
+    let s3 = aws_sdk_s3::Client::new(&cloud.sdk);
+    s3.create_bucket()
+        .bucket("front-test")
+        .send()
+        .await
+        .unwrap();
+    s3.put_object()
+        .bucket("front-test")
+        .key("artifacts/app/v1.zip")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(
+            b"bundle bytes",
+        ))
+        .send()
+        .await
+        .unwrap();
+    let object = s3
+        .get_object()
+        .bucket("front-test")
+        .key("artifacts/app/v1.zip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        object.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"bundle bytes"
+    );
+    let head = s3
+        .head_object()
+        .bucket("front-test")
+        .key("artifacts/app/v1.zip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_length(), Some(12));
+
+    // A state machine whose tasks call the hosted function through the front
+    // server (moto's MOTO_PORT), with Retry and Catch on the function's error name.
+    let arn = cloud.lambda.function_arn("adder");
+    let definition = json!({
+        "StartAt": "Add",
+        "States": {
+            "Add": {
+                "Type": "Task", "Resource": arn,
+                "Parameters": {"n.$": "$.n"},
+                "ResultPath": "$.added", "Next": "Busy"
+            },
+            "Busy": {
+                "Type": "Task", "Resource": arn,
+                "Parameters": {"n": 0},
+                "Retry": [{"ErrorEquals": ["GroupBusy"], "IntervalSeconds": 1, "MaxAttempts": 1, "BackoffRate": 1.0}],
+                "Catch": [{"ErrorEquals": ["GroupBusy"], "ResultPath": "$.error", "Next": "Done"}],
+                "End": true
+            },
+            "Done": {"Type": "Succeed"}
+        }
+    });
+    let sfn = aws_sdk_sfn::Client::new(&cloud.sdk);
+    let machine = sfn
+        .create_state_machine()
+        .name("front-test")
+        .definition(definition.to_string())
+        .role_arn("arn:aws:iam::123456789012:role/front-test")
+        .send()
+        .await
+        .unwrap();
+    let execution = sfn
+        .start_execution()
+        .state_machine_arn(machine.state_machine_arn())
+        .name("run-1")
+        .input(r#"{"n": 1}"#)
+        .send()
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let described = loop {
+        let d = sfn
+            .describe_execution()
+            .execution_arn(execution.execution_arn())
+            .send()
+            .await
+            .unwrap();
+        if d.status() != &aws_sdk_sfn::types::ExecutionStatus::Running
+            || tokio::time::Instant::now() > deadline
+        {
+            break d;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        described.status(),
+        &aws_sdk_sfn::types::ExecutionStatus::Succeeded,
+        "{described:?}"
+    );
+    let output: Value = serde_json::from_str(described.output().unwrap()).unwrap();
+    assert_eq!(output["added"], json!({"n": 2}));
+    assert_eq!(output["error"]["Error"], "GroupBusy");
+    let cause: Value = serde_json::from_str(output["error"]["Cause"].as_str().unwrap()).unwrap();
+    assert_eq!(cause["errorMessage"], "the group has an active deployment");
+    // Add once, Busy once plus one retry.
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn ec2_answers_carry_loopback_addresses_only() {
+    let cloud = cloud("ec2").await;
+    let ec2 = aws_sdk_ec2::Client::new(&cloud.sdk);
+    let run = ec2
+        .run_instances()
+        .image_id("ami-12c6146b")
+        .min_count(2)
+        .max_count(2)
+        .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(run.instances().len(), 2);
+    let described = ec2.describe_instances().send().await.unwrap();
+    let instances: Vec<_> = described
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .collect();
+    assert_eq!(instances.len(), 2);
+    for instance in instances {
+        let ip = instance.private_ip_address().unwrap();
+        assert!(ip.starts_with("127."), "{ip}");
+        assert_eq!(instance.public_ip_address(), Some(ip));
+        for nic in instance.network_interfaces() {
+            assert!(nic.private_ip_address().unwrap().starts_with("127."));
+        }
+        assert!(instance.private_dns_name().unwrap().starts_with("ip-127-"));
+    }
+}
+
+#[tokio::test]
+async fn codepipeline_jobs_through_the_sdk() {
+    let cloud = cloud("codepipeline").await;
+    // A function that answers its job with the real SDK client, through the front server.
+    let client = aws_sdk_codepipeline::Client::new(&cloud.sdk);
+    let seen: Arc<std::sync::Mutex<Vec<Value>>> = Arc::default();
+    let (c, s) = (client.clone(), seen.clone());
+    cloud.lambda.register(
+        "pipeline-fn",
+        Arc::new(FnFunction(move |payload: Value, _: Context| {
+            let (client, seen) = (c.clone(), s.clone());
+            Box::pin(async move {
+                seen.lock().unwrap().push(payload.clone());
+                let job = &payload["CodePipeline.job"];
+                let id = job["id"].as_str().unwrap().to_string();
+                if job["data"]["continuationToken"].is_null() {
+                    client
+                        .put_job_success_result()
+                        .job_id(&id)
+                        .continuation_token("step-2")
+                        .send()
+                        .await
+                        .unwrap();
+                } else {
+                    client
+                        .put_job_failure_result()
+                        .job_id(&id)
+                        .failure_details(
+                            aws_sdk_codepipeline::types::FailureDetails::builder()
+                                .r#type(aws_sdk_codepipeline::types::FailureType::JobFailed)
+                                .message("deployment d-1 failed: ValidationFailed")
+                                .build()
+                                .unwrap(),
+                        )
+                        .send()
+                        .await
+                        .unwrap();
+                    let again = client
+                        .put_job_success_result()
+                        .job_id(&id)
+                        .send()
+                        .await
+                        .unwrap_err();
+                    assert!(
+                        again
+                            .as_service_error()
+                            .unwrap()
+                            .is_invalid_job_state_exception(),
+                        "{again:?}"
+                    );
+                }
+                Ok(json!({}))
+            }) as BoxFuture<'static, _>
+        })),
+    );
+    let (status, _, body) = raw(
+        &cloud.front,
+        "POST",
+        "/_greenlight/codepipeline/jobs",
+        &[("content-type", "application/json")],
+        r#"{"bucket":"b","key":"app/v2.zip","functionName":"pipeline-fn"}"#,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let job_id = serde_json::from_str::<Value>(&body).unwrap()["jobId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    cloud
+        .pipeline
+        .wait_for_outcome(&job_id, Duration::from_secs(20))
+        .await
+        .unwrap();
+    let (status, _, body) = raw(
+        &cloud.front,
+        "GET",
+        &format!("/_greenlight/codepipeline/jobs/{job_id}"),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let view: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(view["action"]["status"], "Failed", "{view}");
+    assert_eq!(
+        view["action"]["failureDetails"]["message"],
+        "deployment d-1 failed: ValidationFailed"
+    );
+    assert_eq!(view["action"]["jobIds"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        seen.lock().unwrap()[1]["CodePipeline.job"]["data"]["continuationToken"],
+        "step-2"
+    );
+
+    let missing = client
+        .get_job_details()
+        .job_id("00000000-0000-0000-0000-000000000000")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(missing
+        .as_service_error()
+        .unwrap()
+        .is_job_not_found_exception());
+    let details = client
+        .get_job_details()
+        .job_id(&job_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        details
+            .job_details()
+            .unwrap()
+            .data()
+            .unwrap()
+            .input_artifacts()[0]
+            .location()
+            .unwrap()
+            .s3_location()
+            .unwrap()
+            .object_key(),
+        "app/v2.zip"
+    );
+    let (status, _, _) = raw(
+        &cloud.front,
+        "GET",
+        "/_greenlight/codepipeline/jobs/nope",
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn eventbridge_rules_reach_hosted_functions_through_sqs() {
+    use crate::relay::{Relay, RelayConfig, RelayRoute};
+    let cloud = cloud("relay").await;
+    let received: Arc<std::sync::Mutex<Vec<Value>>> = Arc::default();
+    let r = received.clone();
+    cloud.lambda.register(
+        "sink",
+        Arc::new(FnFunction(move |payload: Value, _: Context| {
+            let r = r.clone();
+            Box::pin(async move {
+                r.lock().unwrap().push(payload);
+                Ok(json!({}))
+            }) as BoxFuture<'static, _>
+        })),
+    );
+    cloud.lambda.register(
+        "always-fails",
+        Arc::new(FnFunction(|_: Value, _: Context| {
+            Box::pin(async {
+                Err(Diagnostic {
+                    error_type: "Boom".into(),
+                    error_message: "always".into(),
+                })
+            }) as BoxFuture<'static, _>
+        })),
+    );
+    let sqs = aws_sdk_sqs::Client::new(&cloud.sdk);
+    let events = aws_sdk_eventbridge::Client::new(&cloud.sdk);
+    let s3 = aws_sdk_s3::Client::new(&cloud.sdk);
+
+    let mut routes = Vec::new();
+    for (queue, pattern, function) in [
+        (
+            "uploads",
+            json!({"source": ["aws.s3"], "detail-type": ["Object Created"], "detail": {"bucket": {"name": ["relay-bucket"]}, "object": {"key": [{"prefix": "artifacts/"}]}}}),
+            "sink",
+        ),
+        ("failures", json!({"source": ["test.app"]}), "always-fails"),
+    ] {
+        let url = sqs
+            .create_queue()
+            .queue_name(queue)
+            .send()
+            .await
+            .unwrap()
+            .queue_url()
+            .unwrap()
+            .to_string();
+        assert!(
+            url.contains(&format!(":{}/", cloud.front.port())),
+            "queue URL points at the front server: {url}"
+        );
+        let arn = sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap()
+            .attributes()
+            .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+            .clone();
+        events
+            .put_rule()
+            .name(queue)
+            .event_pattern(pattern.to_string())
+            .send()
+            .await
+            .unwrap();
+        events
+            .put_targets()
+            .rule(queue)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("q")
+                    .arn(arn)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        routes.push(RelayRoute {
+            queue_url: url,
+            function_name: function.into(),
+        });
+    }
+    let relay = Relay::start(
+        sqs.clone(),
+        cloud.lambda.clone(),
+        routes,
+        RelayConfig {
+            max_receive_count: 2,
+            retry_delay: Duration::ZERO,
+            ..RelayConfig::default()
+        },
+    );
+
+    s3.create_bucket()
+        .bucket("relay-bucket")
+        .send()
+        .await
+        .unwrap();
+    s3.put_bucket_notification_configuration()
+        .bucket("relay-bucket")
+        .notification_configuration(
+            aws_sdk_s3::types::NotificationConfiguration::builder()
+                .event_bridge_configuration(
+                    aws_sdk_s3::types::EventBridgeConfiguration::builder().build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    for key in [
+        "artifacts/app/v1.zip",
+        "other/ignored.txt",
+        "artifacts/app/v2.zip",
+    ] {
+        s3.put_object()
+            .bucket("relay-bucket")
+            .key(key)
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(b"zip"))
+            .send()
+            .await
+            .unwrap();
+    }
+    events
+        .put_events()
+        .entries(
+            aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                .source("test.app")
+                .detail_type("Test")
+                .detail(r#"{"x":1}"#)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while (received.lock().unwrap().len() < 2 || relay.dead_letters().is_empty())
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await; // nothing else arrives
+    let got = received.lock().unwrap().clone();
+    assert_eq!(
+        got.len(),
+        2,
+        "the rule's pattern filters (prefix): {got:#?}"
+    );
+    let keys: Vec<&str> = got
+        .iter()
+        .map(|e| e["detail"]["object"]["key"].as_str().unwrap())
+        .collect();
+    assert!(
+        keys.contains(&"artifacts/app/v1.zip") && keys.contains(&"artifacts/app/v2.zip"),
+        "{keys:?}"
+    );
+    for event in &got {
+        let object = &event["detail"]["object"];
+        assert!(
+            object["etag"].is_string() && object.get("eTag").is_none(),
+            "{event}"
+        );
+        assert!(object.get("version-id").is_none());
+        assert!(event["time"].as_str().unwrap().ends_with('Z'));
+        assert_eq!(event["detail"]["reason"], "PutObject");
+        assert_eq!(event["detail-type"], "Object Created");
+    }
+    assert_ne!(got[0]["id"], got[1]["id"]);
+    let dead = relay.dead_letters();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].error_type, "Boom");
+    assert_eq!(dead[0].receive_count, 2);
+    assert_eq!(relay.delivered(), 2);
+    assert_eq!(relay.failed_attempts(), 2);
+    relay.stop().await;
+}
+
+#[tokio::test]
+async fn elbv2_target_health_comes_from_the_emulated_load_balancer() {
+    use aws_sdk_elasticloadbalancingv2::types::{TargetDescription, TargetHealthStateEnum};
+    let cloud = cloud("elb").await;
+    let ec2 = aws_sdk_ec2::Client::new(&cloud.sdk);
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&cloud.sdk);
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.0.0.0/16")
+        .send()
+        .await
+        .unwrap();
+    let vpc_id = vpc.vpc().unwrap().vpc_id().unwrap().to_string();
+    let run = ec2
+        .run_instances()
+        .image_id("ami-12c6146b")
+        .min_count(1)
+        .max_count(1)
+        .send()
+        .await
+        .unwrap();
+    let instance_id = run.instances()[0].instance_id().unwrap().to_string();
+    // CreateTargetGroup goes to moto, then the load balancer re-reads moto.
+    let tg = elb
+        .create_target_group()
+        .name("front-test")
+        .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
+        .port(8080)
+        .vpc_id(&vpc_id)
+        .health_check_interval_seconds(5)
+        .health_check_timeout_seconds(2)
+        .healthy_threshold_count(2)
+        .unhealthy_threshold_count(2)
+        .send()
+        .await
+        .unwrap();
+    let tg_arn = tg.target_groups()[0]
+        .target_group_arn()
+        .unwrap()
+        .to_string();
+    let target = TargetDescription::builder()
+        .id(&instance_id)
+        .port(8080)
+        .build();
+    elb.register_targets()
+        .target_group_arn(&tg_arn)
+        .targets(target.clone())
+        .send()
+        .await
+        .unwrap();
+    // The emulated load balancer knows the registration before the call returns.
+    assert_eq!(cloud_lb_targets(&cloud, &tg_arn), vec![instance_id.clone()]);
+    // Nothing listens on the instance's loopback address: the real health
+    // checks fail it (interval 5 s × scale 0.01).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let state = loop {
+        let health = elb
+            .describe_target_health()
+            .target_group_arn(&tg_arn)
+            .send()
+            .await
+            .unwrap();
+        let description = health.target_health_descriptions()[0].clone();
+        assert_eq!(
+            description.target().unwrap().id(),
+            Some(instance_id.as_str())
+        );
+        let state = description
+            .target_health()
+            .unwrap()
+            .state()
+            .unwrap()
+            .clone();
+        if state == TargetHealthStateEnum::Unhealthy || tokio::time::Instant::now() > deadline {
+            break state;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(state, TargetHealthStateEnum::Unhealthy);
+    elb.deregister_targets()
+        .target_group_arn(&tg_arn)
+        .targets(target)
+        .send()
+        .await
+        .unwrap();
+    let health = elb
+        .describe_target_health()
+        .target_group_arn(&tg_arn)
+        .send()
+        .await
+        .unwrap();
+    let states: Vec<_> = health
+        .target_health_descriptions()
+        .iter()
+        .filter_map(|d| d.target_health().and_then(|h| h.state()).cloned())
+        .collect();
+    assert!(
+        states.is_empty() || states == vec![TargetHealthStateEnum::Draining],
+        "deregistered target: {states:?}"
+    );
+}
+
+fn cloud_lb_targets(cloud: &Cloud, tg_arn: &str) -> Vec<String> {
+    cloud
+        .lb
+        .target_health(tg_arn)
+        .into_iter()
+        .map(|t| t.instance_id)
+        .collect()
+}

@@ -1,0 +1,301 @@
+//! The Lambda service, in-process: the five greenlight handlers (the same
+//! library code as the Lambda binaries) behind AWS Lambda's invoke semantics.
+//!
+//! A function is addressed as on AWS by name, `name:qualifier`, full ARN
+//! (`arn:aws:lambda:<region>:<account>:function:<name>[:qualifier]`) or partial
+//! ARN (`<account>:function:<name>`). An invocation deserializes the payload
+//! into the handler's `Request` exactly as `lambda_runtime` does (a mismatch is
+//! the runtime's own `lambda_runtime::deserializer::DeserializeError` function
+//! error), runs the handler with a fresh [`Context`] (request id, function ARN,
+//! deadline), and serializes its `Response`. A handler error becomes the
+//! handler's `Diagnostic`, which the front server answers as
+//! `X-Amz-Function-Error: Unhandled` + `{"errorType","errorMessage"}`.
+//!
+//! Tests (and the CLI) may [`LambdaHost::register`] extra functions.
+
+mod greenlight;
+pub use greenlight::FunctionConfigs;
+
+use lambda_runtime::{Context, Diagnostic};
+use serde::{de::DeserializeOwned, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// A boxed, sendable future (object-safe async).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The account moto uses by default; every local ARN carries it.
+pub const DEFAULT_ACCOUNT_ID: &str = "123456789012";
+
+/// The five functions' names (as in template.yaml).
+pub const DEPLOY_TRIGGER: &str = "greenlight-deploy-trigger";
+pub const HEALTH_CHECK_TUNER: &str = "greenlight-health-check-tuner";
+pub const TRAFFIC_VALIDATOR: &str = "greenlight-traffic-validator";
+pub const DEPLOYMENT_WATCHER: &str = "greenlight-deployment-watcher";
+pub const FAILURE_HANDLER: &str = "greenlight-failure-handler";
+
+/// Lambda's maximum timeout: the deadline every hosted invocation gets.
+const FUNCTION_TIMEOUT: Duration = Duration::from_secs(900);
+
+/// Something that can be invoked like a Lambda function.
+pub trait HostedFunction: Send + Sync {
+    fn invoke(&self, payload: Value, context: Context) -> BoxFuture<'_, Result<Value, Diagnostic>>;
+}
+
+/// A function made of a closure (tests, demo helpers).
+pub struct FnFunction<F>(pub F);
+
+impl<F> HostedFunction for FnFunction<F>
+where
+    F: Fn(Value, Context) -> BoxFuture<'static, Result<Value, Diagnostic>> + Send + Sync,
+{
+    fn invoke(&self, payload: Value, context: Context) -> BoxFuture<'_, Result<Value, Diagnostic>> {
+        (self.0)(payload, context)
+    }
+}
+
+/// Deserializes a payload as `lambda_runtime` does before calling a handler.
+pub fn decode_payload<T: DeserializeOwned>(payload: Value) -> Result<T, Diagnostic> {
+    serde_json::from_value(payload).map_err(|e| Diagnostic {
+        // The type name lambda_runtime reports for the same failure.
+        error_type: "lambda_runtime::deserializer::DeserializeError".to_string(),
+        error_message: format!(
+            "failed to deserialize the incoming data into the function's payload type: {e}"
+        ),
+    })
+}
+
+/// Serializes a handler's response (lambda_runtime's serialization step).
+pub fn encode_response<T: Serialize>(response: T) -> Result<Value, Diagnostic> {
+    serde_json::to_value(response).map_err(|e| Diagnostic {
+        error_type: "Runtime.SerializationError".to_string(),
+        error_message: format!("failed to serialize the function's response: {e}"),
+    })
+}
+
+/// The in-process Lambda service.
+pub struct LambdaHost {
+    account_id: String,
+    region: String,
+    functions: RwLock<BTreeMap<String, Arc<dyn HostedFunction>>>,
+}
+
+impl LambdaHost {
+    /// A host with no function (register them one by one).
+    pub fn empty(account_id: &str, region: &str) -> Arc<Self> {
+        Arc::new(Self {
+            account_id: account_id.to_string(),
+            region: region.to_string(),
+            functions: RwLock::new(BTreeMap::new()),
+        })
+    }
+
+    /// Adds (or replaces) a function under `name`.
+    pub fn register(&self, name: &str, function: Arc<dyn HostedFunction>) {
+        if let Ok(mut functions) = self.functions.write() {
+            functions.insert(name.to_string(), function);
+        }
+    }
+
+    pub fn account_id(&self) -> &str {
+        &self.account_id
+    }
+
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The hosted functions' names.
+    pub fn function_names(&self) -> Vec<String> {
+        self.functions
+            .read()
+            .map(|f| f.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// `arn:aws:lambda:<region>:<account>:function:<name>`.
+    pub fn function_arn(&self, name: &str) -> String {
+        format!(
+            "arn:aws:lambda:{}:{}:function:{name}",
+            self.region, self.account_id
+        )
+    }
+
+    /// The hosted function's name for a name, partial ARN or ARN (with or
+    /// without a qualifier), if it is hosted here.
+    pub fn resolve(&self, function_name_or_arn: &str) -> Option<String> {
+        let name = parse_function_name(function_name_or_arn)?;
+        let functions = self.functions.read().ok()?;
+        functions.contains_key(name).then(|| name.to_string())
+    }
+
+    /// Invokes a function synchronously (RequestResponse). Unknown function:
+    /// a `ResourceNotFoundException` diagnostic (the front server checks
+    /// [`LambdaHost::resolve`] first and answers AWS's 404 instead).
+    pub async fn invoke(
+        &self,
+        function_name_or_arn: &str,
+        payload: Value,
+    ) -> Result<Value, Diagnostic> {
+        let Some(name) = self.resolve(function_name_or_arn) else {
+            return Err(Diagnostic {
+                error_type: "ResourceNotFoundException".to_string(),
+                error_message: format!(
+                    "Function not found: {}",
+                    self.function_arn(
+                        parse_function_name(function_name_or_arn).unwrap_or(function_name_or_arn)
+                    )
+                ),
+            });
+        };
+        let function = self
+            .functions
+            .read()
+            .ok()
+            .and_then(|f| f.get(&name).cloned());
+        let Some(function) = function else {
+            return Err(Diagnostic {
+                error_type: "ResourceNotFoundException".to_string(),
+                error_message: format!("Function not found: {}", self.function_arn(&name)),
+            });
+        };
+        let context = self.context_for(&name);
+        tracing::debug!(function = %name, request_id = %context.request_id, "invoke");
+        function.invoke(payload, context).await
+    }
+
+    fn context_for(&self, name: &str) -> Context {
+        let mut context = Context::default();
+        context.request_id = new_request_id();
+        context.invoked_function_arn = self.function_arn(name);
+        context.deadline = (greenlight_aws::now_ms().max(0) as u64)
+            .saturating_add(FUNCTION_TIMEOUT.as_millis() as u64);
+        context
+    }
+}
+
+/// The function name inside a Lambda `FunctionName` parameter: `name`,
+/// `name:qualifier`, `account:function:name[:qualifier]` or
+/// `arn:<partition>:lambda:<region>:<account>:function:name[:qualifier]`.
+pub fn parse_function_name(function_name_or_arn: &str) -> Option<&str> {
+    let parts: Vec<&str> = function_name_or_arn.split(':').collect();
+    let name = match parts.as_slice() {
+        [name] | [name, _] => *name,
+        [_, "function", name] | [_, "function", name, _] => *name,
+        ["arn", _, "lambda", _, _, "function", name]
+        | ["arn", _, "lambda", _, _, "function", name, _] => *name,
+        _ => return None,
+    };
+    let valid = !name.is_empty()
+        && name.len() <= 140
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    valid.then_some(name)
+}
+
+/// A UUID-shaped request id (random v4).
+pub fn new_request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    struct Ping {
+        n: u32,
+    }
+
+    fn host() -> Arc<LambdaHost> {
+        let host = LambdaHost::empty(DEFAULT_ACCOUNT_ID, "us-east-1");
+        host.register(
+            "echo",
+            Arc::new(FnFunction(|payload: Value, ctx: Context| {
+                Box::pin(async move {
+                    let ping: Ping = decode_payload(payload)?;
+                    if ping.n == 0 {
+                        return Err(Diagnostic {
+                            error_type: "GroupBusy".into(),
+                            error_message: "busy".into(),
+                        });
+                    }
+                    Ok(serde_json::json!({"n": ping.n + 1, "arn": ctx.invoked_function_arn, "rid": ctx.request_id}))
+                }) as BoxFuture<'static, _>
+            })),
+        );
+        host
+    }
+
+    #[test]
+    fn parses_every_function_name_form() {
+        assert_eq!(parse_function_name("f"), Some("f"));
+        assert_eq!(parse_function_name("f:$LATEST"), Some("f"));
+        assert_eq!(parse_function_name("123456789012:function:f"), Some("f"));
+        assert_eq!(
+            parse_function_name("arn:aws:lambda:us-east-1:123456789012:function:my-fn"),
+            Some("my-fn")
+        );
+        assert_eq!(
+            parse_function_name("arn:aws:lambda:us-east-1:123456789012:function:my_fn:live"),
+            Some("my_fn")
+        );
+        assert_eq!(parse_function_name("arn:aws:s3:::bucket"), None);
+        assert_eq!(parse_function_name(""), None);
+        assert_eq!(parse_function_name("a/b"), None);
+    }
+
+    #[tokio::test]
+    async fn invokes_by_name_and_arn_with_a_context() {
+        let host = host();
+        let out = host
+            .invoke("echo", serde_json::json!({"n": 1}))
+            .await
+            .unwrap();
+        assert_eq!(out["n"], 2);
+        assert_eq!(
+            out["arn"],
+            "arn:aws:lambda:us-east-1:123456789012:function:echo"
+        );
+        assert_eq!(out["rid"].as_str().unwrap().len(), 36);
+        let out = host
+            .invoke(
+                "arn:aws:lambda:us-east-1:123456789012:function:echo",
+                serde_json::json!({"n": 5}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(out["n"], 6);
+    }
+
+    #[tokio::test]
+    async fn handler_errors_and_bad_payloads_are_diagnostics() {
+        let host = host();
+        let err = host
+            .invoke("echo", serde_json::json!({"n": 0}))
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type, "GroupBusy");
+        let err = host
+            .invoke("echo", serde_json::json!({"wrong": true}))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.error_type,
+            "lambda_runtime::deserializer::DeserializeError"
+        );
+        assert!(err.error_message.contains("missing field `n`"));
+        let err = host
+            .invoke("nope", serde_json::json!({}))
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type, "ResourceNotFoundException");
+        assert!(host.resolve("nope").is_none());
+    }
+}

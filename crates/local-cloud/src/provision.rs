@@ -1,0 +1,548 @@
+//! Provisions the demo: everything a team would have on AWS before its first
+//! greenlight deployment, created through the AWS APIs of the local cloud:
+//! a VPC's subnets, a launch template and the blue Auto Scaling group, an ALB
+//! with the seed's slow health-check settings, the artifact bucket with
+//! EventBridge notifications, the EventBridge rules (to SQS, relayed to the
+//! handlers), the SNS topic, the CodeDeploy application and EC2 blue/green
+//! deployment group with the Ready wait, and the state machine.
+
+use crate::statemachine;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Names of the demo's resources.
+#[derive(Debug, Clone)]
+pub struct DemoNames {
+    pub application: String,
+    pub deployment_group: String,
+    pub bucket: String,
+    pub artifact_prefix: String,
+    pub report_prefix: String,
+    pub target_group: String,
+    pub load_balancer: String,
+    pub blue_asg: String,
+    pub launch_template: String,
+    pub topic: String,
+    pub state_machine: String,
+    pub trigger_queue: String,
+    pub codedeploy_queue: String,
+    pub notifications_queue: String,
+    pub rejected_queue: String,
+}
+
+impl Default for DemoNames {
+    fn default() -> Self {
+        Self {
+            application: "greenlight-demo".into(),
+            deployment_group: "greenlight-demo-group".into(),
+            bucket: "greenlight-demo-artifacts".into(),
+            artifact_prefix: "artifacts/".into(),
+            report_prefix: "greenlight-reports/".into(),
+            target_group: "greenlight-demo-tg".into(),
+            load_balancer: "greenlight-demo-alb".into(),
+            blue_asg: "greenlight-demo-blue".into(),
+            launch_template: "greenlight-demo-lt".into(),
+            topic: "greenlight-notifications".into(),
+            state_machine: "greenlight-pipeline".into(),
+            trigger_queue: "greenlight-s3-events".into(),
+            codedeploy_queue: "greenlight-codedeploy-events".into(),
+            notifications_queue: "greenlight-notifications-inbox".into(),
+            rejected_queue: "greenlight-rejected-uploads".into(),
+        }
+    }
+}
+
+/// The demo's settings: the seed's slow health check, the Ready wait, the fleet size.
+#[derive(Debug, Clone)]
+pub struct DemoSettings {
+    pub instances: i32,
+    /// The target group's health check before greenlight tunes it (the seed's:
+    /// interval 30 s, timeout 5 s, healthy 10, unhealthy 2).
+    pub interval_seconds: i32,
+    pub timeout_seconds: i32,
+    pub healthy_threshold: i32,
+    pub unhealthy_threshold: i32,
+    pub deregistration_delay_seconds: u32,
+    pub ready_wait_minutes: i32,
+    pub termination_wait_minutes: i32,
+    pub deployment_config: String,
+}
+
+impl Default for DemoSettings {
+    fn default() -> Self {
+        Self {
+            instances: 2,
+            interval_seconds: 30,
+            timeout_seconds: 5,
+            healthy_threshold: 10,
+            unhealthy_threshold: 2,
+            deregistration_delay_seconds: 300,
+            ready_wait_minutes: 60,
+            termination_wait_minutes: 5,
+            deployment_config: "CodeDeployDefault.OneAtATime".into(),
+        }
+    }
+}
+
+/// What provisioning created, for the rest of the local cloud and the tests.
+#[derive(Debug, Clone)]
+pub struct DemoResources {
+    pub names: DemoNames,
+    pub target_group_arn: String,
+    pub load_balancer_arn: String,
+    pub blue_instances: Vec<String>,
+    pub topic_arn: String,
+    pub state_machine_arn: String,
+    pub trigger_queue_url: String,
+    pub codedeploy_queue_url: String,
+    pub notifications_queue_url: String,
+    pub rejected_queue_url: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("provisioning the demo failed at {step}: {message}")]
+pub struct ProvisionError {
+    pub step: &'static str,
+    pub message: String,
+}
+
+fn fail<E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::fmt::Display>(
+    step: &'static str,
+) -> impl FnOnce(E) -> ProvisionError {
+    move |e| ProvisionError {
+        step,
+        message: greenlight_aws::describe_error(&e),
+    }
+}
+
+fn missing(step: &'static str, what: &str) -> ProvisionError {
+    ProvisionError {
+        step,
+        message: format!("the answer had no {what}"),
+    }
+}
+
+pub const ACCOUNT_ID: &str = "123456789012";
+pub const REGION: &str = "us-east-1";
+
+/// Creates the demo's AWS resources through `sdk` (the front server).
+pub async fn provision(
+    sdk: &aws_config::SdkConfig,
+    project_root: &Path,
+    names: &DemoNames,
+    settings: &DemoSettings,
+    app_port: u16,
+    statemachine_parameters: BTreeMap<String, String>,
+) -> Result<DemoResources, ProvisionError> {
+    let ec2 = aws_sdk_ec2::Client::new(sdk);
+    let asg = aws_sdk_autoscaling::Client::new(sdk);
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(sdk);
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let events = aws_sdk_eventbridge::Client::new(sdk);
+    let sns = aws_sdk_sns::Client::new(sdk);
+    let codedeploy = aws_sdk_codedeploy::Client::new(sdk);
+    let sfn = aws_sdk_sfn::Client::new(sdk);
+
+    // Network: the default VPC's subnets (moto creates them).
+    let subnets = ec2
+        .describe_subnets()
+        .send()
+        .await
+        .map_err(fail("DescribeSubnets"))?;
+    let mut by_az: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for s in subnets.subnets() {
+        if let (Some(az), Some(id), Some(vpc)) = (s.availability_zone(), s.subnet_id(), s.vpc_id())
+        {
+            by_az
+                .entry(az.to_string())
+                .or_insert((id.to_string(), vpc.to_string()));
+        }
+    }
+    let picked: Vec<(String, String, String)> = by_az
+        .into_iter()
+        .take(2)
+        .map(|(az, (id, vpc))| (az, id, vpc))
+        .collect();
+    let vpc_id = picked
+        .first()
+        .map(|p| p.2.clone())
+        .ok_or_else(|| missing("DescribeSubnets", "subnet"))?;
+    let subnet_ids: Vec<String> = picked.iter().map(|p| p.1.clone()).collect();
+
+    // Launch template and the blue Auto Scaling group.
+    let images = ec2
+        .describe_images()
+        .owners("amazon")
+        .send()
+        .await
+        .map_err(fail("DescribeImages"))?;
+    let image_id = images
+        .images()
+        .iter()
+        .find_map(|i| i.image_id())
+        .ok_or_else(|| missing("DescribeImages", "image"))?
+        .to_string();
+    ec2.create_launch_template()
+        .launch_template_name(&names.launch_template)
+        .launch_template_data(
+            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                .image_id(&image_id)
+                .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(fail("CreateLaunchTemplate"))?;
+    asg.create_auto_scaling_group()
+        .auto_scaling_group_name(&names.blue_asg)
+        .launch_template(
+            aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                .launch_template_name(&names.launch_template)
+                .version("$Latest")
+                .build(),
+        )
+        .min_size(settings.instances)
+        .max_size(settings.instances)
+        .desired_capacity(settings.instances)
+        .vpc_zone_identifier(subnet_ids.join(","))
+        .send()
+        .await
+        .map_err(fail("CreateAutoScalingGroup"))?;
+    let described = asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(&names.blue_asg)
+        .send()
+        .await
+        .map_err(fail("DescribeAutoScalingGroups"))?;
+    let blue_instances: Vec<String> = described
+        .auto_scaling_groups()
+        .iter()
+        .flat_map(|g| g.instances())
+        .filter_map(|i| i.instance_id().map(str::to_string))
+        .collect();
+
+    // The load balancer, with the seed's slow health check.
+    let lb = elb
+        .create_load_balancer()
+        .name(&names.load_balancer)
+        .set_subnets(Some(subnet_ids.clone()))
+        .r#type(aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum::Application)
+        .send()
+        .await
+        .map_err(fail("CreateLoadBalancer"))?;
+    let load_balancer_arn = lb
+        .load_balancers()
+        .first()
+        .and_then(|l| l.load_balancer_arn())
+        .ok_or_else(|| missing("CreateLoadBalancer", "load balancer ARN"))?
+        .to_string();
+    let tg = elb
+        .create_target_group()
+        .name(&names.target_group)
+        .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
+        .port(i32::from(app_port))
+        .vpc_id(&vpc_id)
+        .target_type(aws_sdk_elasticloadbalancingv2::types::TargetTypeEnum::Instance)
+        .health_check_protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
+        .health_check_path("/health")
+        .health_check_interval_seconds(settings.interval_seconds)
+        .health_check_timeout_seconds(settings.timeout_seconds)
+        .healthy_threshold_count(settings.healthy_threshold)
+        .unhealthy_threshold_count(settings.unhealthy_threshold)
+        .matcher(
+            aws_sdk_elasticloadbalancingv2::types::Matcher::builder()
+                .http_code("200")
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(fail("CreateTargetGroup"))?;
+    let target_group_arn = tg
+        .target_groups()
+        .first()
+        .and_then(|t| t.target_group_arn())
+        .ok_or_else(|| missing("CreateTargetGroup", "target group ARN"))?
+        .to_string();
+    elb.modify_target_group_attributes()
+        .target_group_arn(&target_group_arn)
+        .attributes(
+            aws_sdk_elasticloadbalancingv2::types::TargetGroupAttribute::builder()
+                .key("deregistration_delay.timeout_seconds")
+                .value(settings.deregistration_delay_seconds.to_string())
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(fail("ModifyTargetGroupAttributes"))?;
+    elb.create_listener()
+        .load_balancer_arn(&load_balancer_arn)
+        .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
+        .port(80)
+        .default_actions(
+            aws_sdk_elasticloadbalancingv2::types::Action::builder()
+                .r#type(aws_sdk_elasticloadbalancingv2::types::ActionTypeEnum::Forward)
+                .target_group_arn(&target_group_arn)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(fail("CreateListener"))?;
+    let targets: Vec<_> = blue_instances
+        .iter()
+        .map(|i| {
+            aws_sdk_elasticloadbalancingv2::types::TargetDescription::builder()
+                .id(i)
+                .port(i32::from(app_port))
+                .build()
+        })
+        .collect();
+    elb.register_targets()
+        .target_group_arn(&target_group_arn)
+        .set_targets(Some(targets))
+        .send()
+        .await
+        .map_err(fail("RegisterTargets"))?;
+
+    // Artifact bucket: versioned, EventBridge notifications on.
+    s3.create_bucket()
+        .bucket(&names.bucket)
+        .send()
+        .await
+        .map_err(fail("CreateBucket"))?;
+    s3.put_bucket_versioning()
+        .bucket(&names.bucket)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(fail("PutBucketVersioning"))?;
+    s3.put_bucket_notification_configuration()
+        .bucket(&names.bucket)
+        .notification_configuration(
+            aws_sdk_s3::types::NotificationConfiguration::builder()
+                .event_bridge_configuration(
+                    aws_sdk_s3::types::EventBridgeConfiguration::builder().build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(fail("PutBucketNotificationConfiguration"))?;
+
+    // Queues: EventBridge rule targets (relayed to handlers), SNS inbox, rejections.
+    let mut queue_urls = Vec::new();
+    for q in [
+        &names.trigger_queue,
+        &names.codedeploy_queue,
+        &names.notifications_queue,
+        &names.rejected_queue,
+    ] {
+        let created = sqs
+            .create_queue()
+            .queue_name(q)
+            .send()
+            .await
+            .map_err(fail("CreateQueue"))?;
+        queue_urls.push(
+            created
+                .queue_url()
+                .ok_or_else(|| missing("CreateQueue", "queue URL"))?
+                .to_string(),
+        );
+    }
+    let queue_arn = |name: &str| format!("arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}");
+
+    // EventBridge rules, as template.yaml declares them.
+    let s3_pattern = serde_json::json!({
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created"],
+        "detail": {
+            "bucket": {"name": [names.bucket]},
+            "object": {"key": [{"prefix": names.artifact_prefix}]}
+        }
+    });
+    let codedeploy_pattern = serde_json::json!({
+        "source": ["aws.codedeploy"],
+        "detail-type": ["CodeDeploy Deployment State-change Notification"],
+        "detail": {"state": ["FAILURE", "STOP"], "application": [names.application]}
+    });
+    for (rule, pattern, queue) in [
+        (
+            "greenlight-artifact-uploaded",
+            s3_pattern,
+            &names.trigger_queue,
+        ),
+        (
+            "greenlight-deployment-failed",
+            codedeploy_pattern,
+            &names.codedeploy_queue,
+        ),
+    ] {
+        events
+            .put_rule()
+            .name(rule)
+            .event_pattern(pattern.to_string())
+            .send()
+            .await
+            .map_err(fail("PutRule"))?;
+        events
+            .put_targets()
+            .rule(rule)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("relay")
+                    .arn(queue_arn(queue))
+                    .build()
+                    .map_err(|e| ProvisionError {
+                        step: "PutTargets",
+                        message: e.to_string(),
+                    })?,
+            )
+            .send()
+            .await
+            .map_err(fail("PutTargets"))?;
+    }
+
+    // SNS topic, with the inbox queue subscribed so notifications can be read back.
+    let topic = sns
+        .create_topic()
+        .name(&names.topic)
+        .send()
+        .await
+        .map_err(fail("CreateTopic"))?;
+    let topic_arn = topic
+        .topic_arn()
+        .ok_or_else(|| missing("CreateTopic", "topic ARN"))?
+        .to_string();
+    sns.subscribe()
+        .topic_arn(&topic_arn)
+        .protocol("sqs")
+        .endpoint(queue_arn(&names.notifications_queue))
+        .send()
+        .await
+        .map_err(fail("Subscribe"))?;
+
+    // CodeDeploy: the application and its EC2 blue/green deployment group
+    // with the Ready wait the validator gates on (README, "Create the deployment group").
+    codedeploy
+        .create_application()
+        .application_name(&names.application)
+        .compute_platform(aws_sdk_codedeploy::types::ComputePlatform::Server)
+        .send()
+        .await
+        .map_err(fail("CreateApplication"))?;
+    use aws_sdk_codedeploy::types as cd;
+    codedeploy
+        .create_deployment_group()
+        .application_name(&names.application)
+        .deployment_group_name(&names.deployment_group)
+        .service_role_arn(format!(
+            "arn:aws:iam::{ACCOUNT_ID}:role/CodeDeployServiceRole"
+        ))
+        .deployment_config_name(&settings.deployment_config)
+        .auto_scaling_groups(&names.blue_asg)
+        .deployment_style(
+            cd::DeploymentStyle::builder()
+                .deployment_type(cd::DeploymentType::BlueGreen)
+                .deployment_option(cd::DeploymentOption::WithTrafficControl)
+                .build(),
+        )
+        .blue_green_deployment_configuration(
+            cd::BlueGreenDeploymentConfiguration::builder()
+                .deployment_ready_option(
+                    cd::DeploymentReadyOption::builder()
+                        .action_on_timeout(cd::DeploymentReadyAction::StopDeployment)
+                        .wait_time_in_minutes(settings.ready_wait_minutes)
+                        .build(),
+                )
+                .green_fleet_provisioning_option(
+                    cd::GreenFleetProvisioningOption::builder()
+                        .action(cd::GreenFleetProvisioningAction::CopyAutoScalingGroup)
+                        .build(),
+                )
+                .terminate_blue_instances_on_deployment_success(
+                    cd::BlueInstanceTerminationOption::builder()
+                        .action(cd::InstanceAction::Terminate)
+                        .termination_wait_time_in_minutes(settings.termination_wait_minutes)
+                        .build(),
+                )
+                .build(),
+        )
+        .load_balancer_info(
+            cd::LoadBalancerInfo::builder()
+                .target_group_info_list(
+                    cd::TargetGroupInfo::builder()
+                        .name(&names.target_group)
+                        .build(),
+                )
+                .build(),
+        )
+        .auto_rollback_configuration(
+            cd::AutoRollbackConfiguration::builder()
+                .enabled(true)
+                .events(cd::AutoRollbackEvent::DeploymentFailure)
+                .events(cd::AutoRollbackEvent::DeploymentStopOnRequest)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(fail("CreateDeploymentGroup"))?;
+
+    // The state machine, from the same file and substitutions as template.yaml.
+    let template = std::fs::read_to_string(project_root.join("template.yaml")).map_err(|e| {
+        ProvisionError {
+            step: "read template.yaml",
+            message: e.to_string(),
+        }
+    })?;
+    let asl = std::fs::read_to_string(project_root.join("statemachine/pipeline.asl.json"))
+        .map_err(|e| ProvisionError {
+            step: "read statemachine/pipeline.asl.json",
+            message: e.to_string(),
+        })?;
+    let local = statemachine::LocalValues {
+        region: REGION,
+        account_id: ACCOUNT_ID,
+        parameters: statemachine_parameters,
+    };
+    let definition = statemachine::substitutions(&template, &local)
+        .and_then(|subs| statemachine::render(&asl, &subs))
+        .map_err(|e| ProvisionError {
+            step: "render the state machine",
+            message: e.to_string(),
+        })?;
+    let machine = sfn
+        .create_state_machine()
+        .name(&names.state_machine)
+        .definition(definition)
+        .role_arn(format!(
+            "arn:aws:iam::{ACCOUNT_ID}:role/greenlight-state-machine"
+        ))
+        .r#type(aws_sdk_sfn::types::StateMachineType::Standard)
+        .send()
+        .await
+        .map_err(fail("CreateStateMachine"))?;
+
+    let mut urls = queue_urls.into_iter();
+    let mut next_url = || urls.next().unwrap_or_default();
+    Ok(DemoResources {
+        names: names.clone(),
+        target_group_arn,
+        load_balancer_arn,
+        blue_instances,
+        topic_arn,
+        state_machine_arn: machine.state_machine_arn().to_string(),
+        trigger_queue_url: next_url(),
+        codedeploy_queue_url: next_url(),
+        notifications_queue_url: next_url(),
+        rejected_queue_url: next_url(),
+    })
+}

@@ -1,0 +1,223 @@
+//! The state machine the local cloud runs is built from the same
+//! `statemachine/pipeline.asl.json` and the same `DefinitionSubstitutions`
+//! that `template.yaml` gives CloudFormation: each `!GetAtt <Function>.Arn`
+//! becomes the local ARN of that function (named after its `CodeUri` folder),
+//! each `!Ref <Parameter>` the local override or the parameter's default.
+
+use serde_yaml::Value as Yaml;
+use std::collections::BTreeMap;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RenderError {
+    #[error("template.yaml is not valid YAML: {0}")]
+    Yaml(String),
+    #[error("template.yaml has no state machine with DefinitionSubstitutions")]
+    NoSubstitutions,
+    #[error("DefinitionSubstitutions key {key}: {problem}")]
+    Unsupported { key: String, problem: String },
+    #[error(
+        "the state machine definition uses ${{{0}}}, which DefinitionSubstitutions does not define"
+    )]
+    Undefined(String),
+}
+
+/// What the local cloud puts where AWS would put real values.
+pub struct LocalValues<'a> {
+    pub region: &'a str,
+    pub account_id: &'a str,
+    /// Parameter overrides (e.g. a shorter BusyRetryIntervalSeconds).
+    pub parameters: BTreeMap<String, String>,
+}
+
+/// Local Lambda function name for a function crate folder, e.g.
+/// `functions/deploy-trigger` → `greenlight-deploy-trigger`.
+pub fn function_name(code_uri: &str) -> String {
+    let folder = code_uri
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or(code_uri);
+    format!("greenlight-{folder}")
+}
+
+pub fn function_arn(region: &str, account_id: &str, name: &str) -> String {
+    format!("arn:aws:lambda:{region}:{account_id}:function:{name}")
+}
+
+/// The substitution map CloudFormation would build, with local values.
+pub fn substitutions(
+    template_yaml: &str,
+    local: &LocalValues<'_>,
+) -> Result<BTreeMap<String, String>, RenderError> {
+    let template: Yaml =
+        serde_yaml::from_str(template_yaml).map_err(|e| RenderError::Yaml(e.to_string()))?;
+    let resources = template
+        .get("Resources")
+        .and_then(Yaml::as_mapping)
+        .ok_or(RenderError::NoSubstitutions)?;
+    let subs = resources
+        .values()
+        .filter_map(|r| {
+            r.get("Properties")?
+                .get("DefinitionSubstitutions")?
+                .as_mapping()
+        })
+        .next()
+        .ok_or(RenderError::NoSubstitutions)?;
+    let mut out = BTreeMap::new();
+    for (key, value) in subs {
+        let key = key.as_str().unwrap_or_default().to_string();
+        let unsupported = |problem: &str| RenderError::Unsupported {
+            key: key.clone(),
+            problem: problem.to_string(),
+        };
+        let resolved = match value {
+            Yaml::String(s) => s.clone(),
+            Yaml::Number(n) => n.to_string(),
+            Yaml::Tagged(tagged) => {
+                let tag = tagged.tag.to_string();
+                let arg = tagged.value.as_str().unwrap_or_default();
+                match tag.trim_start_matches('!') {
+                    "GetAtt" => {
+                        let (logical, attribute) = arg
+                            .split_once('.')
+                            .ok_or_else(|| unsupported("!GetAtt needs Resource.Attribute"))?;
+                        if attribute != "Arn" {
+                            return Err(unsupported("only !GetAtt <Function>.Arn is supported"));
+                        }
+                        let code_uri = resources
+                            .get(logical)
+                            .and_then(|r| r.get("Properties"))
+                            .and_then(|p| p.get("CodeUri"))
+                            .and_then(Yaml::as_str)
+                            .ok_or_else(|| {
+                                unsupported("the resource has no CodeUri (not a function)")
+                            })?;
+                        function_arn(local.region, local.account_id, &function_name(code_uri))
+                    }
+                    "Ref" => match local.parameters.get(arg) {
+                        Some(v) => v.clone(),
+                        None => template
+                            .get("Parameters")
+                            .and_then(|p| p.get(arg))
+                            .and_then(|p| p.get("Default"))
+                            .map(|d| match d {
+                                Yaml::String(s) => s.clone(),
+                                other => serde_yaml::to_string(other)
+                                    .unwrap_or_default()
+                                    .trim()
+                                    .to_string(),
+                            })
+                            .ok_or_else(|| {
+                                unsupported("the parameter has no Default and no local value")
+                            })?,
+                    },
+                    other => {
+                        return Err(unsupported(&format!(
+                            "the intrinsic !{other} is not supported locally"
+                        )))
+                    }
+                }
+            }
+            _ => return Err(unsupported("expected a string, !GetAtt or !Ref")),
+        };
+        out.insert(key, resolved);
+    }
+    Ok(out)
+}
+
+/// Replaces every `${Name}` in the definition; an undefined name is an error.
+pub fn render(asl: &str, substitutions: &BTreeMap<String, String>) -> Result<String, RenderError> {
+    let mut out = String::with_capacity(asl.len());
+    let mut rest = asl;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| RenderError::Undefined(after.to_string()))?;
+        let name = &after[..end];
+        let value = substitutions
+            .get(name)
+            .ok_or_else(|| RenderError::Undefined(name.to_string()))?;
+        out.push_str(value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEMPLATE: &str = r#"
+Parameters:
+  BusyRetryIntervalSeconds:
+    Type: Number
+    Default: 30
+  Name:
+    Type: String
+    Default: demo
+Resources:
+  DeployTriggerFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/deploy-trigger
+  Pipeline:
+    Type: AWS::Serverless::StateMachine
+    Properties:
+      DefinitionUri: statemachine/pipeline.asl.json
+      DefinitionSubstitutions:
+        DeployTriggerFunctionArn: !GetAtt DeployTriggerFunction.Arn
+        BusyRetryIntervalSeconds: !Ref BusyRetryIntervalSeconds
+        GroupName: !Ref Name
+"#;
+
+    fn local(overrides: &[(&str, &str)]) -> LocalValues<'static> {
+        LocalValues {
+            region: "us-east-1",
+            account_id: "123456789012",
+            parameters: overrides
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn resolves_getatt_and_ref_with_defaults_and_overrides() {
+        let subs = substitutions(TEMPLATE, &local(&[("BusyRetryIntervalSeconds", "2")])).unwrap();
+        assert_eq!(
+            subs["DeployTriggerFunctionArn"],
+            "arn:aws:lambda:us-east-1:123456789012:function:greenlight-deploy-trigger"
+        );
+        assert_eq!(subs["BusyRetryIntervalSeconds"], "2");
+        assert_eq!(subs["GroupName"], "demo");
+    }
+
+    #[test]
+    fn renders_and_rejects_unknown_placeholders() {
+        let subs = substitutions(TEMPLATE, &local(&[])).unwrap();
+        let asl = r#"{"Resource": "${DeployTriggerFunctionArn}", "IntervalSeconds": ${BusyRetryIntervalSeconds}}"#;
+        let out = render(asl, &subs).unwrap();
+        assert!(out.contains("function:greenlight-deploy-trigger"));
+        assert!(out.contains("\"IntervalSeconds\": 30"));
+        assert_eq!(
+            render("${Nope}", &subs),
+            Err(RenderError::Undefined("Nope".into()))
+        );
+    }
+
+    #[test]
+    fn the_projects_own_template_and_definition_render() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let template = std::fs::read_to_string(root.join("template.yaml")).unwrap();
+        let asl = std::fs::read_to_string(root.join("statemachine/pipeline.asl.json")).unwrap();
+        let subs = substitutions(&template, &local(&[])).unwrap();
+        let rendered = render(&asl, &subs).unwrap();
+        let parsed: serde_json::Value = serde_json::from_str(&rendered).unwrap();
+        assert!(parsed["States"].is_object());
+        assert!(!rendered.contains("${"));
+    }
+}

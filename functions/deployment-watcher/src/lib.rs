@@ -1,0 +1,676 @@
+//! deployment-watcher: admit an upload, create its CodeDeploy deployment,
+//! and watch it to the end.
+//!
+//! One Lambda, three state-machine actions, each `{"action": ...,
+//! "executionName": ..., "pipeline": <PipelineState>}`:
+//!
+//! - `admit` → [`Admission`] at `$.admission`: one deployment per
+//!   deployment group at a time (the rule is `greenlight_core::watch::admit`).
+//!   A group with an active deployment answers the error `GroupBusy`, which the
+//!   state machine retries with backoff: that is how an upload waits its turn.
+//! - `create` → [`CreatedDeployment`] at `$.deployment`: `CreateDeployment`
+//!   with the S3 revision; the description names the execution, so a retried
+//!   `create` finds the deployment it already made instead of making a second.
+//! - `status` → [`StatusReport`] at `$.status`: the deployment, its targets
+//!   and their lifecycle events → status, phase, per-phase ledger, next step
+//!   and the seconds to wait before the next look. Past the deadline it calls
+//!   `StopDeployment(autoRollbackEnabled = true)` and answers `next: failed`.
+//!
+//! Every decision is a pure function in `greenlight_core::watch`; this crate
+//! reads AWS, calls them and acts.
+
+use aws_sdk_codedeploy::error::SdkError;
+use aws_sdk_codedeploy::types::{
+    BundleType, DeploymentStatus as SdkDeploymentStatus, RevisionLocation, RevisionLocationType,
+    S3Location, TimeRange,
+};
+use aws_sdk_sfn::types::ExecutionStatus;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_smithy_types::DateTime;
+use greenlight_aws::config::{parsed_or, required, ConfigError};
+use greenlight_aws::deployment::{read_deployment, ReadError};
+use greenlight_aws::{describe_error, now_ms};
+use greenlight_core::model::{
+    Admission, CreatedDeployment, EpochMillis, PipelineInput, PipelineState, StatusReport,
+    TaskRequest,
+};
+use greenlight_core::watch::{
+    self, created_deployment, deployment_description, own_deployment, AdmissionDecision, Candidate,
+    LookContext, Predictions, RecentDeployment, WaitBounds, WatchAction, ACTIVE_STATUSES,
+};
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use serde::{Deserialize, Serialize};
+
+/// How far back `create` looks for a deployment this execution already made.
+pub const REUSE_LOOKBACK_MS: EpochMillis = 24 * 60 * 60 * 1000;
+/// `BatchGetDeployments` accepts at most 25 ids per call.
+pub const BATCH_GET_DEPLOYMENTS_MAX: usize = 25;
+/// Upper bound on ListDeployments pages read by `create` (100 ids a page).
+pub const MAX_LIST_PAGES: usize = 20;
+
+/// Settings, from the environment (see README).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `STATE_MACHINE_ARN` (required): the pipeline, for the supersede check.
+    pub state_machine_arn: String,
+    /// `DEPLOYMENT_CONFIG_NAME` (default `CodeDeployDefault.OneAtATime`).
+    pub deployment_config_name: String,
+    /// `DEPLOYMENT_TIMEOUT_SECONDS` (default 3600): deadline after creation.
+    pub deployment_timeout_seconds: u32,
+    /// `MIN_WAIT_SECONDS` (default 5).
+    pub min_wait_seconds: u32,
+    /// `MAX_WAIT_SECONDS` (default 60).
+    pub max_wait_seconds: u32,
+    /// `IGNORE_APPLICATION_STOP_FAILURES` (default false).
+    pub ignore_application_stop_failures: bool,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let config = Self {
+            state_machine_arn: required("STATE_MACHINE_ARN")?.trim().to_string(),
+            deployment_config_name: parsed_or(
+                "DEPLOYMENT_CONFIG_NAME",
+                "CodeDeployDefault.OneAtATime".to_string(),
+            )?,
+            deployment_timeout_seconds: parsed_or("DEPLOYMENT_TIMEOUT_SECONDS", 3600)?,
+            min_wait_seconds: parsed_or("MIN_WAIT_SECONDS", 5)?,
+            max_wait_seconds: parsed_or("MAX_WAIT_SECONDS", 60)?,
+            ignore_application_stop_failures: parsed_or("IGNORE_APPLICATION_STOP_FAILURES", false)?,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the numbers: timeout > 0, 1 ≤ min wait ≤ max wait.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |name: &'static str, value: u32, problem: &str| ConfigError::Invalid {
+            name,
+            value: value.to_string(),
+            problem: problem.to_string(),
+        };
+        if self.deployment_timeout_seconds == 0 {
+            return Err(invalid(
+                "DEPLOYMENT_TIMEOUT_SECONDS",
+                0,
+                "must be at least 1 (seconds after creation before the deployment is stopped)",
+            ));
+        }
+        if self.min_wait_seconds == 0 {
+            return Err(invalid(
+                "MIN_WAIT_SECONDS",
+                0,
+                "must be at least 1 so the status loop cannot spin",
+            ));
+        }
+        if self.max_wait_seconds < self.min_wait_seconds {
+            return Err(invalid(
+                "MAX_WAIT_SECONDS",
+                self.max_wait_seconds,
+                &format!("must be ≥ MIN_WAIT_SECONDS ({})", self.min_wait_seconds),
+            ));
+        }
+        Ok(())
+    }
+
+    fn bounds(&self) -> WaitBounds {
+        WaitBounds {
+            min_seconds: self.min_wait_seconds,
+            max_seconds: self.max_wait_seconds,
+        }
+    }
+}
+
+/// Clients (created once, at start-up) and settings.
+pub struct Deps {
+    pub codedeploy: aws_sdk_codedeploy::Client,
+    pub sfn: aws_sdk_sfn::Client,
+    pub config: Config,
+}
+
+impl Deps {
+    pub fn new(sdk: &aws_config::SdkConfig, config: Config) -> Self {
+        Self::from_clients(
+            aws_sdk_codedeploy::Client::new(sdk),
+            aws_sdk_sfn::Client::new(sdk),
+            config,
+        )
+    }
+
+    /// Deps from ready-made clients (tests, the local cloud).
+    pub fn from_clients(
+        codedeploy: aws_sdk_codedeploy::Client,
+        sfn: aws_sdk_sfn::Client,
+        config: Config,
+    ) -> Self {
+        Self {
+            codedeploy,
+            sfn,
+            config,
+        }
+    }
+}
+
+/// The task's `action`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Admit,
+    Create,
+    Status,
+}
+
+pub type Request = TaskRequest<Action>;
+
+/// One of the three model types, serialized as itself (no wrapper), so the
+/// state machine's `ResultPath` gets exactly the contract shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Response {
+    Admission(Admission),
+    Status(StatusReport),
+    Created(CreatedDeployment),
+}
+
+/// Errors, by stable `errorType` (the state machine matches `GroupBusy`).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The group has an active deployment (admit), or CodeDeploy refused a
+    /// second one (`DeploymentLimitExceededException` on create). Retried.
+    #[error("{0}")]
+    GroupBusy(String),
+    /// The application or deployment group does not exist.
+    #[error("{0}")]
+    DeploymentGroupNotFound(String),
+    /// The deployment to watch does not exist.
+    #[error("{0}")]
+    DeploymentNotFound(String),
+    /// CodeDeploy rejected the revision (missing object, bad bundle, ...).
+    #[error("{0}")]
+    InvalidRevision(String),
+    /// CodeDeploy rejected CreateDeployment for another reason (config, role, ASG, ...).
+    #[error("{0}")]
+    DeploymentCreateRejected(String),
+    /// The task input is not what this action needs.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// Any other AWS error (after the SDK's own retries).
+    #[error("{0}")]
+    AwsError(String),
+}
+
+impl Error {
+    /// The stable `errorType` name.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::GroupBusy(_) => "GroupBusy",
+            Self::DeploymentGroupNotFound(_) => "DeploymentGroupNotFound",
+            Self::DeploymentNotFound(_) => "DeploymentNotFound",
+            Self::InvalidRevision(_) => "InvalidRevision",
+            Self::DeploymentCreateRejected(_) => "DeploymentCreateRejected",
+            Self::InvalidInput(_) => "InvalidInput",
+            Self::AwsError(_) => "AwsError",
+        }
+    }
+}
+
+impl From<Error> for Diagnostic {
+    fn from(e: Error) -> Self {
+        Diagnostic {
+            error_type: e.error_type().to_string(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+impl From<ReadError> for Error {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::NotFound { .. } => Self::DeploymentNotFound(e.to_string()),
+            _ => Self::AwsError(e.to_string()),
+        }
+    }
+}
+
+/// One line for an SDK error: the service's code and message, else the chain.
+fn sdk_detail<E, R>(err: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match err.as_service_error() {
+        Some(service) => describe_error(service),
+        None => DisplayErrorContext(err).to_string(),
+    }
+}
+
+fn to_millis(t: Option<&DateTime>) -> Option<EpochMillis> {
+    t.and_then(|t| t.to_millis().ok())
+}
+
+/// The Lambda entry point.
+pub async fn handler(event: LambdaEvent<Request>, deps: &Deps) -> Result<Response, Error> {
+    let request = event.payload;
+    let result = match request.action {
+        Action::Admit => admit(&request, deps).await.map(Response::Admission),
+        Action::Create => create(&request, deps).await.map(Response::Created),
+        Action::Status => status(&request, deps).await.map(Response::Status),
+    };
+    if let Err(e) = &result {
+        tracing::warn!(
+            execution = %request.execution_name,
+            action = ?request.action,
+            error_type = e.error_type(),
+            error = %e,
+            "task failed"
+        );
+    }
+    result
+}
+
+// ---------------------------------------------------------------------------
+// admit
+// ---------------------------------------------------------------------------
+
+async fn admit(request: &Request, deps: &Deps) -> Result<Admission, Error> {
+    let input = &request.pipeline.input;
+    let active = active_deployment(deps, &input.application, &input.deployment_group).await?;
+    let others = running_uploads(deps, &request.execution_name).await?;
+    let candidates: Vec<Candidate<'_>> = others
+        .iter()
+        .map(|(name, input)| Candidate {
+            execution_name: name,
+            input,
+        })
+        .collect();
+    let me = Candidate {
+        execution_name: &request.execution_name,
+        input,
+    };
+    let decision = watch::admit(me, &candidates, active.is_some());
+    tracing::info!(
+        execution = %request.execution_name,
+        application = %input.application,
+        deployment_group = %input.deployment_group,
+        active_deployment = ?active,
+        competitors = candidates.len(),
+        decision = ?decision,
+        "admission"
+    );
+    match decision {
+        AdmissionDecision::Proceed => Ok(Admission::Proceed),
+        AdmissionDecision::Superseded {
+            by_execution,
+            by_key,
+        } => Ok(Admission::Superseded {
+            by_execution,
+            by_key,
+        }),
+        AdmissionDecision::Busy => Err(Error::GroupBusy(format!(
+            "deployment group {}/{} has an active deployment {}; upload {} waits its turn (the state machine retries GroupBusy)",
+            input.application,
+            input.deployment_group,
+            active.as_deref().unwrap_or("(unknown id)"),
+            input.revision.key
+        ))),
+    }
+}
+
+/// The first active (Created, Queued, InProgress, Baking, Ready) deployment of the group.
+async fn active_deployment(
+    deps: &Deps,
+    application: &str,
+    group: &str,
+) -> Result<Option<String>, Error> {
+    let statuses: Vec<SdkDeploymentStatus> = ACTIVE_STATUSES
+        .iter()
+        .map(|s| SdkDeploymentStatus::from(watch::status_name(*s)))
+        .collect();
+    let page = deps
+        .codedeploy
+        .list_deployments()
+        .application_name(application)
+        .deployment_group_name(group)
+        .set_include_only_statuses(Some(statuses))
+        .send()
+        .await
+        .map_err(|e| list_deployments_error(&e, application, group))?;
+    Ok(page.deployments().first().cloned())
+}
+
+fn list_deployments_error<R: std::fmt::Debug>(
+    e: &SdkError<aws_sdk_codedeploy::operation::list_deployments::ListDeploymentsError, R>,
+    application: &str,
+    group: &str,
+) -> Error {
+    let detail = sdk_detail(e);
+    match e.as_service_error() {
+        Some(s)
+            if s.is_application_does_not_exist_exception()
+                || s.is_deployment_group_does_not_exist_exception() =>
+        {
+            Error::DeploymentGroupNotFound(format!(
+                "CodeDeploy application {application} / deployment group {group} does not exist ({detail}); create it (see README, EC2 blue/green deployment group) or fix the key mapping"
+            ))
+        }
+        _ => Error::AwsError(format!(
+            "CodeDeploy ListDeployments for {application}/{group} failed: {detail}"
+        )),
+    }
+}
+
+/// The other RUNNING executions of the pipeline with their (parsable) input.
+async fn running_uploads(
+    deps: &Deps,
+    my_name: &str,
+) -> Result<Vec<(String, PipelineInput)>, Error> {
+    let arn = &deps.config.state_machine_arn;
+    let mut uploads = Vec::new();
+    let mut next_token: Option<String> = None;
+    loop {
+        let page = deps
+            .sfn
+            .list_executions()
+            .state_machine_arn(arn)
+            .status_filter(ExecutionStatus::Running)
+            .set_next_token(next_token.take())
+            .send()
+            .await
+            .map_err(|e| {
+                Error::AwsError(format!(
+                    "Step Functions ListExecutions({arn}, RUNNING) failed: {}; check STATE_MACHINE_ARN and the role's states:ListExecutions",
+                    sdk_detail(&e)
+                ))
+            })?;
+        for item in page.executions() {
+            if item.name() == my_name {
+                continue;
+            }
+            let described = match deps
+                .sfn
+                .describe_execution()
+                .execution_arn(item.execution_arn())
+                .send()
+                .await
+            {
+                Ok(d) => d,
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_execution_does_not_exist()) =>
+                {
+                    continue
+                }
+                Err(e) => {
+                    return Err(Error::AwsError(format!(
+                        "Step Functions DescribeExecution({}) failed: {}",
+                        item.execution_arn(),
+                        sdk_detail(&e)
+                    )))
+                }
+            };
+            if described.status() != &ExecutionStatus::Running {
+                continue;
+            }
+            match described.input().map(serde_json::from_str::<PipelineInput>) {
+                Some(Ok(input)) => uploads.push((item.name().to_string(), input)),
+                Some(Err(e)) => tracing::warn!(
+                    execution = %item.name(),
+                    error = %e,
+                    "skipping a running execution whose input is not a PipelineInput"
+                ),
+                None => tracing::warn!(
+                    execution = %item.name(),
+                    "skipping a running execution without input"
+                ),
+            }
+        }
+        match page.next_token() {
+            Some(t) if !t.is_empty() => next_token = Some(t.to_string()),
+            _ => break,
+        }
+    }
+    Ok(uploads)
+}
+
+// ---------------------------------------------------------------------------
+// create
+// ---------------------------------------------------------------------------
+
+async fn create(request: &Request, deps: &Deps) -> Result<CreatedDeployment, Error> {
+    let input = &request.pipeline.input;
+    let timeout = deps.config.deployment_timeout_seconds;
+    let now = now_ms();
+    if let Some(existing) = existing_deployment(deps, request, now).await? {
+        tracing::info!(
+            execution = %request.execution_name,
+            deployment_id = %existing.deployment_id,
+            "create retried: reusing the deployment this execution already created"
+        );
+        return Ok(created_deployment(
+            &existing.deployment_id,
+            existing.created_at_ms.unwrap_or(now),
+            timeout,
+            true,
+        ));
+    }
+    let revision = &input.revision;
+    let non_empty = |v: &Option<String>| {
+        v.as_deref()
+            .map(|s| s.trim().trim_matches('"'))
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let s3 = S3Location::builder()
+        .bucket(&revision.bucket)
+        .key(&revision.key)
+        .bundle_type(BundleType::Zip)
+        .set_version(non_empty(&revision.version))
+        .set_e_tag(non_empty(&revision.etag))
+        .build();
+    let location = RevisionLocation::builder()
+        .revision_type(RevisionLocationType::S3)
+        .s3_location(s3)
+        .build();
+    let out = deps
+        .codedeploy
+        .create_deployment()
+        .application_name(&input.application)
+        .deployment_group_name(&input.deployment_group)
+        .revision(location)
+        .deployment_config_name(&deps.config.deployment_config_name)
+        .description(deployment_description(&request.execution_name))
+        .ignore_application_stop_failures(deps.config.ignore_application_stop_failures)
+        .send()
+        .await
+        .map_err(|e| create_error(&e, &input.application, &input.deployment_group, revision))?;
+    let id = out
+        .deployment_id()
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| {
+            Error::AwsError(format!(
+                "CodeDeploy CreateDeployment for {}/{} answered without a deploymentId",
+                input.application, input.deployment_group
+            ))
+        })?;
+    tracing::info!(
+        execution = %request.execution_name,
+        deployment_id = %id,
+        application = %input.application,
+        deployment_group = %input.deployment_group,
+        key = %revision.key,
+        "deployment created"
+    );
+    Ok(created_deployment(id, now, timeout, false))
+}
+
+fn create_error<R: std::fmt::Debug>(
+    e: &SdkError<aws_sdk_codedeploy::operation::create_deployment::CreateDeploymentError, R>,
+    application: &str,
+    group: &str,
+    revision: &greenlight_core::model::Revision,
+) -> Error {
+    let detail = sdk_detail(e);
+    let object = format!("s3://{}/{}", revision.bucket, revision.key);
+    let Some(s) = e.as_service_error() else {
+        return Error::AwsError(format!(
+            "CodeDeploy CreateDeployment for {application}/{group} failed: {detail}"
+        ));
+    };
+    if s.is_deployment_limit_exceeded_exception() {
+        Error::GroupBusy(format!(
+            "CodeDeploy refused a second deployment in {application}/{group} ({detail}); this upload waits its turn (the state machine retries GroupBusy)"
+        ))
+    } else if s.is_application_does_not_exist_exception()
+        || s.is_deployment_group_does_not_exist_exception()
+    {
+        Error::DeploymentGroupNotFound(format!(
+            "CodeDeploy application {application} / deployment group {group} does not exist ({detail}); create it or fix the key mapping"
+        ))
+    } else if s.is_invalid_revision_exception()
+        || s.is_revision_does_not_exist_exception()
+        || s.is_revision_required_exception()
+    {
+        Error::InvalidRevision(format!(
+            "CodeDeploy rejected revision {object} for {application}/{group} ({detail}); check that the object exists with that version/ETag and is a zip with appspec.yml at its root"
+        ))
+    } else if s.is_throttling_exception() {
+        Error::AwsError(format!(
+            "CodeDeploy throttled CreateDeployment for {application}/{group}: {detail}"
+        ))
+    } else {
+        Error::DeploymentCreateRejected(format!(
+            "CodeDeploy rejected CreateDeployment of {object} to {application}/{group}: {detail}; fix the deployment group (config, role, Auto Scaling group, load balancer) and upload again"
+        ))
+    }
+}
+
+/// A deployment of the group created in the last day by this execution.
+async fn existing_deployment(
+    deps: &Deps,
+    request: &Request,
+    now: EpochMillis,
+) -> Result<Option<RecentDeployment>, Error> {
+    let input = &request.pipeline.input;
+    let (application, group) = (&input.application, &input.deployment_group);
+    let range = TimeRange::builder()
+        .start(DateTime::from_millis(now - REUSE_LOOKBACK_MS))
+        .end(DateTime::from_millis(now + 60_000))
+        .build();
+    let mut ids: Vec<String> = Vec::new();
+    let mut next_token: Option<String> = None;
+    for _ in 0..MAX_LIST_PAGES {
+        let page = deps
+            .codedeploy
+            .list_deployments()
+            .application_name(application)
+            .deployment_group_name(group)
+            .create_time_range(range.clone())
+            .set_next_token(next_token.take())
+            .send()
+            .await
+            .map_err(|e| list_deployments_error(&e, application, group))?;
+        ids.extend(page.deployments().iter().cloned());
+        match page.next_token() {
+            Some(t) if !t.is_empty() => next_token = Some(t.to_string()),
+            _ => break,
+        }
+    }
+    let mut recent = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(BATCH_GET_DEPLOYMENTS_MAX) {
+        let out = deps
+            .codedeploy
+            .batch_get_deployments()
+            .set_deployment_ids(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| {
+                Error::AwsError(format!(
+                    "CodeDeploy BatchGetDeployments for {application}/{group} failed: {}",
+                    sdk_detail(&e)
+                ))
+            })?;
+        recent.extend(out.deployments_info().iter().map(|d| RecentDeployment {
+            deployment_id: d.deployment_id().unwrap_or_default().to_string(),
+            description: d.description().map(str::to_string),
+            created_at_ms: to_millis(d.create_time()),
+        }));
+    }
+    Ok(own_deployment(&request.execution_name, &recent).cloned())
+}
+
+// ---------------------------------------------------------------------------
+// status
+// ---------------------------------------------------------------------------
+
+fn validated(pipeline: &PipelineState, deployment_id: &str) -> bool {
+    pipeline
+        .validation
+        .as_ref()
+        .is_some_and(|v| v.passed && v.deployment_id == deployment_id)
+}
+
+async fn status(request: &Request, deps: &Deps) -> Result<StatusReport, Error> {
+    let created = request.pipeline.deployment.as_ref().ok_or_else(|| {
+        Error::InvalidInput(format!(
+            "status for execution {} needs $.deployment (the create step's CreatedDeployment); the state machine must run create before status",
+            request.execution_name
+        ))
+    })?;
+    let id = &created.deployment_id;
+    let ctx = LookContext {
+        deadline_ms: created.deadline_ms,
+        created_at_ms: created.created_at_ms,
+        validated: validated(&request.pipeline, id),
+        predictions: Predictions::for_pipeline(request.pipeline.tuning.as_ref()),
+        bounds: deps.config.bounds(),
+        now: now_ms(),
+    };
+    let view = read_deployment(&deps.codedeploy, id).await?;
+    let assessment = watch::assess(&view, &ctx);
+    let mut report = assessment.report;
+    if assessment.action == WatchAction::StopWithRollback {
+        match deps
+            .codedeploy
+            .stop_deployment()
+            .deployment_id(id)
+            .auto_rollback_enabled(true)
+            .send()
+            .await
+        {
+            Ok(out) => tracing::warn!(
+                execution = %request.execution_name,
+                deployment_id = %id,
+                stop_status = ?out.status(),
+                "deadline passed: stopped the deployment with rollback"
+            ),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_deployment_already_completed_exception()) =>
+            {
+                // It finished between our read and the stop: report how it ended.
+                let view = read_deployment(&deps.codedeploy, id).await?;
+                if view.status.is_terminal() {
+                    report = watch::assess(&view, &ctx).report;
+                }
+            }
+            Err(e) => {
+                return Err(Error::AwsError(format!(
+                    "deployment {id} passed its deadline but CodeDeploy StopDeployment failed: {}; stop it by hand (aws deploy stop-deployment --deployment-id {id} --auto-rollback-enabled)",
+                    sdk_detail(&e)
+                )))
+            }
+        }
+    }
+    tracing::info!(
+        execution = %request.execution_name,
+        deployment_id = %id,
+        status = ?report.status,
+        phase = ?report.phase,
+        next = ?report.next,
+        wait_seconds = report.wait_seconds,
+        deadline_exceeded = report.deadline_exceeded,
+        "status"
+    );
+    Ok(report)
+}

@@ -1,0 +1,1182 @@
+//! Handler tests: the real SDK clients (CodeDeploy, Step Functions) answered
+//! by aws-smithy-mocks rules; the task inputs come from `events/`.
+
+use aws_sdk_codedeploy::operation::batch_get_deployment_targets::BatchGetDeploymentTargetsOutput;
+use aws_sdk_codedeploy::operation::batch_get_deployments::BatchGetDeploymentsOutput;
+use aws_sdk_codedeploy::operation::create_deployment::{
+    CreateDeploymentError, CreateDeploymentOutput,
+};
+use aws_sdk_codedeploy::operation::get_deployment::{GetDeploymentError, GetDeploymentOutput};
+use aws_sdk_codedeploy::operation::list_deployment_targets::ListDeploymentTargetsOutput;
+use aws_sdk_codedeploy::operation::list_deployments::{
+    ListDeploymentsError, ListDeploymentsOutput,
+};
+use aws_sdk_codedeploy::operation::stop_deployment::{StopDeploymentError, StopDeploymentOutput};
+use aws_sdk_codedeploy::types::error::{
+    DeploymentAlreadyCompletedException, DeploymentDoesNotExistException,
+    DeploymentGroupDoesNotExistException, DeploymentLimitExceededException,
+    InvalidRevisionException, InvalidRoleException, RevisionDoesNotExistException,
+};
+use aws_sdk_codedeploy::types::{
+    BundleType, DeploymentInfo, DeploymentTarget, ErrorCode, ErrorInformation, InstanceTarget,
+    LifecycleEvent, LifecycleEventStatus, RevisionLocationType, RollbackInfo, StopStatus,
+    TargetInstances, TargetLabel, TargetStatus,
+};
+use aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput;
+use aws_sdk_sfn::operation::list_executions::ListExecutionsOutput;
+use aws_sdk_sfn::types::{ExecutionListItem, ExecutionStatus};
+use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use aws_smithy_types::DateTime;
+use deployment_watcher::{handler, Action, Config, Deps, Error, Request, Response};
+use greenlight_core::model::{
+    Admission, CreatedDeployment, DeploymentStatus, NextStep, Phase, PipelineInput, StatusReport,
+    ValidationAction, ValidationReport,
+};
+use greenlight_core::watch::{deployment_description, execution_of_description};
+use lambda_runtime::{Context, Diagnostic, LambdaEvent};
+
+const ADMIT: &str = include_str!("../../../events/task-admit.json");
+const CREATE: &str = include_str!("../../../events/task-create.json");
+const STATUS: &str = include_str!("../../../events/task-status.json");
+
+const SM_ARN: &str = "arn:aws:states:us-east-1:111122223333:stateMachine:greenlight-pipeline";
+const ME: &str = "shop-3f9c2a7d1e8b4c60a2d5e7f1b9c3d4e5";
+const DEPLOYMENT_ID: &str = "d-7Q2KJ3X1A";
+
+fn config() -> Config {
+    Config {
+        state_machine_arn: SM_ARN.to_string(),
+        deployment_config_name: "CodeDeployDefault.OneAtATime".to_string(),
+        deployment_timeout_seconds: 3600,
+        min_wait_seconds: 5,
+        max_wait_seconds: 60,
+        ignore_application_stop_failures: false,
+    }
+}
+
+fn deps(codedeploy: &[&Rule], sfn: &[&Rule]) -> Deps {
+    Deps::from_clients(
+        mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, codedeploy),
+        mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn),
+        config(),
+    )
+}
+
+fn request(fixture: &str) -> Request {
+    serde_json::from_str(fixture).expect("fixture parses as TaskRequest<Action>")
+}
+
+async fn run(req: Request, deps: &Deps) -> Result<Response, Error> {
+    handler(LambdaEvent::new(req, Context::default()), deps).await
+}
+
+fn now_ms() -> i64 {
+    greenlight_aws::now_ms()
+}
+
+fn at_ms(ms: i64) -> DateTime {
+    DateTime::from_millis(ms)
+}
+
+// ---------------------------------------------------------------------------
+// fixtures
+// ---------------------------------------------------------------------------
+
+#[test]
+fn every_fixture_parses_as_a_request() {
+    let admit = request(ADMIT);
+    assert_eq!(admit.action, Action::Admit);
+    assert_eq!(admit.execution_name, ME);
+    assert!(admit.pipeline.admission.is_none());
+    let create = request(CREATE);
+    assert_eq!(create.action, Action::Create);
+    assert_eq!(create.pipeline.admission, Some(Admission::Proceed));
+    assert_eq!(
+        create
+            .pipeline
+            .tuning
+            .as_ref()
+            .unwrap()
+            .predicted_allow_traffic
+            .after_seconds,
+        15
+    );
+    let status = request(STATUS);
+    assert_eq!(status.action, Action::Status);
+    assert_eq!(
+        status.pipeline.deployment.as_ref().unwrap().deployment_id,
+        DEPLOYMENT_ID
+    );
+    // The fixtures round-trip through the contract types unchanged.
+    for fixture in [ADMIT, CREATE, STATUS] {
+        let parsed: serde_json::Value = serde_json::from_str(fixture).unwrap();
+        let again = serde_json::to_value(request(fixture)).unwrap();
+        assert_eq!(parsed, again);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// admit
+// ---------------------------------------------------------------------------
+
+fn exec_arn(name: &str) -> String {
+    format!("arn:aws:states:us-east-1:111122223333:execution:greenlight-pipeline:{name}")
+}
+
+fn upload(key: &str, uploaded_at_ms: i64, group: &str) -> PipelineInput {
+    let mut input = request(ADMIT).pipeline.input;
+    input.revision.key = key.to_string();
+    input.revision.label = key
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .trim_end_matches(".zip")
+        .to_string();
+    input.uploaded_at_ms = uploaded_at_ms;
+    input.deployment_group = group.to_string();
+    input
+}
+
+/// ListExecutions answers `running` (name, input JSON); DescribeExecution answers each.
+fn sfn_rules(running: Vec<(String, String)>) -> (Rule, Rule) {
+    let listed = running.clone();
+    let list = mock!(aws_sdk_sfn::Client::list_executions)
+        .match_requests(|r| {
+            r.state_machine_arn() == Some(SM_ARN)
+                && r.status_filter() == Some(&ExecutionStatus::Running)
+        })
+        .then_output(move || {
+            let mut out = ListExecutionsOutput::builder();
+            for (name, _) in &listed {
+                out = out.executions(
+                    ExecutionListItem::builder()
+                        .execution_arn(exec_arn(name))
+                        .state_machine_arn(SM_ARN)
+                        .name(name)
+                        .status(ExecutionStatus::Running)
+                        .start_date(at_ms(1_714_564_806_000))
+                        .build()
+                        .unwrap(),
+                );
+            }
+            out.build().unwrap()
+        });
+    let describe = mock!(aws_sdk_sfn::Client::describe_execution).then_compute_output(move |r| {
+        let arn = r.execution_arn().unwrap_or_default();
+        let (name, input) = running
+            .iter()
+            .find(|(n, _)| exec_arn(n) == arn)
+            .expect("describes only listed executions");
+        DescribeExecutionOutput::builder()
+            .execution_arn(arn)
+            .state_machine_arn(SM_ARN)
+            .name(name)
+            .status(ExecutionStatus::Running)
+            .start_date(at_ms(1_714_564_806_000))
+            .input(input)
+            .build()
+            .unwrap()
+    });
+    (list, describe)
+}
+
+fn active_deployments(ids: &'static [&'static str]) -> Rule {
+    mock!(aws_sdk_codedeploy::Client::list_deployments)
+        .match_requests(|r| {
+            r.application_name() == Some("shop")
+                && r.deployment_group_name() == Some("shop-bluegreen")
+                && r.include_only_statuses().len() == 5
+                && r.create_time_range().is_none()
+        })
+        .then_output(move || {
+            ListDeploymentsOutput::builder()
+                .set_deployments(Some(ids.iter().map(|s| s.to_string()).collect()))
+                .build()
+        })
+}
+
+fn json(input: &PipelineInput) -> String {
+    serde_json::to_string(input).unwrap()
+}
+
+#[tokio::test]
+async fn admit_proceeds_when_idle_and_newest() {
+    let req = request(ADMIT);
+    let mine = req.pipeline.input.clone();
+    let older = upload(
+        "artifacts/shop/20240501115000-41.zip",
+        mine.uploaded_at_ms - 600_000,
+        "shop-bluegreen",
+    );
+    let newer_elsewhere = upload(
+        "artifacts/shop/20240501121000-43.zip",
+        mine.uploaded_at_ms + 600_000,
+        "shop-canary",
+    );
+    let (list, describe) = sfn_rules(vec![
+        (ME.to_string(), json(&mine)),
+        ("shop-older".to_string(), json(&older)),
+        ("shop-canary-newer".to_string(), json(&newer_elsewhere)),
+    ]);
+    let active = active_deployments(&[]);
+    let deps = deps(&[&active], &[&list, &describe]);
+    let out = run(req.clone(), &deps).await.unwrap();
+    println!(
+        "admit request:\n{}",
+        serde_json::to_string_pretty(&req).unwrap()
+    );
+    println!(
+        "admit response:\n{}",
+        serde_json::to_string_pretty(&out).unwrap()
+    );
+    assert_eq!(out, Response::Admission(Admission::Proceed));
+    assert_eq!(
+        serde_json::to_value(&out).unwrap(),
+        serde_json::json!({"decision": "proceed"})
+    );
+    // My own execution is not described.
+    assert_eq!(describe.num_calls(), 2);
+    assert_eq!(active.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn admit_is_superseded_by_a_newer_upload_for_the_group() {
+    let req = request(ADMIT);
+    let mine = req.pipeline.input.clone();
+    let newer = upload(
+        "artifacts/shop/20240501121000-43.zip",
+        mine.uploaded_at_ms + 600_000,
+        "shop-bluegreen",
+    );
+    let newest = upload(
+        "artifacts/shop/20240501122000-44.zip",
+        mine.uploaded_at_ms + 1_200_000,
+        "shop-bluegreen",
+    );
+    let (list, describe) = sfn_rules(vec![
+        ("shop-newer".to_string(), json(&newer)),
+        ("shop-newest".to_string(), json(&newest)),
+    ]);
+    // Superseded wins over busy: this upload will never deploy.
+    let active = active_deployments(&["d-RUNNING1"]);
+    let deps = deps(&[&active], &[&list, &describe]);
+    let out = run(req, &deps).await.unwrap();
+    assert_eq!(
+        out,
+        Response::Admission(Admission::Superseded {
+            by_execution: "shop-newest".into(),
+            by_key: "artifacts/shop/20240501122000-44.zip".into(),
+        })
+    );
+    assert_eq!(
+        serde_json::to_value(&out).unwrap(),
+        serde_json::json!({"decision": "superseded", "byExecution": "shop-newest", "byKey": "artifacts/shop/20240501122000-44.zip"})
+    );
+}
+
+#[tokio::test]
+async fn admit_answers_group_busy_while_a_deployment_is_active() {
+    let req = request(ADMIT);
+    let mine = req.pipeline.input.clone();
+    let older = upload(
+        "artifacts/shop/20240501115000-41.zip",
+        mine.uploaded_at_ms - 600_000,
+        "shop-bluegreen",
+    );
+    let (list, describe) = sfn_rules(vec![("shop-older".to_string(), json(&older))]);
+    let active = active_deployments(&["d-RUNNING1"]);
+    let deps = deps(&[&active], &[&list, &describe]);
+    let err = run(req, &deps).await.unwrap_err();
+    assert!(matches!(err, Error::GroupBusy(_)), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.contains("shop/shop-bluegreen") && message.contains("d-RUNNING1"),
+        "{message}"
+    );
+    let diagnostic = Diagnostic::from(err);
+    assert_eq!(diagnostic.error_type, "GroupBusy");
+}
+
+#[tokio::test]
+async fn admit_skips_executions_whose_input_is_not_a_pipeline_input() {
+    let req = request(ADMIT);
+    let (list, describe) = sfn_rules(vec![
+        (
+            "someone-else".to_string(),
+            "{\"hello\": \"world\"}".to_string(),
+        ),
+        ("garbage".to_string(), "not json".to_string()),
+    ]);
+    let active = active_deployments(&[]);
+    let deps = deps(&[&active], &[&list, &describe]);
+    assert_eq!(
+        run(req, &deps).await.unwrap(),
+        Response::Admission(Admission::Proceed)
+    );
+    assert_eq!(describe.num_calls(), 2);
+}
+
+#[tokio::test]
+async fn admit_for_a_missing_group_names_it() {
+    let req = request(ADMIT);
+    let (list, describe) = sfn_rules(vec![]);
+    let missing = mock!(aws_sdk_codedeploy::Client::list_deployments).then_error(|| {
+        ListDeploymentsError::DeploymentGroupDoesNotExistException(
+            DeploymentGroupDoesNotExistException::builder()
+                .message("No Deployment Group found for name: shop-bluegreen")
+                .build(),
+        )
+    });
+    let deps = deps(&[&missing], &[&list, &describe]);
+    let err = run(req, &deps).await.unwrap_err();
+    assert_eq!(err.error_type(), "DeploymentGroupNotFound");
+    assert!(err.to_string().contains("shop-bluegreen"), "{err}");
+}
+
+// ---------------------------------------------------------------------------
+// create
+// ---------------------------------------------------------------------------
+
+fn recent_deployments(ids: Vec<&'static str>) -> Rule {
+    mock!(aws_sdk_codedeploy::Client::list_deployments)
+        .match_requests(|r| {
+            r.application_name() == Some("shop")
+                && r.deployment_group_name() == Some("shop-bluegreen")
+                && r.create_time_range().is_some_and(|t| t.start().is_some())
+                && r.include_only_statuses().is_empty()
+        })
+        .then_output(move || {
+            ListDeploymentsOutput::builder()
+                .set_deployments(Some(ids.iter().map(|s| s.to_string()).collect()))
+                .build()
+        })
+}
+
+fn batch_get(known: Vec<(&'static str, String, i64)>) -> Rule {
+    mock!(aws_sdk_codedeploy::Client::batch_get_deployments).then_compute_output(move |r| {
+        assert!(r.deployment_ids().len() <= 25);
+        let mut out = BatchGetDeploymentsOutput::builder();
+        for id in r.deployment_ids() {
+            if let Some((_, desc, created)) = known.iter().find(|(k, _, _)| k == id) {
+                out = out.deployments_info(
+                    DeploymentInfo::builder()
+                        .deployment_id(id)
+                        .description(desc)
+                        .create_time(at_ms(*created))
+                        .build(),
+                );
+            }
+        }
+        out.build()
+    })
+}
+
+fn create_ok() -> Rule {
+    mock!(aws_sdk_codedeploy::Client::create_deployment)
+        .match_requests(|r| {
+            let s3 = r.revision().and_then(|rev| rev.s3_location());
+            r.application_name() == Some("shop")
+                && r.deployment_group_name() == Some("shop-bluegreen")
+                && r.deployment_config_name() == Some("CodeDeployDefault.OneAtATime")
+                && r.ignore_application_stop_failures() == Some(false)
+                && r.description().and_then(execution_of_description) == Some(ME)
+                && r.revision().and_then(|rev| rev.revision_type())
+                    == Some(&RevisionLocationType::S3)
+                && s3.and_then(|s| s.bucket()) == Some("greenlight-artifacts-111122223333")
+                && s3.and_then(|s| s.key()) == Some("artifacts/shop/20240501120000-42.zip")
+                && s3.and_then(|s| s.bundle_type()) == Some(&BundleType::Zip)
+                && s3.and_then(|s| s.version()) == Some("IYV3p45BT0ac8hjHg1houSdS1a.Mro8e")
+                && s3.and_then(|s| s.e_tag()) == Some("b1946ac92492d2347c6235b4d2611184")
+        })
+        .then_output(|| {
+            CreateDeploymentOutput::builder()
+                .deployment_id("d-NEW12345")
+                .build()
+        })
+}
+
+#[tokio::test]
+async fn create_makes_a_new_deployment_with_the_s3_revision() {
+    let req = request(CREATE);
+    let list = recent_deployments(vec!["d-OTHER001", "d-MANUAL01"]);
+    let batch = batch_get(vec![
+        (
+            "d-OTHER001",
+            deployment_description("shop-older-execution"),
+            now_ms() - 3_600_000,
+        ),
+        (
+            "d-MANUAL01",
+            "hotfix by hand".to_string(),
+            now_ms() - 7_200_000,
+        ),
+    ]);
+    let create = create_ok();
+    let deps = deps(&[&list, &batch, &create], &[]);
+    let before = now_ms();
+    let out = run(req.clone(), &deps).await.unwrap();
+    println!(
+        "create response:\n{}",
+        serde_json::to_string_pretty(&out).unwrap()
+    );
+    let Response::Created(created) = out else {
+        panic!("expected CreatedDeployment, got {out:?}")
+    };
+    assert_eq!(create.num_calls(), 1);
+    assert_eq!(created.deployment_id, "d-NEW12345");
+    assert!(!created.reused);
+    assert!(created.created_at_ms >= before && created.created_at_ms <= now_ms());
+    assert_eq!(created.deadline_ms, created.created_at_ms + 3_600_000);
+}
+
+#[tokio::test]
+async fn a_retried_create_reuses_the_deployment_it_made() {
+    let req = request(CREATE);
+    let made_at = now_ms() - 20_000;
+    let list = recent_deployments(vec!["d-OTHER001", "d-MINE0001"]);
+    let batch = batch_get(vec![
+        (
+            "d-OTHER001",
+            deployment_description("shop-older-execution"),
+            now_ms() - 3_600_000,
+        ),
+        ("d-MINE0001", deployment_description(ME), made_at),
+    ]);
+    let create = create_ok();
+    let deps = deps(&[&list, &batch, &create], &[]);
+    let out = run(req, &deps).await.unwrap();
+    assert_eq!(
+        out,
+        Response::Created(CreatedDeployment {
+            deployment_id: "d-MINE0001".into(),
+            created_at_ms: made_at,
+            deadline_ms: made_at + 3_600_000,
+            reused: true,
+        })
+    );
+    assert_eq!(create.num_calls(), 0, "no second deployment");
+}
+
+#[tokio::test]
+async fn create_reads_every_page_and_batches_of_25() {
+    let req = request(CREATE);
+    let list = mock!(aws_sdk_codedeploy::Client::list_deployments).then_compute_output(|r| {
+        let (range, next) = match r.next_token() {
+            None => (0..20, Some("page-2")),
+            Some(_) => (20..40, None),
+        };
+        ListDeploymentsOutput::builder()
+            .set_deployments(Some(range.map(|i| format!("d-OLD{i:05}")).collect()))
+            .set_next_token(next.map(str::to_string))
+            .build()
+    });
+    let mine_at = now_ms() - 5_000;
+    let batch =
+        mock!(aws_sdk_codedeploy::Client::batch_get_deployments).then_compute_output(move |r| {
+            assert!(
+                r.deployment_ids().len() <= 25,
+                "batch of {}",
+                r.deployment_ids().len()
+            );
+            let mut out = BatchGetDeploymentsOutput::builder();
+            for id in r.deployment_ids() {
+                let description = if id == "d-OLD00037" {
+                    deployment_description(ME)
+                } else {
+                    format!("greenlight execution other-{id} (x)")
+                };
+                out = out.deployments_info(
+                    DeploymentInfo::builder()
+                        .deployment_id(id)
+                        .description(description)
+                        .create_time(at_ms(mine_at))
+                        .build(),
+                );
+            }
+            out.build()
+        });
+    let create = create_ok();
+    let deps = deps(&[&list, &batch, &create], &[]);
+    let Response::Created(created) = run(req, &deps).await.unwrap() else {
+        panic!("expected CreatedDeployment")
+    };
+    assert_eq!(created.deployment_id, "d-OLD00037");
+    assert!(created.reused);
+    assert_eq!(list.num_calls(), 2);
+    assert_eq!(batch.num_calls(), 2);
+    assert_eq!(create.num_calls(), 0);
+}
+
+async fn create_failing_with(error: fn() -> CreateDeploymentError) -> Error {
+    let req = request(CREATE);
+    let list = recent_deployments(vec![]);
+    let batch = batch_get(vec![]);
+    let create = mock!(aws_sdk_codedeploy::Client::create_deployment).then_error(error);
+    let deps = deps(&[&list, &batch, &create], &[]);
+    run(req, &deps).await.unwrap_err()
+}
+
+#[tokio::test]
+async fn create_when_codedeploy_has_an_active_deployment_is_group_busy() {
+    let err = create_failing_with(|| {
+        CreateDeploymentError::DeploymentLimitExceededException(
+            DeploymentLimitExceededException::builder()
+                .message("The Deployment Group 'shop-bluegreen' already has an active Deployment 'd-OUTSIDE1'")
+                .build(),
+        )
+    })
+    .await;
+    assert_eq!(Diagnostic::from(err).error_type, "GroupBusy");
+}
+
+#[tokio::test]
+async fn create_with_a_bad_revision_is_invalid_revision() {
+    for error in [
+        (|| {
+            CreateDeploymentError::InvalidRevisionException(
+                InvalidRevisionException::builder()
+                    .message("bundle is not a zip")
+                    .build(),
+            )
+        }) as fn() -> CreateDeploymentError,
+        || {
+            CreateDeploymentError::RevisionDoesNotExistException(
+                RevisionDoesNotExistException::builder()
+                    .message("no such object")
+                    .build(),
+            )
+        },
+    ] {
+        let err = create_failing_with(error).await;
+        assert_eq!(err.error_type(), "InvalidRevision");
+        let m = err.to_string();
+        assert!(
+            m.contains(
+                "s3://greenlight-artifacts-111122223333/artifacts/shop/20240501120000-42.zip"
+            ),
+            "{m}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn create_for_a_missing_group_is_deployment_group_not_found() {
+    let err = create_failing_with(|| {
+        CreateDeploymentError::DeploymentGroupDoesNotExistException(
+            DeploymentGroupDoesNotExistException::builder()
+                .message("no such group")
+                .build(),
+        )
+    })
+    .await;
+    assert_eq!(err.error_type(), "DeploymentGroupNotFound");
+}
+
+#[tokio::test]
+async fn create_rejected_for_other_reasons_says_why() {
+    let err = create_failing_with(|| {
+        CreateDeploymentError::InvalidRoleException(
+            InvalidRoleException::builder()
+                .message("The service role cannot be assumed")
+                .build(),
+        )
+    })
+    .await;
+    assert_eq!(err.error_type(), "DeploymentCreateRejected");
+    assert!(err.to_string().contains("service role"), "{err}");
+}
+
+// ---------------------------------------------------------------------------
+// status
+// ---------------------------------------------------------------------------
+
+const INSTALL: [&str; 7] = [
+    "ApplicationStop",
+    "DownloadBundle",
+    "BeforeInstall",
+    "Install",
+    "AfterInstall",
+    "ApplicationStart",
+    "ValidateService",
+];
+const ALLOW: [&str; 3] = ["BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic"];
+const BLOCK: [&str; 3] = ["BeforeBlockTraffic", "BlockTraffic", "AfterBlockTraffic"];
+
+/// (name, status, start ms, end ms)
+type Ev = (&'static str, LifecycleEventStatus, Option<i64>, Option<i64>);
+
+fn event((name, status, start, end): Ev) -> LifecycleEvent {
+    LifecycleEvent::builder()
+        .lifecycle_event_name(name)
+        .status(status)
+        .set_start_time(start.map(at_ms))
+        .set_end_time(end.map(at_ms))
+        .build()
+}
+
+fn target(id: &str, label: TargetLabel, events: Vec<Ev>) -> DeploymentTarget {
+    DeploymentTarget::builder()
+        .instance_target(
+            InstanceTarget::builder()
+                .deployment_id(DEPLOYMENT_ID)
+                .target_id(id)
+                .target_arn(format!("arn:aws:ec2:us-east-1:111122223333:instance/{id}"))
+                .status(TargetStatus::InProgress)
+                .instance_label(label)
+                .set_lifecycle_events(Some(events.into_iter().map(event).collect()))
+                .build(),
+        )
+        .build()
+}
+
+fn pending(names: &[&'static str]) -> Vec<Ev> {
+    names
+        .iter()
+        .map(|n| (*n, LifecycleEventStatus::Pending, None, None))
+        .collect()
+}
+
+/// Events `names`, each 5 s long, back to back from `from`.
+fn succeeded(names: &[&'static str], from: i64) -> Vec<Ev> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let start = from + i as i64 * 5_000;
+            (
+                *n,
+                LifecycleEventStatus::Succeeded,
+                Some(start),
+                Some(start + 5_000),
+            )
+        })
+        .collect()
+}
+
+struct Scenario {
+    status: aws_sdk_codedeploy::types::DeploymentStatus,
+    created: i64,
+    green: Vec<Ev>,
+    blue: Vec<Ev>,
+    termination_wait_started: bool,
+    error: Option<ErrorInformation>,
+    completed: Option<i64>,
+}
+
+fn info(s: &Scenario) -> DeploymentInfo {
+    let mut info = DeploymentInfo::builder()
+        .deployment_id(DEPLOYMENT_ID)
+        .application_name("shop")
+        .deployment_group_name("shop-bluegreen")
+        .status(s.status.clone())
+        .description(deployment_description(ME))
+        .create_time(at_ms(s.created))
+        .set_complete_time(s.completed.map(at_ms))
+        .instance_termination_wait_time_started(s.termination_wait_started)
+        .target_instances(
+            TargetInstances::builder()
+                .auto_scaling_groups("shop-asg-blue")
+                .build(),
+        );
+    if let Some(e) = &s.error {
+        info = info.error_information(e.clone()).rollback_info(
+            RollbackInfo::builder()
+                .rollback_deployment_id("d-ROLLBACK1")
+                .build(),
+        );
+    }
+    info.build()
+}
+
+/// GetDeployment + ListDeploymentTargets + BatchGetDeploymentTargets for a scenario.
+fn codedeploy_rules(s: Scenario) -> Vec<Rule> {
+    let deployment = info(&s);
+    let targets = vec![
+        target("i-0green0000000001", TargetLabel::Green, s.green),
+        target("i-0blue00000000001", TargetLabel::Blue, s.blue),
+    ];
+    vec![
+        mock!(aws_sdk_codedeploy::Client::get_deployment)
+            .match_requests(|r| r.deployment_id() == Some(DEPLOYMENT_ID))
+            .then_output(move || {
+                GetDeploymentOutput::builder()
+                    .deployment_info(deployment.clone())
+                    .build()
+            }),
+        mock!(aws_sdk_codedeploy::Client::list_deployment_targets).then_output(|| {
+            ListDeploymentTargetsOutput::builder()
+                .target_ids("i-0green0000000001")
+                .target_ids("i-0blue00000000001")
+                .build()
+        }),
+        mock!(aws_sdk_codedeploy::Client::batch_get_deployment_targets).then_output(move || {
+            BatchGetDeploymentTargetsOutput::builder()
+                .set_deployment_targets(Some(targets.clone()))
+                .build()
+        }),
+    ]
+}
+
+/// The status fixture with a deadline an hour from now (or `deadline`).
+fn status_request(deadline: Option<i64>) -> Request {
+    let mut req = request(STATUS);
+    let d = req.pipeline.deployment.as_mut().unwrap();
+    d.created_at_ms = now_ms() - 600_000;
+    d.deadline_ms = deadline.unwrap_or(now_ms() + 3_600_000);
+    req
+}
+
+async fn look(req: Request, rules: &[Rule], extra: &[&Rule]) -> Result<StatusReport, Error> {
+    let mut all: Vec<&Rule> = rules.iter().collect();
+    all.extend_from_slice(extra);
+    let deps = deps(&all, &[]);
+    match run(req, &deps).await? {
+        Response::Status(r) => Ok(r),
+        other => panic!("expected a StatusReport, got {other:?}"),
+    }
+}
+
+fn scenario(status: aws_sdk_codedeploy::types::DeploymentStatus, created: i64) -> Scenario {
+    Scenario {
+        status,
+        created,
+        green: pending(&INSTALL)
+            .into_iter()
+            .chain(pending(&ALLOW))
+            .collect(),
+        blue: pending(&BLOCK),
+        termination_wait_started: false,
+        error: None,
+        completed: None,
+    }
+}
+
+fn assert_between(value: u32, low: u32, high: u32) {
+    assert!(
+        (low..=high).contains(&value),
+        "{value} not in {low}..={high}"
+    );
+}
+
+use aws_sdk_codedeploy::types::DeploymentStatus as Sdk;
+
+#[tokio::test]
+async fn status_queued() {
+    let now = now_ms();
+    let mut s = scenario(Sdk::Queued, now - 3_000);
+    s.green = vec![];
+    s.blue = vec![];
+    let r = look(status_request(None), &codedeploy_rules(s), &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status, r.phase, r.next),
+        (DeploymentStatus::Queued, Phase::Queued, NextStep::Wait)
+    );
+    // 10 s predicted, 3 s elapsed → 7 (bounded below by 5).
+    assert_between(r.wait_seconds, 5, 7);
+}
+
+#[tokio::test]
+async fn status_provisioning_waits_the_max() {
+    let now = now_ms();
+    let r = look(
+        status_request(None),
+        &codedeploy_rules(scenario(Sdk::InProgress, now - 60_000)),
+        &[],
+    )
+    .await
+    .unwrap();
+    assert_eq!((r.phase, r.next), (Phase::Provisioning, NextStep::Wait));
+    // 240 s predicted, 60 elapsed → 180 → bounded to 60.
+    assert_eq!(r.wait_seconds, 60);
+    assert_eq!(r.ledger.len(), 1);
+    assert_eq!(r.ledger[0].predicted_seconds, Some(240));
+}
+
+#[tokio::test]
+async fn status_installing_waits_the_remaining_prediction() {
+    let now = now_ms();
+    let mut s = scenario(Sdk::InProgress, now - 200_000);
+    // Install began 70 s ago; 3 events done, the 4th running.
+    let begun = now - 70_000;
+    s.green = succeeded(&INSTALL[..3], begun)
+        .into_iter()
+        .chain([(
+            INSTALL[3],
+            LifecycleEventStatus::InProgress,
+            Some(begun + 15_000),
+            None,
+        )])
+        .chain(pending(&INSTALL[4..]))
+        .chain(pending(&ALLOW))
+        .collect();
+    let req = status_request(None);
+    let r = look(req.clone(), &codedeploy_rules(s), &[]).await.unwrap();
+    println!(
+        "status request:\n{}",
+        serde_json::to_string_pretty(&req).unwrap()
+    );
+    println!(
+        "status response:\n{}",
+        serde_json::to_string_pretty(&r).unwrap()
+    );
+    assert_eq!((r.phase, r.next), (Phase::Installing, NextStep::Wait));
+    // 90 s predicted for one green instance, 70 elapsed → 20.
+    assert_between(r.wait_seconds, 19, 20);
+    assert_eq!(r.ledger[1].phase, Phase::Installing);
+    assert_eq!(r.ledger[1].started_at_ms, begun);
+    assert_eq!(r.ledger[0].ended_at_ms, Some(begun));
+}
+
+#[tokio::test]
+async fn status_ready_means_validate() {
+    let now = now_ms();
+    let mut s = scenario(Sdk::Ready, now - 300_000);
+    s.green = succeeded(&INSTALL, now - 100_000)
+        .into_iter()
+        .chain(pending(&ALLOW))
+        .collect();
+    let r = look(status_request(None), &codedeploy_rules(s), &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status, r.phase, r.next, r.wait_seconds),
+        (
+            DeploymentStatus::Ready,
+            Phase::ReadyWait,
+            NextStep::Validate,
+            0
+        )
+    );
+}
+
+#[tokio::test]
+async fn status_ready_after_a_passed_validation_waits() {
+    let now = now_ms();
+    let mut s = scenario(Sdk::Ready, now - 300_000);
+    s.green = succeeded(&INSTALL, now - 100_000)
+        .into_iter()
+        .chain(pending(&ALLOW))
+        .collect();
+    let mut req = status_request(None);
+    req.pipeline.validation = Some(ValidationReport {
+        deployment_id: DEPLOYMENT_ID.into(),
+        passed: true,
+        summary: "all 1 green instance answered 200 three times".into(),
+        instances: vec![],
+        action: ValidationAction::Continued,
+    });
+    let r = look(req, &codedeploy_rules(s), &[]).await.unwrap();
+    assert_eq!((r.next, r.wait_seconds), (NextStep::Wait, 5));
+}
+
+#[tokio::test]
+async fn status_rerouting_uses_the_tuned_allow_traffic_prediction() {
+    let now = now_ms();
+    let mut s = scenario(Sdk::InProgress, now - 400_000);
+    let reroute = now - 20_000;
+    s.green = succeeded(&INSTALL, now - 200_000)
+        .into_iter()
+        .chain(succeeded(&ALLOW[..1], reroute))
+        .chain([(
+            ALLOW[1],
+            LifecycleEventStatus::InProgress,
+            Some(reroute + 5_000),
+            None,
+        )])
+        .chain(pending(&ALLOW[2..]))
+        .collect();
+    let r = look(status_request(None), &codedeploy_rules(s), &[])
+        .await
+        .unwrap();
+    assert_eq!((r.phase, r.next), (Phase::Rerouting, NextStep::Wait));
+    // Fixture tuning: AllowTraffic 15 s after tuning + 30 s tuned BlockTraffic = 45; 20 elapsed → 25.
+    let rerouting = r
+        .ledger
+        .iter()
+        .find(|t| t.phase == Phase::Rerouting)
+        .unwrap();
+    assert_eq!(rerouting.predicted_seconds, Some(45));
+    assert_between(r.wait_seconds, 24, 25);
+}
+
+#[tokio::test]
+async fn status_terminating_after_reroute() {
+    let now = now_ms();
+    let mut s = scenario(Sdk::InProgress, now - 600_000);
+    s.green = succeeded(&INSTALL, now - 300_000)
+        .into_iter()
+        .chain(succeeded(&ALLOW, now - 100_000))
+        .collect();
+    s.blue = succeeded(&BLOCK, now - 85_000);
+    s.termination_wait_started = true;
+    let r = look(status_request(None), &codedeploy_rules(s), &[])
+        .await
+        .unwrap();
+    assert_eq!((r.phase, r.next), (Phase::Terminating, NextStep::Wait));
+    // Reroute ended 70 s ago; 60 s predicted → overdue → 70 / 4 = 17.
+    assert_between(r.wait_seconds, 17, 18);
+    assert_eq!(
+        r.ledger.iter().map(|t| t.phase).collect::<Vec<_>>(),
+        vec![
+            Phase::Provisioning,
+            Phase::Installing,
+            Phase::ReadyWait,
+            Phase::Rerouting,
+            Phase::Terminating
+        ]
+    );
+}
+
+#[tokio::test]
+async fn status_succeeded() {
+    let now = now_ms();
+    let mut s = scenario(Sdk::Succeeded, now - 900_000);
+    s.green = succeeded(&INSTALL, now - 800_000)
+        .into_iter()
+        .chain(succeeded(&ALLOW, now - 600_000))
+        .collect();
+    s.blue = succeeded(&BLOCK, now - 585_000);
+    s.completed = Some(now - 10_000);
+    let r = look(status_request(None), &codedeploy_rules(s), &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status, r.phase, r.next, r.wait_seconds),
+        (
+            DeploymentStatus::Succeeded,
+            Phase::Done,
+            NextStep::Succeeded,
+            0
+        )
+    );
+    assert_eq!(r.ledger.last().unwrap().ended_at_ms, Some(now - 10_000));
+    assert!(r.error.is_none() && !r.deadline_exceeded);
+}
+
+#[tokio::test]
+async fn status_failed_reports_codedeploy_error_and_rollback() {
+    let now = now_ms();
+    let mut s = scenario(Sdk::Failed, now - 900_000);
+    s.green = succeeded(&INSTALL[..5], now - 800_000)
+        .into_iter()
+        .chain([(
+            INSTALL[5],
+            LifecycleEventStatus::Failed,
+            Some(now - 775_000),
+            Some(now - 770_000),
+        )])
+        .chain(
+            INSTALL[6..]
+                .iter()
+                .map(|n| (*n, LifecycleEventStatus::Skipped, None, None)),
+        )
+        .chain(
+            ALLOW
+                .iter()
+                .map(|n| (*n, LifecycleEventStatus::Skipped, None, None)),
+        )
+        .collect();
+    s.error = Some(
+        ErrorInformation::builder()
+            .code(ErrorCode::HealthConstraints)
+            .message("The overall deployment failed because too many individual instances failed deployment, too few healthy instances are available for deployment, or some instances in your deployment group are experiencing problems.")
+            .build(),
+    );
+    s.completed = Some(now - 760_000);
+    let stop = mock!(aws_sdk_codedeploy::Client::stop_deployment).then_output(|| {
+        StopDeploymentOutput::builder()
+            .status(StopStatus::Succeeded)
+            .build()
+    });
+    let r = look(status_request(None), &codedeploy_rules(s), &[&stop])
+        .await
+        .unwrap();
+    println!(
+        "failed status response:\n{}",
+        serde_json::to_string_pretty(&r).unwrap()
+    );
+    assert_eq!(
+        (r.status, r.phase, r.next),
+        (DeploymentStatus::Failed, Phase::Done, NextStep::Failed)
+    );
+    let e = r.error.unwrap();
+    assert_eq!(e.code, "HEALTH_CONSTRAINTS");
+    assert!(e.message.contains("too many individual instances failed"));
+    assert_eq!(r.rollback_deployment_id.as_deref(), Some("d-ROLLBACK1"));
+    assert!(!r.deadline_exceeded);
+    assert_eq!(stop.num_calls(), 0);
+    assert_eq!(r.ledger.last().unwrap().phase, Phase::Installing);
+    assert_eq!(r.ledger.last().unwrap().ended_at_ms, Some(now - 760_000));
+}
+
+#[tokio::test]
+async fn status_past_the_deadline_stops_with_rollback() {
+    let now = now_ms();
+    let mut s = scenario(Sdk::InProgress, now - 3_700_000);
+    s.green = succeeded(&INSTALL[..2], now - 3_000_000)
+        .into_iter()
+        .chain([(
+            INSTALL[2],
+            LifecycleEventStatus::InProgress,
+            Some(now - 2_990_000),
+            None,
+        )])
+        .chain(pending(&INSTALL[3..]))
+        .chain(pending(&ALLOW))
+        .collect();
+    let stop = mock!(aws_sdk_codedeploy::Client::stop_deployment)
+        .match_requests(|r| {
+            r.deployment_id() == Some(DEPLOYMENT_ID) && r.auto_rollback_enabled() == Some(true)
+        })
+        .then_output(|| {
+            StopDeploymentOutput::builder()
+                .status(StopStatus::Pending)
+                .status_message("Stopping Pending. Stopping to deploy to instances.")
+                .build()
+        });
+    // The fixture's own deadline (2024) is long past.
+    let req = request(STATUS);
+    let r = look(req, &codedeploy_rules(s), &[&stop]).await.unwrap();
+    println!(
+        "deadline status response:\n{}",
+        serde_json::to_string_pretty(&r).unwrap()
+    );
+    assert_eq!(stop.num_calls(), 1);
+    assert!(r.deadline_exceeded);
+    assert_eq!((r.next, r.wait_seconds), (NextStep::Failed, 0));
+    assert_eq!(r.error.as_ref().unwrap().code, "DEADLINE_EXCEEDED");
+    let message = r.error.unwrap().message;
+    assert!(
+        message.contains(DEPLOYMENT_ID) && message.contains("(3600 s after creation)"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn status_deadline_race_with_completion_reports_the_end() {
+    let now = now_ms();
+    let mut running = scenario(Sdk::InProgress, now - 3_700_000);
+    running.green = succeeded(&INSTALL, now - 3_000_000)
+        .into_iter()
+        .chain(succeeded(&ALLOW, now - 2_000_000))
+        .collect();
+    running.blue = succeeded(&BLOCK, now - 1_990_000);
+    let mut done = scenario(Sdk::Succeeded, now - 3_700_000);
+    done.green = running.green.clone();
+    done.blue = running.blue.clone();
+    done.completed = Some(now - 1_000);
+    let (first, second) = (info(&running), info(&done));
+    let get = mock!(aws_sdk_codedeploy::Client::get_deployment)
+        .sequence()
+        .output(move || {
+            GetDeploymentOutput::builder()
+                .deployment_info(first.clone())
+                .build()
+        })
+        .output(move || {
+            GetDeploymentOutput::builder()
+                .deployment_info(second.clone())
+                .build()
+        })
+        .build();
+    let mut rules = codedeploy_rules(running);
+    rules.remove(0);
+    let stop = mock!(aws_sdk_codedeploy::Client::stop_deployment).then_error(|| {
+        StopDeploymentError::DeploymentAlreadyCompletedException(
+            DeploymentAlreadyCompletedException::builder()
+                .message("The deployment d-7Q2KJ3X1A has already completed.")
+                .build(),
+        )
+    });
+    let r = look(status_request(Some(now - 1)), &rules, &[&get, &stop])
+        .await
+        .unwrap();
+    assert_eq!(stop.num_calls(), 1);
+    assert_eq!(get.num_calls(), 2);
+    assert_eq!(
+        (r.status, r.next),
+        (DeploymentStatus::Succeeded, NextStep::Succeeded)
+    );
+    assert!(!r.deadline_exceeded);
+}
+
+#[tokio::test]
+async fn status_of_a_missing_deployment_is_deployment_not_found() {
+    let get = mock!(aws_sdk_codedeploy::Client::get_deployment).then_error(|| {
+        GetDeploymentError::DeploymentDoesNotExistException(
+            DeploymentDoesNotExistException::builder()
+                .message("The deployment d-7Q2KJ3X1A could not be found.")
+                .build(),
+        )
+    });
+    let err = look(status_request(None), &[], &[&get]).await.unwrap_err();
+    assert_eq!(Diagnostic::from(err).error_type, "DeploymentNotFound");
+}
+
+#[tokio::test]
+async fn status_without_a_created_deployment_is_invalid_input() {
+    let mut req = request(STATUS);
+    req.pipeline.deployment = None;
+    let err = look(req, &[], &[]).await.unwrap_err();
+    assert_eq!(err.error_type(), "InvalidInput");
+    assert!(err.to_string().contains("$.deployment"), "{err}");
+}
+
+// ---------------------------------------------------------------------------
+// configuration
+// ---------------------------------------------------------------------------
+
+#[test]
+fn config_rejects_bad_wait_bounds() {
+    let mut c = config();
+    assert!(c.validate().is_ok());
+    c.min_wait_seconds = 0;
+    assert!(c
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("MIN_WAIT_SECONDS"));
+    c.min_wait_seconds = 90;
+    assert!(c
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("MAX_WAIT_SECONDS"));
+    let mut c = config();
+    c.deployment_timeout_seconds = 0;
+    assert!(c
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("DEPLOYMENT_TIMEOUT_SECONDS"));
+}
+
+#[test]
+fn every_error_type_is_stable() {
+    let names: Vec<&str> = [
+        Error::GroupBusy(String::new()),
+        Error::DeploymentGroupNotFound(String::new()),
+        Error::DeploymentNotFound(String::new()),
+        Error::InvalidRevision(String::new()),
+        Error::DeploymentCreateRejected(String::new()),
+        Error::InvalidInput(String::new()),
+        Error::AwsError(String::new()),
+    ]
+    .iter()
+    .map(Error::error_type)
+    .collect();
+    assert_eq!(
+        names,
+        [
+            "GroupBusy",
+            "DeploymentGroupNotFound",
+            "DeploymentNotFound",
+            "InvalidRevision",
+            "DeploymentCreateRejected",
+            "InvalidInput",
+            "AwsError"
+        ]
+    );
+}

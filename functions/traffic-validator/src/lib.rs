@@ -1,0 +1,778 @@
+//! traffic-validator: the green gate before traffic moves.
+//!
+//! Two entry points, one binary:
+//!
+//! 1. **State-machine task** (EC2 blue/green, the main one): `{"action":
+//!    "validate", "executionName": ..., "pipeline": <state>}`. The deployment
+//!    waits in `Ready` (deployment group `deploymentReadyOption.actionOnTimeout
+//!    = STOP_DEPLOYMENT`). The validator reads the deployment's own targets,
+//!    takes its GREEN instances, resolves their private addresses with EC2
+//!    DescribeInstances, probes each over HTTP as `greenlight_core::probe`
+//!    decides, then calls `ContinueDeployment(READY_WAIT)` when all pass or
+//!    `StopDeployment(autoRollbackEnabled = true)` when any fails, and answers
+//!    a [`ValidationReport`] with per-instance evidence.
+//! 2. **CodeDeploy Lambda/ECS lifecycle hook**: `{"DeploymentId": ...,
+//!    "LifecycleEventHookExecutionId": ...}`. Same checks, then always
+//!    `PutLifecycleEventHookExecutionStatus` (`Failed` on any internal error,
+//!    so a deployment never hangs on the hook).
+//!
+//! Addresses come only from EC2 for the deployment's own green targets,
+//! never from the event.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::event::codedeploy::CodeDeployLifecycleEvent;
+use aws_sdk_codedeploy::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_codedeploy::types::{DeploymentWaitType, LifecycleEventStatus};
+use greenlight_aws::config::{optional, parsed_or, ConfigError};
+use greenlight_aws::deployment::{read_deployment, ReadError};
+use greenlight_aws::load_balancer::{target_group_arns, target_group_port, LbError};
+use greenlight_aws::{describe_error, now_ms};
+use greenlight_core::model::{
+    DeploymentStatus, DeploymentView, FleetLabel, InstanceEvidence, TaskRequest, ValidationAction,
+    ValidationReport,
+};
+use greenlight_core::probe::{
+    self, deadline_within_invocation, decide, socket_address, Decision, GateFailure, HttpOutcome,
+    InstanceTracker, ProbeAnswer, ProbeConfig, MAX_BODY_BYTES,
+};
+use lambda_runtime::{Context, Diagnostic, LambdaEvent};
+use serde::{Deserialize, Serialize};
+
+/// Settings, from the environment (see README).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub probe: ProbeConfig,
+}
+
+impl Config {
+    /// `PROBE_PATH=/health`, `VERSION_PATH=/version` (set but empty = no
+    /// version check), `PROBE_PORT` (unset = the target group's port),
+    /// `EXPECTED_STATUS=200`, `REQUIRED_SUCCESSES=3`, `PROBE_TIMEOUT_MS=2000`,
+    /// `PROBE_INTERVAL_MS=1000`, `VALIDATION_DEADLINE_SECONDS=120`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let version_path = match std::env::var("VERSION_PATH") {
+            Err(_) => Some("/version".to_string()),
+            Ok(v) if v.trim().is_empty() => None,
+            Ok(v) => Some(v.trim().to_string()),
+        };
+        let deadline_seconds: u64 = parsed_or("VALIDATION_DEADLINE_SECONDS", 120)?;
+        let probe = ProbeConfig {
+            path: optional("PROBE_PATH")
+                .map(|p| p.trim().to_string())
+                .unwrap_or_else(|| "/health".to_string()),
+            version_path,
+            port: match optional("PROBE_PORT") {
+                None => None,
+                Some(_) => Some(parsed_or("PROBE_PORT", 0u16)?),
+            },
+            expected_status: parsed_or("EXPECTED_STATUS", 200)?,
+            required_successes: parsed_or("REQUIRED_SUCCESSES", 3)?,
+            probe_timeout_ms: parsed_or("PROBE_TIMEOUT_MS", 2_000)?,
+            interval_ms: parsed_or("PROBE_INTERVAL_MS", 1_000)?,
+            deadline_ms: deadline_seconds.saturating_mul(1_000),
+        };
+        Self::new(probe)
+    }
+
+    /// A config from explicit settings, checked like [`Config::from_env`].
+    pub fn new(probe: ProbeConfig) -> Result<Self, ConfigError> {
+        probe.validate().map_err(|e| {
+            let (name, value) = match e.field {
+                "path" => ("PROBE_PATH", probe.path.clone()),
+                "version_path" => (
+                    "VERSION_PATH",
+                    probe.version_path.clone().unwrap_or_default(),
+                ),
+                "port" => (
+                    "PROBE_PORT",
+                    probe.port.map(|p| p.to_string()).unwrap_or_default(),
+                ),
+                "expected_status" => ("EXPECTED_STATUS", probe.expected_status.to_string()),
+                "required_successes" => {
+                    ("REQUIRED_SUCCESSES", probe.required_successes.to_string())
+                }
+                _ => ("PROBE_TIMEOUT_MS", probe.probe_timeout_ms.to_string()),
+            };
+            ConfigError::Invalid {
+                name,
+                value,
+                problem: e.problem,
+            }
+        })?;
+        Ok(Self { probe })
+    }
+}
+
+/// Clients (created once, at start-up) and settings.
+pub struct Deps {
+    pub codedeploy: aws_sdk_codedeploy::Client,
+    pub ec2: aws_sdk_ec2::Client,
+    pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    /// Plain-HTTP client for the probes: no proxy, no redirects followed
+    /// (a 3xx is an answer, as for the ALB health check).
+    pub http: reqwest::Client,
+    pub config: Config,
+}
+
+impl Deps {
+    pub fn new(sdk: &aws_config::SdkConfig, config: Config) -> Self {
+        Self::from_clients(
+            aws_sdk_codedeploy::Client::new(sdk),
+            aws_sdk_ec2::Client::new(sdk),
+            aws_sdk_elasticloadbalancingv2::Client::new(sdk),
+            config,
+        )
+    }
+
+    /// Deps from ready-made clients (tests, the local cloud).
+    pub fn from_clients(
+        codedeploy: aws_sdk_codedeploy::Client,
+        ec2: aws_sdk_ec2::Client,
+        elbv2: aws_sdk_elasticloadbalancingv2::Client,
+        config: Config,
+    ) -> Self {
+        let timeout = Duration::from_millis(config.probe.probe_timeout_ms.max(1));
+        // Start-up: a plain HTTP client without TLS always builds.
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(timeout)
+            .timeout(timeout)
+            .pool_max_idle_per_host(0)
+            .user_agent("greenlight-traffic-validator")
+            .build()
+            .expect("building the probe HTTP client");
+        Self {
+            codedeploy,
+            ec2,
+            elbv2,
+            http,
+            config,
+        }
+    }
+}
+
+/// The state-machine task's action. Only `validate` exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Action {
+    Validate,
+    /// Any other action name: answered with `InvalidInput`.
+    #[serde(other)]
+    Unsupported,
+}
+
+/// Either entry point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Request {
+    /// State-machine task (EC2 mode).
+    Task(Box<TaskRequest<Action>>),
+    /// CodeDeploy Lambda/ECS lifecycle hook invocation.
+    Hook(CodeDeployLifecycleEvent),
+}
+
+/// What the hook mode reported to CodeDeploy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HookStatus {
+    Succeeded,
+    Failed,
+}
+
+/// Hook mode answer (CodeDeploy ignores it; it is for logs and tests).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HookReport {
+    pub deployment_id: String,
+    pub lifecycle_event_hook_execution_id: String,
+    /// The status sent with PutLifecycleEventHookExecutionStatus.
+    pub hook_status: HookStatus,
+    pub passed: bool,
+    pub summary: String,
+    pub instances: Vec<InstanceEvidence>,
+    /// The error type when an internal error made the hook fail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_type: Option<String>,
+}
+
+/// Either entry point's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Response {
+    /// EC2 mode: stored by the state machine at `$.validation`.
+    Validation(ValidationReport),
+    Hook(HookReport),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request cannot be acted on (unknown action, no deployment id).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    #[error("{0}")]
+    DeploymentNotFound(String),
+    /// The deployment is not waiting in Ready, so it can be neither continued nor gated.
+    #[error("deployment {deployment_id} is {status:?}, not Ready: the traffic validator gates a deployment waiting in Ready (deployment group deploymentReadyOption.actionOnTimeout = STOP_DEPLOYMENT); check the deployment group's blue/green settings and the deployment's history")]
+    DeploymentNotReady {
+        deployment_id: String,
+        status: DeploymentStatus,
+    },
+    /// Neither PROBE_PORT nor a target group port is known.
+    #[error("no port to probe for deployment group {application}/{group}: {detail}; set PROBE_PORT or attach the ALB target group to the deployment group")]
+    NoProbePort {
+        application: String,
+        group: String,
+        detail: String,
+    },
+    /// An AWS call failed; `detail` names the call, the resource and AWS's answer.
+    #[error("{detail}")]
+    AwsError {
+        operation: &'static str,
+        detail: String,
+    },
+}
+
+impl Error {
+    /// Stable name for Lambda's `errorType`.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::InvalidInput(_) => "InvalidInput",
+            Self::DeploymentNotFound(_) => "DeploymentNotFound",
+            Self::DeploymentNotReady { .. } => "DeploymentNotReady",
+            Self::NoProbePort { .. } => "NoProbePort",
+            Self::AwsError { .. } => "AwsError",
+        }
+    }
+}
+
+impl From<Error> for Diagnostic {
+    fn from(e: Error) -> Self {
+        Diagnostic {
+            error_type: e.error_type().to_string(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+impl From<ReadError> for Error {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::NotFound { .. } => Self::DeploymentNotFound(e.to_string()),
+            ReadError::Aws { operation, .. } => Self::AwsError {
+                operation,
+                detail: e.to_string(),
+            },
+            ReadError::Unexpected { .. } => Self::AwsError {
+                operation: "GetDeployment",
+                detail: e.to_string(),
+            },
+        }
+    }
+}
+
+/// One line for an SDK error: the service's code and message when the
+/// service answered, else the whole error chain (timeout, DNS, ...).
+fn sdk_detail<E, R>(err: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match err.as_service_error() {
+        Some(service) => describe_error(service),
+        None => DisplayErrorContext(err).to_string(),
+    }
+}
+
+/// The one entry point for both modes.
+pub async fn handler(event: LambdaEvent<Request>, deps: &Deps) -> Result<Response, Error> {
+    let (payload, context) = event.into_parts();
+    match payload {
+        Request::Task(task) => validate_task(*task, &context, deps)
+            .await
+            .map(Response::Validation),
+        Request::Hook(hook) => answer_hook(hook, &context, deps).await.map(Response::Hook),
+    }
+}
+
+/// The outcome of probing a deployment's green fleet.
+struct GateRun {
+    decision: Decision,
+    summary: String,
+    instances: Vec<InstanceEvidence>,
+}
+
+impl GateRun {
+    fn passed(&self) -> bool {
+        matches!(self.decision, Decision::Passed)
+    }
+}
+
+async fn validate_task(
+    task: TaskRequest<Action>,
+    context: &Context,
+    deps: &Deps,
+) -> Result<ValidationReport, Error> {
+    if task.action != Action::Validate {
+        return Err(Error::InvalidInput(
+            "unsupported action; traffic-validator only knows \"validate\"".to_string(),
+        ));
+    }
+    let deployment_id = task
+        .pipeline
+        .deployment
+        .as_ref()
+        .map(|d| d.deployment_id.trim().to_string())
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| {
+            Error::InvalidInput(
+                "pipeline.deployment.deploymentId is missing: the Validate state runs only after Create stored $.deployment".to_string(),
+            )
+        })?;
+    let view = read_deployment(&deps.codedeploy, &deployment_id).await?;
+    if view.status != DeploymentStatus::Ready {
+        return Err(Error::DeploymentNotReady {
+            deployment_id,
+            status: view.status,
+        });
+    }
+    let label = task.pipeline.input.revision.label.clone();
+    let run = gate(deps, &view, Some(&label), context).await?;
+    let action = if run.passed() {
+        deps.codedeploy
+            .continue_deployment()
+            .deployment_id(&deployment_id)
+            .deployment_wait_type(DeploymentWaitType::ReadyWait)
+            .send()
+            .await
+            .map_err(|e| Error::AwsError {
+                operation: "ContinueDeployment",
+                detail: format!(
+                    "ContinueDeployment failed for deployment {deployment_id}: {}",
+                    sdk_detail(&e)
+                ),
+            })?;
+        tracing::info!(deployment_id, summary = %run.summary, "green fleet passed; deployment continued");
+        ValidationAction::Continued
+    } else {
+        deps.codedeploy
+            .stop_deployment()
+            .deployment_id(&deployment_id)
+            .auto_rollback_enabled(true)
+            .send()
+            .await
+            .map_err(|e| Error::AwsError {
+                operation: "StopDeployment",
+                detail: format!(
+                    "StopDeployment failed for deployment {deployment_id}: {}",
+                    sdk_detail(&e)
+                ),
+            })?;
+        tracing::warn!(deployment_id, summary = %run.summary, "green fleet failed; deployment stopped with rollback");
+        ValidationAction::Stopped
+    };
+    Ok(ValidationReport {
+        deployment_id,
+        passed: run.passed(),
+        summary: run.summary,
+        instances: run.instances,
+        action,
+    })
+}
+
+async fn answer_hook(
+    hook: CodeDeployLifecycleEvent,
+    context: &Context,
+    deps: &Deps,
+) -> Result<HookReport, Error> {
+    let deployment_id = hook.deployment_id.trim().to_string();
+    let hook_id = hook.lifecycle_event_hook_execution_id.trim().to_string();
+    if deployment_id.is_empty() || hook_id.is_empty() {
+        return Err(Error::InvalidInput(
+            "a CodeDeploy hook invocation needs DeploymentId and LifecycleEventHookExecutionId"
+                .to_string(),
+        ));
+    }
+    let checked = hook_checks(deps, &deployment_id, context).await;
+    let (hook_status, passed, summary, instances, error_type) = match checked {
+        Ok(run) if run.passed() => (
+            HookStatus::Succeeded,
+            true,
+            run.summary,
+            run.instances,
+            None,
+        ),
+        Ok(run) => (HookStatus::Failed, false, run.summary, run.instances, None),
+        Err(e) => {
+            tracing::error!(deployment_id, error_type = e.error_type(), error = %e, "hook checks could not run; reporting Failed");
+            let summary = format!(
+                "Deployment {deployment_id} could not be validated ({}: {e}); the lifecycle hook was reported Failed.",
+                e.error_type()
+            );
+            (
+                HookStatus::Failed,
+                false,
+                summary,
+                Vec::new(),
+                Some(e.error_type().to_string()),
+            )
+        }
+    };
+    let status = match hook_status {
+        HookStatus::Succeeded => LifecycleEventStatus::Succeeded,
+        HookStatus::Failed => LifecycleEventStatus::Failed,
+    };
+    deps.codedeploy
+        .put_lifecycle_event_hook_execution_status()
+        .deployment_id(&deployment_id)
+        .lifecycle_event_hook_execution_id(&hook_id)
+        .status(status)
+        .send()
+        .await
+        .map_err(|e| Error::AwsError {
+            operation: "PutLifecycleEventHookExecutionStatus",
+            detail: format!(
+                "PutLifecycleEventHookExecutionStatus failed for deployment {deployment_id}: {}",
+                sdk_detail(&e)
+            ),
+        })?;
+    tracing::info!(deployment_id, ?hook_status, summary = %summary, "lifecycle hook answered");
+    Ok(HookReport {
+        deployment_id,
+        lifecycle_event_hook_execution_id: hook_id,
+        hook_status,
+        passed,
+        summary,
+        instances,
+        error_type,
+    })
+}
+
+async fn hook_checks(
+    deps: &Deps,
+    deployment_id: &str,
+    context: &Context,
+) -> Result<GateRun, Error> {
+    let view = read_deployment(&deps.codedeploy, deployment_id).await?;
+    let label = revision_label(deps, deployment_id).await?;
+    gate(deps, &view, label.as_deref(), context).await
+}
+
+/// The label of the deployment's S3 revision (GetDeployment), if it has one;
+/// hook mode has no pipeline state to read it from.
+async fn revision_label(deps: &Deps, deployment_id: &str) -> Result<Option<String>, Error> {
+    let out = deps
+        .codedeploy
+        .get_deployment()
+        .deployment_id(deployment_id)
+        .send()
+        .await
+        .map_err(|e| Error::AwsError {
+            operation: "GetDeployment",
+            detail: format!(
+                "GetDeployment failed for deployment {deployment_id}: {}",
+                sdk_detail(&e)
+            ),
+        })?;
+    Ok(out
+        .deployment_info()
+        .and_then(|i| i.revision())
+        .and_then(|r| r.s3_location())
+        .and_then(|s3| s3.key())
+        .map(greenlight_core::trigger::revision_label))
+}
+
+/// Probes the deployment's green instance targets until the core decides.
+/// `label` = `None`: no version check (the revision has no S3 key).
+async fn gate(
+    deps: &Deps,
+    view: &DeploymentView,
+    label: Option<&str>,
+    context: &Context,
+) -> Result<GateRun, Error> {
+    let started_at = now_ms();
+    let mut config = deps.config.probe.clone();
+    if label.is_none() {
+        config.version_path = None;
+    }
+    let invocation_deadline = i64::try_from(context.deadline).ok().filter(|d| *d > 0);
+    config.deadline_ms =
+        deadline_within_invocation(config.deadline_ms, started_at, invocation_deadline);
+    let label = label.unwrap_or_default().to_string();
+
+    let green = green_instances(view);
+    let mut trackers = Vec::with_capacity(green.len());
+    if !green.is_empty() {
+        let port = probe_port(deps, view).await?;
+        let ips = private_ips(&deps.ec2, &green).await?;
+        for id in &green {
+            let address = ips.get(id).map(|ip| socket_address(ip, port));
+            trackers.push(InstanceTracker::new(id.clone(), address));
+        }
+    }
+    tracing::info!(
+        deployment_id = view.deployment_id,
+        green = ?trackers.iter().map(|t| (&t.instance_id, &t.address)).collect::<Vec<_>>(),
+        "probing the green fleet"
+    );
+
+    let config = Arc::new(config);
+    let decision = loop {
+        let now = now_ms();
+        match decide(&config, started_at, &trackers, now) {
+            Decision::ProbeAgain { at, instances } => {
+                if at > now {
+                    tokio::time::sleep(Duration::from_millis((at - now) as u64)).await;
+                }
+                let issued_at = now_ms();
+                let answers = probe_all(deps, &config, &trackers, &instances).await;
+                for (index, answer) in answers {
+                    if let Some(t) = trackers.get_mut(index) {
+                        t.record(&config, &label, issued_at, &answer);
+                    }
+                }
+            }
+            done => break done,
+        }
+    };
+    if let Decision::Failed(GateFailure::Instance { instance_id, .. }) = &decision {
+        tracing::warn!(
+            deployment_id = view.deployment_id,
+            instance_id,
+            "green instance failed validation"
+        );
+    }
+    let summary = probe::summary(&view.deployment_id, &config, &label, &trackers, &decision);
+    Ok(GateRun {
+        decision,
+        summary,
+        instances: trackers.iter().map(|t| t.evidence(&config)).collect(),
+    })
+}
+
+/// The deployment's GREEN instance targets, in order, without duplicates.
+fn green_instances(view: &DeploymentView) -> Vec<String> {
+    let mut seen = HashSet::new();
+    view.targets
+        .iter()
+        .filter(|t| t.label == Some(FleetLabel::Green))
+        .map(|t| t.instance_id.trim().to_string())
+        .filter(|id| !id.is_empty() && seen.insert(id.clone()))
+        .collect()
+}
+
+/// `PROBE_PORT`, else the port of the deployment group's first target group that has one.
+async fn probe_port(deps: &Deps, view: &DeploymentView) -> Result<u16, Error> {
+    if let Some(port) = deps.config.probe.port {
+        return Ok(port);
+    }
+    let (application, group) = (&view.application, &view.deployment_group);
+    let no_port = |detail: String| Error::NoProbePort {
+        application: application.clone(),
+        group: group.clone(),
+        detail,
+    };
+    let arns = target_group_arns(&deps.codedeploy, &deps.elbv2, application, group)
+        .await
+        .map_err(|e| match e {
+            LbError::NoLoadBalancer { .. } => no_port(e.to_string()),
+            other => lb_error(other),
+        })?;
+    for arn in &arns {
+        if let Some(port) = target_group_port(&deps.elbv2, arn)
+            .await
+            .map_err(lb_error)?
+        {
+            return Ok(port);
+        }
+    }
+    Err(no_port(format!(
+        "its target groups ({}) have no port",
+        arns.join(", ")
+    )))
+}
+
+fn lb_error(e: LbError) -> Error {
+    let operation = match &e {
+        LbError::AwsError { operation, .. } => operation,
+        LbError::DeploymentGroupNotFound { .. } | LbError::NoLoadBalancer { .. } => {
+            "GetDeploymentGroup"
+        }
+        _ => "DescribeTargetGroups",
+    };
+    Error::AwsError {
+        operation,
+        detail: e.to_string(),
+    }
+}
+
+/// Private IPv4 address of each instance (EC2 DescribeInstances). An
+/// instance EC2 does not return is absent from the map.
+async fn private_ips(
+    ec2: &aws_sdk_ec2::Client,
+    instance_ids: &[String],
+) -> Result<HashMap<String, String>, Error> {
+    let mut ips = HashMap::new();
+    let mut next_token: Option<String> = None;
+    loop {
+        let page = ec2
+            .describe_instances()
+            .set_instance_ids(Some(instance_ids.to_vec()))
+            .set_next_token(next_token.take())
+            .send()
+            .await
+            .map_err(|e| Error::AwsError {
+                operation: "DescribeInstances",
+                detail: format!(
+                    "DescribeInstances failed for {}: {}",
+                    instance_ids.join(", "),
+                    sdk_detail(&e)
+                ),
+            })?;
+        for instance in page.reservations().iter().flat_map(|r| r.instances()) {
+            if let (Some(id), Some(ip)) = (instance.instance_id(), instance.private_ip_address()) {
+                if !ip.is_empty() {
+                    ips.insert(id.to_string(), ip.to_string());
+                }
+            }
+        }
+        match page.next_token() {
+            Some(t) if !t.is_empty() => next_token = Some(t.to_string()),
+            _ => break,
+        }
+    }
+    Ok(ips)
+}
+
+/// Probes the listed instances concurrently; answers by tracker index.
+async fn probe_all(
+    deps: &Deps,
+    config: &Arc<ProbeConfig>,
+    trackers: &[InstanceTracker],
+    due: &[String],
+) -> Vec<(usize, ProbeAnswer)> {
+    let mut set = tokio::task::JoinSet::new();
+    let mut tasks = HashMap::new();
+    for (index, t) in trackers.iter().enumerate() {
+        if !due.contains(&t.instance_id) {
+            continue;
+        }
+        let Some(address) = t.address.clone() else {
+            continue;
+        };
+        let (http, config) = (deps.http.clone(), Arc::clone(config));
+        let handle = set.spawn(async move { probe_instance(&http, &config, &address).await });
+        tasks.insert(handle.id(), index);
+    }
+    let mut answers = Vec::with_capacity(tasks.len());
+    while let Some(joined) = set.join_next_with_id().await {
+        match joined {
+            Ok((id, answer)) => {
+                if let Some(index) = tasks.get(&id) {
+                    answers.push((*index, answer));
+                }
+            }
+            Err(e) => {
+                if let Some(index) = tasks.get(&e.id()) {
+                    answers.push((
+                        *index,
+                        ProbeAnswer::no_answer(format!("probe task failed: {e}")),
+                    ));
+                }
+            }
+        }
+    }
+    answers
+}
+
+/// One probe: `GET <path>`, then `GET <version path>` when the core asks
+/// for it, both within the per-probe timeout.
+async fn probe_instance(
+    http: &reqwest::Client,
+    config: &ProbeConfig,
+    address: &str,
+) -> ProbeAnswer {
+    let timeout_ms = config.probe_timeout_ms.max(1);
+    let probe = async {
+        let health = get(http, &probe::probe_url(address, &config.path), timeout_ms).await;
+        let version = match probe::version_request(config, &health) {
+            Some(path) => Some(get(http, &probe::probe_url(address, path), timeout_ms).await),
+            None => None,
+        };
+        ProbeAnswer { health, version }
+    };
+    match tokio::time::timeout(Duration::from_millis(timeout_ms), probe).await {
+        Ok(answer) => answer,
+        Err(_) => ProbeAnswer::no_answer(format!("no complete answer within {timeout_ms} ms")),
+    }
+}
+
+async fn get(http: &reqwest::Client, url: &str, timeout_ms: u64) -> HttpOutcome {
+    let mut response = match http.get(url).send().await {
+        Ok(r) => r,
+        Err(e) => {
+            return HttpOutcome::NoAnswer {
+                error: request_error(&e, timeout_ms),
+            }
+        }
+    };
+    let status = response.status().as_u16();
+    let mut body: Vec<u8> = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = MAX_BODY_BYTES.saturating_sub(body.len());
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if body.len() >= MAX_BODY_BYTES {
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                return HttpOutcome::NoAnswer {
+                    error: format!(
+                        "answered {status} but the body broke off: {}",
+                        request_error(&e, timeout_ms)
+                    ),
+                }
+            }
+        }
+    }
+    HttpOutcome::Answered {
+        status,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+/// What went wrong with a request, most specific cause last, without the
+/// URL (the evidence names the address already).
+fn request_error(e: &reqwest::Error, timeout_ms: u64) -> String {
+    if e.is_timeout() {
+        return format!("timed out after {timeout_ms} ms");
+    }
+    let mut causes: Vec<String> = Vec::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !causes.iter().any(|c| c.contains(&text)) {
+            causes.push(text);
+        }
+        source = s.source();
+    }
+    let kind = if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "broken answer"
+    } else {
+        "request failed"
+    };
+    match causes.last() {
+        Some(cause) => format!("{kind}: {cause}"),
+        None => format!("{kind}: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,11 @@
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use traffic_validator::{handler, Config, Deps, Request};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    greenlight_aws::init_tracing();
+    let config = Config::from_env()?;
+    let sdk = greenlight_aws::load_sdk_config().await;
+    let deps = Deps::new(&sdk, config);
+    lambda_runtime::run(service_fn(|ev: LambdaEvent<Request>| handler(ev, &deps))).await
+}

@@ -1,0 +1,1075 @@
+//! Handler tests: real SDK clients on aws-smithy-mocks, and real tiny HTTP
+//! servers on loopback addresses standing in for the green instances.
+//!
+//! All instances of one deployment share one port (the target group's), like
+//! real instances; distinct instances therefore live on distinct loopback
+//! addresses 127.0.0.1, 127.0.0.2, 127.0.0.3 (all in 127.0.0.0/8). The mocked
+//! EC2 DescribeInstances is the only source of these addresses.
+
+use super::*;
+use std::net::{Ipv4Addr, SocketAddr};
+
+use aws_sdk_codedeploy::error::ErrorMetadata;
+use aws_sdk_codedeploy::operation::batch_get_deployment_targets::BatchGetDeploymentTargetsOutput;
+use aws_sdk_codedeploy::operation::continue_deployment::{
+    ContinueDeploymentError, ContinueDeploymentOutput,
+};
+use aws_sdk_codedeploy::operation::get_deployment::{GetDeploymentError, GetDeploymentOutput};
+use aws_sdk_codedeploy::operation::get_deployment_group::GetDeploymentGroupOutput;
+use aws_sdk_codedeploy::operation::list_deployment_targets::ListDeploymentTargetsOutput;
+use aws_sdk_codedeploy::operation::put_lifecycle_event_hook_execution_status::{
+    PutLifecycleEventHookExecutionStatusError, PutLifecycleEventHookExecutionStatusOutput,
+};
+use aws_sdk_codedeploy::operation::stop_deployment::StopDeploymentOutput;
+use aws_sdk_codedeploy::types::error::DeploymentDoesNotExistException;
+use aws_sdk_codedeploy::types::{
+    DeploymentGroupInfo, DeploymentInfo, DeploymentStatus as CdStatus, DeploymentTarget,
+    DeploymentTargetType, InstanceTarget, LoadBalancerInfo, RevisionLocation, RevisionLocationType,
+    S3Location, StopStatus, TargetGroupInfo, TargetLabel, TargetStatus,
+};
+use aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput;
+use aws_sdk_ec2::types::{Instance, Reservation};
+use aws_sdk_elasticloadbalancingv2::operation::describe_target_groups::DescribeTargetGroupsOutput;
+use aws_sdk_elasticloadbalancingv2::types::TargetGroup;
+use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+const TASK_EVENT: &str = include_str!("../../../events/task-validate.json");
+const HOOK_EVENT: &str = include_str!("../../../events/codedeploy-lifecycle-hook.json");
+const DEPLOYMENT_ID: &str = "d-7Q2KJ3X1A";
+const LABEL: &str = "20240501120000-42";
+const REVISION_KEY: &str = "artifacts/shop/20240501120000-42.zip";
+const TG_ARN: &str =
+    "arn:aws:elasticloadbalancing:us-east-1:111122223333:targetgroup/shop-tg/73e2d6bc24d8a067";
+
+// ---------------------------------------------------------------- instances
+
+/// What an instance's HTTP server answers: (status, body) for a path, or
+/// `None` to accept the connection and never answer.
+type Route = Arc<dyn Fn(&str) -> Option<(u16, String)> + Send + Sync>;
+
+fn healthy(version: &'static str) -> Route {
+    Arc::new(move |path| match path {
+        "/health" => Some((200, "ok".to_string())),
+        "/version" => Some((200, format!("{{\"version\":\"{version}\"}}\n"))),
+        _ => Some((404, "not found".to_string())),
+    })
+}
+
+fn failing(status: u16, body: &'static str) -> Route {
+    Arc::new(move |_| Some((status, body.to_string())))
+}
+
+fn hanging() -> Route {
+    Arc::new(|_| None)
+}
+
+/// The behaviour of one green instance.
+enum Behaviour {
+    Serves(Route),
+    /// Nothing listens at its address: connection refused.
+    Refuses,
+}
+
+async fn serve(listener: TcpListener, route: Route) {
+    while let Ok((mut socket, _)) = listener.accept().await {
+        let route = Arc::clone(&route);
+        tokio::spawn(async move {
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match socket.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let head = String::from_utf8_lossy(&head).to_string();
+            let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+            match route(&path) {
+                Some((status, body)) => {
+                    let answer = format!(
+                        "HTTP/1.1 {status} X\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = socket.write_all(answer.as_bytes()).await;
+                    let _ = socket.shutdown().await;
+                }
+                None => {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                }
+            }
+        });
+    }
+}
+
+/// Starts the fleet: instance `n` (0-based) on 127.0.0.(n+1), all on one
+/// port, which is returned with the instances' IPs.
+async fn start_fleet(behaviours: Vec<Behaviour>) -> (u16, Vec<String>) {
+    assert!(matches!(behaviours.first(), Some(Behaviour::Serves(_))));
+    let ip = |n: usize| Ipv4Addr::new(127, 0, 0, n as u8 + 1);
+    'attempt: for _ in 0..50 {
+        let first = TcpListener::bind(SocketAddr::from((ip(0), 0)))
+            .await
+            .expect("bind 127.0.0.1");
+        let port = first.local_addr().unwrap().port();
+        let mut listeners = vec![Some(first)];
+        for (n, b) in behaviours.iter().enumerate().skip(1) {
+            match b {
+                Behaviour::Serves(_) => {
+                    match TcpListener::bind(SocketAddr::from((ip(n), port))).await {
+                        Ok(l) => listeners.push(Some(l)),
+                        Err(_) => continue 'attempt,
+                    }
+                }
+                Behaviour::Refuses => listeners.push(None),
+            }
+        }
+        for (listener, b) in listeners.into_iter().zip(&behaviours) {
+            if let (Some(l), Behaviour::Serves(route)) = (listener, b) {
+                tokio::spawn(serve(l, Arc::clone(route)));
+            }
+        }
+        let ips = (0..behaviours.len()).map(|n| ip(n).to_string()).collect();
+        return (port, ips);
+    }
+    panic!("could not bind one port on every loopback address");
+}
+
+// ---------------------------------------------------------------- AWS mocks
+
+fn deployment_info(status: CdStatus) -> DeploymentInfo {
+    DeploymentInfo::builder()
+        .deployment_id(DEPLOYMENT_ID)
+        .application_name("shop")
+        .deployment_group_name("shop-bluegreen")
+        .status(status)
+        .revision(
+            RevisionLocation::builder()
+                .revision_type(RevisionLocationType::S3)
+                .s3_location(
+                    S3Location::builder()
+                        .bucket("greenlight-artifacts-111122223333")
+                        .key(REVISION_KEY)
+                        .build(),
+                )
+                .build(),
+        )
+        .build()
+}
+
+fn instance_target(id: &str, label: TargetLabel) -> DeploymentTarget {
+    DeploymentTarget::builder()
+        .deployment_target_type(DeploymentTargetType::InstanceTarget)
+        .instance_target(
+            InstanceTarget::builder()
+                .deployment_id(DEPLOYMENT_ID)
+                .target_id(id)
+                .target_arn(format!("arn:aws:ec2:us-east-1:111122223333:instance/{id}"))
+                .instance_label(label)
+                .status(TargetStatus::Ready)
+                .build(),
+        )
+        .build()
+}
+
+/// One test's world.
+struct World {
+    status: CdStatus,
+    /// Green instance ids with the address EC2 answers (None = unknown to EC2).
+    green: Vec<(String, Option<String>)>,
+    blue: Vec<String>,
+    tg_port: u16,
+    probe_port: Option<u16>,
+    load_balancer: bool,
+    get_deployment_fails: bool,
+    continue_fails: bool,
+    put_fails: bool,
+    config: ProbeConfig,
+}
+
+impl World {
+    fn new(port: u16, ips: &[String]) -> Self {
+        Self {
+            status: CdStatus::Ready,
+            green: ips
+                .iter()
+                .enumerate()
+                .map(|(n, ip)| (format!("i-0green{n}"), Some(ip.clone())))
+                .collect(),
+            blue: vec!["i-0blue0".into()],
+            tg_port: port,
+            probe_port: None,
+            load_balancer: true,
+            get_deployment_fails: false,
+            continue_fails: false,
+            put_fails: false,
+            config: ProbeConfig {
+                path: "/health".into(),
+                version_path: Some("/version".into()),
+                port: None,
+                expected_status: 200,
+                required_successes: 3,
+                probe_timeout_ms: 300,
+                interval_ms: 20,
+                deadline_ms: 500,
+            },
+        }
+    }
+
+    fn build(self) -> Harness {
+        let status = self.status.clone();
+        let get = if self.get_deployment_fails {
+            mock!(aws_sdk_codedeploy::Client::get_deployment).then_error(|| {
+                GetDeploymentError::generic(
+                    ErrorMetadata::builder()
+                        .code("ThrottlingException")
+                        .message("Rate exceeded")
+                        .build(),
+                )
+            })
+        } else {
+            mock!(aws_sdk_codedeploy::Client::get_deployment)
+                .match_requests(|r| r.deployment_id() == Some(DEPLOYMENT_ID))
+                .then_output(move || {
+                    GetDeploymentOutput::builder()
+                        .deployment_info(deployment_info(status.clone()))
+                        .build()
+                })
+        };
+        let mut targets: Vec<DeploymentTarget> = self
+            .blue
+            .iter()
+            .map(|id| instance_target(id, TargetLabel::Blue))
+            .collect();
+        targets.extend(
+            self.green
+                .iter()
+                .map(|(id, _)| instance_target(id, TargetLabel::Green)),
+        );
+        let ids: Vec<String> = self
+            .blue
+            .iter()
+            .cloned()
+            .chain(self.green.iter().map(|(id, _)| id.clone()))
+            .collect();
+        let list = mock!(aws_sdk_codedeploy::Client::list_deployment_targets)
+            .match_requests(|r| r.deployment_id() == Some(DEPLOYMENT_ID))
+            .then_output(move || {
+                ListDeploymentTargetsOutput::builder()
+                    .set_target_ids(Some(ids.clone()))
+                    .build()
+            });
+        let batch = mock!(aws_sdk_codedeploy::Client::batch_get_deployment_targets)
+            .then_compute_output(move |r| {
+                let asked = r.target_ids();
+                BatchGetDeploymentTargetsOutput::builder()
+                    .set_deployment_targets(Some(
+                        targets
+                            .iter()
+                            .filter(|t| {
+                                let id = t.instance_target().and_then(|i| i.target_id());
+                                asked.iter().any(|a| Some(a.as_str()) == id)
+                            })
+                            .cloned()
+                            .collect(),
+                    ))
+                    .build()
+            });
+        let load_balancer = self.load_balancer;
+        let group = mock!(aws_sdk_codedeploy::Client::get_deployment_group)
+            .match_requests(|r| {
+                r.application_name() == Some("shop")
+                    && r.deployment_group_name() == Some("shop-bluegreen")
+            })
+            .then_output(move || {
+                let mut info = DeploymentGroupInfo::builder()
+                    .application_name("shop")
+                    .deployment_group_name("shop-bluegreen");
+                if load_balancer {
+                    info = info.load_balancer_info(
+                        LoadBalancerInfo::builder()
+                            .target_group_info_list(
+                                TargetGroupInfo::builder().name("shop-tg").build(),
+                            )
+                            .build(),
+                    );
+                }
+                GetDeploymentGroupOutput::builder()
+                    .deployment_group_info(info.build())
+                    .build()
+            });
+        let continue_ok = mock!(aws_sdk_codedeploy::Client::continue_deployment)
+            .match_requests(|r| {
+                r.deployment_id() == Some(DEPLOYMENT_ID)
+                    && r.deployment_wait_type() == Some(&DeploymentWaitType::ReadyWait)
+            })
+            .then_output(|| ContinueDeploymentOutput::builder().build());
+        let continue_err = mock!(aws_sdk_codedeploy::Client::continue_deployment)
+            .match_requests(|r| {
+                r.deployment_id() == Some(DEPLOYMENT_ID)
+                    && r.deployment_wait_type() == Some(&DeploymentWaitType::ReadyWait)
+            })
+            .then_error(|| {
+                ContinueDeploymentError::generic(
+                    ErrorMetadata::builder()
+                        .code("DeploymentIsNotInReadyStateException")
+                        .message("The deployment is not in the Ready state")
+                        .build(),
+                )
+            });
+        let continue_rule = if self.continue_fails {
+            continue_err
+        } else {
+            continue_ok
+        };
+        let stop = mock!(aws_sdk_codedeploy::Client::stop_deployment)
+            .match_requests(|r| {
+                r.deployment_id() == Some(DEPLOYMENT_ID) && r.auto_rollback_enabled() == Some(true)
+            })
+            .then_output(|| {
+                StopDeploymentOutput::builder()
+                    .status(StopStatus::Pending)
+                    .status_message("Stopping the deployment")
+                    .build()
+            });
+        let hook_id: String = serde_json::from_str::<serde_json::Value>(HOOK_EVENT).unwrap()
+            ["LifecycleEventHookExecutionId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let put_rule = |status: LifecycleEventStatus| {
+            let hook_id = hook_id.clone();
+            let put = mock!(aws_sdk_codedeploy::Client::put_lifecycle_event_hook_execution_status)
+                .match_requests(move |r| {
+                    r.deployment_id() == Some(DEPLOYMENT_ID)
+                        && r.lifecycle_event_hook_execution_id() == Some(hook_id.as_str())
+                        && r.status() == Some(&status)
+                });
+            put.then_output(|| PutLifecycleEventHookExecutionStatusOutput::builder().build())
+        };
+        let (put_succeeded, put_failed) = if self.put_fails {
+            let err = || {
+                mock!(aws_sdk_codedeploy::Client::put_lifecycle_event_hook_execution_status)
+                    .then_error(|| {
+                        PutLifecycleEventHookExecutionStatusError::generic(
+                            ErrorMetadata::builder()
+                                .code("ThrottlingException")
+                                .message("Rate exceeded")
+                                .build(),
+                        )
+                    })
+            };
+            (err(), err())
+        } else {
+            (
+                put_rule(LifecycleEventStatus::Succeeded),
+                put_rule(LifecycleEventStatus::Failed),
+            )
+        };
+
+        let green_ids: Vec<String> = self.green.iter().map(|(id, _)| id.clone()).collect();
+        let known: Vec<(String, String)> = self
+            .green
+            .iter()
+            .filter_map(|(id, ip)| ip.clone().map(|ip| (id.clone(), ip)))
+            .collect();
+        let describe = mock!(aws_sdk_ec2::Client::describe_instances)
+            .match_requests(move |r| {
+                // Only the deployment's green instances are ever looked up.
+                let asked = r.instance_ids();
+                !asked.is_empty() && asked.iter().all(|id| green_ids.contains(id))
+            })
+            .then_output(move || {
+                let instances = known
+                    .iter()
+                    .map(|(id, ip)| {
+                        Instance::builder()
+                            .instance_id(id)
+                            .private_ip_address(ip)
+                            .build()
+                    })
+                    .collect();
+                DescribeInstancesOutput::builder()
+                    .reservations(
+                        Reservation::builder()
+                            .set_instances(Some(instances))
+                            .build(),
+                    )
+                    .build()
+            });
+        let tg_port = self.tg_port;
+        let tgs = mock!(aws_sdk_elasticloadbalancingv2::Client::describe_target_groups)
+            .then_output(move || {
+                DescribeTargetGroupsOutput::builder()
+                    .target_groups(
+                        TargetGroup::builder()
+                            .target_group_arn(TG_ARN)
+                            .target_group_name("shop-tg")
+                            .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
+                            .port(i32::from(tg_port))
+                            .build(),
+                    )
+                    .build()
+            });
+
+        let codedeploy = mock_client!(
+            aws_sdk_codedeploy,
+            RuleMode::MatchAny,
+            [
+                &get,
+                &list,
+                &batch,
+                &group,
+                &continue_rule,
+                &stop,
+                &put_succeeded,
+                &put_failed
+            ]
+        );
+        let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&describe]);
+        let elbv2 = mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::MatchAny, [&tgs]);
+        let mut probe = self.config.clone();
+        probe.port = self.probe_port;
+        let config = Config::new(probe).expect("test config");
+        Harness {
+            deps: Deps::from_clients(codedeploy, ec2, elbv2, config),
+            continue_rule,
+            stop,
+            put_succeeded,
+            put_failed,
+            describe,
+            group,
+        }
+    }
+}
+
+struct Harness {
+    deps: Deps,
+    continue_rule: Rule,
+    stop: Rule,
+    put_succeeded: Rule,
+    put_failed: Rule,
+    describe: Rule,
+    group: Rule,
+}
+
+impl Harness {
+    async fn task(&self) -> Result<ValidationReport, Error> {
+        let request: Request = serde_json::from_str(TASK_EVENT).unwrap();
+        assert!(matches!(request, Request::Task(_)));
+        match handler(LambdaEvent::new(request, Context::default()), &self.deps).await? {
+            Response::Validation(r) => Ok(r),
+            other => panic!("task answered {other:?}"),
+        }
+    }
+
+    async fn hook(&self) -> Result<HookReport, Error> {
+        let request: Request = serde_json::from_str(HOOK_EVENT).unwrap();
+        assert!(matches!(request, Request::Hook(_)));
+        match handler(LambdaEvent::new(request, Context::default()), &self.deps).await? {
+            Response::Hook(r) => Ok(r),
+            other => panic!("hook answered {other:?}"),
+        }
+    }
+}
+
+fn print_json(what: &str, value: &impl Serialize) {
+    println!(
+        "--- {what} ---\n{}",
+        serde_json::to_string_pretty(value).unwrap()
+    );
+}
+
+// ---------------------------------------------------------------- requests
+
+#[test]
+fn events_parse_into_their_entry_points() {
+    match serde_json::from_str::<Request>(TASK_EVENT).unwrap() {
+        Request::Task(t) => {
+            assert_eq!(t.action, Action::Validate);
+            assert_eq!(
+                t.pipeline
+                    .deployment
+                    .as_ref()
+                    .map(|d| d.deployment_id.as_str()),
+                Some(DEPLOYMENT_ID)
+            );
+            assert_eq!(t.pipeline.input.revision.label, LABEL);
+        }
+        other => panic!("{other:?}"),
+    }
+    match serde_json::from_str::<Request>(HOOK_EVENT).unwrap() {
+        Request::Hook(h) => {
+            assert_eq!(h.deployment_id, DEPLOYMENT_ID);
+            assert!(h.lifecycle_event_hook_execution_id.starts_with("eyJ"));
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut other: serde_json::Value = serde_json::from_str(TASK_EVENT).unwrap();
+    other["action"] = "tune".into();
+    match serde_json::from_value::<Request>(other).unwrap() {
+        Request::Task(t) => assert_eq!(t.action, Action::Unsupported),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn error_types_are_stable() {
+    let cases = [
+        (Error::InvalidInput("x".into()), "InvalidInput"),
+        (Error::DeploymentNotFound("x".into()), "DeploymentNotFound"),
+        (
+            Error::DeploymentNotReady {
+                deployment_id: "d".into(),
+                status: DeploymentStatus::InProgress,
+            },
+            "DeploymentNotReady",
+        ),
+        (
+            Error::NoProbePort {
+                application: "a".into(),
+                group: "g".into(),
+                detail: "x".into(),
+            },
+            "NoProbePort",
+        ),
+        (
+            Error::AwsError {
+                operation: "StopDeployment",
+                detail: "x".into(),
+            },
+            "AwsError",
+        ),
+    ];
+    for (error, name) in cases {
+        let message = error.to_string();
+        let d = Diagnostic::from(error);
+        assert_eq!(d.error_type, name);
+        assert_eq!(d.error_message, message);
+    }
+}
+
+#[test]
+fn config_reads_the_environment_and_rejects_bad_values() {
+    // The only test that touches these variables.
+    let vars = [
+        "PROBE_PATH",
+        "VERSION_PATH",
+        "PROBE_PORT",
+        "EXPECTED_STATUS",
+        "REQUIRED_SUCCESSES",
+        "PROBE_TIMEOUT_MS",
+        "PROBE_INTERVAL_MS",
+        "VALIDATION_DEADLINE_SECONDS",
+    ];
+    for v in vars {
+        std::env::remove_var(v);
+    }
+    let c = Config::from_env().unwrap();
+    assert_eq!(c.probe, ProbeConfig::default());
+
+    std::env::set_var("PROBE_PATH", "/ready");
+    std::env::set_var("VERSION_PATH", "");
+    std::env::set_var("PROBE_PORT", "8080");
+    std::env::set_var("EXPECTED_STATUS", "204");
+    std::env::set_var("REQUIRED_SUCCESSES", "5");
+    std::env::set_var("PROBE_TIMEOUT_MS", "500");
+    std::env::set_var("PROBE_INTERVAL_MS", "250");
+    std::env::set_var("VALIDATION_DEADLINE_SECONDS", "30");
+    let c = Config::from_env().unwrap();
+    assert_eq!(
+        c.probe,
+        ProbeConfig {
+            path: "/ready".into(),
+            version_path: None,
+            port: Some(8080),
+            expected_status: 204,
+            required_successes: 5,
+            probe_timeout_ms: 500,
+            interval_ms: 250,
+            deadline_ms: 30_000,
+        }
+    );
+
+    std::env::set_var("PROBE_PORT", "http");
+    assert!(matches!(
+        Config::from_env(),
+        Err(ConfigError::Invalid {
+            name: "PROBE_PORT",
+            ..
+        })
+    ));
+    std::env::set_var("PROBE_PORT", "0");
+    assert!(matches!(
+        Config::from_env(),
+        Err(ConfigError::Invalid {
+            name: "PROBE_PORT",
+            ..
+        })
+    ));
+    std::env::remove_var("PROBE_PORT");
+    std::env::set_var("REQUIRED_SUCCESSES", "0");
+    let e = Config::from_env().unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ConfigError::Invalid {
+                name: "REQUIRED_SUCCESSES",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    std::env::set_var("REQUIRED_SUCCESSES", "3");
+    std::env::set_var("PROBE_PATH", "health");
+    let e = Config::from_env().unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ConfigError::Invalid {
+                name: "PROBE_PATH",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    std::env::set_var("PROBE_PATH", "/health");
+    std::env::set_var("VERSION_PATH", "version");
+    let e = Config::from_env().unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ConfigError::Invalid {
+                name: "VERSION_PATH",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    std::env::remove_var("VERSION_PATH");
+    std::env::set_var("EXPECTED_STATUS", "42");
+    let e = Config::from_env().unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ConfigError::Invalid {
+                name: "EXPECTED_STATUS",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    for v in vars {
+        std::env::remove_var(v);
+    }
+}
+
+// ---------------------------------------------------------------- EC2 mode
+
+#[tokio::test]
+async fn all_green_instances_pass_and_the_deployment_continues() {
+    let (port, ips) = start_fleet(vec![
+        Behaviour::Serves(healthy(LABEL)),
+        Behaviour::Serves(healthy(LABEL)),
+    ])
+    .await;
+    let h = World::new(port, &ips).build();
+    let report = h.task().await.unwrap();
+    print_json("EC2 mode, all green instances pass", &report);
+
+    assert!(report.passed);
+    assert_eq!(report.action, ValidationAction::Continued);
+    assert_eq!(report.deployment_id, DEPLOYMENT_ID);
+    assert_eq!(h.continue_rule.num_calls(), 1);
+    assert_eq!(h.stop.num_calls(), 0);
+    // The port came from the deployment group's target group.
+    assert_eq!(h.group.num_calls(), 1);
+    assert_eq!(h.describe.num_calls(), 1);
+    assert_eq!(report.instances.len(), 2, "the blue instance is not probed");
+    for (n, e) in report.instances.iter().enumerate() {
+        assert_eq!(e.instance_id, format!("i-0green{n}"));
+        assert_eq!(e.address, format!("127.0.0.{}:{port}", n + 1));
+        assert!(e.passed);
+        assert_eq!(e.probes, 3);
+        assert_eq!(e.consecutive_successes, 3);
+        assert_eq!(e.last_status, Some(200));
+        assert_eq!(
+            e.last_body.as_deref(),
+            Some(format!("{{\"version\":\"{LABEL}\"}}").as_str())
+        );
+    }
+    assert!(report
+        .summary
+        .starts_with("All 2 green instances of deployment d-7Q2KJ3X1A passed"));
+    // The report is the state machine's $.validation.
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["passed"], true);
+    assert_eq!(json["action"], "continued");
+    assert_eq!(json["instances"][0]["consecutiveSuccesses"], 3);
+}
+
+#[tokio::test]
+async fn one_bad_instance_stops_the_deployment_with_rollback_and_is_named() {
+    let (port, ips) = start_fleet(vec![
+        Behaviour::Serves(healthy(LABEL)),
+        Behaviour::Serves(failing(503, "Service Unavailable: db\r\npool exhausted")),
+    ])
+    .await;
+    let h = World::new(port, &ips).build();
+    let report = h.task().await.unwrap();
+    print_json("EC2 mode, one instance answers 503", &report);
+
+    assert!(!report.passed);
+    assert_eq!(report.action, ValidationAction::Stopped);
+    assert_eq!(h.stop.num_calls(), 1);
+    assert_eq!(h.continue_rule.num_calls(), 0);
+    assert_eq!(
+        report.summary,
+        format!(
+            "Green instance i-0green1 (127.0.0.2:{port}) of deployment d-7Q2KJ3X1A failed validation: GET /health answered 503 (expected 200) \"Service Unavailable: db pool exhausted\"; 0 of 3 consecutive successes after {} probes.",
+            report.instances[1].probes
+        )
+    );
+    let bad = &report.instances[1];
+    assert!(!bad.passed);
+    assert_eq!(bad.last_status, Some(503));
+    assert_eq!(
+        bad.last_body.as_deref(),
+        Some("Service Unavailable: db pool exhausted")
+    );
+    assert!(
+        bad.probes >= 10,
+        "probed until the streak could no longer fit"
+    );
+    assert!(report.instances[0].passed);
+}
+
+#[tokio::test]
+async fn wrong_version_stops_the_deployment() {
+    let (port, ips) = start_fleet(vec![Behaviour::Serves(healthy("20240430090000-41"))]).await;
+    let h = World::new(port, &ips).build();
+    let report = h.task().await.unwrap();
+    print_json("EC2 mode, the old version answers", &report);
+
+    assert!(!report.passed);
+    assert_eq!(h.stop.num_calls(), 1);
+    assert_eq!(h.continue_rule.num_calls(), 0);
+    assert!(
+        report.summary.contains(
+            "GET /version answered 200 \"{\"version\":\"20240430090000-41\"}\", which does not contain revision \"20240501120000-42\""
+        ),
+        "{}",
+        report.summary
+    );
+    assert_eq!(report.instances[0].last_status, Some(200));
+}
+
+#[tokio::test]
+async fn connection_refused_stops_the_deployment() {
+    let (port, ips) = start_fleet(vec![
+        Behaviour::Serves(healthy(LABEL)),
+        Behaviour::Serves(healthy(LABEL)),
+        Behaviour::Refuses,
+    ])
+    .await;
+    let h = World::new(port, &ips).build();
+    let report = h.task().await.unwrap();
+    print_json("EC2 mode, one instance refuses connections", &report);
+
+    assert!(!report.passed);
+    assert_eq!(report.action, ValidationAction::Stopped);
+    assert_eq!(h.stop.num_calls(), 1);
+    let down = &report.instances[2];
+    assert_eq!(down.address, format!("127.0.0.3:{port}"));
+    assert_eq!(down.last_status, None);
+    let error = down.last_error.as_deref().unwrap();
+    assert!(error.starts_with("connection failed"), "{error}");
+    assert!(error.to_lowercase().contains("refused"), "{error}");
+    assert!(
+        report.summary.starts_with(&format!(
+            "Green instance i-0green2 (127.0.0.3:{port}) of deployment d-7Q2KJ3X1A failed validation: GET /health got no answer: connection failed"
+        )),
+        "{}",
+        report.summary
+    );
+}
+
+#[tokio::test]
+async fn an_instance_that_never_answers_times_out() {
+    let (port, ips) = start_fleet(vec![Behaviour::Serves(hanging())]).await;
+    let mut w = World::new(port, &ips);
+    w.config.probe_timeout_ms = 50;
+    w.config.deadline_ms = 200;
+    let h = w.build();
+    let report = h.task().await.unwrap();
+    assert!(!report.passed);
+    assert_eq!(h.stop.num_calls(), 1);
+    let error = report.instances[0].last_error.as_deref().unwrap();
+    assert!(error.contains("50 ms"), "{error}");
+}
+
+#[tokio::test]
+async fn no_green_targets_is_a_failed_verdict_that_stops_the_deployment() {
+    let mut w = World::new(1, &[]);
+    w.green.clear();
+    let h = w.build();
+    let report = h.task().await.unwrap();
+    print_json("EC2 mode, no green targets", &report);
+
+    assert!(!report.passed);
+    assert_eq!(report.action, ValidationAction::Stopped);
+    assert!(report.instances.is_empty());
+    assert!(
+        report.summary.contains("no green targets"),
+        "{}",
+        report.summary
+    );
+    assert_eq!(h.stop.num_calls(), 1);
+    assert_eq!(h.describe.num_calls(), 0);
+    assert_eq!(h.group.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn an_instance_unknown_to_ec2_fails_the_gate() {
+    let (port, ips) = start_fleet(vec![Behaviour::Serves(healthy(LABEL))]).await;
+    let mut w = World::new(port, &ips);
+    w.green.push(("i-0gone".into(), None));
+    let h = w.build();
+    let report = h.task().await.unwrap();
+    assert!(!report.passed);
+    assert_eq!(h.stop.num_calls(), 1);
+    assert!(
+        report
+            .summary
+            .starts_with("Green instance i-0gone (no address) of deployment d-7Q2KJ3X1A failed validation: EC2 knows no private IP address"),
+        "{}",
+        report.summary
+    );
+    assert_eq!(report.instances[1].address, "");
+}
+
+#[tokio::test]
+async fn probe_port_skips_the_target_group_lookup() {
+    let (port, ips) = start_fleet(vec![Behaviour::Serves(healthy(LABEL))]).await;
+    let mut w = World::new(9, &ips);
+    w.probe_port = Some(port);
+    w.load_balancer = false;
+    let h = w.build();
+    let report = h.task().await.unwrap();
+    assert!(report.passed);
+    assert_eq!(report.instances[0].address, format!("127.0.0.1:{port}"));
+    assert_eq!(h.group.num_calls(), 0);
+    assert_eq!(h.continue_rule.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn no_version_path_checks_health_only() {
+    let (port, ips) = start_fleet(vec![Behaviour::Serves(healthy("something-else"))]).await;
+    let mut w = World::new(port, &ips);
+    w.config.version_path = None;
+    let h = w.build();
+    let report = h.task().await.unwrap();
+    assert!(report.passed);
+    assert_eq!(report.instances[0].last_body.as_deref(), Some("ok"));
+}
+
+#[tokio::test]
+async fn a_group_without_target_group_and_no_probe_port_is_no_probe_port() {
+    let mut w = World::new(1, &["127.0.0.1".to_string()]);
+    w.load_balancer = false;
+    let h = w.build();
+    let e = h.task().await.unwrap_err();
+    assert_eq!(e.error_type(), "NoProbePort", "{e}");
+    assert!(e.to_string().contains("set PROBE_PORT"), "{e}");
+    assert_eq!(h.continue_rule.num_calls() + h.stop.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_missing_deployment_is_deployment_not_found() {
+    let codedeploy = mock_client!(
+        aws_sdk_codedeploy,
+        RuleMode::MatchAny,
+        [
+            &mock!(aws_sdk_codedeploy::Client::get_deployment).then_error(|| {
+                GetDeploymentError::DeploymentDoesNotExistException(
+                    DeploymentDoesNotExistException::builder()
+                        .message("The deployment d-7Q2KJ3X1A could not be found")
+                        .build(),
+                )
+            })
+        ]
+    );
+    let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, Vec::<&Rule>::new());
+    let elbv2 = mock_client!(
+        aws_sdk_elasticloadbalancingv2,
+        RuleMode::MatchAny,
+        Vec::<&Rule>::new()
+    );
+    let deps = Deps::from_clients(
+        codedeploy,
+        ec2,
+        elbv2,
+        Config::new(ProbeConfig::default()).unwrap(),
+    );
+    let request: Request = serde_json::from_str(TASK_EVENT).unwrap();
+    let e = handler(LambdaEvent::new(request, Context::default()), &deps)
+        .await
+        .unwrap_err();
+    assert_eq!(e.error_type(), "DeploymentNotFound", "{e}");
+    assert!(e.to_string().contains("d-7Q2KJ3X1A"), "{e}");
+}
+
+#[tokio::test]
+async fn a_deployment_not_waiting_in_ready_is_not_probed() {
+    for status in [CdStatus::InProgress, CdStatus::Stopped, CdStatus::Succeeded] {
+        let mut w = World::new(1, &["127.0.0.1".to_string()]);
+        w.status = status.clone();
+        let h = w.build();
+        let e = h.task().await.unwrap_err();
+        assert_eq!(e.error_type(), "DeploymentNotReady", "{status:?}: {e}");
+        assert_eq!(h.describe.num_calls(), 0);
+        assert_eq!(h.continue_rule.num_calls() + h.stop.num_calls(), 0);
+    }
+}
+
+#[tokio::test]
+async fn continue_deployment_failing_is_an_aws_error() {
+    let (port, ips) = start_fleet(vec![Behaviour::Serves(healthy(LABEL))]).await;
+    let mut w = World::new(port, &ips);
+    w.continue_fails = true;
+    let h = w.build();
+    let e = h.task().await.unwrap_err();
+    assert_eq!(e.error_type(), "AwsError");
+    assert!(
+        e.to_string().contains(
+            "ContinueDeployment failed for deployment d-7Q2KJ3X1A: DeploymentIsNotInReadyStateException"
+        ),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn invalid_task_input_is_invalid_input() {
+    let h = World::new(1, &[]).build();
+    let mut unknown: serde_json::Value = serde_json::from_str(TASK_EVENT).unwrap();
+    unknown["action"] = "restore".into();
+    let mut no_deployment: serde_json::Value = serde_json::from_str(TASK_EVENT).unwrap();
+    no_deployment["pipeline"]
+        .as_object_mut()
+        .unwrap()
+        .remove("deployment");
+    for payload in [unknown, no_deployment] {
+        let request: Request = serde_json::from_value(payload).unwrap();
+        let e = handler(LambdaEvent::new(request, Context::default()), &h.deps)
+            .await
+            .unwrap_err();
+        assert_eq!(e.error_type(), "InvalidInput", "{e}");
+    }
+}
+
+// ---------------------------------------------------------------- hook mode
+
+#[tokio::test]
+async fn hook_mode_success_reports_succeeded() {
+    let (port, ips) = start_fleet(vec![
+        Behaviour::Serves(healthy(LABEL)),
+        Behaviour::Serves(healthy(LABEL)),
+    ])
+    .await;
+    let mut w = World::new(port, &ips);
+    // Hook mode runs while the deployment is in progress.
+    w.status = CdStatus::InProgress;
+    let h = w.build();
+    let report = h.hook().await.unwrap();
+    print_json("hook mode, all green instances pass", &report);
+
+    assert_eq!(report.hook_status, HookStatus::Succeeded);
+    assert!(report.passed);
+    assert_eq!(h.put_succeeded.num_calls(), 1);
+    assert_eq!(h.put_failed.num_calls(), 0);
+    assert_eq!(h.continue_rule.num_calls() + h.stop.num_calls(), 0);
+    assert_eq!(report.instances.len(), 2);
+    assert_eq!(report.error_type, None);
+}
+
+#[tokio::test]
+async fn hook_mode_failing_instance_reports_failed() {
+    let (port, ips) = start_fleet(vec![
+        Behaviour::Serves(healthy(LABEL)),
+        Behaviour::Serves(healthy("20240430090000-41")),
+    ])
+    .await;
+    let h = World::new(port, &ips).build();
+    let report = h.hook().await.unwrap();
+    assert_eq!(report.hook_status, HookStatus::Failed);
+    assert!(!report.passed);
+    assert!(report.summary.contains("i-0green1"), "{}", report.summary);
+    assert_eq!(h.put_failed.num_calls(), 1);
+    assert_eq!(h.put_succeeded.num_calls(), 0);
+    assert_eq!(
+        h.stop.num_calls(),
+        0,
+        "hook mode leaves stopping to CodeDeploy"
+    );
+}
+
+#[tokio::test]
+async fn hook_mode_internal_error_still_reports_failed() {
+    let mut w = World::new(1, &[]);
+    w.get_deployment_fails = true;
+    let h = w.build();
+    let report = h.hook().await.unwrap();
+    print_json("hook mode, CodeDeploy read fails", &report);
+
+    assert_eq!(report.hook_status, HookStatus::Failed);
+    assert_eq!(report.error_type.as_deref(), Some("AwsError"));
+    assert!(
+        report.summary
+            == "Deployment d-7Q2KJ3X1A could not be validated (AwsError: CodeDeploy GetDeployment failed for deployment d-7Q2KJ3X1A: ThrottlingException: Rate exceeded); the lifecycle hook was reported Failed.",
+        "{}",
+        report.summary
+    );
+    assert_eq!(h.put_failed.num_calls(), 1);
+    assert_eq!(h.put_succeeded.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn hook_mode_without_green_instances_reports_failed() {
+    let mut w = World::new(1, &[]);
+    w.green.clear();
+    let h = w.build();
+    let report = h.hook().await.unwrap();
+    assert_eq!(report.hook_status, HookStatus::Failed);
+    assert!(report.summary.contains("no green targets"));
+    assert_eq!(h.put_failed.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn hook_mode_put_failure_is_an_aws_error() {
+    let mut w = World::new(1, &[]);
+    w.green.clear();
+    w.put_fails = true;
+    let h = w.build();
+    let e = h.hook().await.unwrap_err();
+    assert_eq!(e.error_type(), "AwsError");
+    assert!(
+        e.to_string().starts_with(
+            "PutLifecycleEventHookExecutionStatus failed for deployment d-7Q2KJ3X1A: ThrottlingException"
+        ),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn hook_mode_without_ids_is_invalid_input() {
+    let h = World::new(1, &[]).build();
+    let request: Request =
+        serde_json::from_str(r#"{"DeploymentId": "", "LifecycleEventHookExecutionId": "x"}"#)
+            .unwrap();
+    let e = handler(LambdaEvent::new(request, Context::default()), &h.deps)
+        .await
+        .unwrap_err();
+    assert_eq!(e.error_type(), "InvalidInput");
+    assert_eq!(h.put_failed.num_calls() + h.put_succeeded.num_calls(), 0);
+}

@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# greenlight's one test command (README and .ci/run call it). From the repo root:
+#
+#     scripts/test.sh                 # everything, in this order:
+#
+#   tools        install the pinned tools if missing or changed (idempotent):
+#                .venv from scripts/tools/requirements.txt + constraints.txt (cfn-lint, SAM CLI, moto, awscli),
+#                scripts/tools/node_modules from package-lock.json (asl-validator), rustfmt + clippy
+#   fmt          cargo fmt --all --check
+#   asl          render statemachine/pipeline.asl.json (strict placeholders) + asl-validator
+#   asl-tests    state machine tests: flow on moto's Step Functions interpreter + the renderer
+#   cfn-lint     cfn-lint template.yaml
+#   sam          sam validate --lint (offline)
+#   static       scripts/check-static.py (template <-> ASL <-> crates cross-checks, IAM)
+#   clippy       cargo clippy --workspace --all-targets -- -D warnings
+#   test         cargo test --workspace
+#   service      the local cloud as a service (greenlight-local up/down) driven by the pinned AWS CLI:
+#                cargo build -p local-cloud --bin greenlight-local + tests/service_cli_test.py
+#
+# The cheap checks run before the two Rust compilations so a mistake shows up in seconds.
+# `scripts/test.sh STEP...` runs only the named steps (tools always runs first).
+# Works with no stdin and CI=true; on CI the Rust build is tuned for a cold, one-shot compile.
+# Fails fast: the first failing step is named and the script exits non-zero.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+VENV="$ROOT/.venv"
+TOOLS="$ROOT/scripts/tools"
+LOG_DIR="$(mktemp -d "${TMPDIR:-/tmp}/greenlight-test.XXXXXX")"
+trap 'rm -rf "$LOG_DIR"' EXIT
+
+# Offline AWS tooling: a region, no telemetry, and credentials that can only ever reach moto.
+export AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 SAM_CLI_TELEMETRY=0
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing
+unset AWS_PROFILE AWS_ENDPOINT_URL
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 npm_config_fund=false npm_config_audit=false npm_config_update_notifier=false
+
+if [[ "${CI:-}" == "true" ]]; then
+  # A fresh clone compiles everything once: incremental state is never reused, and full
+  # debuginfo for the AWS SDK would only cost link time and disk.
+  export CARGO_INCREMENTAL=0
+  export CARGO_PROFILE_DEV_DEBUG=line-tables-only
+  export CARGO_TERM_COLOR=never
+fi
+
+ALL_STEPS=(fmt asl asl-tests cfn-lint sam static clippy test service)
+if [[ $# -gt 0 ]]; then
+  STEPS=("$@")
+  for s in "${STEPS[@]}"; do
+    [[ " ${ALL_STEPS[*]} " == *" $s "* ]] || { echo "test.sh: unknown step '$s' (steps: ${ALL_STEPS[*]})" >&2; exit 2; }
+  done
+else
+  STEPS=("${ALL_STEPS[@]}")
+fi
+
+STARTED=$SECONDS
+DONE_STEPS=()
+
+header() {
+  printf '\n==================== %s ====================\n' "$1"
+}
+
+# run_step NAME COMMAND...: runs the command with no stdin, output shown and kept in $LOG_DIR/NAME.log.
+run_step() {
+  local name="$1"; shift
+  header "$name"
+  local t0=$SECONDS
+  set +e
+  ( set -e; "$@" ) </dev/null 2>&1 | tee "$LOG_DIR/$name.log"
+  local rc=${PIPESTATUS[0]}
+  set -e
+  if [[ $rc -ne 0 ]]; then
+    printf '\ntest.sh: FAILED at step "%s" (exit %d): %s\n' "$name" "$rc" "$*"
+    printf 'test.sh: steps passed before it: %s\n' "${DONE_STEPS[*]:-none}"
+    exit 1
+  fi
+  DONE_STEPS+=("$name")
+  printf -- '--- %s ok (%ds)\n' "$name" "$((SECONDS - t0))"
+}
+
+# ------------------------------------------------------------------ tools (idempotent)
+# shellcheck source=tools/install.sh
+source "$ROOT/scripts/tools/install.sh"
+
+# ------------------------------------------------------------------ steps
+
+step_asl() {
+  local rendered="$LOG_DIR/pipeline.rendered.json"
+  "$VENV/bin/python" scripts/render-statemachine.py \
+    --values statemachine/substitutions.example.json -o "$rendered"
+  "$TOOLS/node_modules/.bin/asl-validator" --json-path "$rendered"
+}
+
+step_asl_tests() {
+  "$VENV/bin/python" -m unittest discover -s statemachine/tests -v
+}
+
+step_cfn_lint() {
+  "$VENV/bin/cfn-lint" template.yaml
+  echo "cfn-lint: template.yaml has no findings"
+}
+
+step_sam() {
+  "$VENV/bin/sam" validate --lint --template template.yaml --region us-east-1
+}
+
+step_service() {
+  # The binary's own build (the SDK without the test-util features: a separate compile).
+  cargo build -p local-cloud --bin greenlight-local
+  GREENLIGHT_LOCAL_BIN="$ROOT/target/debug/greenlight-local" \
+    "$VENV/bin/python" -m unittest tests/service_cli_test.py -v
+}
+
+step_static() {
+  "$VENV/bin/python" scripts/check-static.py
+}
+
+run_step tools install_tools
+for step in "${STEPS[@]}"; do
+  case "$step" in
+    fmt)      run_step fmt cargo fmt --all --check -- --color=never ;;
+    asl)      run_step asl step_asl ;;
+    asl-tests) run_step asl-tests step_asl_tests ;;
+    cfn-lint) run_step cfn-lint step_cfn_lint ;;
+    sam)      run_step sam step_sam ;;
+    static)   run_step static step_static ;;
+    clippy)   run_step clippy cargo clippy --workspace --all-targets -- -D warnings ;;
+    test)     run_step test cargo test --workspace ;;
+    service)  run_step service step_service ;;
+  esac
+done
+
+# ------------------------------------------------------------------ summary
+# Tests counted: cargo's "test result" lines, the state machine tests, the static checks.
+passed=0; failed=0
+count() { # count LOG SED_EXPR -> "P F" (0 0 when the log or the line is missing)
+  local out=""
+  [[ -f "$1" ]] && out="$(sed -n "$2" "$1" | awk '{ p += $1; f += $2 } END { print p+0, f+0 }')"
+  echo "${out:-0 0}"
+}
+# cargo: "test result: ok. 12 passed; 0 failed; 0 ignored; ..."
+read -r p f <<<"$(count "$LOG_DIR/test.log" 's/^test result: [a-zA-Z]*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\1 \2/p')"
+passed=$((passed + p)); failed=$((failed + f))
+# unittest: "Ran 12 tests in 11.9s"
+read -r p f <<<"$(count "$LOG_DIR/asl-tests.log" 's/^Ran \([0-9][0-9]*\) tests\{0,1\} in .*/\1 0/p')"
+passed=$((passed + p)); failed=$((failed + f))
+read -r p f <<<"$(count "$LOG_DIR/service.log" 's/^Ran \([0-9][0-9]*\) tests\{0,1\} in .*/\1 0/p')"
+passed=$((passed + p)); failed=$((failed + f))
+# check-static: "check-static: 8 passed, 0 failed"
+read -r p f <<<"$(count "$LOG_DIR/static.log" 's/^check-static: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p')"
+passed=$((passed + p)); failed=$((failed + f))
+printf '\ntest.sh: all %d steps passed in %ds (%s)\n' "${#DONE_STEPS[@]}" "$((SECONDS - STARTED))" "${DONE_STEPS[*]}"
+printf 'test.sh: %d passed, %d failed\n' "$passed" "$failed"

@@ -568,8 +568,20 @@ pub fn decide(
     Decision::ProbeAgain { at, instances }
 }
 
+/// What the probed green fleet is, for the summary sentence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GreenFleet<'a> {
+    /// EC2: the deployment's green instance targets.
+    Instances,
+    /// ECS: the targets registered in the green task set's target group.
+    TaskSetTargets {
+        task_set: &'a str,
+        target_group: &'a str,
+    },
+}
+
 /// One sentence for the report: on failure it names the failing instance,
-/// its address and what it answered.
+/// its address and what it answered (EC2 wording, see [`summary_of`]).
 pub fn summary(
     deployment_id: &str,
     config: &ProbeConfig,
@@ -577,23 +589,63 @@ pub fn summary(
     trackers: &[InstanceTracker],
     decision: &Decision,
 ) -> String {
+    summary_of(
+        GreenFleet::Instances,
+        deployment_id,
+        config,
+        label,
+        trackers,
+        decision,
+    )
+}
+
+/// [`summary`] for either kind of green fleet: EC2 instances, or the
+/// targets of an ECS green task set's target group (named "targets", with
+/// the task set and target group in the sentence).
+pub fn summary_of(
+    fleet: GreenFleet<'_>,
+    deployment_id: &str,
+    config: &ProbeConfig,
+    label: &str,
+    trackers: &[InstanceTracker],
+    decision: &Decision,
+) -> String {
     let n = config.required();
+    let (noun, nouns, context) = match fleet {
+        GreenFleet::Instances => ("instance", "instances", String::new()),
+        GreenFleet::TaskSetTargets {
+            task_set,
+            target_group,
+        } => (
+            "target",
+            "targets",
+            format!(" (task set {task_set}, target group {target_group})"),
+        ),
+    };
     match decision {
         Decision::Passed => {
             let count = trackers.len();
-            let instances = if count == 1 { "instance" } else { "instances" };
+            let noun = if count == 1 { noun } else { nouns };
             let version = match &config.version_path {
                 Some(v) => format!(" and {v} naming revision \"{label}\""),
                 None => String::new(),
             };
             format!(
-                "All {count} green {instances} of deployment {deployment_id} passed: {n} consecutive good answers each from {} ({}){version}.",
+                "All {count} green {noun} of deployment {deployment_id}{context} passed: {n} consecutive good answers each from {} ({}){version}.",
                 config.path, config.expected_status
             )
         }
-        Decision::Failed(GateFailure::NoGreenTargets) => format!(
-            "Deployment {deployment_id} has no green instance targets to validate (no green targets), so traffic must not move to it."
-        ),
+        Decision::Failed(GateFailure::NoGreenTargets) => match fleet {
+            GreenFleet::Instances => format!(
+                "Deployment {deployment_id} has no green instance targets to validate (no green targets), so traffic must not move to it."
+            ),
+            GreenFleet::TaskSetTargets {
+                task_set,
+                target_group,
+            } => format!(
+                "Deployment {deployment_id} has no targets registered in target group {target_group} of its green task set {task_set} (no green targets), so traffic must not move to it."
+            ),
+        },
         Decision::Failed(GateFailure::Instance {
             instance_id,
             reason,
@@ -604,13 +656,17 @@ pub fn summary(
             } else {
                 evidence.address.clone()
             };
+            let noun = match fleet {
+                GreenFleet::Instances => "Green instance",
+                GreenFleet::TaskSetTargets { .. } => "Green target",
+            };
             format!(
-                "Green instance {instance_id} ({address}) of deployment {deployment_id} failed validation: {reason}; {} of {n} consecutive successes after {} probes.",
+                "{noun} {instance_id} ({address}) of deployment {deployment_id}{context} failed validation: {reason}; {} of {n} consecutive successes after {} probes.",
                 evidence.consecutive_successes, evidence.probes
             )
         }
         Decision::ProbeAgain { instances, .. } => format!(
-            "Validation of deployment {deployment_id} is still probing {} green instance(s).",
+            "Validation of deployment {deployment_id} is still probing {} green {noun}(s).",
             instances.len()
         ),
     }
@@ -1434,6 +1490,53 @@ mod tests {
         assert_eq!(
             summary("d-1", &c, LABEL, &ts, &d),
             "Green instance i-1 (127.0.0.1:80) of deployment d-1 failed validation: GET /health got no answer: connection refused; 0 of 3 consecutive successes after 9 probes."
+        );
+    }
+
+    #[test]
+    fn task_set_summaries_say_targets_and_name_the_task_set() {
+        let fleet = GreenFleet::TaskSetTargets {
+            task_set: "ecs-svc/123",
+            target_group: "shop-tg-green",
+        };
+        let c = cfg();
+        let (d, ts, _) = run(&c, &["10.0.1.5", "10.0.1.6"], 1, |_, _| good());
+        assert_eq!(
+            summary_of(fleet, "d-1", &c, LABEL, &ts, &d),
+            format!("All 2 green targets of deployment d-1 (task set ecs-svc/123, target group shop-tg-green) passed: 3 consecutive good answers each from /health (200) and /version naming revision \"{LABEL}\".")
+        );
+        assert_eq!(
+            summary_of(fleet, "d-1", &c, LABEL, &ts[..1], &Decision::Passed),
+            format!("All 1 green target of deployment d-1 (task set ecs-svc/123, target group shop-tg-green) passed: 3 consecutive good answers each from /health (200) and /version naming revision \"{LABEL}\".")
+        );
+        assert_eq!(
+            summary_of(fleet, "d-1", &c, LABEL, &[], &Decision::Failed(GateFailure::NoGreenTargets)),
+            "Deployment d-1 has no targets registered in target group shop-tg-green of its green task set ecs-svc/123 (no green targets), so traffic must not move to it."
+        );
+        let (d, ts, _) = run(&c, &["10.0.1.5"], 1, |_, _| status(500, "boom"));
+        assert_eq!(
+            summary_of(fleet, "d-1", &c, LABEL, &ts, &d),
+            "Green target 10.0.1.5 (127.0.0.1:80) of deployment d-1 (task set ecs-svc/123, target group shop-tg-green) failed validation: GET /health answered 500 (expected 200) \"boom\"; 0 of 3 consecutive successes after 9 probes."
+        );
+        assert_eq!(
+            summary_of(
+                fleet,
+                "d-1",
+                &c,
+                LABEL,
+                &ts,
+                &Decision::ProbeAgain {
+                    at: 0,
+                    instances: vec!["10.0.1.5".into()]
+                }
+            ),
+            "Validation of deployment d-1 is still probing 1 green target(s)."
+        );
+        // The EC2 wording is summary_of(Instances).
+        let (d, ts, _) = run(&c, &["i-1"], 1, |_, _| refused());
+        assert_eq!(
+            summary_of(GreenFleet::Instances, "d-1", &c, LABEL, &ts, &d),
+            summary("d-1", &c, LABEL, &ts, &d)
         );
     }
 }

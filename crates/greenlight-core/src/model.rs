@@ -141,12 +141,23 @@ pub struct AllowTrafficPrediction {
     pub after_seconds: u32,
 }
 
+/// Predicted BlockTraffic time (blue draining): the deregistration delay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockTrafficPrediction {
+    pub before_seconds: u32,
+    pub after_seconds: u32,
+}
+
 /// health-check-tuner `tune` output, stored at `$.tuning`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TuningResult {
     pub snapshots: Vec<TargetGroupSnapshot>,
     pub predicted_allow_traffic: AllowTrafficPrediction,
+    /// Absent in state written before the tuner reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicted_block_traffic: Option<BlockTrafficPrediction>,
 }
 
 /// deployment-watcher `create` output, stored at `$.deployment`.
@@ -159,6 +170,10 @@ pub struct CreatedDeployment {
     pub deadline_ms: EpochMillis,
     /// True when a retried `create` found the deployment it made before.
     pub reused: bool,
+    /// The group's `terminationWaitTimeInMinutes` in seconds (blue stays up
+    /// this long after the reroute); `None` when it could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blue_termination_wait_seconds: Option<u32>,
 }
 
 /// CodeDeploy's deployment status, normalized.

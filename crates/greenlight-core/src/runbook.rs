@@ -1469,6 +1469,7 @@ mod tests {
                 before_seconds: 330,
                 after_seconds: 15,
             },
+            predicted_block_traffic: None,
         });
         s
     }
@@ -1480,6 +1481,7 @@ mod tests {
             created_at_ms: NOW - 600_000,
             deadline_ms: NOW + 3_000_000,
             reused: false,
+            blue_termination_wait_seconds: None,
         });
         s
     }

@@ -15,7 +15,8 @@
 //! snapshotted.
 
 use crate::model::{
-    AllowTrafficPrediction, HealthCheckSettings, TargetGroupSnapshot, TuningResult,
+    AllowTrafficPrediction, BlockTrafficPrediction, HealthCheckSettings, TargetGroupSnapshot,
+    TuningResult,
 };
 use serde::{Deserialize, Serialize};
 
@@ -174,12 +175,33 @@ pub fn predict_allow_traffic(
     }
 }
 
+/// Predicted BlockTraffic time (blue drains for the deregistration delay)
+/// with the original settings (the longest delay of the snapshots) and with
+/// the profile. With no snapshots, `before` equals `after`.
+pub fn predict_block_traffic(
+    snapshots: &[TargetGroupSnapshot],
+    profile: &FastProfile,
+) -> BlockTrafficPrediction {
+    let after_seconds = profile.deregistration_delay_seconds;
+    let before_seconds = snapshots
+        .iter()
+        .map(|s| s.deregistration_delay_seconds)
+        .max()
+        .unwrap_or(after_seconds);
+    BlockTrafficPrediction {
+        before_seconds,
+        after_seconds,
+    }
+}
+
 /// The `tune` output for the kept snapshots.
 pub fn tuning_result(snapshots: Vec<TargetGroupSnapshot>, profile: &FastProfile) -> TuningResult {
     let predicted_allow_traffic = predict_allow_traffic(&snapshots, profile);
+    let predicted_block_traffic = Some(predict_block_traffic(&snapshots, profile));
     TuningResult {
         snapshots,
         predicted_allow_traffic,
+        predicted_block_traffic,
     }
 }
 
@@ -690,6 +712,47 @@ mod tests {
         assert_eq!(r.snapshots, vec![seed()]);
         assert_eq!(r.predicted_allow_traffic.before_seconds, 330);
         assert_eq!(r.predicted_allow_traffic.after_seconds, 15);
+        assert_eq!(
+            r.predicted_block_traffic,
+            Some(BlockTrafficPrediction {
+                before_seconds: 300,
+                after_seconds: 30
+            })
+        );
+    }
+
+    #[test]
+    fn block_traffic_before_is_the_longest_delay_after_is_the_profile() {
+        let profile = FastProfile {
+            deregistration_delay_seconds: 45,
+            ..FastProfile::default()
+        };
+        let p = predict_block_traffic(
+            &[
+                snap("a", hc(30, 5, 5, 2), 120),
+                seed(),
+                snap("c", hc(10, 5, 3, 2), 0),
+            ],
+            &profile,
+        );
+        assert_eq!(p.before_seconds, 300);
+        assert_eq!(p.after_seconds, 45);
+        // Nothing tuned: the profile's delay on both sides.
+        let none = predict_block_traffic(&[], &profile);
+        assert_eq!((none.before_seconds, none.after_seconds), (45, 45));
+        // A delay already below the profile's is still set to the profile's
+        // (plan_tune writes the profile value), so `after` is the profile's.
+        let low = predict_block_traffic(&[snap("d", hc(10, 5, 3, 2), 5)], &profile);
+        assert_eq!((low.before_seconds, low.after_seconds), (5, 45));
+    }
+
+    #[test]
+    fn tuning_result_without_block_prediction_still_parses() {
+        // State written before predictedBlockTraffic existed.
+        let json =
+            r#"{"snapshots":[],"predictedAllowTraffic":{"beforeSeconds":15,"afterSeconds":15}}"#;
+        let r: TuningResult = serde_json::from_str(json).unwrap();
+        assert_eq!(r.predicted_block_traffic, None);
     }
 
     // ---- tag ---------------------------------------------------------------

@@ -124,7 +124,8 @@ pub struct Predictions {
     pub allow_traffic_seconds: u32,
     /// BlockTraffic: deregistration (connection draining) of blue.
     pub block_traffic_seconds: u32,
-    /// Reroute done until the blue fleet is terminated.
+    /// Reroute done until the blue fleet is terminated: the group's
+    /// termination wait, then terminating the instances.
     pub terminating_seconds: u32,
 }
 
@@ -134,6 +135,8 @@ pub const DEFAULT_ALLOW_TRAFFIC_SECONDS: u32 = 180;
 pub const DEFAULT_BLOCK_TRAFFIC_SECONDS: u32 = 300;
 /// The tuner's default deregistration delay.
 pub const TUNED_BLOCK_TRAFFIC_SECONDS: u32 = 30;
+/// Terminating the blue instances once the termination wait is over.
+pub const BLUE_TERMINATE_SECONDS: u32 = 60;
 
 impl Default for Predictions {
     fn default() -> Self {
@@ -144,19 +147,29 @@ impl Default for Predictions {
             ready_gap_seconds: 10,
             allow_traffic_seconds: DEFAULT_ALLOW_TRAFFIC_SECONDS,
             block_traffic_seconds: DEFAULT_BLOCK_TRAFFIC_SECONDS,
-            terminating_seconds: 60,
+            terminating_seconds: BLUE_TERMINATE_SECONDS,
         }
     }
 }
 
 impl Predictions {
-    /// Defaults, with AllowTraffic from `tuning.predictedAllowTraffic.afterSeconds`
-    /// and BlockTraffic at the tuned deregistration delay when the tuner ran.
-    pub fn for_pipeline(tuning: Option<&TuningResult>) -> Self {
+    /// Defaults, with what the execution knows: AllowTraffic and BlockTraffic
+    /// from the tuner's predictions (`after`; a tuning result without a
+    /// BlockTraffic prediction means the default tuned delay), and Terminating
+    /// from the group's blue termination wait read by `create`.
+    pub fn for_pipeline(
+        tuning: Option<&TuningResult>,
+        deployment: Option<&CreatedDeployment>,
+    ) -> Self {
         let mut p = Self::default();
         if let Some(t) = tuning {
             p.allow_traffic_seconds = t.predicted_allow_traffic.after_seconds;
-            p.block_traffic_seconds = TUNED_BLOCK_TRAFFIC_SECONDS;
+            p.block_traffic_seconds = t
+                .predicted_block_traffic
+                .map_or(TUNED_BLOCK_TRAFFIC_SECONDS, |b| b.after_seconds);
+        }
+        if let Some(wait) = deployment.and_then(|d| d.blue_termination_wait_seconds) {
+            p.terminating_seconds = wait.saturating_add(BLUE_TERMINATE_SECONDS);
         }
         p
     }
@@ -572,7 +585,21 @@ pub fn created_deployment(
         created_at_ms,
         deadline_ms: deadline_ms(created_at_ms, timeout_seconds),
         reused,
+        blue_termination_wait_seconds: None,
     }
+}
+
+/// Seconds blue stays up after the reroute, from the group's
+/// `terminateBlueInstancesOnDeploymentSuccess` (`action`, minutes).
+/// `KEEP_ALIVE` keeps blue running: no wait before the deployment ends.
+/// A negative wait (not a value AWS accepts) is unknown.
+pub fn blue_termination_wait_seconds(action: Option<&str>, wait_minutes: i32) -> Option<u32> {
+    if action == Some("KEEP_ALIVE") {
+        return Some(0);
+    }
+    u32::try_from(wait_minutes)
+        .ok()
+        .map(|m| m.saturating_mul(60))
 }
 
 // ---------------------------------------------------------------------------
@@ -744,7 +771,8 @@ mod tests {
     // ---- helpers -------------------------------------------------------
 
     use crate::model::{
-        AllowTrafficPrediction, LifecycleDiagnostics, LifecycleEventView, Revision, Source,
+        AllowTrafficPrediction, BlockTrafficPrediction, LifecycleDiagnostics, LifecycleEventView,
+        Revision, Source,
     };
 
     const T0: EpochMillis = 1_700_000_000_000;
@@ -1135,8 +1163,9 @@ mod tests {
                 before_seconds: 330,
                 after_seconds: 15,
             },
+            predicted_block_traffic: None,
         };
-        let p = Predictions::for_pipeline(Some(&tuning));
+        let p = Predictions::for_pipeline(Some(&tuning), None);
         let l = ledger(&staged(DeploymentStatus::InProgress, "rerouted"), &p);
         let row = |ph: Phase| l.iter().find(|r| r.phase == ph).unwrap().clone();
         assert_eq!(row(Phase::Provisioning).started_at_ms, T0);
@@ -1187,8 +1216,66 @@ mod tests {
     }
 
     #[test]
+    fn predictions_use_the_tuned_delay_and_the_groups_termination_wait() {
+        let tuning = TuningResult {
+            snapshots: vec![],
+            predicted_allow_traffic: AllowTrafficPrediction {
+                before_seconds: 330,
+                after_seconds: 15,
+            },
+            predicted_block_traffic: Some(BlockTrafficPrediction {
+                before_seconds: 300,
+                after_seconds: 45,
+            }),
+        };
+        let mut created = created_deployment("d-1", 0, 3600, false);
+        created.blue_termination_wait_seconds = Some(5 * 60);
+        let p = Predictions::for_pipeline(Some(&tuning), Some(&created));
+        assert_eq!(p.phase_seconds(Phase::Rerouting, 2), Some(15 + 45));
+        assert_eq!(
+            p.phase_seconds(Phase::Terminating, 2),
+            Some(300 + BLUE_TERMINATE_SECONDS)
+        );
+        // A wait of 0 minutes: only the termination itself.
+        created.blue_termination_wait_seconds = Some(0);
+        let p = Predictions::for_pipeline(None, Some(&created));
+        assert_eq!(
+            p.phase_seconds(Phase::Terminating, 1),
+            Some(BLUE_TERMINATE_SECONDS)
+        );
+        // Unknown wait (the group could not be read): the default.
+        created.blue_termination_wait_seconds = None;
+        let p = Predictions::for_pipeline(None, Some(&created));
+        assert_eq!(p, Predictions::default());
+        // A huge wait saturates instead of overflowing.
+        created.blue_termination_wait_seconds = Some(u32::MAX);
+        let p = Predictions::for_pipeline(None, Some(&created));
+        assert_eq!(p.phase_seconds(Phase::Terminating, 1), Some(u32::MAX));
+    }
+
+    #[test]
+    fn blue_termination_wait_from_the_group() {
+        assert_eq!(
+            blue_termination_wait_seconds(Some("TERMINATE"), 5),
+            Some(300)
+        );
+        assert_eq!(blue_termination_wait_seconds(Some("TERMINATE"), 0), Some(0));
+        assert_eq!(blue_termination_wait_seconds(None, 60), Some(3600));
+        assert_eq!(
+            blue_termination_wait_seconds(Some("KEEP_ALIVE"), 60),
+            Some(0)
+        );
+        assert_eq!(blue_termination_wait_seconds(Some("TERMINATE"), -1), None);
+        // The API caps the wait at 2880 minutes; larger values still do not overflow.
+        assert_eq!(
+            blue_termination_wait_seconds(Some("TERMINATE"), i32::MAX),
+            Some(u32::MAX)
+        );
+    }
+
+    #[test]
     fn predictions_default_and_tuned() {
-        let d = Predictions::for_pipeline(None);
+        let d = Predictions::for_pipeline(None, None);
         assert_eq!(d, Predictions::default());
         assert_eq!(d.phase_seconds(Phase::Rerouting, 1), Some(180 + 300));
         assert_eq!(d.phase_seconds(Phase::Installing, 0), Some(90));

@@ -5,7 +5,7 @@
 
 use crate::cloud::LocalCloud;
 use greenlight_core::watch::{self, Predictions};
-use greenlight_core::{DeploymentView, Phase, PhaseTiming, TuningResult};
+use greenlight_core::{CreatedDeployment, DeploymentView, Phase, PhaseTiming, TuningResult};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -190,13 +190,18 @@ pub async fn follow(
         if finished || tokio::time::Instant::now() >= deadline {
             // One last look so the timeline has the deployment's end.
             let deployment = deployment_of(cloud, execution_name).await;
-            let tuning: Option<TuningResult> = output
-                .as_ref()
-                .and_then(|o: &Value| o.get("tuning"))
-                .and_then(|t| serde_json::from_value(t.clone()).ok());
+            // The execution's output (a succeeded one) holds what the watcher
+            // predicted from: `$.tuning` and `$.deployment`.
+            let state_field =
+                |name: &str| output.as_ref().and_then(|o: &Value| o.get(name)).cloned();
+            let tuning: Option<TuningResult> =
+                state_field("tuning").and_then(|t| serde_json::from_value(t).ok());
+            let created: Option<CreatedDeployment> =
+                state_field("deployment").and_then(|d| serde_json::from_value(d).ok());
+            let predictions = Predictions::for_pipeline(tuning.as_ref(), created.as_ref());
             let timeline = deployment
                 .as_ref()
-                .map(|d| watch::ledger(d, &Predictions::for_pipeline(tuning.as_ref())))
+                .map(|d| watch::ledger(d, &predictions))
                 .unwrap_or_default();
             progress(Progress::Finished {
                 status: status.clone(),

@@ -438,6 +438,50 @@ async fn running_uploads(
 // ---------------------------------------------------------------------------
 
 async fn create(request: &Request, deps: &Deps) -> Result<CreatedDeployment, Error> {
+    let mut created = create_or_reuse(request, deps).await?;
+    let input = &request.pipeline.input;
+    created.blue_termination_wait_seconds =
+        blue_termination_wait_seconds(deps, &input.application, &input.deployment_group).await;
+    Ok(created)
+}
+
+/// The group's blue termination wait (GetDeploymentGroup), which paces the
+/// status loop through the Terminating phase. Best effort: predictions only
+/// set how long to wait between looks, so an unreadable group means the
+/// default prediction, never a failed `create` (the deployment exists).
+async fn blue_termination_wait_seconds(deps: &Deps, application: &str, group: &str) -> Option<u32> {
+    let answer = deps
+        .codedeploy
+        .get_deployment_group()
+        .application_name(application)
+        .deployment_group_name(group)
+        .send()
+        .await;
+    match answer {
+        Ok(out) => {
+            let terminate = out
+                .deployment_group_info()
+                .and_then(|info| info.blue_green_deployment_configuration())
+                .and_then(|bg| bg.terminate_blue_instances_on_deployment_success())?;
+            watch::blue_termination_wait_seconds(
+                terminate.action().map(|a| a.as_str()),
+                terminate.termination_wait_time_in_minutes(),
+            )
+        }
+        Err(e) => {
+            tracing::warn!(
+                application,
+                deployment_group = group,
+                error = %sdk_detail(&e),
+                "could not read the group's termination wait; predicting the default"
+            );
+            None
+        }
+    }
+}
+
+/// `CreateDeployment`, or the deployment a previous try of this execution made.
+async fn create_or_reuse(request: &Request, deps: &Deps) -> Result<CreatedDeployment, Error> {
     let input = &request.pipeline.input;
     let timeout = deps.config.deployment_timeout_seconds;
     let now = now_ms();
@@ -622,7 +666,10 @@ async fn status(request: &Request, deps: &Deps) -> Result<StatusReport, Error> {
         deadline_ms: created.deadline_ms,
         created_at_ms: created.created_at_ms,
         validated: validated(&request.pipeline, id),
-        predictions: Predictions::for_pipeline(request.pipeline.tuning.as_ref()),
+        predictions: Predictions::for_pipeline(
+            request.pipeline.tuning.as_ref(),
+            request.pipeline.deployment.as_ref(),
+        ),
         bounds: deps.config.bounds(),
         now: now_ms(),
     };

@@ -7,6 +7,9 @@ use aws_sdk_codedeploy::operation::create_deployment::{
     CreateDeploymentError, CreateDeploymentOutput,
 };
 use aws_sdk_codedeploy::operation::get_deployment::{GetDeploymentError, GetDeploymentOutput};
+use aws_sdk_codedeploy::operation::get_deployment_group::{
+    GetDeploymentGroupError, GetDeploymentGroupOutput,
+};
 use aws_sdk_codedeploy::operation::list_deployment_targets::ListDeploymentTargetsOutput;
 use aws_sdk_codedeploy::operation::list_deployments::{
     ListDeploymentsError, ListDeploymentsOutput,
@@ -18,9 +21,10 @@ use aws_sdk_codedeploy::types::error::{
     InvalidRevisionException, InvalidRoleException, RevisionDoesNotExistException,
 };
 use aws_sdk_codedeploy::types::{
-    BundleType, DeploymentInfo, DeploymentTarget, ErrorCode, ErrorInformation, InstanceTarget,
-    LifecycleEvent, LifecycleEventStatus, RevisionLocationType, RollbackInfo, StopStatus,
-    TargetInstances, TargetLabel, TargetStatus,
+    BlueGreenDeploymentConfiguration, BlueInstanceTerminationOption, BundleType,
+    DeploymentGroupInfo, DeploymentInfo, DeploymentTarget, ErrorCode, ErrorInformation,
+    InstanceAction, InstanceTarget, LifecycleEvent, LifecycleEventStatus, RevisionLocationType,
+    RollbackInfo, StopStatus, TargetInstances, TargetLabel, TargetStatus,
 };
 use aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput;
 use aws_sdk_sfn::operation::list_executions::ListExecutionsOutput;
@@ -395,6 +399,34 @@ fn create_ok() -> Rule {
         })
 }
 
+/// GetDeploymentGroup for shop/shop-bluegreen: blue terminated after `minutes`.
+fn group_with_termination_wait(minutes: i32) -> Rule {
+    mock!(aws_sdk_codedeploy::Client::get_deployment_group)
+        .match_requests(|r| {
+            r.application_name() == Some("shop")
+                && r.deployment_group_name() == Some("shop-bluegreen")
+        })
+        .then_output(move || {
+            let terminate = BlueInstanceTerminationOption::builder()
+                .action(InstanceAction::Terminate)
+                .termination_wait_time_in_minutes(minutes)
+                .build();
+            GetDeploymentGroupOutput::builder()
+                .deployment_group_info(
+                    DeploymentGroupInfo::builder()
+                        .application_name("shop")
+                        .deployment_group_name("shop-bluegreen")
+                        .blue_green_deployment_configuration(
+                            BlueGreenDeploymentConfiguration::builder()
+                                .terminate_blue_instances_on_deployment_success(terminate)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build()
+        })
+}
+
 #[tokio::test]
 async fn create_makes_a_new_deployment_with_the_s3_revision() {
     let req = request(CREATE);
@@ -412,7 +444,8 @@ async fn create_makes_a_new_deployment_with_the_s3_revision() {
         ),
     ]);
     let create = create_ok();
-    let deps = deps(&[&list, &batch, &create], &[]);
+    let group = group_with_termination_wait(5);
+    let deps = deps(&[&list, &batch, &create, &group], &[]);
     let before = now_ms();
     let out = run(req.clone(), &deps).await.unwrap();
     println!(
@@ -427,6 +460,32 @@ async fn create_makes_a_new_deployment_with_the_s3_revision() {
     assert!(!created.reused);
     assert!(created.created_at_ms >= before && created.created_at_ms <= now_ms());
     assert_eq!(created.deadline_ms, created.created_at_ms + 3_600_000);
+    // The group's 5-minute termination wait, for the Terminating prediction.
+    assert_eq!(group.num_calls(), 1);
+    assert_eq!(created.blue_termination_wait_seconds, Some(300));
+}
+
+#[tokio::test]
+async fn create_succeeds_when_the_group_cannot_be_read_for_predictions() {
+    let list = recent_deployments(vec![]);
+    let batch = batch_get(vec![]);
+    let create = create_ok();
+    let group = mock!(aws_sdk_codedeploy::Client::get_deployment_group).then_error(|| {
+        GetDeploymentGroupError::generic(
+            aws_sdk_codedeploy::error::ErrorMetadata::builder()
+                .code("AccessDeniedException")
+                .message("not authorized to perform codedeploy:GetDeploymentGroup")
+                .build(),
+        )
+    });
+    let deps = deps(&[&list, &batch, &create, &group], &[]);
+    let Response::Created(created) = run(request(CREATE), &deps).await.unwrap() else {
+        panic!("expected CreatedDeployment")
+    };
+    assert_eq!(create.num_calls(), 1);
+    assert_eq!(group.num_calls(), 1);
+    assert_eq!(created.deployment_id, "d-NEW12345");
+    assert_eq!(created.blue_termination_wait_seconds, None);
 }
 
 #[tokio::test]
@@ -443,7 +502,8 @@ async fn a_retried_create_reuses_the_deployment_it_made() {
         ("d-MINE0001", deployment_description(ME), made_at),
     ]);
     let create = create_ok();
-    let deps = deps(&[&list, &batch, &create], &[]);
+    let group = group_with_termination_wait(0);
+    let deps = deps(&[&list, &batch, &create, &group], &[]);
     let out = run(req, &deps).await.unwrap();
     assert_eq!(
         out,
@@ -452,6 +512,7 @@ async fn a_retried_create_reuses_the_deployment_it_made() {
             created_at_ms: made_at,
             deadline_ms: made_at + 3_600_000,
             reused: true,
+            blue_termination_wait_seconds: Some(0),
         })
     );
     assert_eq!(create.num_calls(), 0, "no second deployment");
@@ -496,7 +557,8 @@ async fn create_reads_every_page_and_batches_of_25() {
             out.build()
         });
     let create = create_ok();
-    let deps = deps(&[&list, &batch, &create], &[]);
+    let group = group_with_termination_wait(5);
+    let deps = deps(&[&list, &batch, &create, &group], &[]);
     let Response::Created(created) = run(req, &deps).await.unwrap() else {
         panic!("expected CreatedDeployment")
     };
@@ -653,6 +715,7 @@ fn succeeded(names: &[&'static str], from: i64) -> Vec<Ev> {
         .collect()
 }
 
+#[derive(Clone)]
 struct Scenario {
     status: aws_sdk_codedeploy::types::DeploymentStatus,
     created: i64,
@@ -911,11 +974,32 @@ async fn status_terminating_after_reroute() {
         .collect();
     s.blue = succeeded(&BLOCK, now - 85_000);
     s.termination_wait_started = true;
-    let r = look(status_request(None), &codedeploy_rules(s), &[])
+    let req = status_request(None);
+    assert_eq!(
+        req.pipeline
+            .deployment
+            .as_ref()
+            .unwrap()
+            .blue_termination_wait_seconds,
+        Some(300),
+        "the fixture's group waits 5 minutes before terminating blue"
+    );
+    let r = look(req.clone(), &codedeploy_rules(s.clone()), &[])
         .await
         .unwrap();
     assert_eq!((r.phase, r.next), (Phase::Terminating, NextStep::Wait));
-    // Reroute ended 70 s ago; 60 s predicted → overdue → 70 / 4 = 17.
+    // Reroute ended 70 s ago; 300 s wait + 60 s predicted → 290 s remain → the 60 s maximum.
+    assert_eq!(r.wait_seconds, 60);
+    // Termination wait unknown: 60 s predicted → overdue → 70 / 4 = 17.
+    let mut unknown = req;
+    unknown
+        .pipeline
+        .deployment
+        .as_mut()
+        .unwrap()
+        .blue_termination_wait_seconds = None;
+    let r = look(unknown, &codedeploy_rules(s), &[]).await.unwrap();
+    assert_eq!((r.phase, r.next), (Phase::Terminating, NextStep::Wait));
     assert_between(r.wait_seconds, 17, 18);
     assert_eq!(
         r.ledger.iter().map(|t| t.phase).collect::<Vec<_>>(),

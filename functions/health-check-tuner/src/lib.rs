@@ -191,6 +191,7 @@ async fn tune(request: &Request, deps: &Deps) -> Result<TuningResult, Error> {
         target_groups = result.snapshots.len(),
         allow_traffic_before_seconds = result.predicted_allow_traffic.before_seconds,
         allow_traffic_after_seconds = result.predicted_allow_traffic.after_seconds,
+        block_traffic_after_seconds = ?result.predicted_block_traffic.map(|b| b.after_seconds),
         "tuned"
     );
     Ok(result)

@@ -27,7 +27,8 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use aws_sdk_elasticloadbalancingv2::Client as Elbv2Client;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use greenlight_core::model::{
-    AllowTrafficPrediction, HealthCheckSettings, TargetGroupSnapshot, TuningResult,
+    AllowTrafficPrediction, BlockTrafficPrediction, HealthCheckSettings, TargetGroupSnapshot,
+    TuningResult,
 };
 use greenlight_core::tuning::{
     FastProfile, RestoreReport, RestoreSource, SkipReason, SkippedTargetGroup,
@@ -381,6 +382,10 @@ async fn tune_snapshots_tags_first_then_applies_the_fast_profile() {
                 before_seconds: 330,
                 after_seconds: 15,
             },
+            predicted_block_traffic: Some(BlockTrafficPrediction {
+                before_seconds: 300,
+                after_seconds: 30,
+            }),
         })
     );
     assert_eq!(

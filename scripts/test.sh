@@ -15,7 +15,7 @@
 #   clippy       cargo clippy --workspace --all-targets -- -D warnings
 #   test         cargo test --workspace
 #   service      the local cloud as a service (greenlight-local up/down) driven by the pinned AWS CLI:
-#                cargo build -p local-cloud --bin greenlight-local + tests/service_cli_test.py
+#                the greenlight-local binary the test step built + tests/service_cli_test.py
 #
 # The cheap checks run before the two Rust compilations so a mistake shows up in seconds.
 # `scripts/test.sh STEP...` runs only the named steps (tools always runs first).
@@ -38,10 +38,11 @@ unset AWS_PROFILE AWS_ENDPOINT_URL
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 npm_config_fund=false npm_config_audit=false npm_config_update_notifier=false
 
 if [[ "${CI:-}" == "true" ]]; then
-  # A fresh clone compiles everything once: incremental state is never reused, and full
-  # debuginfo for the AWS SDK would only cost link time and disk.
+  # A fresh clone compiles everything once: incremental state is never reused, and debug
+  # info for the AWS SDK would only cost link time and the runner's disk (a CI run once
+  # ran out of space with line tables on and the SDK compiled twice).
   export CARGO_INCREMENTAL=0
-  export CARGO_PROFILE_DEV_DEBUG=line-tables-only
+  export CARGO_PROFILE_DEV_DEBUG=0
   export CARGO_TERM_COLOR=never
 fi
 
@@ -107,8 +108,11 @@ step_sam() {
 }
 
 step_service() {
-  # The binary's own build (the SDK without the test-util features: a separate compile).
-  cargo build -p local-cloud --bin greenlight-local
+  # The binary `cargo test --workspace` builds for crates/local-cloud/tests/cli.rs, with the
+  # tests' dependency features: right after the test step this is a no-op. (`cargo build -p
+  # local-cloud` would resolve the SDK without test-util: a second full SDK compile, and on CI
+  # a second copy of it on disk.)
+  cargo test --workspace --no-run
   GREENLIGHT_LOCAL_BIN="$ROOT/target/debug/greenlight-local" \
     "$VENV/bin/python" -m unittest tests/service_cli_test.py -v
 }

@@ -7,7 +7,8 @@
 //! lifecycle events (start/end time, status, diagnostics).
 //!
 //! Used by deployment-watcher (status), traffic-validator (green instance
-//! ids) and failure-handler (diagnosis).
+//! ids; in ECS hook mode the green task set, [`ecs_task_sets`]) and
+//! failure-handler (diagnosis).
 
 use aws_sdk_codedeploy::error::SdkError;
 use aws_sdk_codedeploy::types::{
@@ -17,6 +18,7 @@ use aws_sdk_codedeploy::types::{
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_smithy_types::DateTime;
+use greenlight_core::hook::TaskSetView;
 use greenlight_core::model::{
     DeploymentErrorInfo, DeploymentView, EpochMillis, FleetLabel, InstanceTargetView,
     LifecycleDiagnostics, LifecycleEventView, LifecycleStatus,
@@ -104,6 +106,16 @@ pub async fn read_deployment(
     client: &aws_sdk_codedeploy::Client,
     deployment_id: &str,
 ) -> Result<DeploymentView, ReadError> {
+    let info = get_deployment_info(client, deployment_id).await?;
+    let targets = read_targets(client, deployment_id).await?;
+    deployment_view(deployment_id, &info, &targets)
+}
+
+/// GetDeployment's `deploymentInfo` (a missing deployment is `NotFound`).
+pub async fn get_deployment_info(
+    client: &aws_sdk_codedeploy::Client,
+    deployment_id: &str,
+) -> Result<DeploymentInfo, ReadError> {
     let got = client
         .get_deployment()
         .deployment_id(deployment_id)
@@ -115,13 +127,45 @@ pub async fn read_deployment(
             });
             classify("GetDeployment", deployment_id, &e, missing)
         })?;
-    let info = got.deployment_info().ok_or_else(|| ReadError::Unexpected {
-        deployment_id: deployment_id.to_string(),
-        problem: "no deploymentInfo in the answer".to_string(),
-    })?;
+    got.deployment_info()
+        .cloned()
+        .ok_or_else(|| ReadError::Unexpected {
+            deployment_id: deployment_id.to_string(),
+            problem: "no deploymentInfo in the answer".to_string(),
+        })
+}
+
+/// Every target of the deployment, of any kind (ListDeploymentTargets, then
+/// BatchGetDeploymentTargets). Empty when the deployment has not started.
+pub async fn read_targets(
+    client: &aws_sdk_codedeploy::Client,
+    deployment_id: &str,
+) -> Result<Vec<DeploymentTarget>, ReadError> {
     let target_ids = list_target_ids(client, deployment_id).await?;
-    let targets = batch_get_targets(client, deployment_id, &target_ids).await?;
-    deployment_view(deployment_id, info, &targets)
+    batch_get_targets(client, deployment_id, &target_ids).await
+}
+
+/// The ECS task sets of the deployment's ECS targets
+/// (`ecsTarget.taskSetsInfo[]`), for the traffic validator's hook mode.
+/// Other kinds of targets have none.
+pub fn ecs_task_sets(targets: &[DeploymentTarget]) -> Vec<TaskSetView> {
+    targets
+        .iter()
+        .filter_map(|t| t.ecs_target())
+        .flat_map(|ecs| ecs.task_sets_info())
+        .map(|set| TaskSetView {
+            identifier: set
+                .identifer()
+                .filter(|i| !i.is_empty())
+                .map(str::to_string),
+            label: set.task_set_label().and_then(fleet_label),
+            target_group: set
+                .target_group()
+                .and_then(|g| g.name())
+                .filter(|n| !n.is_empty())
+                .map(str::to_string),
+        })
+        .collect()
 }
 
 /// All target ids of a deployment (ListDeploymentTargets, every page).
@@ -589,6 +633,50 @@ mod tests {
         assert_eq!(v.targets[29].instance_id, "i-29");
         assert_eq!(list.num_calls(), 2);
         assert_eq!(batch.num_calls(), 2);
+    }
+
+    #[test]
+    fn ecs_task_sets_are_read_from_ecs_targets_only() {
+        use aws_sdk_codedeploy::types::{EcsTarget, EcsTaskSet, TargetGroupInfo};
+        let set = |id: &str, label: TargetLabel, tg: Option<&str>| {
+            let mut b = EcsTaskSet::builder().identifer(id).task_set_label(label);
+            if let Some(tg) = tg {
+                b = b.target_group(TargetGroupInfo::builder().name(tg).build());
+            }
+            b.build()
+        };
+        let ecs = DeploymentTarget::builder()
+            .ecs_target(
+                EcsTarget::builder()
+                    .target_id("cluster:service")
+                    .task_sets_info(set("ecs-svc/1", TargetLabel::Blue, Some("tg-blue")))
+                    .task_sets_info(set("ecs-svc/2", TargetLabel::Green, Some("tg-green")))
+                    .task_sets_info(set("ecs-svc/3", TargetLabel::from("Purple"), None))
+                    .build(),
+            )
+            .build();
+        let targets = vec![instance("i-1", TargetLabel::Green, vec![]), ecs];
+        assert_eq!(
+            ecs_task_sets(&targets),
+            vec![
+                TaskSetView {
+                    identifier: Some("ecs-svc/1".into()),
+                    label: Some(FleetLabel::Blue),
+                    target_group: Some("tg-blue".into()),
+                },
+                TaskSetView {
+                    identifier: Some("ecs-svc/2".into()),
+                    label: Some(FleetLabel::Green),
+                    target_group: Some("tg-green".into()),
+                },
+                TaskSetView {
+                    identifier: Some("ecs-svc/3".into()),
+                    label: None,
+                    target_group: None,
+                },
+            ]
+        );
+        assert!(ecs_task_sets(&targets[..1]).is_empty());
     }
 
     #[tokio::test]

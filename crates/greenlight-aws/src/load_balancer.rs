@@ -5,7 +5,8 @@
 //! this module only reads and writes ELBv2 / CodeDeploy.
 //!
 //! Used by health-check-tuner (tune / restore), failure-handler (restore
-//! without the pipeline state, from the tag) and traffic-validator (port).
+//! without the pipeline state, from the tag) and traffic-validator (port; in
+//! ECS hook mode the green target group's registered targets).
 
 use aws_sdk_codedeploy::Client as CodeDeployClient;
 use aws_sdk_elasticloadbalancingv2::error::SdkError;
@@ -13,6 +14,7 @@ use aws_sdk_elasticloadbalancingv2::types::{Tag, TargetGroup, TargetGroupAttribu
 use aws_sdk_elasticloadbalancingv2::Client as Elbv2Client;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use greenlight_core::hook::{RegisteredTarget, TargetGroupFacts};
 use greenlight_core::model::{HealthCheckSettings, TargetGroupSnapshot};
 use greenlight_core::tuning::{
     decode_snapshot_tag, plan_restore, plan_tune, Changes, FastProfile, TagError,
@@ -352,6 +354,94 @@ pub async fn target_group_port(elbv2: &Elbv2Client, arn: &str) -> Result<Option<
             )
         }),
     }
+}
+
+/// The target group named `name` (DescribeTargetGroups by name): its ARN,
+/// target type and port, for the traffic validator's ECS hook mode.
+pub async fn target_group_by_name(
+    elbv2: &Elbv2Client,
+    name: &str,
+) -> Result<TargetGroupFacts, LbError> {
+    let out = elbv2
+        .describe_target_groups()
+        .names(name)
+        .send()
+        .await
+        .map_err(|err| {
+            elb_error("DescribeTargetGroups", name, err, |e| {
+                e.is_target_group_not_found_exception()
+            })
+        })?;
+    let tg = out
+        .target_groups()
+        .iter()
+        .find(|tg| tg.target_group_name() == Some(name))
+        .ok_or_else(|| LbError::TargetGroupNotFound {
+            target_group: name.to_string(),
+            detail: "DescribeTargetGroups did not return it".to_string(),
+        })?;
+    let arn = tg
+        .target_group_arn()
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| LbError::unexpected("DescribeTargetGroups", name, "no TargetGroupArn"))?;
+    let port = match tg.port() {
+        None => None,
+        Some(port) => Some(u16::try_from(port).map_err(|_| {
+            LbError::unexpected(
+                "DescribeTargetGroups",
+                name,
+                format!("port {port} is not a TCP port"),
+            )
+        })?),
+    };
+    Ok(TargetGroupFacts {
+        name: name.to_string(),
+        arn: arn.to_string(),
+        target_type: tg.target_type().map(|t| t.as_str().to_string()),
+        port,
+    })
+}
+
+/// The targets registered in the target group (DescribeTargetHealth): id,
+/// port and health state of each.
+pub async fn registered_targets(
+    elbv2: &Elbv2Client,
+    arn: &str,
+) -> Result<Vec<RegisteredTarget>, LbError> {
+    let out = elbv2
+        .describe_target_health()
+        .target_group_arn(arn)
+        .send()
+        .await
+        .map_err(|err| {
+            elb_error("DescribeTargetHealth", arn, err, |e| {
+                e.is_target_group_not_found_exception()
+            })
+        })?;
+    let mut targets = Vec::new();
+    for d in out.target_health_descriptions() {
+        let Some(target) = d.target() else { continue };
+        let id = target.id().unwrap_or_default().to_string();
+        let port = match target.port() {
+            None => None,
+            Some(port) => Some(u16::try_from(port).map_err(|_| {
+                LbError::unexpected(
+                    "DescribeTargetHealth",
+                    arn,
+                    format!("target {id} has port {port}, which is not a TCP port"),
+                )
+            })?),
+        };
+        targets.push(RegisteredTarget {
+            id,
+            port,
+            state: d
+                .target_health()
+                .and_then(|h| h.state())
+                .map(|s| s.as_str().to_string()),
+        });
+    }
+    Ok(targets)
 }
 
 /// Applies `changes` to the target group: ModifyTargetGroup (health check),
@@ -871,5 +961,92 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.error_type(), "NoLoadBalancer");
+    }
+
+    #[tokio::test]
+    async fn target_group_by_name_and_its_registered_targets() {
+        use aws_sdk_elasticloadbalancingv2::operation::describe_target_health::DescribeTargetHealthOutput;
+        use aws_sdk_elasticloadbalancingv2::types::{
+            TargetDescription, TargetHealth, TargetHealthDescription, TargetHealthStateEnum,
+            TargetTypeEnum,
+        };
+        let d = mock!(Elbv2Client::describe_target_groups)
+            .match_requests(|r| r.names() == ["web-tg-green"])
+            .then_output(|| {
+                DescribeTargetGroupsOutput::builder()
+                    .target_groups(
+                        TargetGroup::builder()
+                            .target_group_arn(ARN)
+                            .target_group_name("web-tg-green")
+                            .target_type(TargetTypeEnum::Ip)
+                            .port(80)
+                            .build(),
+                    )
+                    .build()
+            });
+        let h = mock!(Elbv2Client::describe_target_health)
+            .match_requests(|r| r.target_group_arn() == Some(ARN))
+            .then_output(|| {
+                let row = |id: &str, port: Option<i32>, state: TargetHealthStateEnum| {
+                    TargetHealthDescription::builder()
+                        .target(TargetDescription::builder().id(id).set_port(port).build())
+                        .target_health(TargetHealth::builder().state(state).build())
+                        .build()
+                };
+                DescribeTargetHealthOutput::builder()
+                    .target_health_descriptions(row(
+                        "127.0.0.1",
+                        Some(8080),
+                        TargetHealthStateEnum::Healthy,
+                    ))
+                    .target_health_descriptions(row(
+                        "127.0.0.2",
+                        None,
+                        TargetHealthStateEnum::Draining,
+                    ))
+                    .build()
+            });
+        let elb = mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::MatchAny, [&d, &h]);
+        let facts = target_group_by_name(&elb, "web-tg-green").await.unwrap();
+        assert_eq!(
+            facts,
+            TargetGroupFacts {
+                name: "web-tg-green".into(),
+                arn: ARN.into(),
+                target_type: Some("ip".into()),
+                port: Some(80),
+            }
+        );
+        let targets = registered_targets(&elb, ARN).await.unwrap();
+        assert_eq!(
+            targets,
+            vec![
+                RegisteredTarget {
+                    id: "127.0.0.1".into(),
+                    port: Some(8080),
+                    state: Some("healthy".into()),
+                },
+                RegisteredTarget {
+                    id: "127.0.0.2".into(),
+                    port: None,
+                    state: Some("draining".into()),
+                },
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn target_group_by_name_not_found() {
+        let d = mock!(Elbv2Client::describe_target_groups).then_error(|| {
+            DescribeTargetGroupsError::TargetGroupNotFoundException(
+                aws_sdk_elasticloadbalancingv2::types::error::TargetGroupNotFoundException::builder()
+                    .message("One or more target groups not found")
+                    .build(),
+            )
+        });
+        let elb = mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::MatchAny, [&d]);
+        let err = target_group_by_name(&elb, "gone-tg").await.unwrap_err();
+        assert_eq!(err.error_type(), "TargetGroupNotFound");
+        assert!(err.to_string().contains("gone-tg"), "{err}");
     }
 }

@@ -177,7 +177,11 @@ pub struct PlannedTarget {
 /// earlier deployment on its way out).
 pub fn is_serving(target: &RegisteredTarget) -> bool {
     !matches!(
-        target.state.as_deref().map(str::to_ascii_lowercase).as_deref(),
+        target
+            .state
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref(),
         Some("draining") | Some("unhealthy.draining")
     )
 }
@@ -350,7 +354,10 @@ mod tests {
             hook_plan(Some("Kubernetes")),
             HookPlan::Refuse(NotProbed::UnknownPlatform("Kubernetes".into()))
         );
-        assert_eq!(hook_plan(None), HookPlan::Refuse(NotProbed::MissingPlatform));
+        assert_eq!(
+            hook_plan(None),
+            HookPlan::Refuse(NotProbed::MissingPlatform)
+        );
         assert_eq!(
             hook_plan(Some("  ")),
             HookPlan::Refuse(NotProbed::MissingPlatform)
@@ -382,7 +389,10 @@ mod tests {
                 "{key}"
             );
         }
-        assert_eq!(revision_label(&ecs, Some("a/.yaml")).as_deref(), Some(".yaml"));
+        assert_eq!(
+            revision_label(&ecs, Some("a/.yaml")).as_deref(),
+            Some(".yaml")
+        );
         assert_eq!(revision_label(&ecs, None), None);
         assert_eq!(revision_label(&ec2, Some(" ")), None);
     }
@@ -399,7 +409,11 @@ mod tests {
     fn the_green_task_set_and_its_target_group_are_chosen() {
         let sets = [
             set("ecs-svc/blue", Some(FleetLabel::Blue), Some("shop-tg-blue")),
-            set("ecs-svc/green", Some(FleetLabel::Green), Some("shop-tg-green")),
+            set(
+                "ecs-svc/green",
+                Some(FleetLabel::Green),
+                Some("shop-tg-green"),
+            ),
         ];
         assert_eq!(
             green_task_set(&sets),
@@ -639,7 +653,10 @@ mod tests {
             "Deployment d-1 is a Lambda deployment: greenlight's gate probes EC2 instances and ECS tasks behind a target group over HTTP, and a Lambda deployment has nothing it can probe, so the lifecycle hook was reported Failed. A Lambda deployment should not route this hook to greenlight's traffic validator: remove it from the AppSpec Hooks."
         );
         let cases = [
-            (NotProbed::UnknownPlatform("Kubernetes".into()), "\"Kubernetes\""),
+            (
+                NotProbed::UnknownPlatform("Kubernetes".into()),
+                "\"Kubernetes\"",
+            ),
             (NotProbed::MissingPlatform, "no computePlatform"),
             (
                 NotProbed::NoGreenTaskSet { task_sets: 1 },

@@ -11,13 +11,19 @@
 //!    decides, then calls `ContinueDeployment(READY_WAIT)` when all pass or
 //!    `StopDeployment(autoRollbackEnabled = true)` when any fails, and answers
 //!    a [`ValidationReport`] with per-instance evidence.
-//! 2. **CodeDeploy Lambda/ECS lifecycle hook**: `{"DeploymentId": ...,
-//!    "LifecycleEventHookExecutionId": ...}`. Same checks, then always
+//! 2. **CodeDeploy lifecycle hook**: `{"DeploymentId": ...,
+//!    "LifecycleEventHookExecutionId": ...}`. What is probed follows the
+//!    deployment's `computePlatform` (`greenlight_core::hook`): `Server` →
+//!    the green EC2 instances as above; `ECS` → the targets registered in
+//!    the green task set's target group (ELBv2 DescribeTargetGroups +
+//!    DescribeTargetHealth); `Lambda` (nothing to probe) or anything else →
+//!    `Failed` with the reason. Same checks, then always
 //!    `PutLifecycleEventHookExecutionStatus` (`Failed` on any internal error,
 //!    so a deployment never hangs on the hook).
 //!
-//! Addresses come only from EC2 for the deployment's own green targets,
-//! never from the event.
+//! Addresses come only from AWS for the deployment's own green targets (EC2
+//! private IPs, or the ids of the targets registered in the green target
+//! group), never from the event.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -27,16 +33,21 @@ use aws_lambda_events::event::codedeploy::CodeDeployLifecycleEvent;
 use aws_sdk_codedeploy::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_codedeploy::types::{DeploymentWaitType, LifecycleEventStatus};
 use greenlight_aws::config::{optional, parsed_or, ConfigError};
-use greenlight_aws::deployment::{read_deployment, ReadError};
-use greenlight_aws::load_balancer::{target_group_arns, target_group_port, LbError};
+use greenlight_aws::deployment::{
+    deployment_view, ecs_task_sets, get_deployment_info, read_deployment, read_targets, ReadError,
+};
+use greenlight_aws::load_balancer::{
+    registered_targets, target_group_arns, target_group_by_name, target_group_port, LbError,
+};
 use greenlight_aws::{describe_error, now_ms};
+use greenlight_core::hook::{self, HookPlan, NotProbed, TargetHost};
 use greenlight_core::model::{
     DeploymentStatus, DeploymentView, FleetLabel, InstanceEvidence, TaskRequest, ValidationAction,
     ValidationReport,
 };
 use greenlight_core::probe::{
-    self, deadline_within_invocation, decide, socket_address, Decision, GateFailure, HttpOutcome,
-    InstanceTracker, ProbeAnswer, ProbeConfig, MAX_BODY_BYTES,
+    self, deadline_within_invocation, decide, socket_address, Decision, GateFailure, GreenFleet,
+    HttpOutcome, InstanceTracker, ProbeAnswer, ProbeConfig, MAX_BODY_BYTES,
 };
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use serde::{Deserialize, Serialize};
@@ -171,7 +182,7 @@ pub enum Action {
 pub enum Request {
     /// State-machine task (EC2 mode).
     Task(Box<TaskRequest<Action>>),
-    /// CodeDeploy Lambda/ECS lifecycle hook invocation.
+    /// CodeDeploy lifecycle hook invocation (EC2 / ECS; Lambda is answered Failed).
     Hook(CodeDeployLifecycleEvent),
 }
 
@@ -299,14 +310,25 @@ pub async fn handler(event: LambdaEvent<Request>, deps: &Deps) -> Result<Respons
 
 /// The outcome of probing a deployment's green fleet.
 struct GateRun {
-    decision: Decision,
+    passed: bool,
     summary: String,
     instances: Vec<InstanceEvidence>,
 }
 
 impl GateRun {
     fn passed(&self) -> bool {
-        matches!(self.decision, Decision::Passed)
+        self.passed
+    }
+
+    /// Hook mode found nothing it may probe: a failed verdict with the reason.
+    fn refused(deployment_id: &str, reason: &NotProbed) -> Self {
+        let summary = reason.summary(deployment_id);
+        tracing::warn!(deployment_id, ?reason, summary = %summary, "nothing to probe; the hook fails");
+        Self {
+            passed: false,
+            summary,
+            instances: Vec::new(),
+        }
     }
 }
 
@@ -450,38 +472,100 @@ async fn answer_hook(
     })
 }
 
+/// Hook mode: what to probe depends on the deployment's compute platform
+/// (`greenlight_core::hook`): EC2 instances as in EC2 mode, the targets of
+/// an ECS deployment's green task set, or nothing (Lambda, unknown: Failed).
 async fn hook_checks(
     deps: &Deps,
     deployment_id: &str,
     context: &Context,
 ) -> Result<GateRun, Error> {
-    let view = read_deployment(&deps.codedeploy, deployment_id).await?;
-    let label = revision_label(deps, deployment_id).await?;
-    gate(deps, &view, label.as_deref(), context).await
+    let info = get_deployment_info(&deps.codedeploy, deployment_id).await?;
+    let plan = hook::hook_plan(info.compute_platform().map(|p| p.as_str()));
+    // Hook mode has no pipeline state: the label comes from the S3 revision.
+    let s3_key = info
+        .revision()
+        .and_then(|r| r.s3_location())
+        .and_then(|s3| s3.key());
+    let label = hook::revision_label(&plan, s3_key);
+    tracing::info!(deployment_id, ?plan, ?label, "hook mode");
+    match plan {
+        HookPlan::ProbeInstances => {
+            let targets = read_targets(&deps.codedeploy, deployment_id).await?;
+            let view = deployment_view(deployment_id, &info, &targets)?;
+            gate(deps, &view, label.as_deref(), context).await
+        }
+        HookPlan::ProbeGreenTaskSet => {
+            ecs_gate(deps, deployment_id, label.as_deref(), context).await
+        }
+        HookPlan::Refuse(reason) => Ok(GateRun::refused(deployment_id, &reason)),
+    }
 }
 
-/// The label of the deployment's S3 revision (GetDeployment), if it has one;
-/// hook mode has no pipeline state to read it from.
-async fn revision_label(deps: &Deps, deployment_id: &str) -> Result<Option<String>, Error> {
-    let out = deps
-        .codedeploy
-        .get_deployment()
-        .deployment_id(deployment_id)
-        .send()
+/// ECS hook mode: the deployment's green task set → its target group
+/// (DescribeTargetGroups by name) → the targets registered in it
+/// (DescribeTargetHealth) → probed as `greenlight_core::hook::plan_targets`
+/// says (`ip` targets at their id, `instance` targets at the instance's
+/// private IP from EC2).
+async fn ecs_gate(
+    deps: &Deps,
+    deployment_id: &str,
+    label: Option<&str>,
+    context: &Context,
+) -> Result<GateRun, Error> {
+    let started_at = now_ms();
+    let targets = read_targets(&deps.codedeploy, deployment_id).await?;
+    let green = match hook::green_task_set(&ecs_task_sets(&targets)) {
+        Ok(green) => green,
+        Err(reason) => return Ok(GateRun::refused(deployment_id, &reason)),
+    };
+    let group = target_group_by_name(&deps.elbv2, &green.target_group)
         .await
-        .map_err(|e| Error::AwsError {
-            operation: "GetDeployment",
-            detail: format!(
-                "GetDeployment failed for deployment {deployment_id}: {}",
-                sdk_detail(&e)
-            ),
-        })?;
-    Ok(out
-        .deployment_info()
-        .and_then(|i| i.revision())
-        .and_then(|r| r.s3_location())
-        .and_then(|s3| s3.key())
-        .map(greenlight_core::trigger::revision_label))
+        .map_err(lb_error)?;
+    let registered = registered_targets(&deps.elbv2, &group.arn)
+        .await
+        .map_err(lb_error)?;
+    let planned = match hook::plan_targets(&group, &registered, deps.config.probe.port) {
+        Ok(planned) => planned,
+        Err(reason) => return Ok(GateRun::refused(deployment_id, &reason)),
+    };
+    let mut instance_ids: Vec<String> = Vec::new();
+    for p in &planned {
+        if let TargetHost::Instance(id) = &p.host {
+            if !instance_ids.contains(id) {
+                instance_ids.push(id.clone());
+            }
+        }
+    }
+    let ips = if instance_ids.is_empty() {
+        HashMap::new()
+    } else {
+        private_ips(&deps.ec2, &instance_ids).await?
+    };
+    let trackers = planned
+        .iter()
+        .map(|p| {
+            let address = match &p.host {
+                TargetHost::Ip(ip) => Some(socket_address(ip, p.port)),
+                TargetHost::Instance(id) => ips.get(id).map(|ip| socket_address(ip, p.port)),
+            };
+            InstanceTracker::new(p.name.clone(), address)
+        })
+        .collect();
+    let fleet = GreenFleet::TaskSetTargets {
+        task_set: &green.task_set,
+        target_group: &green.target_group,
+    };
+    run_probes(
+        deps,
+        deployment_id,
+        trackers,
+        label,
+        fleet,
+        started_at,
+        context,
+    )
+    .await
 }
 
 /// Probes the deployment's green instance targets until the core decides.
@@ -493,15 +577,6 @@ async fn gate(
     context: &Context,
 ) -> Result<GateRun, Error> {
     let started_at = now_ms();
-    let mut config = deps.config.probe.clone();
-    if label.is_none() {
-        config.version_path = None;
-    }
-    let invocation_deadline = i64::try_from(context.deadline).ok().filter(|d| *d > 0);
-    config.deadline_ms =
-        deadline_within_invocation(config.deadline_ms, started_at, invocation_deadline);
-    let label = label.unwrap_or_default().to_string();
-
     let green = green_instances(view);
     let mut trackers = Vec::with_capacity(green.len());
     if !green.is_empty() {
@@ -512,8 +587,40 @@ async fn gate(
             trackers.push(InstanceTracker::new(id.clone(), address));
         }
     }
+    run_probes(
+        deps,
+        &view.deployment_id,
+        trackers,
+        label,
+        GreenFleet::Instances,
+        started_at,
+        context,
+    )
+    .await
+}
+
+/// Probes `trackers` (the green fleet, addresses resolved) until the core
+/// decides. The deadline counts from `started_at`, shortened to fit the
+/// invocation.
+async fn run_probes(
+    deps: &Deps,
+    deployment_id: &str,
+    mut trackers: Vec<InstanceTracker>,
+    label: Option<&str>,
+    fleet: GreenFleet<'_>,
+    started_at: i64,
+    context: &Context,
+) -> Result<GateRun, Error> {
+    let mut config = deps.config.probe.clone();
+    if label.is_none() {
+        config.version_path = None;
+    }
+    let invocation_deadline = i64::try_from(context.deadline).ok().filter(|d| *d > 0);
+    config.deadline_ms =
+        deadline_within_invocation(config.deadline_ms, started_at, invocation_deadline);
+    let label = label.unwrap_or_default().to_string();
     tracing::info!(
-        deployment_id = view.deployment_id,
+        deployment_id,
         green = ?trackers.iter().map(|t| (&t.instance_id, &t.address)).collect::<Vec<_>>(),
         "probing the green fleet"
     );
@@ -538,15 +645,11 @@ async fn gate(
         }
     };
     if let Decision::Failed(GateFailure::Instance { instance_id, .. }) = &decision {
-        tracing::warn!(
-            deployment_id = view.deployment_id,
-            instance_id,
-            "green instance failed validation"
-        );
+        tracing::warn!(deployment_id, instance_id, "green target failed validation");
     }
-    let summary = probe::summary(&view.deployment_id, &config, &label, &trackers, &decision);
+    let summary = probe::summary_of(fleet, deployment_id, &config, &label, &trackers, &decision);
     Ok(GateRun {
-        decision,
+        passed: matches!(decision, Decision::Passed),
         summary,
         instances: trackers.iter().map(|t| t.evidence(&config)).collect(),
     })

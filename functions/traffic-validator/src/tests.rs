@@ -23,14 +23,19 @@ use aws_sdk_codedeploy::operation::put_lifecycle_event_hook_execution_status::{
 use aws_sdk_codedeploy::operation::stop_deployment::StopDeploymentOutput;
 use aws_sdk_codedeploy::types::error::DeploymentDoesNotExistException;
 use aws_sdk_codedeploy::types::{
-    DeploymentGroupInfo, DeploymentInfo, DeploymentStatus as CdStatus, DeploymentTarget,
-    DeploymentTargetType, InstanceTarget, LoadBalancerInfo, RevisionLocation, RevisionLocationType,
-    S3Location, StopStatus, TargetGroupInfo, TargetLabel, TargetStatus,
+    ComputePlatform as CdPlatform, DeploymentGroupInfo, DeploymentInfo,
+    DeploymentStatus as CdStatus, DeploymentTarget, DeploymentTargetType, EcsTarget, EcsTaskSet,
+    InstanceTarget, LoadBalancerInfo, RevisionLocation, RevisionLocationType, S3Location,
+    StopStatus, TargetGroupInfo, TargetLabel, TargetStatus,
 };
 use aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput;
 use aws_sdk_ec2::types::{Instance, Reservation};
 use aws_sdk_elasticloadbalancingv2::operation::describe_target_groups::DescribeTargetGroupsOutput;
-use aws_sdk_elasticloadbalancingv2::types::TargetGroup;
+use aws_sdk_elasticloadbalancingv2::operation::describe_target_health::DescribeTargetHealthOutput;
+use aws_sdk_elasticloadbalancingv2::types::{
+    TargetDescription, TargetGroup, TargetHealth, TargetHealthDescription, TargetHealthStateEnum,
+    TargetTypeEnum,
+};
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -42,6 +47,11 @@ const LABEL: &str = "20240501120000-42";
 const REVISION_KEY: &str = "artifacts/shop/20240501120000-42.zip";
 const TG_ARN: &str =
     "arn:aws:elasticloadbalancing:us-east-1:111122223333:targetgroup/shop-tg/73e2d6bc24d8a067";
+const GREEN_TG_ARN: &str =
+    "arn:aws:elasticloadbalancing:us-east-1:111122223333:targetgroup/shop-tg-green/0f7e1c2a9b3d4e5f";
+/// ECS deployments keep their AppSpec in S3; its file name is the label.
+const ECS_APPSPEC_KEY: &str = "appspecs/shop/20240501120000-42.yaml";
+const ECS_TARGET_ID: &str = "shop-cluster:shop-service";
 
 // ---------------------------------------------------------------- instances
 
@@ -138,19 +148,20 @@ async fn start_fleet(behaviours: Vec<Behaviour>) -> (u16, Vec<String>) {
 
 // ---------------------------------------------------------------- AWS mocks
 
-fn deployment_info(status: CdStatus) -> DeploymentInfo {
+fn deployment_info(status: CdStatus, platform: CdPlatform, key: &str) -> DeploymentInfo {
     DeploymentInfo::builder()
         .deployment_id(DEPLOYMENT_ID)
         .application_name("shop")
         .deployment_group_name("shop-bluegreen")
         .status(status)
+        .compute_platform(platform)
         .revision(
             RevisionLocation::builder()
                 .revision_type(RevisionLocationType::S3)
                 .s3_location(
                     S3Location::builder()
                         .bucket("greenlight-artifacts-111122223333")
-                        .key(REVISION_KEY)
+                        .key(key)
                         .build(),
                 )
                 .build(),
@@ -186,6 +197,16 @@ struct World {
     continue_fails: bool,
     put_fails: bool,
     config: ProbeConfig,
+    /// GetDeployment's computePlatform (`Server` unless a test says otherwise).
+    platform: CdPlatform,
+    /// The S3 revision key GetDeployment answers.
+    revision_key: String,
+    /// ECS: the task sets of the deployment's one ECS target
+    /// (identifier, label, target group name).
+    task_sets: Vec<(String, TargetLabel, Option<String>)>,
+    /// ECS: the green target group's target type and registered targets (id, port).
+    green_tg_type: TargetTypeEnum,
+    green_tg_targets: Vec<(String, u16)>,
 }
 
 impl World {
@@ -204,6 +225,11 @@ impl World {
             get_deployment_fails: false,
             continue_fails: false,
             put_fails: false,
+            platform: CdPlatform::Server,
+            revision_key: REVISION_KEY.to_string(),
+            task_sets: Vec::new(),
+            green_tg_type: TargetTypeEnum::Ip,
+            green_tg_targets: Vec::new(),
             config: ProbeConfig {
                 path: "/health".into(),
                 version_path: Some("/version".into()),
@@ -217,8 +243,32 @@ impl World {
         }
     }
 
+    /// An ECS deployment: its green task set on `shop-tg-green` with these
+    /// targets registered (ip type), its blue task set on `shop-tg-blue`.
+    fn ecs(mut self, targets: Vec<(String, u16)>) -> Self {
+        self.platform = CdPlatform::Ecs;
+        self.revision_key = ECS_APPSPEC_KEY.to_string();
+        self.green.clear();
+        self.blue.clear();
+        self.task_sets = vec![
+            (
+                "ecs-svc/1111111111111111111".into(),
+                TargetLabel::Blue,
+                Some("shop-tg-blue".into()),
+            ),
+            (
+                "ecs-svc/2222222222222222222".into(),
+                TargetLabel::Green,
+                Some("shop-tg-green".into()),
+            ),
+        ];
+        self.green_tg_targets = targets;
+        self
+    }
+
     fn build(self) -> Harness {
         let status = self.status.clone();
+        let (platform, revision_key) = (self.platform.clone(), self.revision_key.clone());
         let get = if self.get_deployment_fails {
             mock!(aws_sdk_codedeploy::Client::get_deployment).then_error(|| {
                 GetDeploymentError::generic(
@@ -233,7 +283,11 @@ impl World {
                 .match_requests(|r| r.deployment_id() == Some(DEPLOYMENT_ID))
                 .then_output(move || {
                     GetDeploymentOutput::builder()
-                        .deployment_info(deployment_info(status.clone()))
+                        .deployment_info(deployment_info(
+                            status.clone(),
+                            platform.clone(),
+                            &revision_key,
+                        ))
                         .build()
                 })
         };
@@ -247,12 +301,39 @@ impl World {
                 .iter()
                 .map(|(id, _)| instance_target(id, TargetLabel::Green)),
         );
-        let ids: Vec<String> = self
+        let mut ids: Vec<String> = self
             .blue
             .iter()
             .cloned()
             .chain(self.green.iter().map(|(id, _)| id.clone()))
             .collect();
+        if !self.task_sets.is_empty() {
+            let mut ecs = EcsTarget::builder()
+                .deployment_id(DEPLOYMENT_ID)
+                .target_id(ECS_TARGET_ID)
+                .status(TargetStatus::InProgress);
+            for (id, label, tg) in &self.task_sets {
+                let mut set = EcsTaskSet::builder()
+                    .identifer(id)
+                    .task_set_label(label.clone())
+                    .status(if *label == TargetLabel::Green {
+                        "ACTIVE"
+                    } else {
+                        "PRIMARY"
+                    });
+                if let Some(tg) = tg {
+                    set = set.target_group(TargetGroupInfo::builder().name(tg).build());
+                }
+                ecs = ecs.task_sets_info(set.build());
+            }
+            targets.push(
+                DeploymentTarget::builder()
+                    .deployment_target_type(DeploymentTargetType::EcsTarget)
+                    .ecs_target(ecs.build())
+                    .build(),
+            );
+            ids.push(ECS_TARGET_ID.to_string());
+        }
         let list = mock!(aws_sdk_codedeploy::Client::list_deployment_targets)
             .match_requests(|r| r.deployment_id() == Some(DEPLOYMENT_ID))
             .then_output(move || {
@@ -268,7 +349,10 @@ impl World {
                         targets
                             .iter()
                             .filter(|t| {
-                                let id = t.instance_target().and_then(|i| i.target_id());
+                                let id = t
+                                    .instance_target()
+                                    .and_then(|i| i.target_id())
+                                    .or_else(|| t.ecs_target().and_then(|e| e.target_id()));
                                 asked.iter().any(|a| Some(a.as_str()) == id)
                             })
                             .cloned()
@@ -428,7 +512,60 @@ impl World {
             ]
         );
         let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&describe]);
-        let elbv2 = mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::MatchAny, [&tgs]);
+        // ECS: the green target group by name, and the targets registered
+        // in each group. The blue group's target (loopback, nothing listens)
+        // must never be read, let alone probed.
+        let (green_tg_type, green_port) = (self.green_tg_type.clone(), self.tg_port);
+        let green_tg = mock!(aws_sdk_elasticloadbalancingv2::Client::describe_target_groups)
+            .match_requests(|r| r.names() == ["shop-tg-green"])
+            .then_output(move || {
+                DescribeTargetGroupsOutput::builder()
+                    .target_groups(
+                        TargetGroup::builder()
+                            .target_group_arn(GREEN_TG_ARN)
+                            .target_group_name("shop-tg-green")
+                            .target_type(green_tg_type.clone())
+                            .port(i32::from(green_port))
+                            .build(),
+                    )
+                    .build()
+            });
+        let health = |targets: Vec<(String, u16)>| {
+            move || {
+                DescribeTargetHealthOutput::builder()
+                    .set_target_health_descriptions(Some(
+                        targets
+                            .iter()
+                            .map(|(id, port)| {
+                                TargetHealthDescription::builder()
+                                    .target(
+                                        TargetDescription::builder()
+                                            .id(id)
+                                            .port(i32::from(*port))
+                                            .build(),
+                                    )
+                                    .target_health(
+                                        TargetHealth::builder()
+                                            .state(TargetHealthStateEnum::Initial)
+                                            .build(),
+                                    )
+                                    .build()
+                            })
+                            .collect(),
+                    ))
+                    .build()
+            }
+        };
+        let green_health = mock!(aws_sdk_elasticloadbalancingv2::Client::describe_target_health)
+            .match_requests(|r| r.target_group_arn() == Some(GREEN_TG_ARN))
+            .then_output(health(self.green_tg_targets.clone()));
+        let blue_health = mock!(aws_sdk_elasticloadbalancingv2::Client::describe_target_health)
+            .then_output(health(vec![("127.0.0.9".to_string(), 9)]));
+        let elbv2 = mock_client!(
+            aws_sdk_elasticloadbalancingv2,
+            RuleMode::MatchAny,
+            [&green_tg, &tgs, &green_health, &blue_health]
+        );
         let mut probe = self.config.clone();
         probe.port = self.probe_port;
         let config = Config::new(probe).expect("test config");
@@ -440,6 +577,10 @@ impl World {
             put_failed,
             describe,
             group,
+            list,
+            green_tg,
+            green_health,
+            blue_health,
         }
     }
 }
@@ -452,6 +593,10 @@ struct Harness {
     put_failed: Rule,
     describe: Rule,
     group: Rule,
+    list: Rule,
+    green_tg: Rule,
+    green_health: Rule,
+    blue_health: Rule,
 }
 
 impl Harness {
@@ -1072,4 +1217,190 @@ async fn hook_mode_without_ids_is_invalid_input() {
         .unwrap_err();
     assert_eq!(e.error_type(), "InvalidInput");
     assert_eq!(h.put_failed.num_calls() + h.put_succeeded.num_calls(), 0);
+}
+
+// ---------------------------------------------------------------- hook mode, ECS and Lambda
+
+/// The green task set's targets, ip type: the fleet's loopback addresses.
+fn ip_targets(port: u16, ips: &[String]) -> Vec<(String, u16)> {
+    ips.iter().map(|ip| (ip.clone(), port)).collect()
+}
+
+#[tokio::test]
+async fn ecs_hook_probes_the_green_task_sets_targets_and_reports_succeeded() {
+    let (port, ips) = start_fleet(vec![
+        Behaviour::Serves(healthy(LABEL)),
+        Behaviour::Serves(healthy(LABEL)),
+    ])
+    .await;
+    let mut w = World::new(port, &ips).ecs(ip_targets(port, &ips));
+    w.status = CdStatus::InProgress;
+    // The group's own port is not the targets' one: each target's port counts.
+    w.tg_port = 80;
+    let h = w.build();
+    let report = h.hook().await.unwrap();
+    print_json("ECS hook mode, all green targets pass", &report);
+
+    assert_eq!(report.hook_status, HookStatus::Succeeded);
+    assert!(report.passed);
+    assert_eq!(report.error_type, None);
+    assert_eq!(h.put_succeeded.num_calls(), 1);
+    assert_eq!(h.put_failed.num_calls(), 0);
+    assert_eq!(
+        report.summary,
+        format!("All 2 green targets of deployment d-7Q2KJ3X1A (task set ecs-svc/2222222222222222222, target group shop-tg-green) passed: 3 consecutive good answers each from /health (200) and /version naming revision \"{LABEL}\".")
+    );
+    assert_eq!(report.instances.len(), 2);
+    for (n, e) in report.instances.iter().enumerate() {
+        assert_eq!(e.instance_id, format!("127.0.0.{}", n + 1));
+        assert_eq!(e.address, format!("127.0.0.{}:{port}", n + 1));
+        assert!(e.passed);
+        assert_eq!(e.consecutive_successes, 3);
+    }
+    // Green target group only; no EC2, no deployment group, no Continue/Stop.
+    assert_eq!(h.list.num_calls(), 1);
+    assert_eq!(h.green_tg.num_calls(), 1);
+    assert_eq!(h.green_health.num_calls(), 1);
+    assert_eq!(h.blue_health.num_calls(), 0);
+    assert_eq!(h.describe.num_calls(), 0);
+    assert_eq!(h.group.num_calls(), 0);
+    assert_eq!(h.continue_rule.num_calls() + h.stop.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn ecs_hook_with_a_green_target_answering_500_reports_failed_with_evidence() {
+    let (port, ips) = start_fleet(vec![
+        Behaviour::Serves(healthy(LABEL)),
+        Behaviour::Serves(failing(500, "Internal Server Error: migration pending")),
+    ])
+    .await;
+    let h = World::new(port, &ips).ecs(ip_targets(port, &ips)).build();
+    let report = h.hook().await.unwrap();
+    print_json("ECS hook mode, one green target answers 500", &report);
+
+    assert_eq!(report.hook_status, HookStatus::Failed);
+    assert!(!report.passed);
+    assert_eq!(report.error_type, None, "a verdict, not an error");
+    assert_eq!(h.put_failed.num_calls(), 1);
+    assert_eq!(h.put_succeeded.num_calls(), 0);
+    let bad = &report.instances[1];
+    assert!(!bad.passed);
+    assert_eq!(bad.address, format!("127.0.0.2:{port}"));
+    assert_eq!(bad.last_status, Some(500));
+    assert_eq!(
+        bad.last_body.as_deref(),
+        Some("Internal Server Error: migration pending")
+    );
+    assert_eq!(
+        report.summary,
+        format!(
+            "Green target 127.0.0.2 (127.0.0.2:{port}) of deployment d-7Q2KJ3X1A (task set ecs-svc/2222222222222222222, target group shop-tg-green) failed validation: GET /health answered 500 (expected 200) \"Internal Server Error: migration pending\"; 0 of 3 consecutive successes after {} probes.",
+            bad.probes
+        )
+    );
+    assert!(report.instances[0].passed);
+    assert_eq!(
+        h.stop.num_calls(),
+        0,
+        "hook mode leaves stopping to CodeDeploy"
+    );
+}
+
+#[tokio::test]
+async fn ecs_hook_with_instance_targets_probes_the_instances_private_ips() {
+    let (port, ips) = start_fleet(vec![Behaviour::Serves(healthy(LABEL))]).await;
+    let mut w = World::new(port, &ips).ecs(vec![("i-0green0".into(), port)]);
+    // EC2 launch type, bridge networking: the target is the container instance.
+    w.green_tg_type = TargetTypeEnum::Instance;
+    w.green = vec![("i-0green0".into(), Some(ips[0].clone()))];
+    let h = w.build();
+    let report = h.hook().await.unwrap();
+    assert_eq!(
+        report.hook_status,
+        HookStatus::Succeeded,
+        "{}",
+        report.summary
+    );
+    assert_eq!(report.instances[0].instance_id, "i-0green0");
+    assert_eq!(report.instances[0].address, format!("127.0.0.1:{port}"));
+    assert_eq!(h.describe.num_calls(), 1);
+    assert_eq!(h.put_succeeded.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn ecs_hook_without_a_green_task_set_reports_failed_with_the_reason() {
+    let mut w = World::new(1, &[]).ecs(Vec::new());
+    w.task_sets
+        .retain(|(_, label, _)| *label != TargetLabel::Green);
+    let h = w.build();
+    let report = h.hook().await.unwrap();
+    print_json("ECS hook mode, no green task set", &report);
+
+    assert_eq!(report.hook_status, HookStatus::Failed);
+    assert!(!report.passed);
+    assert_eq!(
+        report.summary,
+        "ECS deployment d-7Q2KJ3X1A has no task set labelled Green (of 1 task sets listed by BatchGetDeploymentTargets), so there is no green fleet to validate (no green targets) and the lifecycle hook was reported Failed."
+    );
+    assert!(report.instances.is_empty());
+    assert_eq!(h.put_failed.num_calls(), 1);
+    assert_eq!(h.put_succeeded.num_calls(), 0);
+    assert_eq!(h.green_tg.num_calls() + h.green_health.num_calls(), 0);
+    assert_eq!(h.blue_health.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn ecs_hook_with_an_empty_green_target_group_reports_failed() {
+    let h = World::new(1, &[]).ecs(Vec::new()).build();
+    let report = h.hook().await.unwrap();
+    assert_eq!(report.hook_status, HookStatus::Failed);
+    assert_eq!(
+        report.summary,
+        "Deployment d-7Q2KJ3X1A has no targets registered in target group shop-tg-green of its green task set ecs-svc/2222222222222222222 (no green targets), so traffic must not move to it."
+    );
+    assert_eq!(h.green_health.num_calls(), 1);
+    assert_eq!(h.put_failed.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn lambda_hook_reports_failed_with_the_plain_reason() {
+    let mut w = World::new(1, &[]);
+    w.platform = CdPlatform::Lambda;
+    w.green.clear();
+    w.blue.clear();
+    let h = w.build();
+    let report = h.hook().await.unwrap();
+    print_json("hook mode, Lambda deployment", &report);
+
+    assert_eq!(report.hook_status, HookStatus::Failed);
+    assert!(!report.passed);
+    assert_eq!(report.error_type, None);
+    assert_eq!(
+        report.summary,
+        "Deployment d-7Q2KJ3X1A is a Lambda deployment: greenlight's gate probes EC2 instances and ECS tasks behind a target group over HTTP, and a Lambda deployment has nothing it can probe, so the lifecycle hook was reported Failed. A Lambda deployment should not route this hook to greenlight's traffic validator: remove it from the AppSpec Hooks."
+    );
+    assert_eq!(
+        h.put_failed.num_calls(),
+        1,
+        "CodeDeploy still gets its answer"
+    );
+    assert_eq!(h.put_succeeded.num_calls(), 0);
+    assert_eq!(h.list.num_calls(), 0);
+    assert_eq!(h.describe.num_calls() + h.green_tg.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn an_unknown_compute_platform_reports_failed() {
+    let mut w = World::new(1, &[]);
+    w.platform = CdPlatform::from("Kubernetes");
+    let h = w.build();
+    let report = h.hook().await.unwrap();
+    assert_eq!(report.hook_status, HookStatus::Failed);
+    assert!(
+        report.summary.contains("compute platform \"Kubernetes\""),
+        "{}",
+        report.summary
+    );
+    assert_eq!(h.put_failed.num_calls(), 1);
+    assert_eq!(h.list.num_calls(), 0);
 }

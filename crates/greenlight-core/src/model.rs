@@ -174,6 +174,9 @@ pub struct CreatedDeployment {
     /// this long after the reroute); `None` when it could not be read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blue_termination_wait_seconds: Option<u32>,
+    /// The deployment config `create` asked for (it paces install and reroute).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_config_name: Option<String>,
 }
 
 /// CodeDeploy's deployment status, normalized.

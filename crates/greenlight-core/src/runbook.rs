@@ -1482,6 +1482,7 @@ mod tests {
             deadline_ms: NOW + 3_000_000,
             reused: false,
             blue_termination_wait_seconds: None,
+            deployment_config_name: None,
         });
         s
     }

@@ -109,14 +109,48 @@ pub const ALLOW_TRAFFIC_EVENTS: [&str; 3] =
 pub const BLOCK_TRAFFIC_EVENTS: [&str; 3] =
     ["BeforeBlockTraffic", "BlockTraffic", "AfterBlockTraffic"];
 
+/// How many instances a deployment config installs on, and reroutes, at once.
+/// On EC2 blue/green the config paces both the install on the replacement
+/// instances and the reroute (one AllowTraffic/BlockTraffic round per batch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pace {
+    /// `CodeDeployDefault.OneAtATime`, and any config greenlight cannot read
+    /// (a custom one): the slowest pace, so predictions are not too short.
+    OneAtATime,
+    /// `CodeDeployDefault.HalfAtATime`: up to half the instances at a time.
+    HalfAtATime,
+    /// `CodeDeployDefault.AllAtOnce`.
+    AllAtOnce,
+}
+
+impl Pace {
+    /// The pace of a deployment config name (`None` or a custom name: one at a time).
+    pub fn of_config(name: Option<&str>) -> Self {
+        match name.map(str::trim) {
+            Some("CodeDeployDefault.AllAtOnce") => Pace::AllAtOnce,
+            Some("CodeDeployDefault.HalfAtATime") => Pace::HalfAtATime,
+            _ => Pace::OneAtATime,
+        }
+    }
+
+    /// Rounds needed for `instances` (at least 1).
+    pub fn batches(self, instances: u32) -> u32 {
+        let n = instances.max(1);
+        match self {
+            Pace::OneAtATime => n,
+            Pace::HalfAtATime => n.min(2),
+            Pace::AllAtOnce => 1,
+        }
+    }
+}
+
 /// Predicted duration of each phase, in seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Predictions {
     pub queued_seconds: u32,
     /// Launching the green ASG's instances and their CodeDeploy agent.
     pub provisioning_seconds: u32,
-    /// Install events on one green instance (OneAtATime: multiplied by the
-    /// number of green instances).
+    /// Install events on one green instance (times the config's batches).
     pub install_per_instance_seconds: u32,
     /// Green installed, status still `InProgress`, rerouting not begun.
     pub ready_gap_seconds: u32,
@@ -127,6 +161,8 @@ pub struct Predictions {
     /// Reroute done until the blue fleet is terminated: the group's
     /// termination wait, then terminating the instances.
     pub terminating_seconds: u32,
+    /// The deployment config's pace: Installing and Rerouting take one round per batch.
+    pub pace: Pace,
 }
 
 /// ALB default health check (interval 30 s, healthy threshold 5): (5 × 30) + 30.
@@ -148,6 +184,7 @@ impl Default for Predictions {
             allow_traffic_seconds: DEFAULT_ALLOW_TRAFFIC_SECONDS,
             block_traffic_seconds: DEFAULT_BLOCK_TRAFFIC_SECONDS,
             terminating_seconds: BLUE_TERMINATE_SECONDS,
+            pace: Pace::OneAtATime,
         }
     }
 }
@@ -155,8 +192,9 @@ impl Default for Predictions {
 impl Predictions {
     /// Defaults, with what the execution knows: AllowTraffic and BlockTraffic
     /// from the tuner's predictions (`after`; a tuning result without a
-    /// BlockTraffic prediction means the default tuned delay), and Terminating
-    /// from the group's blue termination wait read by `create`.
+    /// BlockTraffic prediction means the default tuned delay), Terminating
+    /// from the group's blue termination wait read by `create`, and the pace
+    /// of the deployment config `create` used.
     pub fn for_pipeline(
         tuning: Option<&TuningResult>,
         deployment: Option<&CreatedDeployment>,
@@ -171,6 +209,9 @@ impl Predictions {
         if let Some(wait) = deployment.and_then(|d| d.blue_termination_wait_seconds) {
             p.terminating_seconds = wait.saturating_add(BLUE_TERMINATE_SECONDS);
         }
+        if let Some(d) = deployment {
+            p.pace = Pace::of_config(d.deployment_config_name.as_deref());
+        }
         p
     }
 
@@ -178,14 +219,16 @@ impl Predictions {
     /// replacement instances (at least 1 is assumed). `None` for `Done`.
     pub fn phase_seconds(&self, phase: Phase, green_instances: usize) -> Option<u32> {
         let n = u32::try_from(green_instances.max(1)).unwrap_or(u32::MAX);
+        let batches = self.pace.batches(n);
         match phase {
             Phase::Queued => Some(self.queued_seconds),
             Phase::Provisioning => Some(self.provisioning_seconds),
-            Phase::Installing => Some(self.install_per_instance_seconds.saturating_mul(n)),
+            Phase::Installing => Some(self.install_per_instance_seconds.saturating_mul(batches)),
             Phase::ReadyWait => Some(self.ready_gap_seconds),
             Phase::Rerouting => Some(
                 self.allow_traffic_seconds
-                    .saturating_add(self.block_traffic_seconds),
+                    .saturating_add(self.block_traffic_seconds)
+                    .saturating_mul(batches),
             ),
             Phase::Terminating => Some(self.terminating_seconds),
             Phase::Done => None,
@@ -586,6 +629,7 @@ pub fn created_deployment(
         deadline_ms: deadline_ms(created_at_ms, timeout_seconds),
         reused,
         blue_termination_wait_seconds: None,
+        deployment_config_name: None,
     }
 }
 
@@ -1231,7 +1275,8 @@ mod tests {
         let mut created = created_deployment("d-1", 0, 3600, false);
         created.blue_termination_wait_seconds = Some(5 * 60);
         let p = Predictions::for_pipeline(Some(&tuning), Some(&created));
-        assert_eq!(p.phase_seconds(Phase::Rerouting, 2), Some(15 + 45));
+        // No config recorded: one at a time, so two rounds for two instances.
+        assert_eq!(p.phase_seconds(Phase::Rerouting, 2), Some(2 * (15 + 45)));
         assert_eq!(
             p.phase_seconds(Phase::Terminating, 2),
             Some(300 + BLUE_TERMINATE_SECONDS)
@@ -1251,6 +1296,75 @@ mod tests {
         created.blue_termination_wait_seconds = Some(u32::MAX);
         let p = Predictions::for_pipeline(None, Some(&created));
         assert_eq!(p.phase_seconds(Phase::Terminating, 1), Some(u32::MAX));
+    }
+
+    #[test]
+    fn pace_of_the_deployment_config() {
+        assert_eq!(
+            Pace::of_config(Some("CodeDeployDefault.OneAtATime")),
+            Pace::OneAtATime
+        );
+        assert_eq!(
+            Pace::of_config(Some("CodeDeployDefault.HalfAtATime")),
+            Pace::HalfAtATime
+        );
+        assert_eq!(
+            Pace::of_config(Some(" CodeDeployDefault.AllAtOnce ")),
+            Pace::AllAtOnce
+        );
+        // A custom config (its minimum healthy hosts are not read) or none: the slowest pace.
+        assert_eq!(Pace::of_config(Some("shop-90-percent")), Pace::OneAtATime);
+        assert_eq!(Pace::of_config(None), Pace::OneAtATime);
+        // Lambda/ECS config names do not pace EC2 instances; treated as unknown.
+        assert_eq!(
+            Pace::of_config(Some("CodeDeployDefault.ECSAllAtOnce")),
+            Pace::OneAtATime
+        );
+    }
+
+    #[test]
+    fn batches_per_pace() {
+        for (instances, one, half, all) in [(0, 1, 1, 1), (1, 1, 1, 1), (2, 2, 2, 1), (5, 5, 2, 1)]
+        {
+            assert_eq!(Pace::OneAtATime.batches(instances), one, "{instances}");
+            assert_eq!(Pace::HalfAtATime.batches(instances), half, "{instances}");
+            assert_eq!(Pace::AllAtOnce.batches(instances), all, "{instances}");
+        }
+        assert_eq!(Pace::OneAtATime.batches(u32::MAX), u32::MAX);
+    }
+
+    #[test]
+    fn install_and_reroute_predictions_follow_the_pace() {
+        let mut created = created_deployment("d-1", 0, 3600, false);
+        for (config, install, reroute) in [
+            ("CodeDeployDefault.OneAtATime", 4 * 90, 4 * (180 + 300)),
+            ("CodeDeployDefault.HalfAtATime", 2 * 90, 2 * (180 + 300)),
+            ("CodeDeployDefault.AllAtOnce", 90, 180 + 300),
+        ] {
+            created.deployment_config_name = Some(config.to_string());
+            let p = Predictions::for_pipeline(None, Some(&created));
+            assert_eq!(
+                p.phase_seconds(Phase::Installing, 4),
+                Some(install),
+                "{config}"
+            );
+            assert_eq!(
+                p.phase_seconds(Phase::Rerouting, 4),
+                Some(reroute),
+                "{config}"
+            );
+            // Phases that are not paced by the config.
+            assert_eq!(
+                p.phase_seconds(Phase::Provisioning, 4),
+                Some(240),
+                "{config}"
+            );
+            assert_eq!(p.phase_seconds(Phase::Terminating, 4), Some(60), "{config}");
+        }
+        // Saturates instead of overflowing.
+        let mut p = Predictions::default();
+        p.allow_traffic_seconds = u32::MAX;
+        assert_eq!(p.phase_seconds(Phase::Rerouting, 3), Some(u32::MAX));
     }
 
     #[test]

@@ -440,6 +440,8 @@ async fn running_uploads(
 async fn create(request: &Request, deps: &Deps) -> Result<CreatedDeployment, Error> {
     let mut created = create_or_reuse(request, deps).await?;
     let input = &request.pipeline.input;
+    // What paces the phases, recorded for the status loop's predictions.
+    created.deployment_config_name = Some(deps.config.deployment_config_name.clone());
     created.blue_termination_wait_seconds =
         blue_termination_wait_seconds(deps, &input.application, &input.deployment_group).await;
     Ok(created)

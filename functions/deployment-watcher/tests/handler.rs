@@ -463,6 +463,10 @@ async fn create_makes_a_new_deployment_with_the_s3_revision() {
     // The group's 5-minute termination wait, for the Terminating prediction.
     assert_eq!(group.num_calls(), 1);
     assert_eq!(created.blue_termination_wait_seconds, Some(300));
+    assert_eq!(
+        created.deployment_config_name.as_deref(),
+        Some("CodeDeployDefault.OneAtATime")
+    );
 }
 
 #[tokio::test]
@@ -513,6 +517,7 @@ async fn a_retried_create_reuses_the_deployment_it_made() {
             deadline_ms: made_at + 3_600_000,
             reused: true,
             blue_termination_wait_seconds: Some(0),
+            deployment_config_name: Some("CodeDeployDefault.OneAtATime".into()),
         })
     );
     assert_eq!(create.num_calls(), 0, "no second deployment");

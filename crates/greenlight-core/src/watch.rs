@@ -1362,8 +1362,10 @@ mod tests {
             assert_eq!(p.phase_seconds(Phase::Terminating, 4), Some(60), "{config}");
         }
         // Saturates instead of overflowing.
-        let mut p = Predictions::default();
-        p.allow_traffic_seconds = u32::MAX;
+        let p = Predictions {
+            allow_traffic_seconds: u32::MAX,
+            ..Predictions::default()
+        };
         assert_eq!(p.phase_seconds(Phase::Rerouting, 3), Some(u32::MAX));
     }
 

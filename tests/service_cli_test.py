@@ -15,6 +15,7 @@ traffic stays on 127.0.0.0/8.
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -38,6 +39,15 @@ DEPLOYMENT_SUCCEEDS_TIMEOUT = 300
 COMMAND_TIMEOUT = 60
 
 # The seed's health check, which greenlight must put back after the deployment.
+# The functions greenlight's template defines, hosted in-process by the local cloud.
+FUNCTION_NAMES = sorted([
+    "greenlight-deploy-trigger",
+    "greenlight-health-check-tuner",
+    "greenlight-traffic-validator",
+    "greenlight-deployment-watcher",
+    "greenlight-failure-handler",
+])
+
 SEED_SETTINGS = {
     "HealthCheckIntervalSeconds": 30,
     "HealthCheckTimeoutSeconds": 5,
@@ -116,6 +126,12 @@ class ServiceCliTest(unittest.TestCase):
 
     def aws(self, *args):
         """The AWS CLI against the service's endpoint, with arbitrary credentials."""
+        p = self.aws_run(*args)
+        self.assertEqual(p.returncode, 0, f"aws {' '.join(args)} failed:\n{p.stdout}\n{p.stderr}")
+        return json.loads(p.stdout) if p.stdout.strip().startswith(("{", "[")) else p.stdout
+
+    def aws_run(self, *args):
+        """The AWS CLI run, whatever its exit code (a CompletedProcess)."""
         state = type(self).state
         self.assertIsNotNone(state, "the service did not start")
         loopback_port(state["endpointUrl"])
@@ -132,10 +148,8 @@ class ServiceCliTest(unittest.TestCase):
             "NO_PROXY": "*",
         }
         cmd = [AWS, "--endpoint-url", state["endpointUrl"], "--output", "json", *args]
-        p = subprocess.run(cmd, env=env, timeout=COMMAND_TIMEOUT, check=False,
-                           stdin=subprocess.DEVNULL, capture_output=True, text=True)
-        self.assertEqual(p.returncode, 0, f"aws {' '.join(args)} failed:\n{p.stdout}\n{p.stderr}")
-        return json.loads(p.stdout) if p.stdout.strip().startswith(("{", "[")) else p.stdout
+        return subprocess.run(cmd, env=env, timeout=COMMAND_TIMEOUT, check=False,
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True)
 
     def wait_for(self, what, timeout, probe, every=2.0):
         deadline = time.monotonic() + timeout
@@ -194,6 +208,52 @@ class ServiceCliTest(unittest.TestCase):
         p = self.local("status", "--json")
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertTrue(json.loads(p.stdout)["running"])
+
+    def test_1b_lambda_api_shows_the_hosted_functions(self):
+        state = type(self).state
+        self.assertIsNotNone(state, "the service did not start")
+        r = state["resources"]
+        functions = self.aws("lambda", "list-functions")["Functions"]
+        self.assertEqual(sorted(f["FunctionName"] for f in functions), FUNCTION_NAMES)
+        for f in functions:
+            self.assertEqual(f["FunctionArn"],
+                             f"arn:aws:lambda:us-east-1:123456789012:function:{f['FunctionName']}")
+            self.assertEqual((f["Runtime"], f["Handler"], f["Architectures"], f["State"]),
+                             ("provided.al2023", "bootstrap", ["arm64"], "Active"))
+            self.assertIn("in-process by greenlight's local cloud", f["Description"])
+            self.assertNotIn("Environment", f)
+        # The CLI pages with MaxItems/NextMarker (--page-size) and gets the same five.
+        paged = self.aws("lambda", "list-functions", "--page-size", "2")["Functions"]
+        self.assertEqual(sorted(f["FunctionName"] for f in paged), FUNCTION_NAMES)
+
+        # The functions the state machine calls are among them.
+        definition = self.aws("stepfunctions", "describe-state-machine", "--state-machine-arn",
+                              r["stateMachineArn"])["definition"]
+        called = set(re.findall(r"arn:aws:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]+",
+                                definition))
+        self.assertTrue(called, definition)
+        self.assertLessEqual(called, {f["FunctionArn"] for f in functions})
+
+        got = self.aws("lambda", "get-function", "--function-name", "greenlight-deployment-watcher")
+        self.assertEqual(got["Configuration"]["FunctionArn"],
+                         "arn:aws:lambda:us-east-1:123456789012:function:greenlight-deployment-watcher")
+        self.assertEqual(got["Code"]["RepositoryType"], "S3")
+        by_arn = self.aws("lambda", "get-function-configuration", "--function-name",
+                          got["Configuration"]["FunctionArn"])
+        self.assertEqual(by_arn, got["Configuration"])
+
+        p = self.aws_run("lambda", "get-function", "--function-name", "greenlight-no-such-function")
+        self.assertNotEqual(p.returncode, 0, p.stdout)
+        self.assertIn("ResourceNotFoundException", p.stderr)
+        self.assertIn("Function not found: arn:aws:lambda:us-east-1:123456789012:function:"
+                      "greenlight-no-such-function", p.stderr)
+
+        # What the local cloud does not emulate says so.
+        p = self.aws_run("lambda", "delete-function", "--function-name", "greenlight-failure-handler")
+        self.assertNotEqual(p.returncode, 0, p.stdout)
+        self.assertIn("DeleteFunction is not emulated", p.stderr)
+        self.assertIn("greenlight-failure-handler",
+                      [f["FunctionName"] for f in self.aws("lambda", "list-functions")["Functions"]])
 
     def test_2_upload_with_aws_cli_deploys_to_succeeded(self):
         state = type(self).state

@@ -8,7 +8,13 @@
 //!   `X-Amz-Function-Error: Unhandled`; unknown function 404
 //!   `ResourceNotFoundException`; a body that is not JSON 400
 //!   `InvalidRequestContentException`; `X-Amz-Invocation-Type: Event` 202,
-//!   `DryRun` 204). Any other Lambda API call goes to moto.
+//!   `DryRun` 204).
+//! - `lambda`, anything else under `/{api-version}/functions` →
+//!   [`lambda_api`]: ListFunctions, GetFunction and GetFunctionConfiguration
+//!   answer the hosted functions with AWS's wire shapes; every other function
+//!   operation (CreateFunction, DeleteFunction, aliases, ...) is a 501
+//!   `NotImplemented` naming it as not emulated. Other Lambda APIs (event
+//!   source mappings, layers, tags, ...) go to moto.
 //! - `codedeploy` (`X-Amz-Target: CodeDeploy_20141006.<Op>`) → [`CodeDeploy`].
 //! - `codepipeline` `PutJobSuccessResult`, `PutJobFailureResult`,
 //!   `GetJobDetails`, `AcknowledgeJob` → [`CodePipelineJobs`]; the rest → moto.
@@ -38,6 +44,7 @@
 //! - `GET /_greenlight/codepipeline/jobs/{id}` → [`JobView`] (404 if unknown)
 
 pub mod ec2;
+pub mod lambda_api;
 pub mod sigv4;
 
 use crate::codedeploy::CodeDeploy;
@@ -206,6 +213,7 @@ async fn accept_loop(services: Arc<Services>, listener: TcpListener) {
 pub enum Route {
     Internal,
     LambdaInvoke { function: String },
+    LambdaApi { call: lambda_api::LambdaCall },
     CodeDeploy { operation: String },
     CodePipelineJob { operation: String },
     DescribeTargetHealth,
@@ -227,14 +235,13 @@ pub fn classify(
     }
     let service = sigv4::signing_service(headers, query);
     match service.as_deref() {
-        Some("lambda") => {
-            if method == Method::POST {
-                if let Some(function) = lambda_invoke_target(path) {
-                    return Route::LambdaInvoke { function };
-                }
+        Some("lambda") => match lambda_api::lambda_request(method, path, query) {
+            Some(lambda_api::LambdaRequest::Invoke { function }) => {
+                Route::LambdaInvoke { function }
             }
-            Route::Moto
-        }
+            Some(lambda_api::LambdaRequest::Call(call)) => Route::LambdaApi { call },
+            None => Route::Moto,
+        },
         Some("codedeploy") => match sigv4::target_operation(headers, "CodeDeploy_20141006") {
             Some(op) => Route::CodeDeploy {
                 operation: op.to_string(),
@@ -306,6 +313,26 @@ async fn route(services: &Services, proxy: &Proxy, req: Request<Incoming>) -> Re
         Route::Internal => internal(services, &parts.method, &path, &body).await,
         Route::LambdaInvoke { function } => {
             lambda_invoke(services, &function, &parts.headers, &body).await
+        }
+        Route::LambdaApi { call } => {
+            let request_id = new_request_id();
+            match lambda_api::answer(&services.lambda, &call, query.as_deref()) {
+                lambda_api::LambdaAnswer::Ok(value) => {
+                    let mut r = json_response(200, &value);
+                    set_header(&mut r, "x-amzn-requestid", &request_id);
+                    r
+                }
+                lambda_api::LambdaAnswer::Error {
+                    status,
+                    code,
+                    message,
+                } => lambda_service_error(
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                    code,
+                    &message,
+                    &request_id,
+                ),
+            }
         }
         Route::CodeDeploy { operation } => {
             let (status, out) = services.codedeploy.handle(&operation, &body).await;
@@ -447,14 +474,20 @@ async fn lambda_invoke(
     }
 }
 
-/// A Lambda service (not function) error, as AWS answers it.
+/// A Lambda service (not function) error, as AWS answers it (`Type`: `User`
+/// for a 4xx, `Service` for a 5xx).
 fn lambda_service_error(
     status: StatusCode,
     code: &str,
     message: &str,
     request_id: &str,
 ) -> Response<Body> {
-    let body = json!({"Type": "User", "Message": message});
+    let kind = if status.is_server_error() {
+        "Service"
+    } else {
+        "User"
+    };
+    let body = json!({"Type": kind, "Message": message});
     let mut r = bytes_response(status.as_u16(), Bytes::from(body.to_string()));
     set_header(&mut r, CONTENT_TYPE, "application/json");
     set_header(&mut r, "x-amzn-errortype", code);

@@ -39,7 +39,7 @@ pub const DEPLOYMENT_WATCHER: &str = "greenlight-deployment-watcher";
 pub const FAILURE_HANDLER: &str = "greenlight-failure-handler";
 
 /// Lambda's maximum timeout: the deadline every hosted invocation gets.
-const FUNCTION_TIMEOUT: Duration = Duration::from_secs(900);
+pub const FUNCTION_TIMEOUT: Duration = Duration::from_secs(900);
 
 /// Something that can be invoked like a Lambda function.
 pub trait HostedFunction: Send + Sync {
@@ -81,7 +81,13 @@ pub fn encode_response<T: Serialize>(response: T) -> Result<Value, Diagnostic> {
 pub struct LambdaHost {
     account_id: String,
     region: String,
-    functions: RwLock<BTreeMap<String, Arc<dyn HostedFunction>>>,
+    functions: RwLock<BTreeMap<String, Hosted>>,
+}
+
+/// A registered function and when it was registered (its `LastModified`).
+struct Hosted {
+    function: Arc<dyn HostedFunction>,
+    registered_ms: i64,
 }
 
 impl LambdaHost {
@@ -97,7 +103,13 @@ impl LambdaHost {
     /// Adds (or replaces) a function under `name`.
     pub fn register(&self, name: &str, function: Arc<dyn HostedFunction>) {
         if let Ok(mut functions) = self.functions.write() {
-            functions.insert(name.to_string(), function);
+            functions.insert(
+                name.to_string(),
+                Hosted {
+                    function,
+                    registered_ms: greenlight_aws::now_ms(),
+                },
+            );
         }
     }
 
@@ -115,6 +127,14 @@ impl LambdaHost {
             .read()
             .map(|f| f.keys().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// When a hosted function was registered (Unix ms): its `LastModified`.
+    pub fn registered_at_ms(&self, name: &str) -> Option<i64> {
+        self.functions
+            .read()
+            .ok()
+            .and_then(|f| f.get(name).map(|h| h.registered_ms))
     }
 
     /// `arn:aws:lambda:<region>:<account>:function:<name>`.
@@ -156,7 +176,7 @@ impl LambdaHost {
             .functions
             .read()
             .ok()
-            .and_then(|f| f.get(&name).cloned());
+            .and_then(|f| f.get(&name).map(|h| h.function.clone()));
         let Some(function) = function else {
             return Err(Diagnostic {
                 error_type: "ResourceNotFoundException".to_string(),

@@ -44,13 +44,38 @@ fn lambda_invocations_are_recognized_by_path_and_service() {
             function: "f".into()
         }
     );
-    // Other Lambda APIs go to moto.
+    // The function API is the front server's too (lambda_api) ...
     assert_eq!(
         classify(&Method::GET, "/2015-03-31/functions/f", None, &h, b""),
-        Route::Moto
+        Route::LambdaApi {
+            call: lambda_api::LambdaCall::GetFunction {
+                function: "f".into()
+            }
+        }
+    );
+    assert_eq!(
+        classify(&Method::GET, "/2015-03-31/functions/", None, &h, b""),
+        Route::LambdaApi {
+            call: lambda_api::LambdaCall::ListFunctions
+        }
     );
     assert_eq!(
         classify(&Method::POST, "/2015-03-31/functions/", None, &h, b""),
+        Route::LambdaApi {
+            call: lambda_api::LambdaCall::NotEmulated {
+                operation: "CreateFunction".into()
+            }
+        }
+    );
+    // ... the other Lambda APIs go to moto.
+    assert_eq!(
+        classify(
+            &Method::GET,
+            "/2015-03-31/event-source-mappings/",
+            None,
+            &h,
+            b""
+        ),
         Route::Moto
     );
     // The same path signed for another service is not an invocation.
@@ -408,6 +433,93 @@ async fn lambda_invoke_has_aws_wire_shape() {
         serde_json::from_str::<Value>(&body).unwrap()["functions"][0]["name"],
         "adder"
     );
+
+    // The function API: ListFunctions / GetFunction / GetFunctionConfiguration
+    // answer the hosted functions, unknown ones are AWS's 404, and what is not
+    // emulated says so (never moto's empty answers).
+    let signed_only = [("authorization", auth.as_str())];
+    let (status, headers, body) = raw(
+        &cloud.front,
+        "GET",
+        "/2015-03-31/functions/",
+        &signed_only,
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers[CONTENT_TYPE], "application/json");
+    assert!(headers.contains_key("x-amzn-requestid"));
+    let listed: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(listed["Functions"].as_array().unwrap().len(), 1);
+    assert_eq!(listed["Functions"][0]["FunctionName"], "adder");
+    assert_eq!(listed["Functions"][0]["State"], "Active");
+
+    let (status, _, body) = raw(
+        &cloud.front,
+        "GET",
+        &format!("/2015-03-31/functions/{arn}"),
+        &signed_only,
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let got: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        got["Configuration"]["FunctionArn"],
+        "arn:aws:lambda:us-east-1:123456789012:function:adder"
+    );
+    assert_eq!(got["Configuration"], listed["Functions"][0]);
+    assert_eq!(got["Code"]["RepositoryType"], "S3");
+
+    let (status, _, body) = raw(
+        &cloud.front,
+        "GET",
+        "/2015-03-31/functions/adder/configuration",
+        &signed_only,
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        listed["Functions"][0]
+    );
+
+    let (status, headers, body) = raw(
+        &cloud.front,
+        "GET",
+        "/2015-03-31/functions/missing",
+        &signed_only,
+        "",
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_eq!(headers["x-amzn-errortype"], "ResourceNotFoundException");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"Type": "User", "Message": "Function not found: arn:aws:lambda:us-east-1:123456789012:function:missing"})
+    );
+
+    let (status, headers, body) = raw(
+        &cloud.front,
+        "DELETE",
+        "/2015-03-31/functions/adder",
+        &signed_only,
+        "",
+    )
+    .await;
+    assert_eq!(status, 501);
+    assert_eq!(headers["x-amzn-errortype"], "NotImplemented");
+    let error: Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        error["Message"]
+            .as_str()
+            .unwrap()
+            .starts_with("DeleteFunction is not emulated"),
+        "{body}"
+    );
+    // The function is still there.
+    assert_eq!(cloud.lambda.resolve("adder").as_deref(), Some("adder"));
 }
 
 #[tokio::test]

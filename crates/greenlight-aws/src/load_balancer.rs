@@ -206,25 +206,48 @@ pub async fn target_group_arns(
         .collect()
 }
 
-async fn describe_target_group(elbv2: &Elbv2Client, arn: &str) -> Result<TargetGroup, LbError> {
-    let out = elbv2
-        .describe_target_groups()
-        .target_group_arns(arn)
-        .send()
-        .await
-        .map_err(|err| {
-            elb_error("DescribeTargetGroups", arn, err, |e| {
-                e.is_target_group_not_found_exception()
-            })
-        })?;
+/// How DescribeTargetGroups is asked for one target group.
+#[derive(Debug, Clone, Copy)]
+enum TargetGroupKey<'a> {
+    Arn(&'a str),
+    Name(&'a str),
+}
+
+async fn describe_target_group(
+    elbv2: &Elbv2Client,
+    key: TargetGroupKey<'_>,
+) -> Result<TargetGroup, LbError> {
+    let (request, wanted) = match key {
+        TargetGroupKey::Arn(arn) => (elbv2.describe_target_groups().target_group_arns(arn), arn),
+        TargetGroupKey::Name(name) => (elbv2.describe_target_groups().names(name), name),
+    };
+    let out = request.send().await.map_err(|err| {
+        elb_error("DescribeTargetGroups", wanted, err, |e| {
+            e.is_target_group_not_found_exception()
+        })
+    })?;
     out.target_groups()
         .iter()
-        .find(|tg| tg.target_group_arn() == Some(arn))
+        .find(|tg| match key {
+            TargetGroupKey::Arn(arn) => tg.target_group_arn() == Some(arn),
+            TargetGroupKey::Name(name) => tg.target_group_name() == Some(name),
+        })
         .cloned()
         .ok_or_else(|| LbError::TargetGroupNotFound {
-            target_group: arn.to_string(),
+            target_group: wanted.to_string(),
             detail: "DescribeTargetGroups did not return it".to_string(),
         })
+}
+
+/// An ELBv2 port as a TCP port; `problem` words the error for a value that is not one.
+fn tcp_port(
+    port: Option<i32>,
+    operation: &'static str,
+    resource: &str,
+    problem: impl FnOnce(i32) -> String,
+) -> Result<Option<u16>, LbError> {
+    port.map(|p| u16::try_from(p).map_err(|_| LbError::unexpected(operation, resource, problem(p))))
+        .transpose()
 }
 
 fn seconds(field: &'static str, value: Option<i32>, arn: &str) -> Result<u32, LbError> {
@@ -247,7 +270,7 @@ fn seconds(field: &'static str, value: Option<i32>, arn: &str) -> Result<u32, Lb
 /// The target group's current health-check settings and deregistration delay
 /// (DescribeTargetGroups + DescribeTargetGroupAttributes).
 pub async fn snapshot(elbv2: &Elbv2Client, arn: &str) -> Result<TargetGroupSnapshot, LbError> {
-    let tg = describe_target_group(elbv2, arn).await?;
+    let tg = describe_target_group(elbv2, TargetGroupKey::Arn(arn)).await?;
     let health_check = HealthCheckSettings {
         interval_seconds: seconds(
             "HealthCheckIntervalSeconds",
@@ -343,17 +366,10 @@ pub async fn recorded_snapshot(
 
 /// The target group's traffic port (`None` for Lambda target groups).
 pub async fn target_group_port(elbv2: &Elbv2Client, arn: &str) -> Result<Option<u16>, LbError> {
-    let tg = describe_target_group(elbv2, arn).await?;
-    match tg.port() {
-        None => Ok(None),
-        Some(port) => u16::try_from(port).map(Some).map_err(|_| {
-            LbError::unexpected(
-                "DescribeTargetGroups",
-                arn,
-                format!("port {port} is not a TCP port"),
-            )
-        }),
-    }
+    let tg = describe_target_group(elbv2, TargetGroupKey::Arn(arn)).await?;
+    tcp_port(tg.port(), "DescribeTargetGroups", arn, |port| {
+        format!("port {port} is not a TCP port")
+    })
 }
 
 /// The target group named `name` (DescribeTargetGroups by name): its ARN,
@@ -362,38 +378,14 @@ pub async fn target_group_by_name(
     elbv2: &Elbv2Client,
     name: &str,
 ) -> Result<TargetGroupFacts, LbError> {
-    let out = elbv2
-        .describe_target_groups()
-        .names(name)
-        .send()
-        .await
-        .map_err(|err| {
-            elb_error("DescribeTargetGroups", name, err, |e| {
-                e.is_target_group_not_found_exception()
-            })
-        })?;
-    let tg = out
-        .target_groups()
-        .iter()
-        .find(|tg| tg.target_group_name() == Some(name))
-        .ok_or_else(|| LbError::TargetGroupNotFound {
-            target_group: name.to_string(),
-            detail: "DescribeTargetGroups did not return it".to_string(),
-        })?;
+    let tg = describe_target_group(elbv2, TargetGroupKey::Name(name)).await?;
     let arn = tg
         .target_group_arn()
         .filter(|a| !a.is_empty())
         .ok_or_else(|| LbError::unexpected("DescribeTargetGroups", name, "no TargetGroupArn"))?;
-    let port = match tg.port() {
-        None => None,
-        Some(port) => Some(u16::try_from(port).map_err(|_| {
-            LbError::unexpected(
-                "DescribeTargetGroups",
-                name,
-                format!("port {port} is not a TCP port"),
-            )
-        })?),
-    };
+    let port = tcp_port(tg.port(), "DescribeTargetGroups", name, |port| {
+        format!("port {port} is not a TCP port")
+    })?;
     Ok(TargetGroupFacts {
         name: name.to_string(),
         arn: arn.to_string(),
@@ -422,16 +414,9 @@ pub async fn registered_targets(
     for d in out.target_health_descriptions() {
         let Some(target) = d.target() else { continue };
         let id = target.id().unwrap_or_default().to_string();
-        let port = match target.port() {
-            None => None,
-            Some(port) => Some(u16::try_from(port).map_err(|_| {
-                LbError::unexpected(
-                    "DescribeTargetHealth",
-                    arn,
-                    format!("target {id} has port {port}, which is not a TCP port"),
-                )
-            })?),
-        };
+        let port = tcp_port(target.port(), "DescribeTargetHealth", arn, |port| {
+            format!("target {id} has port {port}, which is not a TCP port")
+        })?;
         targets.push(RegisteredTarget {
             id,
             port,

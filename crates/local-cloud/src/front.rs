@@ -275,19 +275,6 @@ pub fn classify(
     }
 }
 
-/// `/2015-03-31/functions/{FunctionName}/invocations` → the URL-decoded name/ARN.
-pub fn lambda_invoke_target(path: &str) -> Option<String> {
-    let rest = path.strip_prefix("/2015-03-31/functions/")?;
-    let encoded = rest.strip_suffix("/invocations")?;
-    if encoded.is_empty() || encoded.contains('/') {
-        return None;
-    }
-    percent_encoding::percent_decode_str(encoded)
-        .decode_utf8()
-        .ok()
-        .map(|s| s.into_owned())
-}
-
 async fn route(services: &Services, proxy: &Proxy, req: Request<Incoming>) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let body = match body.collect().await {

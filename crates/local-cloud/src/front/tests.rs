@@ -198,20 +198,22 @@ fn query_services_are_routed_by_action() {
 
 #[test]
 fn invoke_paths_are_url_decoded() {
+    // The invoke target of a POST, as `lambda_api::lambda_request` routes it.
+    let invoke_target = |path: &str| match lambda_api::lambda_request(&Method::POST, path, None) {
+        Some(lambda_api::LambdaRequest::Invoke { function }) => Some(function),
+        _ => None,
+    };
     assert_eq!(
-        lambda_invoke_target("/2015-03-31/functions/my-fn/invocations").as_deref(),
+        invoke_target("/2015-03-31/functions/my-fn/invocations").as_deref(),
         Some("my-fn")
     );
     assert_eq!(
-        lambda_invoke_target("/2015-03-31/functions/123456789012%3Afunction%3Amy-fn/invocations")
+        invoke_target("/2015-03-31/functions/123456789012%3Afunction%3Amy-fn/invocations")
             .as_deref(),
         Some("123456789012:function:my-fn")
     );
-    assert_eq!(
-        lambda_invoke_target("/2015-03-31/functions/a/b/invocations"),
-        None
-    );
-    assert_eq!(lambda_invoke_target("/2015-03-31/functions/my-fn"), None);
+    assert_eq!(invoke_target("/2015-03-31/functions/a/b/invocations"), None);
+    assert_eq!(invoke_target("/2015-03-31/functions/my-fn"), None);
 }
 
 // ---------- the local cloud, for real: moto + front server ----------

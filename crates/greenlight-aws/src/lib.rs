@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod deployment;
+pub mod error;
 pub mod load_balancer;
 
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -50,3 +51,4 @@ pub fn describe_error<E: ProvideErrorMetadata + std::fmt::Display>(err: &E) -> S
         _ => err.to_string(),
     }
 }
+pub use error::AwsError;

@@ -177,6 +177,12 @@ pub struct CreatedDeployment {
     /// The deployment config `create` asked for (it paces install and reroute).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployment_config_name: Option<String>,
+    /// The group's Auto Scaling groups (GetDeploymentGroup `autoScalingGroups`)
+    /// read just before CreateDeployment: the blue fleet this deployment
+    /// replaces. AWS documents `deploymentInfo.targetInstances` as the
+    /// replacement environment, so the runbook uses this record, not that.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blue_auto_scaling_groups: Vec<String>,
 }
 
 /// CodeDeploy's deployment status, normalized.

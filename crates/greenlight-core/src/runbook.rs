@@ -1483,6 +1483,7 @@ mod tests {
             reused: false,
             blue_termination_wait_seconds: None,
             deployment_config_name: None,
+            blue_auto_scaling_groups: Vec::new(),
         });
         s
     }

@@ -630,6 +630,7 @@ pub fn created_deployment(
         reused,
         blue_termination_wait_seconds: None,
         deployment_config_name: None,
+        blue_auto_scaling_groups: Vec::new(),
     }
 }
 

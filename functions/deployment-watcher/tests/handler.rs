@@ -518,6 +518,7 @@ async fn a_retried_create_reuses_the_deployment_it_made() {
             reused: true,
             blue_termination_wait_seconds: Some(0),
             deployment_config_name: Some("CodeDeployDefault.OneAtATime".into()),
+            blue_auto_scaling_groups: Vec::new(),
         })
     );
     assert_eq!(create.num_calls(), 0, "no second deployment");

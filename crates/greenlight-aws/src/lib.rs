@@ -1,26 +1,61 @@
 //! The imperative shell pieces the functions share: start-up (tracing, SDK
 //! config, environment), and AWS reads/writes mapped to `greenlight_core` types.
 
+pub mod codepipeline;
 pub mod config;
 pub mod deployment;
 pub mod error;
+pub mod executions;
+pub mod group_gate;
 pub mod load_balancer;
 
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// JSON logs to stdout (CloudWatch), level from `RUST_LOG` (default `info`).
-/// Safe to call more than once (the local cloud hosts several handlers).
-pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+/// Targets whose TRACE (and DEBUG) events may carry raw invocation payloads,
+/// capped at INFO whatever `RUST_LOG` says. `lambda_runtime` 1.5 logs every
+/// event body at TRACE (`layers/api_response.rs`: "raw JSON event received
+/// from Lambda", target `lambda_runtime::layers::api_response`), and a
+/// CodePipeline job's body carries `artifactCredentials`. The runtime API
+/// client is capped with it (it carries the same bodies).
+pub const PAYLOAD_LOGGING_TARGETS: &[&str] = &["lambda_runtime", "lambda_runtime_api_client"];
+
+/// The subscriber [`init_tracing`] installs, writing to `writer`: JSON lines,
+/// level from `env_filter`, and the [`PAYLOAD_LOGGING_TARGETS`] capped at
+/// INFO by a second, global filter that no `RUST_LOG` directive can widen
+/// (a more specific `lambda_runtime::layers::api_response=trace` included).
+pub fn subscriber<W>(
+    env_filter: tracing_subscriber::EnvFilter,
+    writer: W,
+) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    use tracing_subscriber::layer::SubscriberExt;
+    let cap = PAYLOAD_LOGGING_TARGETS.iter().fold(
+        tracing_subscriber::filter::Targets::new()
+            .with_default(tracing_subscriber::filter::LevelFilter::TRACE),
+        |targets, target| targets.with_target(*target, tracing::Level::INFO),
+    );
+    tracing_subscriber::fmt()
         .json()
-        .with_env_filter(filter)
+        .with_env_filter(env_filter)
         .with_current_span(false)
         .with_target(false)
         .without_time()
-        .try_init();
+        .with_writer(writer)
+        .finish()
+        .with(cap)
+}
+
+/// JSON logs to stdout (CloudWatch), level from `RUST_LOG` (default `info`),
+/// payload-carrying runtime targets capped at INFO ([`subscriber`]).
+/// Safe to call more than once (the local cloud hosts several handlers).
+pub fn init_tracing() {
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = subscriber(filter, std::io::stdout).try_init();
 }
 
 /// Shared SDK configuration, loaded once at start-up. Honours

@@ -122,6 +122,16 @@ pub enum Rejection {
 
     #[error("malformed {kind} event: {problem}")]
     InvalidEvent { kind: String, problem: String },
+
+    #[error("s3://{bucket}/{key} is not in {allowed}: greenlight deploys only from the buckets it is configured for. Upload to {allowed}, or set {setting} if this bucket is meant to deploy")]
+    ForeignBucket {
+        bucket: String,
+        key: String,
+        /// e.g. `the artifact bucket "b"`.
+        allowed: String,
+        /// The environment variable that would allow it.
+        setting: String,
+    },
 }
 
 impl Rejection {
@@ -139,7 +149,85 @@ impl Rejection {
             Self::InvalidUserParameters { .. } => "InvalidUserParameters",
             Self::UnsupportedEvent { .. } => "UnsupportedEvent",
             Self::InvalidEvent { .. } => "InvalidEvent",
+            Self::ForeignBucket { .. } => "ForeignBucket",
         }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Buckets
+// ---------------------------------------------------------------------------
+
+/// The buckets an upload may come from: `ARTIFACT_BUCKET` for S3 events, and
+/// for CodePipeline jobs that bucket or one of `PIPELINE_ARTIFACT_BUCKETS`
+/// (a pipeline's artifact store is usually a bucket of its own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactBuckets {
+    pub artifact_bucket: String,
+    pub pipeline_buckets: Vec<String>,
+}
+
+/// Where an upload event came from, for [`ArtifactBuckets::check`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadRoute {
+    S3Event,
+    CodePipelineJob,
+}
+
+impl ArtifactBuckets {
+    /// `artifact_bucket` (required, not blank) and `pipeline_buckets`, a
+    /// comma-separated list (blank entries ignored).
+    pub fn new(artifact_bucket: &str, pipeline_buckets: Option<&str>) -> Result<Self, String> {
+        let artifact_bucket = artifact_bucket.trim();
+        if artifact_bucket.is_empty() {
+            return Err("ARTIFACT_BUCKET is empty; name the bucket uploads come from".into());
+        }
+        let pipeline_buckets = pipeline_buckets
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|b| !b.is_empty())
+            .map(str::to_string)
+            .collect();
+        Ok(Self {
+            artifact_bucket: artifact_bucket.to_string(),
+            pipeline_buckets,
+        })
+    }
+
+    /// [`Rejection::ForeignBucket`] unless `bucket` is one this route may
+    /// deploy from. Exact, case-sensitive comparison (bucket names are
+    /// lower-case; anything else is not the configured bucket).
+    pub fn check(&self, route: UploadRoute, bucket: &str, key: &str) -> Result<(), Rejection> {
+        if bucket == self.artifact_bucket {
+            return Ok(());
+        }
+        let (allowed, setting) = match route {
+            UploadRoute::S3Event => (
+                format!("the artifact bucket {:?}", self.artifact_bucket),
+                "ARTIFACT_BUCKET (the stack's artifact bucket) to it".to_string(),
+            ),
+            UploadRoute::CodePipelineJob => {
+                if self.pipeline_buckets.iter().any(|b| b == bucket) {
+                    return Ok(());
+                }
+                let mut all = vec![format!("{:?}", self.artifact_bucket)];
+                all.extend(self.pipeline_buckets.iter().map(|b| format!("{b:?}")));
+                (
+                    format!(
+                        "the artifact bucket or a pipeline artifact bucket ({})",
+                        all.join(", ")
+                    ),
+                    "PIPELINE_ARTIFACT_BUCKETS (comma-separated) to include it".to_string(),
+                )
+            }
+        };
+        Err(Rejection::ForeignBucket {
+            bucket: truncate_chars(bucket, 255),
+            key: truncate_chars(key, 1024),
+            allowed,
+            setting,
+        })
     }
 }
 
@@ -836,6 +924,37 @@ pub fn truncate_chars(s: &str, max: usize) -> String {
     let mut out: String = s.chars().take(max - 1).collect();
     out.push('…');
     out
+}
+
+#[cfg(test)]
+mod bucket_tests {
+    use super::*;
+
+    #[test]
+    fn only_the_configured_buckets_deploy() {
+        let b = ArtifactBuckets::new("art", Some(" cp-store , ,other")).expect("valid");
+        assert_eq!(b.pipeline_buckets, vec!["cp-store", "other"]);
+        assert_eq!(b.check(UploadRoute::S3Event, "art", "k"), Ok(()));
+        assert_eq!(b.check(UploadRoute::CodePipelineJob, "art", "k"), Ok(()));
+        assert_eq!(
+            b.check(UploadRoute::CodePipelineJob, "cp-store", "k"),
+            Ok(())
+        );
+        let e = b.check(UploadRoute::S3Event, "cp-store", "k").unwrap_err();
+        assert_eq!(e.error_type(), "ForeignBucket");
+        let text = e.to_string();
+        assert!(
+            text.contains("s3://cp-store/k")
+                && text.contains("\"art\"")
+                && text.contains("ARTIFACT_BUCKET"),
+            "{text}"
+        );
+        let e = b
+            .check(UploadRoute::CodePipelineJob, "Art", "k")
+            .unwrap_err();
+        assert!(e.to_string().contains("PIPELINE_ARTIFACT_BUCKETS"), "{e}");
+        assert!(ArtifactBuckets::new("  ", None).is_err());
+    }
 }
 
 #[cfg(test)]

@@ -331,6 +331,8 @@ fn function_configs(
     Ok(FunctionConfigs {
         deploy_trigger: deploy_trigger::Config {
             state_machine_arn: state_machine_arn.to_string(),
+            buckets: greenlight_core::trigger::ArtifactBuckets::new(&names.bucket, None)
+                .map_err(CloudError::Start)?,
             mapping,
         },
         health_check_tuner: health_check_tuner::Config {

@@ -111,7 +111,7 @@ pub enum Rejection {
         problems: Vec<String>,
     },
 
-    #[error("the object key {key:?} cannot be decoded: {problem}")]
+    #[error("the object key {key:?} is not accepted: {problem}")]
     InvalidKey { key: String, problem: String },
 
     #[error("the CodePipeline action's UserParameters are invalid: {problem}. Use JSON like {{\"application\":\"my-app\",\"deploymentGroup\":\"my-group\"}} (deploymentGroup and label are optional)")]
@@ -487,6 +487,17 @@ pub fn is_zip(key: &str) -> bool {
 /// CodePipeline artifacts have no extension, so the pipeline path passes
 /// `require_zip = false`.
 pub fn check_object(obj: &UploadedObject, require_zip: bool) -> Result<(), Rejection> {
+    check_key_shape(&obj.key)?;
+    if let Some(size) = obj.size.filter(|s| !(0..=MAX_OBJECT_SIZE).contains(s)) {
+        return Err(Rejection::InvalidEvent {
+            kind: "S3".into(),
+            problem: format!(
+                "s3://{}/{} has size {size}, outside S3's 0..={MAX_OBJECT_SIZE} bytes; the event was not written by S3",
+                obj.bucket,
+                truncate_chars(&obj.key, 200)
+            ),
+        });
+    }
     if require_zip && !is_zip(&obj.key) {
         return Err(Rejection::NotAZip {
             bucket: obj.bucket.clone(),
@@ -497,6 +508,47 @@ pub fn check_object(obj: &UploadedObject, require_zip: bool) -> Result<(), Rejec
         return Err(Rejection::EmptyObject {
             bucket: obj.bucket.clone(),
             key: obj.key.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// S3 object keys: at most 1,024 bytes of UTF-8 (Amazon S3 user guide,
+/// "Naming Amazon S3 objects").
+pub const MAX_KEY_BYTES: usize = 1024;
+/// S3 objects: at most 5 TiB (Amazon S3 user guide, "Uploading objects").
+pub const MAX_OBJECT_SIZE: i64 = 5 * 1024 * 1024 * 1024 * 1024;
+
+/// Keys greenlight refuses whatever the mapping says: longer than S3 allows,
+/// with control characters (they would reach logs and CodeDeploy verbatim),
+/// or with `.` / `..` path segments (S3 keys are opaque, but the agent's
+/// downloads and operators' tools treat keys as paths; the harsher reading).
+pub fn check_key_shape(key: &str) -> Result<(), Rejection> {
+    let shown = || truncate_chars(key, 200);
+    if key.len() > MAX_KEY_BYTES {
+        return Err(Rejection::InvalidKey {
+            key: shown(),
+            problem: format!(
+                "it is {} bytes long, S3 keys are at most {MAX_KEY_BYTES} bytes; use a shorter key",
+                key.len()
+            ),
+        });
+    }
+    if key.chars().any(char::is_control) {
+        return Err(Rejection::InvalidKey {
+            key: shown(),
+            problem:
+                "it contains control characters (newline, NUL, ...); rename the object without them"
+                    .into(),
+        });
+    }
+    if key
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        return Err(Rejection::InvalidKey {
+            key: shown(),
+            problem: "it has a \".\" or \"..\" path segment; greenlight refuses path traversal in keys, upload as <prefix><APP>/<file>.zip".into(),
         });
     }
     Ok(())
@@ -954,6 +1006,33 @@ mod bucket_tests {
             .unwrap_err();
         assert!(e.to_string().contains("PIPELINE_ARTIFACT_BUCKETS"), "{e}");
         assert!(ArtifactBuckets::new("  ", None).is_err());
+    }
+
+    #[test]
+    fn hostile_key_shapes_are_invalid_keys() {
+        for key in [
+            "artifacts/shop/../x.zip".to_string(),
+            "artifacts/./shop/x.zip".to_string(),
+            "artifacts/shop/x\n.zip".to_string(),
+            format!("artifacts/shop/{}.zip", "a".repeat(1100)),
+        ] {
+            let e = check_key_shape(&key).unwrap_err();
+            assert_eq!(e.error_type(), "InvalidKey", "{key}");
+        }
+        assert!(check_key_shape("artifacts/shop/..x.zip").is_ok());
+        assert!(check_key_shape("artifacts/shop/café 日本.zip").is_ok());
+        let obj = UploadedObject {
+            bucket: "b".into(),
+            key: "artifacts/shop/x.zip".into(),
+            size: Some(-1),
+            version: None,
+            etag: None,
+            sequencer: None,
+        };
+        assert_eq!(
+            check_object(&obj, true).unwrap_err().error_type(),
+            "InvalidEvent"
+        );
     }
 }
 

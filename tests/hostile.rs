@@ -139,7 +139,11 @@ const CP_TOKEN: &str = "/CodePipeline.job/data/continuationToken";
 
 fn cases() -> Vec<Case> {
     use Entry::*;
-    let c = |entry, name, payload, error_type, says| Case {
+    let c = |entry: Entry,
+             name: &'static str,
+             payload: Payload,
+             error_type: &'static str,
+             says: &'static [&'static str]| Case {
         entry,
         name,
         payload,
@@ -536,7 +540,7 @@ fn cases() -> Vec<Case> {
             "UserParameters a list",
             with(PIPELINE_JOB, |v| set(v, CP_PARAMS, json!("[\"shop\"]"))),
             "InvalidUserParameters",
-            &["invalid type"],
+            &["must be a JSON object"],
         ),
         c(
             CodePipelineJob,
@@ -719,8 +723,8 @@ fn cases() -> Vec<Case> {
             CodeDeployHook,
             "no hook execution id",
             with(CD_HOOK, |v| remove(v, "", "LifecycleEventHookExecutionId")),
-            "InvalidInput",
-            &["invalid input"],
+            RUNTIME_DESERIALIZE,
+            &["did not match any variant"],
         ),
         c(
             CodeDeployHook,
@@ -857,8 +861,8 @@ fn meta(code: &str, message: &str) -> ErrorMetadata {
 }
 
 macro_rules! sentinel {
-    ($client:path, $op:ident, $err:path) => {
-        mock!($client::$op).then_error(|| {
+    ($op:expr, $err:ty) => {
+        mock!($op).then_error(|| {
             <$err>::generic(meta("WriteNotAllowed", "a hostile input reached a write"))
         })
     };
@@ -874,23 +878,23 @@ fn write_sentinels() -> Vec<(&'static str, Rule)> {
     use aws_sdk_sfn::operation as sfn;
     use aws_sdk_sns::operation as sns;
     vec![
-        ("StartExecution", sentinel!(aws_sdk_sfn::Client, start_execution, sfn::start_execution::StartExecutionError)),
-        ("StopExecution", sentinel!(aws_sdk_sfn::Client, stop_execution, sfn::stop_execution::StopExecutionError)),
-        ("CreateDeployment", sentinel!(aws_sdk_codedeploy::Client, create_deployment, cd::create_deployment::CreateDeploymentError)),
-        ("ContinueDeployment", sentinel!(aws_sdk_codedeploy::Client, continue_deployment, cd::continue_deployment::ContinueDeploymentError)),
-        ("StopDeployment", sentinel!(aws_sdk_codedeploy::Client, stop_deployment, cd::stop_deployment::StopDeploymentError)),
-        ("UpdateDeploymentGroup", sentinel!(aws_sdk_codedeploy::Client, update_deployment_group, cd::update_deployment_group::UpdateDeploymentGroupError)),
-        ("PutLifecycleEventHookExecutionStatus", sentinel!(aws_sdk_codedeploy::Client, put_lifecycle_event_hook_execution_status, cd::put_lifecycle_event_hook_execution_status::PutLifecycleEventHookExecutionStatusError)),
-        ("ModifyTargetGroup", sentinel!(aws_sdk_elasticloadbalancingv2::Client, modify_target_group, elb::modify_target_group::ModifyTargetGroupError)),
-        ("ModifyTargetGroupAttributes", sentinel!(aws_sdk_elasticloadbalancingv2::Client, modify_target_group_attributes, elb::modify_target_group_attributes::ModifyTargetGroupAttributesError)),
-        ("AddTags", sentinel!(aws_sdk_elasticloadbalancingv2::Client, add_tags, elb::add_tags::AddTagsError)),
-        ("RemoveTags", sentinel!(aws_sdk_elasticloadbalancingv2::Client, remove_tags, elb::remove_tags::RemoveTagsError)),
-        ("DeleteAutoScalingGroup", sentinel!(aws_sdk_autoscaling::Client, delete_auto_scaling_group, asg::delete_auto_scaling_group::DeleteAutoScalingGroupError)),
-        ("UpdateAutoScalingGroup", sentinel!(aws_sdk_autoscaling::Client, update_auto_scaling_group, asg::update_auto_scaling_group::UpdateAutoScalingGroupError)),
-        ("Publish", sentinel!(aws_sdk_sns::Client, publish, sns::publish::PublishError)),
-        ("PutObject", sentinel!(aws_sdk_s3::Client, put_object, s3::put_object::PutObjectError)),
-        ("DeleteObject", sentinel!(aws_sdk_s3::Client, delete_object, s3::delete_object::DeleteObjectError)),
-        ("PutJobSuccessResult", sentinel!(aws_sdk_codepipeline::Client, put_job_success_result, cp::put_job_success_result::PutJobSuccessResultError)),
+        ("StartExecution", sentinel!(aws_sdk_sfn::Client::start_execution, sfn::start_execution::StartExecutionError)),
+        ("StopExecution", sentinel!(aws_sdk_sfn::Client::stop_execution, sfn::stop_execution::StopExecutionError)),
+        ("CreateDeployment", sentinel!(aws_sdk_codedeploy::Client::create_deployment, cd::create_deployment::CreateDeploymentError)),
+        ("ContinueDeployment", sentinel!(aws_sdk_codedeploy::Client::continue_deployment, cd::continue_deployment::ContinueDeploymentError)),
+        ("StopDeployment", sentinel!(aws_sdk_codedeploy::Client::stop_deployment, cd::stop_deployment::StopDeploymentError)),
+        ("UpdateDeploymentGroup", sentinel!(aws_sdk_codedeploy::Client::update_deployment_group, cd::update_deployment_group::UpdateDeploymentGroupError)),
+        ("PutLifecycleEventHookExecutionStatus", sentinel!(aws_sdk_codedeploy::Client::put_lifecycle_event_hook_execution_status, cd::put_lifecycle_event_hook_execution_status::PutLifecycleEventHookExecutionStatusError)),
+        ("ModifyTargetGroup", sentinel!(aws_sdk_elasticloadbalancingv2::Client::modify_target_group, elb::modify_target_group::ModifyTargetGroupError)),
+        ("ModifyTargetGroupAttributes", sentinel!(aws_sdk_elasticloadbalancingv2::Client::modify_target_group_attributes, elb::modify_target_group_attributes::ModifyTargetGroupAttributesError)),
+        ("AddTags", sentinel!(aws_sdk_elasticloadbalancingv2::Client::add_tags, elb::add_tags::AddTagsError)),
+        ("RemoveTags", sentinel!(aws_sdk_elasticloadbalancingv2::Client::remove_tags, elb::remove_tags::RemoveTagsError)),
+        ("DeleteAutoScalingGroup", sentinel!(aws_sdk_autoscaling::Client::delete_auto_scaling_group, asg::delete_auto_scaling_group::DeleteAutoScalingGroupError)),
+        ("UpdateAutoScalingGroup", sentinel!(aws_sdk_autoscaling::Client::update_auto_scaling_group, asg::update_auto_scaling_group::UpdateAutoScalingGroupError)),
+        ("Publish", sentinel!(aws_sdk_sns::Client::publish, sns::publish::PublishError)),
+        ("PutObject", sentinel!(aws_sdk_s3::Client::put_object, s3::put_object::PutObjectError)),
+        ("DeleteObject", sentinel!(aws_sdk_s3::Client::delete_object, s3::delete_object::DeleteObjectError)),
+        ("PutJobSuccessResult", sentinel!(aws_sdk_codepipeline::Client::put_job_success_result, cp::put_job_success_result::PutJobSuccessResultError)),
     ]
 }
 

@@ -744,8 +744,22 @@ pub fn parse_user_parameters(raw: Option<&str>) -> Result<Option<UserParameters>
     let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
         return Ok(None);
     };
-    let params: UserParameters =
+    // Only a JSON object: serde would also read a struct from a list
+    // (`["shop"]` as application "shop"), found by tests/hostile.rs.
+    let value: serde_json::Value =
         serde_json::from_str(raw).map_err(|e| Rejection::InvalidUserParameters {
+            problem: format!("{e} in {}", truncate_chars(raw, 200)),
+        })?;
+    if !value.is_object() {
+        return Err(Rejection::InvalidUserParameters {
+            problem: format!(
+                "they must be a JSON object, not {}",
+                truncate_chars(raw, 200)
+            ),
+        });
+    }
+    let params: UserParameters =
+        serde_json::from_value(value).map_err(|e| Rejection::InvalidUserParameters {
             problem: format!("{e} in {}", truncate_chars(raw, 200)),
         })?;
     if params.application.trim().is_empty() {
@@ -1006,6 +1020,14 @@ mod bucket_tests {
             .unwrap_err();
         assert!(e.to_string().contains("PIPELINE_ARTIFACT_BUCKETS"), "{e}");
         assert!(ArtifactBuckets::new("  ", None).is_err());
+    }
+
+    #[test]
+    fn user_parameters_must_be_an_object() {
+        for raw in ["[\"shop\"]", "[\"shop\", \"prod\"]", "\"shop\"", "7"] {
+            let e = parse_user_parameters(Some(raw)).unwrap_err();
+            assert_eq!(e.error_type(), "InvalidUserParameters", "{raw}");
+        }
     }
 
     #[test]

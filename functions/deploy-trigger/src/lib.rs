@@ -1025,7 +1025,10 @@ pub fn event_time(v: Option<&Value>, now: EpochMillis) -> (String, EpochMillis) 
     let parsed = match v {
         Some(Value::String(s)) => parse_time_str(s),
         Some(Value::Number(n)) => n.as_f64().filter(|f| f.is_finite()).and_then(|secs| {
-            OffsetDateTime::from_unix_timestamp_nanos((secs * 1e3).round() as i128 * 1_000_000).ok()
+            // Checked: a huge number (hostile input) must not overflow.
+            ((secs * 1e3).round() as i128)
+                .checked_mul(1_000_000)
+                .and_then(|nanos| OffsetDateTime::from_unix_timestamp_nanos(nanos).ok())
         }),
         _ => None,
     };
@@ -1096,6 +1099,14 @@ mod tests {
             (s.as_str(), ms),
             ("2024-05-01T12:00:05.5Z", 1_714_564_805_500)
         );
+    }
+
+    #[test]
+    fn event_time_of_a_huge_number_is_now_not_a_panic() {
+        // Found by tests/properties.rs: `as i128 * 1_000_000` overflowed.
+        let now = 1_714_564_805_000;
+        assert_eq!(event_time(Some(&json!(1.0e300)), now).1, now);
+        assert_eq!(event_time(Some(&json!(-1.0e300)), now).1, now);
     }
 
     #[test]

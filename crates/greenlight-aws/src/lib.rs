@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod deployment;
+pub mod deployment_group;
 pub mod error;
 pub mod load_balancer;
 

@@ -332,6 +332,7 @@ fn function_configs(
         deploy_trigger: deploy_trigger::Config {
             state_machine_arn: state_machine_arn.to_string(),
             mapping,
+            deadlines: deploy_trigger::DEFAULT_DEADLINES,
         },
         health_check_tuner: health_check_tuner::Config {
             profile: options.tuner_profile,
@@ -350,6 +351,7 @@ fn function_configs(
             // Step Functions waits are real seconds: look often locally.
             deployment_config_name: options.settings.deployment_config.clone(),
             deployment_timeout_seconds: 3600,
+            post_reroute_timeout_seconds: 3 * 3600,
             min_wait_seconds: 1,
             max_wait_seconds: 2,
             ignore_application_stop_failures: false,

@@ -19,13 +19,13 @@
 use aws_sdk_codedeploy::operation::get_deployment_group::GetDeploymentGroupError;
 use aws_sdk_codepipeline::types::{ExecutionDetails, FailureDetails, FailureType};
 use aws_sdk_sfn::operation::start_execution::StartExecutionError;
-use greenlight_aws::config::{optional, required, ConfigError};
+use greenlight_aws::config::{optional, parsed_or, required, ConfigError};
 use greenlight_core::model::{EpochMillis, PipelineInput, Source};
 use greenlight_core::trigger::{
     check_gated, check_object, decode_continuation_token, decode_key, encode_continuation_token,
     eventbridge_change, execution_arn, execution_name, job_decision, notification_change,
     parse_user_parameters, pipeline_input, pipeline_label, pipeline_target, revision_identity,
-    revision_label, truncate_chars, ExecutionStatus, GroupFacts, JobDecision, KeyEncoding,
+    revision_label, truncate_chars, Deadlines, ExecutionStatus, JobDecision, KeyEncoding,
     KeyMapping, ObjectChange, Rejection, Target, TokenError, UploadedObject,
     MAX_JOB_FAILURE_MESSAGE_LEN, MAX_JOB_SUMMARY_LEN,
 };
@@ -48,6 +48,11 @@ pub struct Config {
     pub state_machine_arn: String,
     /// `ARTIFACT_PREFIX`, `DEFAULT_DEPLOYMENT_GROUP` and `KEY_MAPPING`.
     pub mapping: KeyMapping,
+    /// `DEPLOYMENT_TIMEOUT_SECONDS` (default 3600) and
+    /// `POST_REROUTE_TIMEOUT_SECONDS` (default 10800), the deployment-watcher's
+    /// deadlines: a group whose Ready wait or blue termination wait cannot fit
+    /// them is rejected.
+    pub deadlines: Deadlines,
 }
 
 impl Config {
@@ -60,12 +65,23 @@ impl Config {
             .unwrap_or_else(|_| DEFAULT_ARTIFACT_PREFIX.to_string());
         let default_group = required("DEFAULT_DEPLOYMENT_GROUP")?;
         let key_mapping = optional("KEY_MAPPING");
-        Self::new(
+        let mut config = Self::new(
             &state_machine_arn,
             &artifact_prefix,
             &default_group,
             key_mapping.as_deref(),
-        )
+        )?;
+        config.deadlines = Deadlines {
+            deployment_timeout_seconds: parsed_or(
+                "DEPLOYMENT_TIMEOUT_SECONDS",
+                DEFAULT_DEADLINES.deployment_timeout_seconds,
+            )?,
+            post_reroute_timeout_seconds: parsed_or(
+                "POST_REROUTE_TIMEOUT_SECONDS",
+                DEFAULT_DEADLINES.post_reroute_timeout_seconds,
+            )?,
+        };
+        Ok(config)
     }
 
     pub fn new(
@@ -97,9 +113,16 @@ impl Config {
         Ok(Self {
             state_machine_arn: state_machine_arn.to_string(),
             mapping,
+            deadlines: DEFAULT_DEADLINES,
         })
     }
 }
+
+/// The deployment-watcher's default deadlines.
+pub const DEFAULT_DEADLINES: Deadlines = Deadlines {
+    deployment_timeout_seconds: 3600,
+    post_reroute_timeout_seconds: greenlight_core::watch::DEFAULT_POST_REROUTE_TIMEOUT_SECONDS,
+};
 
 pub struct Deps {
     pub sfn: aws_sdk_sfn::Client,
@@ -625,30 +648,8 @@ async fn check_group(deps: &Deps, target: &Target) -> Result<(), Error> {
         }
         .into());
     };
-    let style = info.deployment_style();
-    let facts = GroupFacts {
-        deployment_type: style
-            .and_then(|s| s.deployment_type())
-            .map(|t| t.as_str().to_string()),
-        deployment_option: style
-            .and_then(|s| s.deployment_option())
-            .map(|o| o.as_str().to_string()),
-        ready_action_on_timeout: info
-            .blue_green_deployment_configuration()
-            .and_then(|b| b.deployment_ready_option())
-            .and_then(|r| r.action_on_timeout())
-            .map(|a| a.as_str().to_string()),
-        target_groups: info
-            .load_balancer_info()
-            .map(|lb| {
-                lb.target_group_info_list()
-                    .iter()
-                    .filter_map(|t| t.name().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default(),
-    };
-    check_gated(target, &facts)?;
+    let facts = greenlight_aws::deployment_group::group_facts(info);
+    check_gated(target, &facts, &deps.config.deadlines)?;
     Ok(())
 }
 

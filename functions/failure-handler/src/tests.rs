@@ -1864,7 +1864,7 @@ async fn describe_tags_failure_on_event_path_is_recorded() {
     let restore = action(&report, Step::RestoreLoadBalancer);
     assert_eq!(restore.outcome, Outcome::Failed);
     assert!(
-        restore.detail.starts_with("AwsError: DescribeTags failed"),
+        restore.detail.starts_with("AwsError: DescribeTags on "),
         "{}",
         restore.detail
     );

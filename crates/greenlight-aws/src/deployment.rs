@@ -93,7 +93,10 @@ fn unexpected(deployment_id: &str, problem: impl Into<String>) -> ReadError {
     ReadError::Aws(AwsError::unexpected(
         "GetDeployment",
         deployment_id,
-        format!("CodeDeploy answered something greenlight cannot interpret: {}", problem.into()),
+        format!(
+            "CodeDeploy answered something greenlight cannot interpret: {}",
+            problem.into()
+        ),
     ))
 }
 
@@ -257,8 +260,8 @@ pub fn deployment_view(
         .status()
         .map(|s| s.as_str())
         .ok_or_else(|| unexpected(deployment_id, "deploymentInfo has no status"))?;
-    let status =
-        parse_deployment_status(status_text).map_err(|e| unexpected(deployment_id, e.to_string()))?;
+    let status = parse_deployment_status(status_text)
+        .map_err(|e| unexpected(deployment_id, e.to_string()))?;
     let error = info.error_information().and_then(|e| {
         let code = e.code().map(|c| c.as_str().to_string());
         let message = e.message().map(str::to_string);

@@ -127,10 +127,9 @@ mod tests {
         GetDeploymentGroupError, GetDeploymentGroupOutput,
     };
     use aws_sdk_codedeploy::types::{
-        AutoScalingGroup, BlueGreenDeploymentConfiguration, DeploymentReadyAction,
-        DeploymentReadyOption, DeploymentStyle, DeploymentOption, DeploymentType,
-        InstanceAction, LoadBalancerInfo, TargetGroupInfo,
-        BlueInstanceTerminationOption,
+        AutoScalingGroup, BlueGreenDeploymentConfiguration, BlueInstanceTerminationOption,
+        DeploymentOption, DeploymentReadyAction, DeploymentReadyOption, DeploymentStyle,
+        DeploymentType, InstanceAction, LoadBalancerInfo, TargetGroupInfo,
     };
     use aws_sdk_codedeploy::Client;
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
@@ -183,7 +182,9 @@ mod tests {
                     .build()
             });
         let client = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, [&rule]);
-        let facts = read_deployment_group(&client, "shop", "prod").await.unwrap();
+        let facts = read_deployment_group(&client, "shop", "prod")
+            .await
+            .unwrap();
         assert_eq!(
             facts,
             GroupFacts {
@@ -213,7 +214,10 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.error_type(), errors::DEPLOYMENT_GROUP_NOT_FOUND);
-        assert!(err.to_string().contains("No Deployment Group found"), "{err}");
+        assert!(
+            err.to_string().contains("No Deployment Group found"),
+            "{err}"
+        );
 
         let rule = mock!(Client::get_deployment_group).then_http_response(|| {
             HttpResponse::new(
@@ -221,16 +225,17 @@ mod tests {
                 SdkBody::from(r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#),
             )
         });
-        let client = mock_client!(
-            aws_sdk_codedeploy,
-            RuleMode::MatchAny,
-            [&rule],
-            |c| c.retry_config(aws_sdk_codedeploy::config::retry::RetryConfig::standard().with_max_attempts(1))
-        );
+        let client = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, [&rule], |c| c
+            .retry_config(
+                aws_sdk_codedeploy::config::retry::RetryConfig::standard().with_max_attempts(1)
+            ));
         let err = read_deployment_group(&client, "shop", "prod")
             .await
             .unwrap_err();
         assert_eq!(err.error_type(), errors::AWS_TRANSIENT, "{err}");
-        assert!(err.to_string().contains("GetDeploymentGroup on shop/prod"), "{err}");
+        assert!(
+            err.to_string().contains("GetDeploymentGroup on shop/prod"),
+            "{err}"
+        );
     }
 }

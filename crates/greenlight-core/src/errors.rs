@@ -54,6 +54,25 @@ pub const ALL: &[&str] = &[
     INTERNAL_ERROR,
 ];
 
+/// The deploy-trigger's own errors besides its rejections
+/// (`trigger::Rejection::error_type`). The trigger is invoked by S3/EventBridge
+/// and CodePipeline, never by a state-machine task, so these are not in [`ALL`].
+pub const CODE_DEPLOY_ERROR: &str = "CodeDeployError";
+pub const START_EXECUTION_FAILED: &str = "StartExecutionFailed";
+pub const DESCRIBE_EXECUTION_FAILED: &str = "DescribeExecutionFailed";
+pub const INVALID_CONTINUATION_TOKEN: &str = "InvalidContinuationToken";
+pub const JOB_RESULT_FAILED: &str = "JobResultFailed";
+
+/// Every deploy-trigger errorType of its own (see above), plus [`INTERNAL_ERROR`].
+pub const TRIGGER: &[&str] = &[
+    CODE_DEPLOY_ERROR,
+    START_EXECUTION_FAILED,
+    DESCRIBE_EXECUTION_FAILED,
+    INVALID_CONTINUATION_TOKEN,
+    JOB_RESULT_FAILED,
+    INTERNAL_ERROR,
+];
+
 /// The Lambda service errors AWS recommends retrying on every Lambda task
 /// (Step Functions developer guide, "Handling errors": "Handle transient
 /// Lambda service exceptions").
@@ -90,6 +109,14 @@ mod tests {
         for name in RETRIED {
             assert!(ALL.contains(name), "{name} retried but not in ALL");
         }
+        let mut trigger = TRIGGER.to_vec();
+        trigger.sort_unstable();
+        trigger.dedup();
+        assert_eq!(
+            trigger.len(),
+            TRIGGER.len(),
+            "duplicate errorType in TRIGGER"
+        );
     }
 
     #[test]

@@ -1793,13 +1793,25 @@ mod tests {
         let cases: Vec<(&str, DeploymentView, bool)> = vec![
             ("Baking", staged(Baking, "rerouted"), false),
             ("termination wait", waiting, false),
-            ("AllowTraffic under way", staged(InProgress, "allowing"), false),
-            ("BlockTraffic under way", staged(InProgress, "blocking"), false),
+            (
+                "AllowTraffic under way",
+                staged(InProgress, "allowing"),
+                false,
+            ),
+            (
+                "BlockTraffic under way",
+                staged(InProgress, "blocking"),
+                false,
+            ),
             ("rerouted", staged(InProgress, "rerouted"), false),
             // Validated: ContinueDeployment answered, CodeDeploy still shows
             // Ready or has not begun the reroute.
             ("validated, still Ready", staged(Ready, "installed"), true),
-            ("validated, InProgress", staged(InProgress, "installed"), true),
+            (
+                "validated, InProgress",
+                staged(InProgress, "installed"),
+                true,
+            ),
         ];
         for (name, v, validated) in cases {
             assert!(past_point_of_no_return(&v, validated), "{name}");
@@ -1845,7 +1857,10 @@ mod tests {
             (InProgress, "installed"),
             (Ready, "installed"),
         ] {
-            assert!(!past_point_of_no_return(&staged(st, stage), false), "{st:?} {stage}");
+            assert!(
+                !past_point_of_no_return(&staged(st, stage), false),
+                "{st:?} {stage}"
+            );
         }
     }
 

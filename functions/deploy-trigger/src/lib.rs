@@ -20,6 +20,7 @@ use aws_sdk_codedeploy::operation::get_deployment_group::GetDeploymentGroupError
 use aws_sdk_codepipeline::types::{ExecutionDetails, FailureDetails, FailureType};
 use aws_sdk_sfn::operation::start_execution::StartExecutionError;
 use greenlight_aws::config::{optional, parsed_or, required, ConfigError};
+use greenlight_core::errors;
 use greenlight_core::model::{EpochMillis, PipelineInput, Source};
 use greenlight_core::trigger::{
     check_gated, check_object, decode_continuation_token, decode_key, encode_continuation_token,
@@ -253,12 +254,12 @@ impl Error {
     pub fn error_type(&self) -> &'static str {
         match self {
             Self::Rejected(r) => r.error_type(),
-            Self::CodeDeploy { .. } => "CodeDeployError",
-            Self::StartExecution { .. } => "StartExecutionFailed",
-            Self::DescribeExecution { .. } => "DescribeExecutionFailed",
-            Self::Token(_) => "InvalidContinuationToken",
-            Self::JobResult { .. } => "JobResultFailed",
-            Self::Internal(_) => "InternalError",
+            Self::CodeDeploy { .. } => errors::CODE_DEPLOY_ERROR,
+            Self::StartExecution { .. } => errors::START_EXECUTION_FAILED,
+            Self::DescribeExecution { .. } => errors::DESCRIBE_EXECUTION_FAILED,
+            Self::Token(_) => errors::INVALID_CONTINUATION_TOKEN,
+            Self::JobResult { .. } => errors::JOB_RESULT_FAILED,
+            Self::Internal(_) => errors::INTERNAL_ERROR,
         }
     }
 }

@@ -350,7 +350,10 @@ async fn active_deployment(
 }
 
 fn list_deployments_error(
-    e: &SdkError<aws_sdk_codedeploy::operation::list_deployments::ListDeploymentsError, HttpResponse>,
+    e: &SdkError<
+        aws_sdk_codedeploy::operation::list_deployments::ListDeploymentsError,
+        HttpResponse,
+    >,
     application: &str,
     group: &str,
 ) -> Error {
@@ -448,9 +451,12 @@ async fn create(request: &Request, deps: &Deps) -> Result<CreatedDeployment, Err
     // deploymentInfo.targetInstances as the replacement environment, so the
     // failure path needs this record). Required: no deployment is created
     // (or reused) without it.
-    let group =
-        read_deployment_group(&deps.codedeploy, &input.application, &input.deployment_group)
-            .await?;
+    let group = read_deployment_group(
+        &deps.codedeploy,
+        &input.application,
+        &input.deployment_group,
+    )
+    .await?;
     let mut created = create_or_reuse(request, deps).await?;
     created.blue_auto_scaling_groups = group.auto_scaling_groups.clone();
     // What paces the phases, recorded for the status loop's predictions.
@@ -531,7 +537,10 @@ async fn create_or_reuse(request: &Request, deps: &Deps) -> Result<CreatedDeploy
 }
 
 fn create_error(
-    e: &SdkError<aws_sdk_codedeploy::operation::create_deployment::CreateDeploymentError, HttpResponse>,
+    e: &SdkError<
+        aws_sdk_codedeploy::operation::create_deployment::CreateDeploymentError,
+        HttpResponse,
+    >,
     application: &str,
     group: &str,
     revision: &greenlight_core::model::Revision,

@@ -1,6 +1,7 @@
 //! Handler tests: the real SDK clients (CodeDeploy, Step Functions) answered
 //! by aws-smithy-mocks rules; the task inputs come from `events/`.
 
+use aws_sdk_codedeploy::config::http::HttpResponse;
 use aws_sdk_codedeploy::operation::batch_get_deployment_targets::BatchGetDeploymentTargetsOutput;
 use aws_sdk_codedeploy::operation::batch_get_deployments::BatchGetDeploymentsOutput;
 use aws_sdk_codedeploy::operation::create_deployment::{
@@ -20,6 +21,7 @@ use aws_sdk_codedeploy::types::error::{
     DeploymentGroupDoesNotExistException, DeploymentLimitExceededException,
     InvalidRevisionException, InvalidRoleException, RevisionDoesNotExistException,
 };
+use aws_sdk_codedeploy::types::AutoScalingGroup;
 use aws_sdk_codedeploy::types::{
     BlueGreenDeploymentConfiguration, BlueInstanceTerminationOption, BundleType,
     DeploymentGroupInfo, DeploymentInfo, DeploymentTarget, ErrorCode, ErrorInformation,
@@ -29,13 +31,11 @@ use aws_sdk_codedeploy::types::{
 use aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput;
 use aws_sdk_sfn::operation::list_executions::ListExecutionsOutput;
 use aws_sdk_sfn::types::{ExecutionListItem, ExecutionStatus};
-use aws_sdk_codedeploy::config::http::HttpResponse;
-use aws_sdk_codedeploy::types::AutoScalingGroup;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use aws_smithy_types::body::SdkBody;
-use greenlight_aws::AwsError;
 use aws_smithy_types::DateTime;
 use deployment_watcher::{handler, Action, Config, Deps, Error, Request, Response};
+use greenlight_aws::AwsError;
 use greenlight_core::model::{
     Admission, CreatedDeployment, DeploymentStatus, NextStep, Phase, PipelineInput, StatusReport,
     ValidationAction, ValidationReport,
@@ -68,9 +68,12 @@ fn deps(codedeploy: &[&Rule], sfn: &[&Rule]) -> Deps {
         // One attempt per call: a throttled or 5xx answer reaches the shell
         // at once (the SDK's own retries are not under test here).
         mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, codedeploy, |c| c
-            .retry_config(aws_sdk_codedeploy::config::retry::RetryConfig::standard().with_max_attempts(1))),
-        mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn, |c| c
-            .retry_config(aws_sdk_sfn::config::retry::RetryConfig::standard().with_max_attempts(1))),
+            .retry_config(
+                aws_sdk_codedeploy::config::retry::RetryConfig::standard().with_max_attempts(1)
+            )),
+        mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn, |c| c.retry_config(
+            aws_sdk_sfn::config::retry::RetryConfig::standard().with_max_attempts(1)
+        )),
         config(),
     )
 }
@@ -488,7 +491,9 @@ fn group_http_error(status: u16, code: &'static str) -> Rule {
     mock!(aws_sdk_codedeploy::Client::get_deployment_group).then_http_response(move || {
         HttpResponse::new(
             status.try_into().expect("status"),
-            SdkBody::from(format!(r#"{{"__type":"{code}","message":"{code} from the test"}}"#)),
+            SdkBody::from(format!(
+                r#"{{"__type":"{code}","message":"{code} from the test"}}"#
+            )),
         )
     })
 }
@@ -511,7 +516,11 @@ async fn create_fails_named_when_the_group_cannot_be_read() {
     let d = deps(&[&list, &batch, &create, &denied], &[]);
     let err = run(request(CREATE), &d).await.unwrap_err();
     assert_eq!(Diagnostic::from(err).error_type, "AwsError");
-    assert_eq!(create.num_calls(), 0, "no deployment without the blue record");
+    assert_eq!(
+        create.num_calls(),
+        0,
+        "no deployment without the blue record"
+    );
 
     // Throttled past the SDK's retries: transient, retried by the state machine.
     let throttled = group_http_error(400, "ThrottlingException");
@@ -519,7 +528,10 @@ async fn create_fails_named_when_the_group_cannot_be_read() {
     let err = run(request(CREATE), &d).await.unwrap_err();
     let m = err.to_string();
     assert_eq!(Diagnostic::from(err).error_type, "AwsTransient", "{m}");
-    assert!(m.contains("GetDeploymentGroup on shop/shop-bluegreen"), "{m}");
+    assert!(
+        m.contains("GetDeploymentGroup on shop/shop-bluegreen"),
+        "{m}"
+    );
     assert_eq!(create.num_calls(), 0);
 
     let missing = mock!(aws_sdk_codedeploy::Client::get_deployment_group).then_error(|| {
@@ -541,14 +553,13 @@ async fn create_throttled_or_5xx_is_transient() {
         let list = recent_deployments(vec![]);
         let batch = batch_get(vec![]);
         let group = group_with_termination_wait(5);
-        let create = mock!(aws_sdk_codedeploy::Client::create_deployment).then_http_response(
-            move || {
+        let create =
+            mock!(aws_sdk_codedeploy::Client::create_deployment).then_http_response(move || {
                 HttpResponse::new(
                     status.try_into().expect("status"),
                     SdkBody::from(format!(r#"{{"__type":"{code}","message":"m"}}"#)),
                 )
-            },
-        );
+            });
         let deps = deps(&[&list, &batch, &group, &create], &[]);
         let err = run(request(CREATE), &deps).await.unwrap_err();
         assert_eq!(err.error_type(), "AwsTransient", "{code}: {err}");
@@ -1251,7 +1262,10 @@ async fn status_deadline_race_with_completion_reports_the_end() {
         .unwrap();
     assert_eq!(stop.num_calls(), 1);
     assert_eq!(get.num_calls(), 2);
-    assert_eq!((r.status, r.next), (DeploymentStatus::Failed, NextStep::Failed));
+    assert_eq!(
+        (r.status, r.next),
+        (DeploymentStatus::Failed, NextStep::Failed)
+    );
     assert!(!r.deadline_exceeded);
 }
 
@@ -1274,10 +1288,18 @@ async fn status_past_the_deadline_in_the_termination_wait_never_stops() {
         // Past the post-reroute bound too: overdue, still never stopped.
         ("post-reroute bound passed", now - 3 * 3_600_000 - 1),
     ] {
-        let r = look(status_request(Some(deadline)), &codedeploy_rules(s.clone()), &[&stop])
-            .await
-            .unwrap();
-        assert_eq!((r.phase, r.next), (Phase::Terminating, NextStep::Wait), "{name}");
+        let r = look(
+            status_request(Some(deadline)),
+            &codedeploy_rules(s.clone()),
+            &[&stop],
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (r.phase, r.next),
+            (Phase::Terminating, NextStep::Wait),
+            "{name}"
+        );
         assert!(!r.deadline_exceeded, "{name}");
         assert!(r.wait_seconds >= 5, "{name}");
         if name == "post-reroute bound passed" {
@@ -1286,7 +1308,11 @@ async fn status_past_the_deadline_in_the_termination_wait_never_stops() {
             assert!(r.error.is_none(), "{name}");
         }
     }
-    assert_eq!(stop.num_calls(), 0, "never StopDeployment past the point of no return");
+    assert_eq!(
+        stop.num_calls(),
+        0,
+        "never StopDeployment past the point of no return"
+    );
 }
 
 /// Defect 2 (issue 9): throttling or a 5xx that outlasts the SDK's retries is

@@ -26,6 +26,7 @@ use greenlight_aws::deployment::read_deployment;
 use greenlight_aws::load_balancer::{
     restore_recorded, restore_target_group, target_group_arns, LbError, RestoreOutcome,
 };
+use greenlight_core::errors;
 use greenlight_core::model::{DeploymentView, EpochMillis, TaskRequest};
 use greenlight_core::runbook::{
     classify_event, classify_pipeline, codepipeline_job_id, compose_report, diagnose,
@@ -155,8 +156,8 @@ impl Error {
     /// Stable `errorType` names.
     pub fn error_type(&self) -> &'static str {
         match self {
-            Error::InvalidInput(_) => "InvalidInput",
-            Error::AwsError { .. } => "AwsError",
+            Error::InvalidInput(_) => errors::INVALID_INPUT,
+            Error::AwsError { .. } => errors::AWS_ERROR,
         }
     }
 }

@@ -23,9 +23,9 @@
 
 use aws_sdk_codedeploy::Client as CodeDeployClient;
 use aws_sdk_elasticloadbalancingv2::Client as Elbv2Client;
-use greenlight_core::errors;
 use greenlight_aws::config::{parsed_or, ConfigError};
 use greenlight_aws::load_balancer::{self as lb, LbError, RestoreOutcome};
+use greenlight_core::errors;
 use greenlight_core::model::{TargetGroupSnapshot, TaskRequest, TuningResult};
 use greenlight_core::tuning::{
     restore_source, tuning_result, FastProfile, ProfileError, RestoreReport, RestoreSource,

@@ -7,6 +7,7 @@ use aws_sdk_codedeploy::operation::get_deployment_group::{
 };
 use aws_sdk_codedeploy::types::{DeploymentGroupInfo, LoadBalancerInfo, TargetGroupInfo};
 use aws_sdk_codedeploy::Client as CodeDeployClient;
+use aws_sdk_elasticloadbalancingv2::config::http::HttpResponse;
 use aws_sdk_elasticloadbalancingv2::operation::add_tags::AddTagsOutput;
 use aws_sdk_elasticloadbalancingv2::operation::describe_tags::DescribeTagsOutput;
 use aws_sdk_elasticloadbalancingv2::operation::describe_target_group_attributes::DescribeTargetGroupAttributesOutput;
@@ -25,7 +26,6 @@ use aws_sdk_elasticloadbalancingv2::types::{
     Tag, TagDescription, TargetGroup, TargetGroupAttribute,
 };
 use aws_sdk_elasticloadbalancingv2::Client as Elbv2Client;
-use aws_sdk_elasticloadbalancingv2::config::http::HttpResponse;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use aws_smithy_types::body::SdkBody;
 use greenlight_core::model::{
@@ -88,11 +88,15 @@ fn deps(cd: &[&Rule], elb: &[&Rule], config: Config) -> Deps {
             .retry_config(
                 aws_sdk_codedeploy::config::retry::RetryConfig::standard().with_max_attempts(1)
             )),
-        elbv2: mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::MatchAny, elb, |c| c
-            .retry_config(
+        elbv2: mock_client!(
+            aws_sdk_elasticloadbalancingv2,
+            RuleMode::MatchAny,
+            elb,
+            |c| c.retry_config(
                 aws_sdk_elasticloadbalancingv2::config::retry::RetryConfig::standard()
                     .with_max_attempts(1)
-            )),
+            )
+        ),
         config,
     }
 }
@@ -896,6 +900,9 @@ async fn restore_5xx_is_transient_and_a_permanent_error_is_aws_error() {
         let err = run(restore_request(), &deps).await.unwrap_err();
         let msg = err.to_string();
         assert_eq!(error_type(err), expected, "{code}: {msg}");
-        assert!(msg.contains(&format!("ModifyTargetGroup on {ARN}")), "{msg}");
+        assert!(
+            msg.contains(&format!("ModifyTargetGroup on {ARN}")),
+            "{msg}"
+        );
     }
 }

@@ -351,7 +351,9 @@ async fn validate_task(
             .deployment_wait_type(DeploymentWaitType::ReadyWait)
             .send()
             .await
-            .map_err(|e| Error::Aws(AwsError::from_sdk("ContinueDeployment", &deployment_id, &e)))?;
+            .map_err(|e| {
+                Error::Aws(AwsError::from_sdk("ContinueDeployment", &deployment_id, &e))
+            })?;
         tracing::info!(deployment_id, summary = %run.summary, "green fleet passed; deployment continued");
         ValidationAction::Continued
     } else {
@@ -423,7 +425,13 @@ async fn answer_hook(
         .status(status)
         .send()
         .await
-        .map_err(|e| Error::Aws(AwsError::from_sdk("PutLifecycleEventHookExecutionStatus", &deployment_id, &e)))?;
+        .map_err(|e| {
+            Error::Aws(AwsError::from_sdk(
+                "PutLifecycleEventHookExecutionStatus",
+                &deployment_id,
+                &e,
+            ))
+        })?;
     tracing::info!(deployment_id, ?hook_status, summary = %summary, "lifecycle hook answered");
     Ok(HookReport {
         deployment_id,
@@ -683,7 +691,13 @@ async fn private_ips(
             .set_next_token(next_token.take())
             .send()
             .await
-            .map_err(|e| Error::Aws(AwsError::from_sdk("DescribeInstances", instance_ids.join(", "), &e)))?;
+            .map_err(|e| {
+                Error::Aws(AwsError::from_sdk(
+                    "DescribeInstances",
+                    instance_ids.join(", "),
+                    &e,
+                ))
+            })?;
         for instance in page.reservations().iter().flat_map(|r| r.instances()) {
             if let (Some(id), Some(ip)) = (instance.instance_id(), instance.private_ip_address()) {
                 if !ip.is_empty() {

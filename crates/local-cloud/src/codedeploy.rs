@@ -6,7 +6,9 @@
 //! address), the `Ready` wait of `deploymentReadyOption`, traffic rerouted by
 //! registering green and deregistering blue in the target group (the emulated
 //! ALB's real health checks and draining decide how long that takes), blue
-//! terminated after the termination wait, and automatic rollback.
+//! terminated after the termination wait, with the config's minimum healthy
+//! hosts deciding a deployment with failed instances (`health.rs`), and
+//! automatic rollback as a deployment that runs and can fail (`runner.rs`).
 //!
 //! What it does not emulate: in-place deployments, Lambda/ECS compute
 //! platforms, alarms, triggers, on-premises instances, GitHub revisions.

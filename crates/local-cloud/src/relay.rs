@@ -583,12 +583,17 @@ mod tests {
         assert_eq!(a["id"], again["id"], "a duplicate delivery keeps its id");
         let mut other = moto_s3_event();
         other["detail"]["object"]["key"] = json!("artifacts/MyApp/v2.zip");
-        assert_ne!(a["id"], normalize_event(other, &S3EventState::default())["id"]);
+        assert_ne!(
+            a["id"],
+            normalize_event(other, &S3EventState::default())["id"]
+        );
         let mut null_version = moto_s3_event();
         null_version["detail"]["object"]["version-id"] = Value::Null;
-        assert!(normalize_event(null_version, &S3EventState::default())["detail"]["object"]
-            .get("version-id")
-            .is_none());
+        assert!(
+            normalize_event(null_version, &S3EventState::default())["detail"]["object"]
+                .get("version-id")
+                .is_none()
+        );
         let mut versioned = moto_s3_event();
         versioned["detail"]["object"]["version-id"] = json!("v-1");
         let v = normalize_event(versioned, &S3EventState::default());
@@ -598,11 +603,14 @@ mod tests {
     #[test]
     fn numeric_times_and_moto_fields_are_fixed_everywhere() {
         let state = S3EventState::default();
-        let event = normalize_event(json!({
-            "version": "0", "id": "abc", "detail-type": "CodeDeploy Deployment State-change Notification",
-            "source": "aws.codedeploy", "time": 1_795_000_000.25, "ingestion-time": 1_795_000_000.5,
-            "detail": {"state": "FAILURE"}
-        }), &state);
+        let event = normalize_event(
+            json!({
+                "version": "0", "id": "abc", "detail-type": "CodeDeploy Deployment State-change Notification",
+                "source": "aws.codedeploy", "time": 1_795_000_000.25, "ingestion-time": 1_795_000_000.5,
+                "detail": {"state": "FAILURE"}
+            }),
+            &state,
+        );
         assert_eq!(event["time"], "2026-11-18T11:06:40Z");
         assert!(event.get("ingestion-time").is_none());
         assert_eq!(event["id"], "abc");
@@ -627,7 +635,10 @@ mod tests {
         // The copy was one event: the next write is a PutObject again.
         let mut put = moto_s3_event();
         put["time"] = json!("2026-11-23T11:19:06Z");
-        assert_eq!(normalize_event(put, &state)["detail"]["reason"], "PutObject");
+        assert_eq!(
+            normalize_event(put, &state)["detail"]["reason"],
+            "PutObject"
+        );
         assert!(!is_multipart_etag("0cc175b9c0f1b6a831c399e269772661"));
         assert!(!is_multipart_etag("abc-1"));
     }
@@ -641,12 +652,26 @@ mod tests {
         later["time"] = json!("2026-11-23T11:19:07Z");
         later["detail"]["object"]["eTag"] = json!("92eb5ffee6ae2fec3ad71c777531578f");
         let later = normalize_event(later, &state);
-        let seq = |e: &Value| e["detail"]["object"]["sequencer"].as_str().unwrap_or("").to_string();
+        let seq = |e: &Value| {
+            e["detail"]["object"]["sequencer"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        };
         assert_ne!(seq(&first), "617f08299329d189", "not moto's constant");
         assert!(seq(&first).chars().all(|c| c.is_ascii_hexdigit()));
-        assert_eq!(seq(&first), seq(&duplicate), "a duplicate delivery keeps its sequencer");
+        assert_eq!(
+            seq(&first),
+            seq(&duplicate),
+            "a duplicate delivery keeps its sequencer"
+        );
         // AWS's comparison: equal-length hex strings compare lexicographically.
         assert_eq!(seq(&first).len(), seq(&later).len());
-        assert!(seq(&later) > seq(&first), "{} > {}", seq(&later), seq(&first));
+        assert!(
+            seq(&later) > seq(&first),
+            "{} > {}",
+            seq(&later),
+            seq(&first)
+        );
     }
 }

@@ -70,7 +70,11 @@ fn render(result: ApiResult) -> (u16, Vec<u8>) {
     match result {
         Ok(v) => (200, v.to_string().into_bytes()),
         Err(e) => (
-            if e.code == "InternalFailure" { 500 } else { 400 },
+            if e.code == "InternalFailure" {
+                500
+            } else {
+                400
+            },
             json!({ "__type": e.code, "message": e.message })
                 .to_string()
                 .into_bytes(),
@@ -205,7 +209,9 @@ impl CodeDeploy {
         let invalid = |why: &str| {
             err(
                 "InvalidMinimumHealthyHostValueException",
-                format!("The minimum healthy instance value was specified in an invalid format: {why}"),
+                format!(
+                    "The minimum healthy instance value was specified in an invalid format: {why}"
+                ),
             )
         };
         let min = match (kind, value) {
@@ -258,8 +264,7 @@ impl CodeDeploy {
         }
         self.with_store(|s| {
             let in_use = s.groups.values().any(|g| g.config_name() == name)
-                || s
-                    .deployments
+                || s.deployments
                     .values()
                     .any(|d| d.config_name == name && !d.status.is_terminal());
             if in_use {
@@ -533,7 +538,8 @@ impl CodeDeploy {
                 Some(n) => n.to_string(),
                 None => group.config_name(),
             };
-            let min_healthy = resolve_config(s, &config_name).ok_or_else(|| no_config(&config_name))?;
+            let min_healthy =
+                resolve_config(s, &config_name).ok_or_else(|| no_config(&config_name))?;
             let auto_rollback = input
                 .get("autoRollbackConfiguration")
                 .or_else(|| group.settings.get("autoRollbackConfiguration"))
@@ -746,7 +752,10 @@ impl CodeDeploy {
             let d = s.deployments.get(id).ok_or_else(|| no_deployment(id))?;
             // A deployment has no targets before it starts (API reference,
             // ListDeploymentTargets: DeploymentNotStartedException).
-            if matches!(d.status, DeploymentStatus::Created | DeploymentStatus::Queued) {
+            if matches!(
+                d.status,
+                DeploymentStatus::Created | DeploymentStatus::Queued
+            ) {
                 return Err(err(
                     "DeploymentNotStartedException",
                     format!("The deployment {id} has not started."),

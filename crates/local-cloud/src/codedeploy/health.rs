@@ -123,7 +123,10 @@ mod tests {
 
     #[test]
     fn predefined_configs() {
-        assert_eq!(predefined("CodeDeployDefault.OneAtATime"), Some(MostConcurrency));
+        assert_eq!(
+            predefined("CodeDeployDefault.OneAtATime"),
+            Some(MostConcurrency)
+        );
         assert_eq!(predefined("Custom"), None);
         // OneAtATime: one at a time; a failure only on the last instance is tolerated.
         assert_eq!(MostConcurrency.batch(4), 1);
@@ -161,7 +164,13 @@ mod tests {
 
     #[test]
     fn wire_names() {
-        assert_eq!((MostConcurrency.kind(), MostConcurrency.value()), ("MOST_CONCURRENCY", 1));
-        assert_eq!((HostCount(2).kind(), FleetPercent(75).value()), ("HOST_COUNT", 75));
+        assert_eq!(
+            (MostConcurrency.kind(), MostConcurrency.value()),
+            ("MOST_CONCURRENCY", 1)
+        );
+        assert_eq!(
+            (HostCount(2).kind(), FleetPercent(75).value()),
+            ("HOST_COUNT", 75)
+        );
     }
 }

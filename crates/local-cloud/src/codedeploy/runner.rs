@@ -199,14 +199,15 @@ impl CodeDeploy {
         self.message(id, "Rollback failed: forced by the fault injector");
         Err(Halt::Failed(
             "INTERNAL_ERROR".into(),
-            "The rollback deployment failed (forced by greenlight's local cloud fault injector).".into(),
+            "The rollback deployment failed (forced by greenlight's local cloud fault injector)."
+                .into(),
         ))
     }
 
     async fn run_rollback(&self, id: &str) -> Step<()> {
         let never = Arc::new(Control::default());
         let control = &never; // a rollback cannot be stopped
-        let (app, group, original, green_asg, green, min) = self.with_store(|s| {
+        let (app, group, original, green_asg, green, registered, min) = self.with_store(|s| {
             let d = s.deployments.get(id);
             let trigger = d
                 .and_then(|d| d.rollback_info.get("rollbackTriggeringDeploymentId"))
@@ -227,6 +228,9 @@ impl CodeDeploy {
                 d.map(|d| d.original_asgs.clone()).unwrap_or_default(),
                 trigger.and_then(|t| t.green_asg.clone()),
                 green,
+                trigger
+                    .map(|t| t.green_registered.clone())
+                    .unwrap_or_default(),
                 d.map(|d| d.min_healthy)
                     .unwrap_or(MinimumHealthy::MostConcurrency),
             )
@@ -254,7 +258,9 @@ impl CodeDeploy {
         // the original fleet out of service fails (harsher reading; AWS does
         // not document minimum healthy hosts for a rollback's AllowTraffic).
         for chunk in blue.chunks(min.batch(blue.len())) {
-            let allows = chunk.iter().map(|i| self.allow_traffic(id, i, &tgs, control));
+            let allows = chunk
+                .iter()
+                .map(|i| self.allow_traffic(id, i, &tgs, control));
             for r in futures_join_all(allows).await {
                 r?;
             }
@@ -262,10 +268,19 @@ impl CodeDeploy {
         for i in &blue {
             self.set_target_status(id, i, "Succeeded");
         }
-        // BlockTraffic on the replacement instances (deregistered and drained).
+        // BlockTraffic on the replacement instances: every one runs its
+        // Before/AfterBlockTraffic hooks (an instance that is gone fails
+        // them: harsher reading, AWS does not document skipping them); those
+        // registered by the failed deployment's AllowTraffic are deregistered
+        // and drained (CodeDeploy deregisters what it registered).
         self.message(id, "Blocking traffic to the replacement instances");
         for chunk in green.chunks(min.batch(green.len())) {
-            let blocks = chunk.iter().map(|i| self.block_traffic(id, i, &tgs, control));
+            let blocks = chunk.iter().map(|i| {
+                let was_registered = registered.contains(i);
+                let none: &[String] = &[];
+                let tgs = if was_registered { &tgs[..] } else { none };
+                self.block_traffic(id, i, tgs, control)
+            });
             for r in futures_join_all(blocks).await {
                 r?;
             }
@@ -421,7 +436,9 @@ impl CodeDeploy {
         let mut rerouted = Vec::new();
         let mut tried = fleet - installed.len();
         for chunk in installed.chunks(min.batch(fleet)) {
-            let allows = chunk.iter().map(|i| self.allow_traffic(id, i, &tgs, control));
+            let allows = chunk
+                .iter()
+                .map(|i| self.allow_traffic(id, i, &tgs, control));
             for (instance, r) in chunk.iter().zip(futures_join_all(allows).await) {
                 match r {
                     Ok(()) => rerouted.push(instance.clone()),
@@ -440,7 +457,9 @@ impl CodeDeploy {
         self.update(id, |d| d.traffic_moved = true);
         // BlockTraffic on the original instances, in batches of the same rule.
         for chunk in blue.chunks(min.batch(blue.len())) {
-            let blocks = chunk.iter().map(|i| self.block_traffic(id, i, &tgs, control));
+            let blocks = chunk
+                .iter()
+                .map(|i| self.block_traffic(id, i, &tgs, control));
             for r in futures_join_all(blocks).await {
                 r?;
             }

@@ -358,7 +358,12 @@ async fn custom_deployment_configs_round_trip_and_decide_deployments() {
         (status, body["__type"].as_str()),
         (400, Some("DeploymentConfigAlreadyExistsException"))
     );
-    let (_, body) = call(&cd, "GetDeploymentConfig", json!({"deploymentConfigName": "TwoHealthy"})).await;
+    let (_, body) = call(
+        &cd,
+        "GetDeploymentConfig",
+        json!({"deploymentConfigName": "TwoHealthy"}),
+    )
+    .await;
     assert_eq!(
         body["deploymentConfigInfo"]["minimumHealthyHosts"],
         json!({"type": "HOST_COUNT", "value": 2})
@@ -385,7 +390,12 @@ async fn custom_deployment_configs_round_trip_and_decide_deployments() {
     request["deploymentConfigName"] = json!("TwoHealthy");
     let (status, body) = call(&cd, "CreateDeployment", request).await;
     assert_eq!(status, 200, "{body}");
-    let (status, body) = call(&cd, "DeleteDeploymentConfig", json!({"deploymentConfigName": "TwoHealthy"})).await;
+    let (status, body) = call(
+        &cd,
+        "DeleteDeploymentConfig",
+        json!({"deploymentConfigName": "TwoHealthy"}),
+    )
+    .await;
     assert_eq!(
         (status, body["__type"].as_str()),
         (400, Some("DeploymentConfigInUseException"))

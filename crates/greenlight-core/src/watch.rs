@@ -17,19 +17,37 @@ use crate::model::{
 /// followed by the Step Functions execution name.
 pub const DESCRIPTION_PREFIX: &str = "greenlight execution ";
 
+/// CodeDeploy refuses a longer description (`DescriptionTooLongException`;
+/// CodeDeploy quotas: "Maximum number of characters in a deployment
+/// description: 100").
+pub const DESCRIPTION_MAX_CHARS: usize = 100;
+
 /// The CodeDeploy deployment description for a deployment created by the
-/// execution `execution_name`: `greenlight execution <name> (...)`.
+/// execution `execution_name`: `greenlight execution <name>`.
 ///
 /// [`execution_of_description`] reads the name back. Step Functions execution
-/// names contain no whitespace, so the name ends at the first space.
+/// names contain no whitespace, so the name ends at the first space. A name of
+/// the full 80 characters would make 101, one past CodeDeploy's limit: the
+/// prefix then drops its trailing word's last letters (`greenlight exec
+/// <name>`), which [`execution_of_description`] also reads.
 pub fn deployment_description(execution_name: &str) -> String {
-    format!("{DESCRIPTION_PREFIX}{execution_name} (blue/green deployment started by the greenlight pipeline)")
+    let full = format!("{DESCRIPTION_PREFIX}{execution_name}");
+    if full.chars().count() <= DESCRIPTION_MAX_CHARS {
+        full
+    } else {
+        format!("{SHORT_DESCRIPTION_PREFIX}{execution_name}")
+    }
 }
+
+/// The prefix for execution names too long for [`DESCRIPTION_PREFIX`].
+pub const SHORT_DESCRIPTION_PREFIX: &str = "greenlight exec ";
 
 /// The execution name a [`deployment_description`] names, or `None` for a
 /// deployment started outside the pipeline (other or no description).
 pub fn execution_of_description(desc: &str) -> Option<&str> {
-    let rest = desc.strip_prefix(DESCRIPTION_PREFIX)?;
+    let rest = desc
+        .strip_prefix(DESCRIPTION_PREFIX)
+        .or_else(|| desc.strip_prefix(SHORT_DESCRIPTION_PREFIX))?;
     let name = rest.split_whitespace().next()?;
     // The text right after the prefix must be the name (no leading space).
     if rest.starts_with(name) {
@@ -825,8 +843,23 @@ mod tests {
     fn description_round_trips() {
         let name = "app-0123456789abcdef-20240101";
         let d = deployment_description(name);
-        assert!(d.starts_with("greenlight execution app-0123456789abcdef-20240101 "));
+        assert_eq!(d, "greenlight execution app-0123456789abcdef-20240101");
         assert_eq!(execution_of_description(&d), Some(name));
+    }
+
+    #[test]
+    fn descriptions_fit_codedeploys_limit_for_every_execution_name_length() {
+        // Step Functions execution names are 1..=80 characters.
+        for len in 1..=80 {
+            let name = "n".repeat(len);
+            let d = deployment_description(&name);
+            assert!(
+                d.chars().count() <= DESCRIPTION_MAX_CHARS,
+                "{len}: {} chars",
+                d.chars().count()
+            );
+            assert_eq!(execution_of_description(&d), Some(name.as_str()), "{len}");
+        }
     }
 
     #[test]

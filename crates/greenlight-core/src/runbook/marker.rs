@@ -52,8 +52,15 @@ pub enum MarkerDecision {
     },
 }
 
+/// How far in the future a claim may lie and still count (clocks of two
+/// Lambda hosts differ by far less; anything beyond is a forged or broken
+/// marker, which would otherwise block handling forever).
+pub const MAX_CLOCK_SKEW_MS: EpochMillis = 60 * 1000;
+
 /// Dedupe: none → proceed; completed → skip (with its report); in progress
-/// and older than `takeover_after_ms` → take over; in progress recently → skip.
+/// and older than `takeover_after_ms` → take over; claimed more than
+/// [`MAX_CLOCK_SKEW_MS`] in the future → take over (stale: no live invocation
+/// writes that); in progress recently → skip.
 pub fn marker_decision(
     existing: ExistingMarker<'_>,
     now: EpochMillis,
@@ -76,8 +83,16 @@ pub fn marker_decision(
             claimed_at_ms,
             claimed_by,
         }) => {
-            let age = now - claimed_at_ms;
-            if age >= takeover_after_ms {
+            let age = now.saturating_sub(*claimed_at_ms);
+            if *claimed_at_ms > now.saturating_add(MAX_CLOCK_SKEW_MS) {
+                MarkerDecision::TakeOver {
+                    reason: format!(
+                        "the claim by {claimed_by} is dated {} s in the future (more than the {} s clock-skew allowance), so no live invocation wrote it",
+                        (claimed_at_ms - now) / 1000,
+                        MAX_CLOCK_SKEW_MS / 1000
+                    ),
+                }
+            } else if age >= takeover_after_ms {
                 MarkerDecision::TakeOver {
                     reason: format!(
                         "the claim by {claimed_by} is {} s old and never completed",

@@ -49,6 +49,14 @@ pub enum FailureKind {
     GroupBusyTimeout,
     /// A pipeline task failed (caught error).
     TaskFailed,
+    /// greenlight could not read or write AWS for a while (transient error
+    /// names, [`crate::errors::is_transient`]): the deployment itself may be
+    /// fine, so it is left running and the operator is told to watch it.
+    LostSight,
+    /// The execution ended ABORTED, TIMED_OUT or FAILED outside the failure
+    /// path (no HandleFailure ran): seen through the Step Functions
+    /// execution status-change event.
+    ExecutionEnded,
 }
 
 impl FailureKind {
@@ -59,9 +67,23 @@ impl FailureKind {
             Self::DeadlineExceeded => "DeadlineExceeded",
             Self::GroupBusyTimeout => "GroupBusyTimeout",
             Self::TaskFailed => "TaskFailed",
+            Self::LostSight => "LostSight",
+            Self::ExecutionEnded => "ExecutionEnded",
         }
     }
 }
+
+/// Every kind: the names the state machine's `Failed` state can end with
+/// (so an execution that failed with one of them went through HandleFailure).
+pub const ALL_FAILURE_KINDS: [FailureKind; 7] = [
+    FailureKind::ValidationFailed,
+    FailureKind::DeploymentFailed,
+    FailureKind::DeadlineExceeded,
+    FailureKind::GroupBusyTimeout,
+    FailureKind::TaskFailed,
+    FailureKind::LostSight,
+    FailureKind::ExecutionEnded,
+];
 
 impl std::fmt::Display for FailureKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -130,7 +152,10 @@ pub const MAX_CAUSE_CHARS: usize = 600;
 
 /// Classifies a failed execution from its state.
 ///
-/// Precedence: a validation that did not pass, then a deadline stop, then a
+/// Precedence: a caught transient error ([`crate::errors::is_transient`]:
+/// greenlight lost sight of AWS, [`FailureKind::LostSight`]; the caught error
+/// is the latest thing that happened, older results do not outrank it), then
+/// a validation that did not pass, then a deadline stop, then a
 /// `Failed`/`Stopped` deployment, then a caught error (`GroupBusy` →
 /// [`FailureKind::GroupBusyTimeout`], anything else → [`FailureKind::TaskFailed`]).
 pub fn classify_pipeline(state: &PipelineState) -> Classification {
@@ -139,8 +164,29 @@ pub fn classify_pipeline(state: &PipelineState) -> Classification {
         "{}/{}",
         state.input.application, state.input.deployment_group
     );
+    if let Some(e) = state
+        .error
+        .as_ref()
+        .filter(|e| crate::errors::is_transient(&e.error))
+    {
+        let cause = one_line(&e.cause);
+        let cause = if cause.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", truncate_chars(&cause, MAX_CAUSE_CHARS))
+        };
+        return Classification {
+            kind: FailureKind::LostSight,
+            stage,
+            cause: format!(
+                "greenlight lost sight of the deployment for {app_group}: the {} step could not reach AWS ({}{cause}); this says nothing about the deployment itself",
+                stage_name(stage),
+                e.error
+            ),
+        };
+    }
     if let Some(v) = state.validation.as_ref().filter(|v| !v.passed) {
-        let summary = trim_sentence(&v.summary);
+        let summary = truncate_chars(&trim_sentence(&v.summary), MAX_CAUSE_CHARS);
         return Classification {
             kind: FailureKind::ValidationFailed,
             stage,
@@ -353,6 +399,21 @@ fn lifecycle_rank(name: &str) -> usize {
 /// Longest log tail kept in a diagnosis (the end of the agent's tail).
 pub const MAX_LOG_TAIL_CHARS: usize = 1000;
 
+/// Longest CodeDeploy message (per instance, or the deployment's error) kept
+/// in a diagnosis.
+pub const MAX_MESSAGE_CHARS: usize = 500;
+
+/// Failed instances (and failing validation evidence) listed in a report;
+/// the rest are counted. With [`MAX_LOG_TAIL_CHARS`] and [`MAX_MESSAGE_CHARS`]
+/// this keeps the handler's task result (`$.report`, carried in the execution
+/// state) a few tens of KB at most, far under Step Functions' 256 KB limit
+/// (`States.DataLimitExceeded` cannot be caught).
+pub const MAX_LISTED_INSTANCES: usize = 10;
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 /// One instance that failed, at its first failed lifecycle event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -388,6 +449,9 @@ pub struct Diagnosis {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_event: Option<String>,
     pub failed_instances: Vec<FailedInstance>,
+    /// Failed instances beyond [`MAX_LISTED_INSTANCES`], not listed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub omitted_failed_instances: usize,
     /// Blue began leaving the load balancer (see the module docs).
     pub traffic_moved: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -431,8 +495,11 @@ pub fn diagnose(view: &DeploymentView) -> Diagnosis {
             fleet: t.label,
             lifecycle_event: first_failed.map(|e| e.name.clone()),
             error_code: diag.map(|d| d.error_code.clone()),
-            message: diag.map(|d| d.message.clone()).filter(|m| !m.is_empty()),
-            script_name: diag.and_then(|d| d.script_name.clone()),
+            message: diag
+                .map(|d| truncate_chars(&d.message, MAX_MESSAGE_CHARS))
+                .filter(|m| !m.is_empty()),
+            script_name: diag
+                .and_then(|d| d.script_name.as_deref().map(|n| truncate_chars(n, 200))),
             log_tail: diag
                 .and_then(|d| d.log_tail.as_deref())
                 .map(|tail| keep_tail(tail, MAX_LOG_TAIL_CHARS)),
@@ -443,12 +510,18 @@ pub fn diagnose(view: &DeploymentView) -> Diagnosis {
         .filter_map(|f| f.lifecycle_event.as_deref())
         .min_by_key(|name| lifecycle_rank(name))
         .map(str::to_string);
+    let omitted_failed_instances = failed_instances.len().saturating_sub(MAX_LISTED_INSTANCES);
+    failed_instances.truncate(MAX_LISTED_INSTANCES);
     Diagnosis {
         deployment_id: view.deployment_id.clone(),
         status: view.status,
-        error: view.error.clone(),
+        error: view.error.as_ref().map(|e| DeploymentErrorInfo {
+            code: truncate_chars(&e.code, 200),
+            message: truncate_chars(&e.message, MAX_MESSAGE_CHARS),
+        }),
         failed_event,
         failed_instances,
+        omitted_failed_instances,
         traffic_moved: traffic_moved(view),
         rollback_deployment_id: view.rollback_deployment_id.clone(),
     }
@@ -484,6 +557,16 @@ pub enum RunbookDecision {
         reason: String,
         next_step: String,
     },
+    /// greenlight lost sight of the deployment (transient AWS errors): it is
+    /// left running, nothing is stopped or deleted; `status` is what a
+    /// re-read showed (none when it could not be read).
+    #[serde(rename_all = "camelCase")]
+    LeftRunning {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<DeploymentStatus>,
+        reason: String,
+        next_step: String,
+    },
     /// No deployment to undo (it was never created, or it succeeded).
     #[serde(rename_all = "camelCase")]
     NothingToUndo { reason: String },
@@ -511,14 +594,21 @@ pub struct RunbookPlan {
 /// Decides the runbook.
 ///
 /// * no deployment id → [`RunbookDecision::NothingToUndo`] (failed before create);
+/// * [`FailureKind::LostSight`] → [`RunbookDecision::LeftRunning`]: never
+///   stopped, nothing deleted (greenlight could not read AWS; that is no
+///   verdict on the deployment);
 /// * deployment unreadable (`view` none) → [`RunbookDecision::Undetermined`];
 /// * deployment `Succeeded` → nothing to undo: green is production now;
 /// * traffic moved → [`RunbookDecision::ExplainAfterTraffic`];
-/// * otherwise → [`RunbookDecision::RemoveGreenAndPointAtBlue`].
+/// * otherwise → [`RunbookDecision::RemoveGreenAndPointAtBlue`] with the blue
+///   groups `recorded` at create time (`pipeline.deployment.blueAutoScalingGroups`;
+///   empty when there is no record: see [`point_at_blue`]).
 pub fn plan_runbook(
+    kind: FailureKind,
     deployment_group: &str,
     deployment_id: Option<&str>,
     view: Option<&DeploymentView>,
+    recorded_blue: &[String],
 ) -> RunbookPlan {
     let Some(deployment_id) = deployment_id else {
         return RunbookPlan {
@@ -530,6 +620,12 @@ pub fn plan_runbook(
         };
     };
     let green_asg = green_asg_name(deployment_group, deployment_id);
+    if kind == FailureKind::LostSight {
+        return RunbookPlan {
+            stop_deployment: false,
+            decision: left_running(deployment_id, view),
+        };
+    }
     let Some(view) = view else {
         return RunbookPlan {
             stop_deployment: false,
@@ -556,7 +652,7 @@ pub fn plan_runbook(
     }
     let stop_deployment = !view.status.is_terminal();
     let diagnosis = diagnose(view);
-    let blue_asgs = view.original_auto_scaling_groups.clone();
+    let blue_asgs = recorded_blue.to_vec();
     let at = match diagnosis.failed_event.as_deref() {
         Some(event) => format!("at {event}"),
         None => format!("with no failed lifecycle event (status {:?})", view.status),
@@ -589,6 +685,65 @@ pub fn plan_runbook(
     RunbookPlan {
         stop_deployment,
         decision,
+    }
+}
+
+/// The decision for [`FailureKind::LostSight`]: report what a re-read shows,
+/// change nothing.
+pub fn left_running(deployment_id: &str, view: Option<&DeploymentView>) -> RunbookDecision {
+    match view {
+        None => RunbookDecision::LeftRunning {
+            status: None,
+            reason: format!(
+                "deployment {deployment_id} was left running: greenlight could not read it, and not being able to read it is no reason to stop it"
+            ),
+            next_step: format!(
+                "watch deployment {deployment_id} in the CodeDeploy console (aws deploy get-deployment --deployment-id {deployment_id}); when it has ended, restore the target groups from their greenlight:snapshot tag if they still carry it, and upload again if it failed"
+            ),
+        },
+        Some(v) if !v.status.is_terminal() => RunbookDecision::LeftRunning {
+            status: Some(v.status),
+            reason: format!(
+                "deployment {deployment_id} is still {} and was left running (greenlight lost sight of it, which says nothing about the deployment)",
+                status_word(v.status)
+            ),
+            next_step: format!(
+                "watch deployment {deployment_id} to its end (it continues without greenlight's supervision: no validation gate, no deadline); if it waits in Ready, continue or stop it yourself; then restore the target groups from their greenlight:snapshot tag"
+            ),
+        },
+        Some(v) => RunbookDecision::LeftRunning {
+            status: Some(v.status),
+            reason: format!(
+                "deployment {deployment_id} had already ended {} on its own; nothing was stopped or deleted",
+                status_word(v.status)
+            ),
+            next_step: if v.status == DeploymentStatus::Succeeded {
+                format!("nothing to do: deployment {deployment_id} succeeded")
+            } else {
+                format!(
+                    "see why deployment {deployment_id} ended {} (CodeDeploy console) and upload again",
+                    status_word(v.status)
+                )
+            },
+        },
+    }
+}
+
+/// Restore source when greenlight lost sight of the deployment: the
+/// execution's own source ([`pipeline_restore_source`]) only once the
+/// deployment is known to have ended; while it may still run, the tuned
+/// settings stay (restoring under a running deployment slows its
+/// AllowTraffic back to the seed's minutes).
+pub fn lost_sight_restore_source(
+    state: &PipelineState,
+    view: Option<&DeploymentView>,
+) -> RestoreSource {
+    match view {
+        Some(v) if v.status.is_terminal() => pipeline_restore_source(state),
+        _ if pipeline_deployment_id(state).is_none() => pipeline_restore_source(state),
+        _ => RestoreSource::Nothing {
+            reason: "the deployment may still be running, so its tuned settings stay until it ends (restore them from the greenlight:snapshot tag then)".to_string(),
+        },
     }
 }
 
@@ -631,10 +786,14 @@ pub fn event_restore_source() -> RestoreSource {
     RestoreSource::RecordedTags
 }
 
+mod execution_end;
+mod guard;
 mod marker;
 mod notify;
 mod report;
 
+pub use execution_end::*;
+pub use guard::*;
 pub use marker::*;
 pub use notify::*;
 pub use report::*;

@@ -31,7 +31,11 @@ pub fn notification(report: &FailureReport) -> Notification {
         m.push_str(&s);
         m.push('\n');
     };
-    line(format!("greenlight: deployment failure ({})", report.error));
+    if report.error == FailureKind::LostSight {
+        line("greenlight LOST SIGHT of this deployment: it could not read or write AWS, so it stopped supervising. The deployment was NOT stopped; watch it yourself (next step below).".to_string());
+    } else {
+        line(format!("greenlight: deployment failure ({})", report.error));
+    }
     line(String::new());
     line(report.summary.clone());
     line(String::new());
@@ -58,6 +62,12 @@ pub fn notification(report: &FailureReport) -> Notification {
         }
         ReportSource::Event { state, .. } => line(format!(
             "Started by: outside the greenlight pipeline (CodeDeploy event {state})"
+        )),
+        ReportSource::Execution {
+            execution_name,
+            status,
+        } => line(format!(
+            "Started by: greenlight execution {execution_name}, which ended {status} without running its failure path"
         )),
     }
     if let Some(r) = &report.revision {
@@ -100,6 +110,12 @@ pub fn notification(report: &FailureReport) -> Notification {
             if let Some(tail) = &f.log_tail {
                 line(format!("  log tail: {}", one_line(tail)));
             }
+        }
+        if d.omitted_failed_instances > 0 {
+            line(format!(
+                "... and {} more failed instance(s) (see the CodeDeploy console)",
+                d.omitted_failed_instances
+            ));
         }
         if let Some(rb) = &d.rollback_deployment_id {
             line(format!("Rollback deployment: {rb}"));

@@ -2,11 +2,16 @@
 
 use super::*;
 
+/// Longest detail kept in an [`ActionRecord`] (SDK error messages can be long).
+pub const MAX_ACTION_DETAIL_CHARS: usize = 600;
+
 /// One step the handler took (or skipped) and how it went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Step {
     ClaimReport,
+    /// Looking for a deployment the execution created but never recorded.
+    FindDeployment,
     ReadDeployment,
     StopDeployment,
     DeleteGreenAsg,
@@ -49,9 +54,9 @@ impl ActionRecord {
     ) -> Self {
         Self {
             step,
-            target: target.into(),
+            target: truncate_chars(&target.into(), 300),
             outcome,
-            detail: detail.into(),
+            detail: truncate_chars(&detail.into(), MAX_ACTION_DETAIL_CHARS),
         }
     }
 }
@@ -74,6 +79,13 @@ pub enum ReportSource {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         event_id: Option<String>,
         state: String,
+    },
+    /// A Step Functions execution status-change event: the execution ended
+    /// (ABORTED, TIMED_OUT, FAILED) without running its failure path.
+    #[serde(rename_all = "camelCase")]
+    Execution {
+        execution_name: String,
+        status: String,
     },
 }
 
@@ -202,7 +214,20 @@ pub fn failing_evidence(state: &PipelineState) -> Vec<InstanceEvidence> {
         .validation
         .as_ref()
         .filter(|v| !v.passed)
-        .map(|v| v.instances.iter().filter(|i| !i.passed).cloned().collect())
+        .map(|v| {
+            v.instances
+                .iter()
+                .filter(|i| !i.passed)
+                .take(MAX_LISTED_INSTANCES)
+                .map(|i| InstanceEvidence {
+                    last_body: i.last_body.as_deref().map(|b| truncate_chars(b, 300)),
+                    last_error: i.last_error.as_deref().map(|b| truncate_chars(b, 300)),
+                    address: truncate_chars(&i.address, 100),
+                    instance_id: truncate_chars(&i.instance_id, 100),
+                    ..i.clone()
+                })
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -238,7 +263,8 @@ pub fn next_step(
         .collect();
     let base = match decision {
         RunbookDecision::ExplainAfterTraffic { next_step, .. }
-        | RunbookDecision::Undetermined { next_step, .. } => next_step.clone(),
+        | RunbookDecision::Undetermined { next_step, .. }
+        | RunbookDecision::LeftRunning { next_step, .. } => next_step.clone(),
         _ => match kind {
             FailureKind::ValidationFailed => {
                 "fix what the failing instance answered (health or version endpoint) and upload a new revision".to_string()
@@ -254,6 +280,12 @@ pub fn next_step(
             }
             FailureKind::TaskFailed => {
                 "fix the cause of the task failure (see the function's logs), then upload the revision again".to_string()
+            }
+            FailureKind::LostSight => {
+                "check that greenlight's functions can reach AWS (throttling, service health, timeouts in their logs), then upload the revision again".to_string()
+            }
+            FailureKind::ExecutionEnded => {
+                "see why the execution ended (Step Functions console: its error and last state), fix that, then upload the revision again".to_string()
             }
         },
     };
@@ -325,6 +357,7 @@ pub fn runbook_clause(plan: &RunbookPlan, actions: &[ActionRecord]) -> String {
             parts.push(format!("nothing to undo ({reason})"))
         }
         RunbookDecision::Undetermined { reason, .. } => parts.push(reason.clone()),
+        RunbookDecision::LeftRunning { reason, .. } => parts.push(reason.clone()),
     }
     parts.join(", ")
 }

@@ -8,6 +8,11 @@ use crate::watch::deployment_description;
 
 const NOW: EpochMillis = 1_700_000_000_000;
 
+/// The blue group recorded at create time (`blueAutoScalingGroups`).
+fn recorded_blue() -> Vec<String> {
+    vec!["shop-blue-asg".into()]
+}
+
 fn input() -> PipelineInput {
     PipelineInput {
         application: "shop".into(),
@@ -677,14 +682,26 @@ fn green_asg_name_follows_codedeploy() {
 
 #[test]
 fn no_deployment_means_nothing_to_undo() {
-    let p = plan_runbook("shop-prod", None, None);
+    let p = plan_runbook(
+        FailureKind::DeploymentFailed,
+        "shop-prod",
+        None,
+        None,
+        &recorded_blue(),
+    );
     assert!(!p.stop_deployment);
     assert!(matches!(p.decision, RunbookDecision::NothingToUndo { .. }));
 }
 
 #[test]
 fn unreadable_deployment_is_undetermined_and_changes_nothing() {
-    let p = plan_runbook("shop-prod", Some("d-ABC123"), None);
+    let p = plan_runbook(
+        FailureKind::DeploymentFailed,
+        "shop-prod",
+        Some("d-ABC123"),
+        None,
+        &recorded_blue(),
+    );
     assert!(!p.stop_deployment);
     match p.decision {
         RunbookDecision::Undetermined {
@@ -710,7 +727,13 @@ fn every_failure_before_traffic_removes_green() {
                 blue("i-b", blue_events([P, P, P]), P),
             ],
         );
-        let p = plan_runbook("shop-prod", Some("d-ABC123"), Some(&v));
+        let p = plan_runbook(
+            FailureKind::DeploymentFailed,
+            "shop-prod",
+            Some("d-ABC123"),
+            Some(&v),
+            &recorded_blue(),
+        );
         assert!(!p.stop_deployment);
         match p.decision {
             RunbookDecision::RemoveGreenAndPointAtBlue {
@@ -737,7 +760,13 @@ fn stopped_at_ready_gate_removes_green() {
             blue("i-b", blue_events([P, P, P]), P),
         ],
     );
-    let p = plan_runbook("shop-prod", Some("d-ABC123"), Some(&v));
+    let p = plan_runbook(
+        FailureKind::DeploymentFailed,
+        "shop-prod",
+        Some("d-ABC123"),
+        Some(&v),
+        &recorded_blue(),
+    );
     match p.decision {
         RunbookDecision::RemoveGreenAndPointAtBlue { reason, .. } => {
             assert!(
@@ -759,7 +788,13 @@ fn every_failure_after_traffic_is_explained() {
                 blue("i-b", blue_events(statuses), F),
             ],
         );
-        let p = plan_runbook("shop-prod", Some("d-ABC123"), Some(&v));
+        let p = plan_runbook(
+            FailureKind::DeploymentFailed,
+            "shop-prod",
+            Some("d-ABC123"),
+            Some(&v),
+            &recorded_blue(),
+        );
         match p.decision {
             RunbookDecision::ExplainAfterTraffic {
                 green_asg,
@@ -781,12 +816,19 @@ fn every_failure_after_traffic_is_explained() {
 
 #[test]
 fn explain_without_known_blue_asg_says_original() {
-    let mut v = view(
+    let v = view(
         DeploymentStatus::Failed,
         vec![blue("i-b", blue_events([F, S, S]), F)],
     );
-    v.original_auto_scaling_groups.clear();
-    match plan_runbook("shop-prod", Some("d-ABC123"), Some(&v)).decision {
+    match plan_runbook(
+        FailureKind::DeploymentFailed,
+        "shop-prod",
+        Some("d-ABC123"),
+        Some(&v),
+        &[],
+    )
+    .decision
+    {
         RunbookDecision::ExplainAfterTraffic { next_step, .. } => {
             assert!(next_step.contains("instead of the original ASG"))
         }
@@ -797,7 +839,13 @@ fn explain_without_known_blue_asg_says_original() {
 #[test]
 fn succeeded_deployment_is_never_undone() {
     let v = view(DeploymentStatus::Succeeded, vec![]);
-    let p = plan_runbook("shop-prod", Some("d-ABC123"), Some(&v));
+    let p = plan_runbook(
+        FailureKind::DeploymentFailed,
+        "shop-prod",
+        Some("d-ABC123"),
+        Some(&v),
+        &recorded_blue(),
+    );
     assert!(!p.stop_deployment);
     match p.decision {
         RunbookDecision::NothingToUndo { reason } => assert!(reason.contains("production")),
@@ -815,7 +863,13 @@ fn active_deployment_is_stopped_first() {
         DeploymentStatus::Ready,
     ] {
         let v = view(st, vec![green("i-1", green_events_failing_at("none"), IP)]);
-        let p = plan_runbook("shop-prod", Some("d-ABC123"), Some(&v));
+        let p = plan_runbook(
+            FailureKind::DeploymentFailed,
+            "shop-prod",
+            Some("d-ABC123"),
+            Some(&v),
+            &recorded_blue(),
+        );
         assert!(p.stop_deployment, "{st:?}");
         assert!(matches!(
             p.decision,
@@ -824,7 +878,16 @@ fn active_deployment_is_stopped_first() {
     }
     for st in [DeploymentStatus::Failed, DeploymentStatus::Stopped] {
         let v = view(st, vec![]);
-        assert!(!plan_runbook("shop-prod", Some("d-ABC123"), Some(&v)).stop_deployment);
+        assert!(
+            !plan_runbook(
+                FailureKind::DeploymentFailed,
+                "shop-prod",
+                Some("d-ABC123"),
+                Some(&v),
+                &recorded_blue()
+            )
+            .stop_deployment
+        );
     }
 }
 
@@ -893,7 +956,13 @@ fn sample_report() -> FailureReport {
         classification: classify_pipeline(&s),
         diagnosis: None,
         validation_evidence: failing_evidence(&s),
-        runbook: plan_runbook("shop-prod", Some("d-ABC123"), None),
+        runbook: plan_runbook(
+            FailureKind::DeploymentFailed,
+            "shop-prod",
+            Some("d-ABC123"),
+            None,
+            &recorded_blue(),
+        ),
         restore_source: pipeline_restore_source(&s),
         actions: vec![],
         now: NOW,
@@ -1127,7 +1196,13 @@ fn install_failure_report(actions: Vec<ActionRecord>) -> FailureReport {
         classification: classify_pipeline(&s),
         diagnosis: Some(diagnose(&v)),
         validation_evidence: failing_evidence(&s),
-        runbook: plan_runbook("shop-prod", Some("d-ABC123"), Some(&v)),
+        runbook: plan_runbook(
+            FailureKind::DeploymentFailed,
+            "shop-prod",
+            Some("d-ABC123"),
+            Some(&v),
+            &recorded_blue(),
+        ),
         restore_source: pipeline_restore_source(&s),
         actions,
         now: NOW,
@@ -1221,9 +1296,11 @@ fn a_failed_claim_is_not_a_step_to_finish_by_hand() {
 #[test]
 fn runbook_clause_covers_every_outcome() {
     let plan = plan_runbook(
+        FailureKind::DeploymentFailed,
         "g",
         Some("d-1"),
         Some(&view(DeploymentStatus::Ready, vec![])),
+        &recorded_blue(),
     );
     assert!(plan.stop_deployment);
     let clause = |actions: &[ActionRecord]| runbook_clause(&plan, actions);
@@ -1253,17 +1330,31 @@ fn runbook_clause_covers_every_outcome() {
     assert!(c.contains("group left as it is (no blue ASG known)"));
 
     let explain = plan_runbook(
+        FailureKind::DeploymentFailed,
         "g",
         Some("d-1"),
         Some(&view(
             DeploymentStatus::Failed,
             vec![blue("b", blue_events([F, S, S]), F)],
         )),
+        &recorded_blue(),
     );
     assert!(runbook_clause(&explain, &[]).contains("green ASG CodeDeploy_g_d-1 was kept"));
-    let nothing = plan_runbook("g", None, None);
+    let nothing = plan_runbook(
+        FailureKind::DeploymentFailed,
+        "g",
+        None,
+        None,
+        &recorded_blue(),
+    );
     assert!(runbook_clause(&nothing, &[]).starts_with("nothing to undo"));
-    let und = plan_runbook("g", Some("d-1"), None);
+    let und = plan_runbook(
+        FailureKind::DeploymentFailed,
+        "g",
+        Some("d-1"),
+        None,
+        &recorded_blue(),
+    );
     assert!(runbook_clause(&und, &[]).contains("could not be read"));
 }
 
@@ -1361,7 +1452,13 @@ fn event_report_and_notification() {
         classification: classify_event("FAILURE", &v),
         diagnosis: Some(diagnose(&v)),
         validation_evidence: vec![],
-        runbook: plan_runbook("shop-prod", Some("d-ABC123"), Some(&v)),
+        runbook: plan_runbook(
+            FailureKind::DeploymentFailed,
+            "shop-prod",
+            Some("d-ABC123"),
+            Some(&v),
+            &recorded_blue(),
+        ),
         restore_source: event_restore_source(),
         actions: vec![],
         now: NOW,
@@ -1406,7 +1503,13 @@ fn notification_without_deployment() {
         classification: classify_pipeline(&s),
         diagnosis: None,
         validation_evidence: vec![],
-        runbook: plan_runbook("shop-prod", None, None),
+        runbook: plan_runbook(
+            FailureKind::DeploymentFailed,
+            "shop-prod",
+            None,
+            None,
+            &recorded_blue(),
+        ),
         restore_source: pipeline_restore_source(&s),
         actions: vec![],
         now: NOW,
@@ -1527,4 +1630,488 @@ fn report_json_has_the_contract_fields() {
     assert_eq!(j["source"]["codepipelineJobId"], "job-9");
     let back: FailureReport = serde_json::from_value(j).unwrap();
     assert_eq!(back, r);
+}
+
+// ---- issue 9: failure-path defects ------------------------------------------
+
+#[test]
+fn blue_comes_from_the_create_time_record_never_from_target_instances() {
+    // targetInstances (original_auto_scaling_groups) names the REPLACEMENT
+    // environment per AWS's model: the runbook must not point the group there.
+    let mut v = view(
+        DeploymentStatus::Failed,
+        vec![green("i-1", green_events_failing_at("Install"), F)],
+    );
+    v.original_auto_scaling_groups = vec!["CodeDeploy_shop-prod_d-ABC123".into()];
+    let recorded = vec!["shop-blue-recorded".to_string()];
+    match plan_runbook(
+        FailureKind::DeploymentFailed,
+        "shop-prod",
+        Some("d-ABC123"),
+        Some(&v),
+        &recorded,
+    )
+    .decision
+    {
+        RunbookDecision::RemoveGreenAndPointAtBlue { blue_asgs, .. } => {
+            assert_eq!(blue_asgs, recorded)
+        }
+        other => panic!("{other:?}"),
+    }
+    match plan_runbook(
+        FailureKind::DeploymentFailed,
+        "shop-prod",
+        Some("d-ABC123"),
+        Some(&v),
+        &[],
+    )
+    .decision
+    {
+        RunbookDecision::RemoveGreenAndPointAtBlue { blue_asgs, .. } => {
+            assert!(blue_asgs.is_empty())
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn point_at_blue_uses_the_record_and_never_guesses() {
+    let g = "CodeDeploy_shop-prod_d-ABC123";
+    let rec = vec!["shop-blue".to_string()];
+    assert_eq!(
+        point_at_blue(&rec, &[g.to_string()], g),
+        Repoint::Update {
+            from: vec![g.to_string()],
+            to: rec.clone()
+        }
+    );
+    assert!(matches!(
+        point_at_blue(&rec, &rec, g),
+        Repoint::AlreadyThere { .. }
+    ));
+    // A record naming g itself is refused.
+    assert!(matches!(
+        point_at_blue(&[g.to_string()], &rec, g),
+        Repoint::Skip { .. }
+    ));
+    // No record: the group pointing at g is skipped with what to do...
+    match point_at_blue(&[], &[g.to_string()], g) {
+        Repoint::Skip { reason } => assert!(reason.contains("by hand"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    // ...a group pointing elsewhere is left as it is, and no group is skipped.
+    assert!(matches!(
+        point_at_blue(&[], &rec, g),
+        Repoint::AlreadyThere { .. }
+    ));
+    assert!(matches!(point_at_blue(&[], &[], g), Repoint::Skip { .. }));
+}
+
+fn asg(name: &str, created: Option<EpochMillis>) -> AsgFacts {
+    AsgFacts {
+        name: name.into(),
+        created_at_ms: created,
+        status: None,
+    }
+}
+
+#[test]
+fn green_deletion_is_scoped_to_this_deployments_copy() {
+    let g = "CodeDeploy_shop-prod_d-ABC123";
+    let v = view(
+        DeploymentStatus::Failed,
+        vec![green("i-1", green_events_failing_at("Install"), F)],
+    );
+    let created = v.created_at_ms.unwrap();
+    assert_eq!(
+        green_deletion(g, Some(&v), Some(&asg(g, Some(created + 5_000)))),
+        GreenDeletion::Delete { asg: g.into() }
+    );
+    assert_eq!(
+        green_deletion(g, Some(&v), None),
+        GreenDeletion::Absent { asg: g.into() }
+    );
+    // Another application's fleet (another name), an older group with this
+    // name, unknown times, an unreadable deployment: kept.
+    let other = "CodeDeploy_other-app_d-OTHER";
+    for (name, found, vv) in [
+        (other, Some(asg(other, Some(created + 5_000))), Some(&v)),
+        (g, Some(asg(g, Some(created - 1))), Some(&v)),
+        (g, Some(asg(g, None)), Some(&v)),
+        (g, Some(asg(g, Some(created + 5_000))), None),
+    ] {
+        assert!(
+            matches!(
+                green_deletion(name, vv, found.as_ref()),
+                GreenDeletion::Keep { .. }
+            ),
+            "{name} {found:?}"
+        );
+    }
+}
+
+#[test]
+fn green_deletion_waits_for_a_terminal_deployment_and_spares_a_fleet_that_served() {
+    let g = "CodeDeploy_shop-prod_d-ABC123";
+    let created = NOW - 600_000;
+    let found = asg(g, Some(created + 1));
+    let active = view(
+        DeploymentStatus::InProgress,
+        vec![green("i-1", green_events_failing_at("none"), IP)],
+    );
+    match green_deletion(g, Some(&active), Some(&found)) {
+        GreenDeletion::Keep { reason, .. } => {
+            assert!(reason.contains("still InProgress"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // AllowTraffic started on g (it failed there): never force-deleted.
+    let served = view(
+        DeploymentStatus::Failed,
+        vec![green("i-1", green_events_failing_at("AllowTraffic"), F)],
+    );
+    assert!(green_allow_traffic_started(&served));
+    match green_deletion(g, Some(&served), Some(&found)) {
+        GreenDeletion::Keep { reason, .. } => assert!(reason.contains("AllowTraffic"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    let before = view(
+        DeploymentStatus::Failed,
+        vec![green(
+            "i-1",
+            green_events_failing_at("BeforeAllowTraffic"),
+            F,
+        )],
+    );
+    assert!(!green_allow_traffic_started(&before));
+}
+
+#[test]
+fn orphaned_deployment_is_found_by_its_description() {
+    let cands = vec![
+        DeploymentSummary {
+            deployment_id: "d-OTHER".into(),
+            description: Some(deployment_description("exec-2")),
+            created_at_ms: Some(NOW),
+        },
+        DeploymentSummary {
+            deployment_id: "d-HAND".into(),
+            description: Some("deployed by hand".into()),
+            created_at_ms: Some(NOW),
+        },
+        DeploymentSummary {
+            deployment_id: "d-MINE".into(),
+            description: Some(deployment_description("exec-1")),
+            created_at_ms: Some(NOW - 10),
+        },
+    ];
+    assert_eq!(orphan_deployment("exec-1", &cands), Some("d-MINE".into()));
+    assert_eq!(orphan_deployment("exec-3", &cands), None);
+    // "exec-1" must not match "exec-10".
+    assert_eq!(orphan_deployment("exec", &cands), None);
+    let mut s = tuned_state();
+    assert!(should_search_orphan(&s));
+    s.deployment = created_state().deployment;
+    assert!(!should_search_orphan(&s));
+    assert!(!should_search_orphan(&bare_state()));
+}
+
+fn transient_state(name: &str) -> PipelineState {
+    let mut s = created_state();
+    s.error = Some(TaskError {
+        error: name.into(),
+        cause: "GetDeployment on d-ABC123 failed (ThrottlingException): Rate exceeded".into(),
+    });
+    s
+}
+
+#[test]
+fn transient_errors_are_lost_sight_not_failure() {
+    for name in [
+        "AwsTransient",
+        "Lambda.TooManyRequestsException",
+        "Sandbox.Timedout",
+        "States.Timeout",
+    ] {
+        let c = classify_pipeline(&transient_state(name));
+        assert_eq!(c.kind, FailureKind::LostSight, "{name}");
+        assert!(c.cause.contains("lost sight"), "{}", c.cause);
+    }
+    assert_eq!(
+        classify_pipeline(&transient_state("AwsError")).kind,
+        FailureKind::TaskFailed
+    );
+}
+
+#[test]
+fn lost_sight_never_stops_or_deletes() {
+    for st in [
+        DeploymentStatus::InProgress,
+        DeploymentStatus::Ready,
+        DeploymentStatus::Failed,
+        DeploymentStatus::Succeeded,
+    ] {
+        let v = view(st, vec![green("i-1", green_events_failing_at("none"), IP)]);
+        let p = plan_runbook(
+            FailureKind::LostSight,
+            "shop-prod",
+            Some("d-ABC123"),
+            Some(&v),
+            &recorded_blue(),
+        );
+        assert!(!p.stop_deployment, "{st:?}");
+        match p.decision {
+            RunbookDecision::LeftRunning { status, reason, .. } => {
+                assert_eq!(status, Some(st));
+                assert!(reason.contains(status_word(st)), "{reason}");
+            }
+            other => panic!("{st:?}: {other:?}"),
+        }
+    }
+    let p = plan_runbook(
+        FailureKind::LostSight,
+        "shop-prod",
+        Some("d-ABC123"),
+        None,
+        &recorded_blue(),
+    );
+    assert!(!p.stop_deployment);
+    assert!(matches!(
+        p.decision,
+        RunbookDecision::LeftRunning { status: None, .. }
+    ));
+    // The load balancer is restored only once the deployment has ended.
+    let s = transient_state("AwsTransient");
+    let running = view(DeploymentStatus::InProgress, vec![]);
+    let ended = view(DeploymentStatus::Failed, vec![]);
+    assert!(matches!(
+        lost_sight_restore_source(&s, Some(&running)),
+        RestoreSource::Nothing { .. }
+    ));
+    assert!(matches!(
+        lost_sight_restore_source(&s, None),
+        RestoreSource::Nothing { .. }
+    ));
+    assert!(matches!(
+        lost_sight_restore_source(&s, Some(&ended)),
+        RestoreSource::Snapshots { .. }
+    ));
+}
+
+#[test]
+fn lost_sight_notification_says_greenlight_lost_sight() {
+    let v = view(DeploymentStatus::InProgress, vec![]);
+    let s = transient_state("AwsTransient");
+    let r = compose_report(ReportInput {
+        source: ReportSource::Pipeline {
+            execution_name: "exec-1".into(),
+            codepipeline_job_id: None,
+        },
+        application: "shop".into(),
+        deployment_group: "shop-prod".into(),
+        deployment_id: Some("d-ABC123".into()),
+        revision: None,
+        classification: classify_pipeline(&s),
+        diagnosis: Some(diagnose(&v)),
+        validation_evidence: vec![],
+        runbook: plan_runbook(
+            FailureKind::LostSight,
+            "shop-prod",
+            Some("d-ABC123"),
+            Some(&v),
+            &recorded_blue(),
+        ),
+        restore_source: lost_sight_restore_source(&s, Some(&v)),
+        actions: vec![],
+        now: NOW,
+    });
+    assert_eq!(r.error, FailureKind::LostSight);
+    let n = notification(&r);
+    assert!(n.message.contains("LOST SIGHT"), "{}", n.message);
+    assert!(n.message.contains("NOT stopped"));
+    assert!(
+        r.next_step.contains("watch deployment d-ABC123"),
+        "{}",
+        r.next_step
+    );
+}
+
+#[test]
+fn a_marker_claimed_in_the_future_is_stale() {
+    let m = ReportMarker::InProgress {
+        claimed_at_ms: NOW + 365 * 24 * 3600 * 1000,
+        claimed_by: "forger".into(),
+    };
+    match marker_decision(ExistingMarker::Found(&m), NOW, TAKEOVER_AFTER_MS) {
+        MarkerDecision::TakeOver { reason } => assert!(reason.contains("future"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    // Within the clock-skew allowance it is still respected.
+    let m = ReportMarker::InProgress {
+        claimed_at_ms: NOW + MAX_CLOCK_SKEW_MS / 2,
+        claimed_by: "peer".into(),
+    };
+    assert!(matches!(
+        marker_decision(ExistingMarker::Found(&m), NOW, TAKEOVER_AFTER_MS),
+        MarkerDecision::Skip { .. }
+    ));
+}
+
+#[test]
+fn report_stays_small_with_huge_log_tails_and_many_instances() {
+    let huge = "x".repeat(200_000);
+    let targets: Vec<InstanceTargetView> = (0..500)
+        .map(|i| InstanceTargetView {
+            instance_id: format!("i-{i:017}"),
+            label: Some(FleetLabel::Green),
+            status: F,
+            lifecycle_events: vec![LifecycleEventView {
+                name: "Install".into(),
+                status: F,
+                started_at_ms: None,
+                ended_at_ms: None,
+                diagnostics: Some(LifecycleDiagnostics {
+                    error_code: "ScriptFailed".into(),
+                    script_name: Some(huge.clone()),
+                    message: huge.clone(),
+                    log_tail: Some(huge.clone()),
+                }),
+            }],
+        })
+        .collect();
+    let mut v = view(DeploymentStatus::Failed, targets);
+    v.error = Some(DeploymentErrorInfo {
+        code: "HEALTH_CONSTRAINTS".into(),
+        message: huge.clone(),
+    });
+    let mut s = created_state();
+    s.validation = Some(ValidationReport {
+        deployment_id: "d-ABC123".into(),
+        passed: false,
+        summary: huge.clone(),
+        action: ValidationAction::Stopped,
+        instances: (0..500)
+            .map(|i| InstanceEvidence {
+                instance_id: format!("i-{i}"),
+                address: "127.0.0.2:8080".into(),
+                probes: 3,
+                consecutive_successes: 0,
+                last_status: Some(500),
+                last_body: Some(huge.clone()),
+                last_error: Some(huge.clone()),
+                passed: false,
+            })
+            .collect(),
+    });
+    let actions = vec![ActionRecord::new(
+        Step::DeleteGreenAsg,
+        huge.clone(),
+        Outcome::Failed,
+        huge.clone(),
+    )];
+    let r = compose_report(ReportInput {
+        source: ReportSource::Pipeline {
+            execution_name: "exec-1".into(),
+            codepipeline_job_id: None,
+        },
+        application: "shop".into(),
+        deployment_group: "shop-prod".into(),
+        deployment_id: Some("d-ABC123".into()),
+        revision: None,
+        classification: classify_pipeline(&s),
+        diagnosis: Some(diagnose(&v)),
+        validation_evidence: failing_evidence(&s),
+        runbook: plan_runbook(
+            FailureKind::DeploymentFailed,
+            "shop-prod",
+            Some("d-ABC123"),
+            Some(&v),
+            &recorded_blue(),
+        ),
+        restore_source: pipeline_restore_source(&s),
+        actions,
+        now: NOW,
+    });
+    let json = serde_json::to_string(&r).expect("serializes");
+    assert!(json.len() < 32 * 1024, "report is {} bytes", json.len());
+    let d = r.diagnosis.as_ref().expect("diagnosis");
+    assert_eq!(d.failed_instances.len(), MAX_LISTED_INSTANCES);
+    assert_eq!(d.omitted_failed_instances, 500 - MAX_LISTED_INSTANCES);
+    assert!(notification(&r)
+        .message
+        .contains("490 more failed instance"));
+    // The completed marker (report inside) stays small too.
+    let marker = serde_json::to_string(&ReportMarker::Completed {
+        claimed_at_ms: NOW,
+        completed_at_ms: NOW,
+        report: Box::new(r),
+    })
+    .expect("serializes");
+    assert!(marker.len() < 32 * 1024);
+}
+
+fn end(status: &str, error: Option<&str>) -> ExecutionEnd {
+    ExecutionEnd {
+        execution_arn: "arn:aws:states:us-east-1:123456789012:execution:greenlight:exec-1".into(),
+        state_machine_arn: "arn:aws:states:us-east-1:123456789012:stateMachine:greenlight".into(),
+        name: "exec-1".into(),
+        status: status.into(),
+        error: error.map(str::to_string),
+        cause: Some("boom".into()),
+    }
+}
+
+#[test]
+fn execution_end_disposition_handles_only_executions_that_skipped_the_failure_path() {
+    let sm = Some("arn:aws:states:us-east-1:123456789012:stateMachine:greenlight");
+    let dt = Some(EXECUTION_STATUS_CHANGE);
+    for (status, error) in [
+        ("ABORTED", None),
+        ("TIMED_OUT", Some("States.Timeout")),
+        ("FAILED", Some("States.DataLimitExceeded")),
+        ("FAILED", Some("States.Runtime")),
+        ("FAILED", Some("FailureHandlerFailed")),
+    ] {
+        assert_eq!(
+            execution_end_disposition(dt, &end(status, error), sm),
+            EventDisposition::Handle,
+            "{status} {error:?}"
+        );
+    }
+    for (status, error) in [
+        ("SUCCEEDED", None),
+        ("RUNNING", None),
+        ("FAILED", Some("DeploymentFailed")),
+        ("FAILED", Some("ValidationFailed")),
+        ("FAILED", Some("LostSight")),
+    ] {
+        assert!(
+            matches!(
+                execution_end_disposition(dt, &end(status, error), sm),
+                EventDisposition::Ignore { .. }
+            ),
+            "{status} {error:?}"
+        );
+    }
+    assert!(matches!(
+        execution_end_disposition(Some("Other"), &end("ABORTED", None), sm),
+        EventDisposition::Ignore { .. }
+    ));
+    assert!(matches!(
+        execution_end_disposition(dt, &end("ABORTED", None), Some("arn:other")),
+        EventDisposition::Ignore { .. }
+    ));
+    assert_eq!(
+        classify_execution_end(&end("ABORTED", None), "shop", "shop-prod").kind,
+        FailureKind::ExecutionEnded
+    );
+    assert_eq!(
+        classify_execution_end(
+            &end("TIMED_OUT", Some("States.Timeout")),
+            "shop",
+            "shop-prod"
+        )
+        .kind,
+        FailureKind::LostSight
+    );
 }

@@ -466,6 +466,10 @@ IMPLIED_ACTIONS = {
     "codedeploy:GetApplicationRevision",
     "codedeploy:RegisterApplicationRevision",
     "codedeploy:GetDeploymentConfig",
+    # sns:Publish to a KMS-encrypted topic: SNS calls KMS with the publisher's permissions
+    # (SNS developer guide, "Encryption at rest": the publisher needs kms:GenerateDataKey and kms:Decrypt).
+    "kms:GenerateDataKey",
+    "kms:Decrypt",
 }
 
 

@@ -6,6 +6,7 @@
 use crate::clock::TimeScale;
 use crate::codedeploy::{CodeDeploy, CodeDeployDeps};
 use crate::codepipeline::CodePipelineJobs;
+use crate::execution_events::ExecutionEvents;
 use crate::fleet::Fleet;
 use crate::front::{Front, Services};
 use crate::lambda_host::{self, FunctionConfigs, LambdaHost};
@@ -62,6 +63,7 @@ pub struct LocalCloud {
     pub pipeline: Arc<CodePipelineJobs>,
     pub lambda: Arc<LambdaHost>,
     pub relay: Arc<Relay>,
+    pub execution_events: ExecutionEvents,
     pub listener: SocketAddr,
     front: Front,
     moto: Option<MotoServer>,
@@ -205,15 +207,29 @@ impl LocalCloud {
                     queue_url: resources.codedeploy_queue_url.clone(),
                     function_name: lambda_host::FAILURE_HANDLER.into(),
                 },
+                RelayRoute {
+                    queue_url: resources.execution_queue_url.clone(),
+                    function_name: lambda_host::FAILURE_HANDLER.into(),
+                },
             ],
             RelayConfig {
                 dead_letter_log: Some(options.work_dir.join("dead-letters.jsonl")),
                 ..RelayConfig::default()
             },
         );
+        // moto emits no Step Functions status-change events: emit them (see
+        // execution_events) so executions that end outside their failure path
+        // reach the failure handler as on AWS.
+        let execution_events = ExecutionEvents::start(
+            aws_sdk_sfn::Client::new(&sdk),
+            aws_sdk_eventbridge::Client::new(&sdk),
+            resources.state_machine_arn.clone(),
+            Duration::from_secs(1),
+        );
         Ok(Self {
             scale,
             sdk,
+            execution_events,
             resources,
             fleet,
             lb,
@@ -276,6 +292,7 @@ impl LocalCloud {
 
     /// Stops everything: relay, instances, listener, front server, moto.
     pub async fn shutdown(mut self) {
+        self.execution_events.stop().await;
         self.relay.stop().await;
         self.fleet.terminate_all().await;
         drop(self.front);
@@ -358,8 +375,9 @@ fn function_configs(
         },
         failure_handler: failure_handler::Config {
             topic_arn: format!("arn:aws:sns:{REGION}:{ACCOUNT_ID}:{}", names.topic),
-            report_bucket: names.bucket.clone(),
+            report_bucket: names.report_bucket.clone(),
             report_prefix: names.report_prefix.clone(),
+            state_machine_arn: Some(state_machine_arn.to_string()),
         },
     })
 }

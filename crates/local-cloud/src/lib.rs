@@ -4,6 +4,7 @@ pub mod clock;
 pub mod cloud;
 pub mod codedeploy;
 pub mod codepipeline;
+pub mod execution_events;
 pub mod fleet;
 pub mod follow;
 pub mod front;

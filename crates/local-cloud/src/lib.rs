@@ -4,6 +4,8 @@ pub mod clock;
 pub mod cloud;
 pub mod codedeploy;
 pub mod codepipeline;
+pub mod fault_cli;
+pub mod faults;
 pub mod fleet;
 pub mod follow;
 pub mod front;

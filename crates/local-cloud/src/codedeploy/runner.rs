@@ -176,6 +176,19 @@ impl CodeDeploy {
     }
 
     async fn run_rollback(&self, id: &str) -> Step<()> {
+        // Fault injection (`fail_rollback`): this rollback deployment fails.
+        let (application, group) = self.with_store(|s| {
+            s.deployments
+                .get(id)
+                .map(|d| (d.application.clone(), d.group.clone()))
+                .unwrap_or_default()
+        });
+        if self.deps.faults.take_rollback_failure(&application, &group) {
+            return Err(Halt::Failed(
+                "HEALTH_CONSTRAINTS".into(),
+                HEALTH_CONSTRAINTS.into(),
+            ));
+        }
         let (original, green_asg, traffic_moved) = self.with_store(|s| {
             let d = s.deployments.get(id);
             let trigger = d

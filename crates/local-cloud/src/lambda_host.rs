@@ -424,4 +424,76 @@ mod tests {
         assert_eq!(err.error_type, "ResourceNotFoundException");
         assert!(host.resolve("nope").is_none());
     }
+
+    #[tokio::test]
+    async fn template_timeouts_and_function_faults_fail_as_lambda_does() {
+        let host = host();
+        let faults = Arc::new(Faults::default());
+        host.configure(FunctionLimits {
+            timeouts: [("echo".to_string(), Duration::from_secs(3))]
+                .into_iter()
+                .collect(),
+            scale: TimeScale::new(0.001),
+            faults: Some(faults.clone()),
+        });
+        assert_eq!(host.timeout_of("echo"), Duration::from_secs(3));
+        let spec = |kind| crate::faults::FaultSpec {
+            kind,
+            service: None,
+            operation: None,
+            resource: Some("echo".into()),
+            count: None,
+            percent: None,
+            seed: None,
+            status: None,
+            hang_seconds: None,
+        };
+        faults
+            .add(spec(crate::faults::FaultKind::CrashOnce))
+            .unwrap();
+        let err = host
+            .invoke("echo", serde_json::json!({"n": 1}))
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type, "Runtime.ExitError");
+        assert!(err
+            .error_message
+            .ends_with("Error: Runtime exited with error: exit status 101"));
+        faults
+            .add(spec(crate::faults::FaultKind::TimeoutOnce))
+            .unwrap();
+        let err = host
+            .invoke("echo", serde_json::json!({"n": 1}))
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type, "Sandbox.Timedout");
+        assert!(
+            err.error_message
+                .ends_with("Error: Task timed out after 3.00 seconds"),
+            "{}",
+            err.error_message
+        );
+        // Spent: the next invocation answers.
+        assert_eq!(
+            host.invoke("echo", serde_json::json!({"n": 1}))
+                .await
+                .unwrap()["n"],
+            2
+        );
+        // A handler slower than its (scaled) timeout: 3 ms real here.
+        host.register(
+            "echo",
+            Arc::new(FnFunction(|_: Value, _: Context| {
+                Box::pin(async move {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    Ok(serde_json::json!({}))
+                }) as BoxFuture<'static, _>
+            })),
+        );
+        let err = host
+            .invoke("echo", serde_json::json!({}))
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type, "Sandbox.Timedout");
+    }
 }

@@ -7,6 +7,8 @@ use crate::clock::TimeScale;
 use crate::codedeploy::{CodeDeploy, CodeDeployDeps};
 use crate::codepipeline::CodePipelineJobs;
 use crate::execution_events::ExecutionEvents;
+use crate::faults::rate::RateMode;
+use crate::faults::Faults;
 use crate::fleet::Fleet;
 use crate::front::{Front, Services};
 use crate::lambda_host::{self, FunctionConfigs, LambdaHost};
@@ -35,6 +37,8 @@ pub struct Options {
     /// The profile the health-check tuner applies (greenlight's default; the
     /// benchmark's baseline passes the target group's own settings instead).
     pub tuner_profile: greenlight_core::tuning::FastProfile,
+    /// AWS-like API rate limits (default on: [`RateMode::Aws`]).
+    pub rate_limits: RateMode,
 }
 
 impl Options {
@@ -46,6 +50,7 @@ impl Options {
             names: DemoNames::default(),
             settings: DemoSettings::default(),
             tuner_profile: greenlight_core::tuning::FastProfile::default(),
+            rate_limits: RateMode::Aws,
         }
     }
 }
@@ -64,6 +69,8 @@ pub struct LocalCloud {
     pub lambda: Arc<LambdaHost>,
     pub relay: Arc<Relay>,
     pub execution_events: ExecutionEvents,
+    /// The fault injector and rate limits (also at `/_greenlight/faults`).
+    pub faults: Arc<Faults>,
     pub listener: SocketAddr,
     front: Front,
     moto: Option<MotoServer>,
@@ -105,6 +112,7 @@ impl LocalCloud {
         let sdk = crate::front::sdk_config(&front.endpoint()).await;
         let moto_sdk = crate::front::sdk_config(&moto.endpoint()).await;
 
+        let faults = Arc::new(Faults::new(options.rate_limits));
         let fleet = Fleet::new(app_port, scale, options.work_dir.join("instances"));
         let lb = LoadBalancer::new(
             fleet.clone(),
@@ -118,12 +126,30 @@ impl LocalCloud {
             sdk: sdk.clone(),
             account_id: ACCOUNT_ID.into(),
             region: REGION.into(),
+            faults: faults.clone(),
         });
         let state_machine_arn = format!(
             "arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{}",
             options.names.state_machine
         );
-        let lambda = LambdaHost::new(&sdk, function_configs(&options, &state_machine_arn)?);
+        // The hosted functions sign as greenlight's own execution role, so
+        // faults and rate limits apply to them (the local cloud's own calls
+        // sign as `faults::INTERNAL_ACCESS_KEY` and are exempt).
+        let function_sdk =
+            crate::front::sdk_config_as(&front.endpoint(), crate::faults::FUNCTION_ACCESS_KEY)
+                .await;
+        let lambda = LambdaHost::new(
+            &function_sdk,
+            function_configs(&options, &state_machine_arn)?,
+        );
+        let template = std::fs::read_to_string(options.project_root.join("template.yaml"))
+            .map_err(|e| CloudError::Start(format!("template.yaml: {e}")))?;
+        lambda.configure(lambda_host::FunctionLimits {
+            timeouts: crate::statemachine::function_timeouts(&template)
+                .map_err(|e| CloudError::Start(e.to_string()))?,
+            scale,
+            faults: Some(faults.clone()),
+        });
         let pipeline = CodePipelineJobs::new(lambda.clone(), scale);
         front.start(Arc::new(Services {
             moto_endpoint: moto.endpoint(),
@@ -132,6 +158,7 @@ impl LocalCloud {
             lb: lb.clone(),
             fleet: fleet.clone(),
             pipeline: pipeline.clone(),
+            faults: faults.clone(),
         }));
 
         // Local state-machine parameters: the GroupBusy retry waits in real seconds.
@@ -237,6 +264,7 @@ impl LocalCloud {
             pipeline,
             lambda,
             relay,
+            faults,
             listener,
             front,
             moto: Some(moto),

@@ -38,6 +38,8 @@ pub struct CodeDeployDeps {
     pub sdk: aws_config::SdkConfig,
     pub account_id: String,
     pub region: String,
+    /// The fault registry: `fail_rollback` ([`crate::faults::Faults::take_rollback_failure`]).
+    pub faults: Arc<crate::faults::Faults>,
 }
 
 /// The CodeDeploy service. Cheap to share (`Arc`).

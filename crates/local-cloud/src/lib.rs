@@ -5,6 +5,8 @@ pub mod cloud;
 pub mod codedeploy;
 pub mod codepipeline;
 pub mod execution_events;
+pub mod fault_cli;
+pub mod faults;
 pub mod fleet;
 pub mod follow;
 pub mod front;

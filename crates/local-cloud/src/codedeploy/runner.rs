@@ -249,7 +249,9 @@ impl CodeDeploy {
                 d.target_order.push(i.clone());
             }
         });
-        let forced = self.take_forced_rollback_failure(&app, &group);
+        // The fault injector's `fail_rollback` (or CodeDeploy::fail_next_rollback).
+        let forced = self.take_forced_rollback_failure(&app, &group)
+            || self.deps.faults.take_rollback_failure(&app, &group);
         self.forced_rollback_failure(id, forced)?;
         let tgs = self.target_group_arns(id).await?;
         // AllowTraffic on the original instances: re-registered (a no-op for

@@ -60,6 +60,7 @@ async fn codedeploy() -> Arc<CodeDeploy> {
             sdk,
             account_id: "123456789012".into(),
             region: "us-east-1".into(),
+            faults: Arc::new(crate::faults::Faults::default()),
         },
         timings,
     )

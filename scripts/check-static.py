@@ -26,6 +26,11 @@ asl-validator each read one file; none notices a missing DefinitionUri file):
   9. iam-coverage   every AWS SDK operation a function's code calls (its crate, plus the
                     greenlight-aws modules it uses) is allowed by that function's role, and
                     every action the role allows is called somewhere (least privilege).
+ 10. error-names    every ErrorEquals name in each state machine definition is a Lambda.* /
+                    States.* / Sandbox.* name or one of greenlight_core::errors::ALL (parsed from
+                    crates/greenlight-core/src/errors.rs); every name of ours a Retry retries is
+                    in errors::RETRIED; and no `fn error_type` body under functions/ or
+                    crates/greenlight-aws returns a string literal (names come from the core).
 
 Run with the project venv (it needs cfn-lint's YAML decoder and the SAM translator):
     .venv/bin/python scripts/check-static.py
@@ -461,6 +466,10 @@ IMPLIED_ACTIONS = {
     "codedeploy:GetApplicationRevision",
     "codedeploy:RegisterApplicationRevision",
     "codedeploy:GetDeploymentConfig",
+    # sns:Publish to a KMS-encrypted topic: SNS calls KMS with the publisher's permissions
+    # (SNS developer guide, "Encryption at rest": the publisher needs kms:GenerateDataKey and kms:Decrypt).
+    "kms:GenerateDataKey",
+    "kms:Decrypt",
 }
 
 
@@ -508,24 +517,40 @@ def top_level_fns(text: str) -> dict[str, str]:
 
 
 def used_shared_code(own: str) -> list[tuple[Path, str]]:
-    """The greenlight-aws fns the function's code uses, with the fns they call in turn."""
+    """The greenlight-aws fns the function's code uses, with the fns they call in turn (in
+    their own module, or in another greenlight-aws module theirs names as `module::`)."""
     shared_src = ROOT / "crates" / "greenlight-aws" / "src"
     used: list[tuple[Path, str]] = []
     if not shared_src.is_dir():
         return used
-    for module in sorted(shared_src.glob("*.rs")):
-        if module.stem in ("lib", "config") or not re.search(rf"\b{module.stem}::", own):
+    modules = {
+        module: (production_text(module), top_level_fns(production_text(module)))
+        for module in sorted(shared_src.glob("*.rs"))
+        if module.stem not in ("lib", "config")
+    }
+    todo = [
+        (module, name)
+        for module, (_, fns) in modules.items()
+        if re.search(rf"\b{module.stem}::", own)
+        for name in fns
+        if re.search(rf"\b{name}\b", own)
+    ]
+    seen: set[tuple[Path, str]] = set()
+    while todo:
+        module, name = todo.pop()
+        if (module, name) in seen:
             continue
-        fns = top_level_fns(production_text(module))
-        todo = [name for name in fns if re.search(rf"\b{name}\b", own)]
-        seen: set[str] = set()
-        while todo:
-            name = todo.pop()
-            if name in seen:
+        seen.add((module, name))
+        body = modules[module][1][name]
+        for other_module, (_, other_fns) in modules.items():
+            if other_module != module and not re.search(rf"\b{other_module.stem}::", modules[module][0]):
                 continue
-            seen.add(name)
-            todo.extend(other for other in fns if other not in seen and re.search(rf"\b{other}\s*\(", fns[name]))
-        used.extend((module, fns[name]) for name in sorted(seen))
+            todo.extend(
+                (other_module, other)
+                for other in other_fns
+                if (other_module, other) not in seen and re.search(rf"\b{other}\s*\(", body)
+            )
+    used.extend((module, modules[module][1][name]) for module, name in sorted(seen))
     return used
 
 
@@ -587,6 +612,109 @@ def check_iam_coverage(template: dict, expanded: dict) -> list[str]:
     return problems
 
 
+# ----------------------------------------------------------------------------- error names
+
+ERRORS_RS = ROOT / "crates" / "greenlight-core" / "src" / "errors.rs"
+ERROR_CONST = re.compile(r"pub\s+const\s+([A-Z][A-Z0-9_]*)\s*:\s*&str\s*=\s*\"([^\"]+)\"\s*;")
+ERROR_LIST = re.compile(r"pub\s+const\s+([A-Z][A-Z0-9_]*)\s*:\s*&\[&str\]\s*=\s*&\[(.*?)\];", re.S)
+SERVICE_ERROR_PREFIXES = ("Lambda.", "States.", "Sandbox.")
+ERROR_TYPE_FN = re.compile(r"\bfn\s+error_type\s*\(")
+STRING_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def core_error_names() -> tuple[set[str], set[str]]:
+    """errors::ALL and errors::RETRIED as sets of strings, from errors.rs."""
+    text = production_text(ERRORS_RS)
+    consts = dict(ERROR_CONST.findall(text))
+    lists: dict[str, set[str]] = {}
+    for name, body in ERROR_LIST.findall(text):
+        items: set[str] = set()
+        for item in (i.strip() for i in body.split(",")):
+            if not item:
+                continue
+            if item.startswith('"'):
+                items.add(item.strip('"'))
+            elif item in consts:
+                items.add(consts[item])
+            else:
+                raise ValueError(f"{rel(ERRORS_RS)}: {name} lists {item}, which is no const &str in errors.rs")
+        lists[name] = items
+    if "ALL" not in lists or "RETRIED" not in lists:
+        raise ValueError(f"{rel(ERRORS_RS)} has no `pub const ALL` / `pub const RETRIED` list")
+    return lists["ALL"], lists["RETRIED"]
+
+
+def definition_text(template: dict, name: str, res: dict) -> tuple[str, str] | None:
+    uri = props(res).get("DefinitionUri")
+    if isinstance(uri, str) and (ROOT / uri).is_file():
+        return uri, (ROOT / uri).read_text(encoding="utf-8")
+    return None
+
+
+def asl_retriers_and_catchers(text: str) -> Iterable[tuple[str, str, list[str]]]:
+    """(state, "Retry"|"Catch", ErrorEquals) of every task, from a definition whose numeric
+    ${...} placeholders are unquoted (replaced by 1 to parse it)."""
+    doc = json.loads(PLACEHOLDER.sub("1", text))
+    stack = [doc]
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        for state_name, state in (node.get("States") or {}).items():
+            if not isinstance(state, dict):
+                continue
+            for kind in ("Retry", "Catch"):
+                for rule in state.get(kind) or []:
+                    yield state_name, kind, [e for e in as_list(rule.get("ErrorEquals", [])) if isinstance(e, str)]
+            stack.extend(state.get("Branches") or [])
+            if isinstance(state.get("Iterator"), dict):
+                stack.append(state["Iterator"])
+            if isinstance(state.get("ItemProcessor"), dict):
+                stack.append(state["ItemProcessor"])
+
+
+def fn_bodies(text: str, pattern: re.Pattern[str]) -> Iterable[str]:
+    """The body (balanced braces) of every fn whose signature `pattern` matches."""
+    for match in pattern.finditer(text):
+        start = text.find("{", match.end())
+        if start < 0:
+            continue
+        depth = 0
+        for i in range(start, len(text)):
+            if text[i] == "{":
+                depth += 1
+            elif text[i] == "}":
+                depth -= 1
+                if depth == 0:
+                    yield text[start: i + 1]
+                    break
+
+
+def check_error_names(template: dict) -> list[str]:
+    problems = []
+    known, retried = core_error_names()
+    for name, res in state_machines(template).items():
+        found = definition_text(template, name, res)
+        if found is None:
+            continue
+        uri, text = found
+        for state, kind, names in asl_retriers_and_catchers(text):
+            for error in names:
+                if error.startswith(SERVICE_ERROR_PREFIXES):
+                    continue
+                if error not in known:
+                    problems.append(f"{uri}: {state}.{kind} names {error!r}, which is not in greenlight_core::errors::ALL (add the constant there, or fix the name)")
+                elif kind == "Retry" and error not in retried:
+                    problems.append(f"{uri}: {state}.Retry retries {error!r}, which is not in greenlight_core::errors::RETRIED (only names the core says are safe to retry)")
+    sources = rust_sources(ROOT / "functions") + rust_sources(ROOT / "crates" / "greenlight-aws")
+    for path in sources:
+        text = production_text(path)
+        for body in fn_bodies(text, ERROR_TYPE_FN):
+            for literal in STRING_LITERAL.findall(body):
+                problems.append(f"{rel(path)}: fn error_type returns the literal {literal}; use a greenlight_core::errors constant")
+    return problems
+
+
 # ----------------------------------------------------------------------------- main
 
 def main() -> int:
@@ -607,6 +735,7 @@ def main() -> int:
     report.run("iam-actions: no wildcard or unknown action in any Allow", lambda: check_iam_actions(template, expanded))
     report.run("iam-star-resources: Resource \"*\" only where AWS has no resource scope", lambda: check_iam_star_resources(template, expanded))
     report.run("iam-coverage: each role allows exactly the AWS calls its code makes", lambda: check_iam_coverage(template, expanded))
+    report.run("error-names: ASL Retry/Catch names and the functions' errorTypes come from greenlight_core::errors", lambda: check_error_names(template))
     print(f"check-static: {report.passed} passed, {report.failed} failed")
     return 0 if report.failed == 0 else 1
 

@@ -1149,6 +1149,7 @@ async fn run_watcher(payload: &Payload, w: &World) -> Outcome {
         state_machine_arn: SM_ARN.to_string(),
         deployment_config_name: "CodeDeployDefault.OneAtATime".to_string(),
         deployment_timeout_seconds: 3600,
+        post_reroute_timeout_seconds: 10800,
         min_wait_seconds: 5,
         max_wait_seconds: 60,
         ignore_application_stop_failures: false,
@@ -1203,10 +1204,12 @@ async fn run_failure_handler(payload: &Payload, w: &World) -> Outcome {
         sns: w.sns(),
         s3: w.s3(),
         codepipeline: w.codepipeline(),
+        sfn: w.sfn(),
         config: failure_handler::Config {
             topic_arn: "arn:aws:sns:us-east-1:111122223333:greenlight".into(),
             report_bucket: BUCKET.into(),
             report_prefix: "greenlight-reports/".into(),
+            state_machine_arn: Some(SM_ARN.to_string()),
         },
     };
     failure_handler::handler(event(request), &deps)

@@ -462,6 +462,7 @@ fn properties_hold_over_100k_generated_cases() {
         |(status, created, deadline, now, validated, min, max)| {
             let ctx = LookContext {
                 deadline_ms: deadline,
+                post_reroute_deadline_ms: deadline.saturating_add(10_800_000),
                 created_at_ms: created.unwrap_or(0),
                 validated,
                 predictions: Predictions::default(),
@@ -527,6 +528,7 @@ fn properties_hold_over_100k_generated_cases() {
             );
             let ctx = LookContext {
                 deadline_ms: now + deadline_offset,
+                post_reroute_deadline_ms: now + deadline_offset + 10_800_000,
                 created_at_ms: now - 1000,
                 validated: false,
                 predictions: Predictions::default(),

@@ -266,6 +266,27 @@ class PipelineFlowTest(unittest.TestCase):
         self.assertEqual(described["status"], "SUCCEEDED", described)
         self.assertEqual(script.actions().count("tuner:tune"), 2)
 
+    def test_aws_transient_is_retried_with_backoff_on_idempotent_tasks(self):
+        answers = dict(HAPPY)
+        answers[("tuner", "tune")] = [LambdaError("AwsTransient", "DescribeTargetGroups throttled"), HAPPY[("tuner", "tune")][0]]
+        answers[("tuner", "restore")] = [LambdaError("AwsTransient", "ModifyTargetGroup 503"), HAPPY[("tuner", "restore")][0]]
+        described, script, _ = self.run_pipeline(answers)
+        self.assertEqual(described["status"], "SUCCEEDED", described)
+        self.assertEqual(script.actions().count("tuner:tune"), 2)
+        self.assertEqual(script.actions().count("tuner:restore"), 2)
+        self.assertNotIn("handler:handle", script.actions())
+
+    def test_aws_transient_on_validate_is_not_retried(self):
+        # Validate calls ContinueDeployment/StopDeployment: not safe to run twice.
+        answers = dict(HAPPY)
+        answers[("validator", "validate")] = [LambdaError("AwsTransient", "ContinueDeployment 503")]
+        answers[("handler", "handle")] = [report("TaskFailed", "Validate could not reach CodeDeploy.")]
+        described, script, _ = self.run_pipeline(answers)
+        self.assertEqual(script.actions().count("validator:validate"), 1)
+        self.assertEqual(script.actions()[-1], "handler:handle")
+        self.assertEqual(script.calls[-1][1]["pipeline"]["error"]["Error"], "AwsTransient")
+        self.assert_failed_with(described, "TaskFailed", "Validate could not reach CodeDeploy.")
+
     def test_own_errors_are_not_retried_but_caught(self):
         answers = {
             ("watcher", "admit"): [{"decision": "proceed"}],

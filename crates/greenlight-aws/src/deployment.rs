@@ -10,14 +10,15 @@
 //! ids; in ECS hook mode the green task set, [`ecs_task_sets`]) and
 //! failure-handler (diagnosis).
 
+use aws_sdk_codedeploy::config::http::HttpResponse;
 use aws_sdk_codedeploy::error::SdkError;
 use aws_sdk_codedeploy::types::{
     DeploymentInfo, DeploymentTarget, InstanceTarget, LifecycleEvent, LifecycleEventStatus,
     TargetLabel, TargetStatus,
 };
-use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_smithy_types::DateTime;
+use greenlight_core::errors;
 use greenlight_core::hook::TaskSetView;
 use greenlight_core::model::{
     DeploymentErrorInfo, DeploymentView, EpochMillis, FleetLabel, InstanceTargetView,
@@ -25,11 +26,13 @@ use greenlight_core::model::{
 };
 use greenlight_core::watch::parse_deployment_status;
 
+use crate::error::AwsError;
+
 /// `BatchGetDeploymentTargets` accepts at most 25 target ids per call.
 pub const BATCH_GET_TARGETS_MAX: usize = 25;
 
 /// Why a deployment could not be read.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReadError {
     /// `DeploymentDoesNotExistException` / `InvalidDeploymentIdException`.
     #[error("CodeDeploy deployment {deployment_id} does not exist in this account and region ({detail}); check the deployment id")]
@@ -37,19 +40,10 @@ pub enum ReadError {
         deployment_id: String,
         detail: String,
     },
-    /// Any other service or transport error.
-    #[error("CodeDeploy {operation} failed for deployment {deployment_id}: {detail}")]
-    Aws {
-        operation: &'static str,
-        deployment_id: String,
-        detail: String,
-    },
-    /// CodeDeploy answered something the pipeline cannot interpret.
-    #[error("CodeDeploy answered an unexpected GetDeployment for {deployment_id}: {problem}")]
-    Unexpected {
-        deployment_id: String,
-        problem: String,
-    },
+    /// Any other service or transport error, or an answer greenlight cannot
+    /// interpret (a permanent [`AwsError`]).
+    #[error(transparent)]
+    Aws(#[from] AwsError),
 }
 
 impl ReadError {
@@ -57,44 +51,53 @@ impl ReadError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, ReadError::NotFound { .. })
     }
-}
 
-/// One line for an SDK error: the service's code and message when the
-/// service answered, else the whole error chain (timeouts, DNS, ...).
-pub(crate) fn sdk_error_detail<E, R>(err: &SdkError<E, R>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    match err.as_service_error() {
-        Some(service) => crate::describe_error(service),
-        None => DisplayErrorContext(err).to_string(),
+    /// True when the read may succeed if tried again later (throttling, 5xx,
+    /// timeout): greenlight could not read the deployment, which says
+    /// nothing about the deployment itself.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ReadError::Aws(e) if e.transient)
+    }
+
+    /// The Lambda `errorType`: [`errors::DEPLOYMENT_NOT_FOUND`], or the AWS
+    /// error's ([`errors::AWS_TRANSIENT`] / [`errors::AWS_ERROR`]).
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::NotFound { .. } => errors::DEPLOYMENT_NOT_FOUND,
+            Self::Aws(e) => e.error_type(),
+        }
     }
 }
 
-fn classify<E, R>(
+fn classify<E>(
     operation: &'static str,
     deployment_id: &str,
-    err: &SdkError<E, R>,
+    err: &SdkError<E, HttpResponse>,
     not_found: bool,
 ) -> ReadError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
-    let detail = sdk_error_detail(err);
+    let aws = AwsError::from_sdk(operation, deployment_id, err);
     if not_found {
         ReadError::NotFound {
             deployment_id: deployment_id.to_string(),
-            detail,
+            detail: aws.message,
         }
     } else {
-        ReadError::Aws {
-            operation,
-            deployment_id: deployment_id.to_string(),
-            detail,
-        }
+        ReadError::Aws(aws)
     }
+}
+
+fn unexpected(deployment_id: &str, problem: impl Into<String>) -> ReadError {
+    ReadError::Aws(AwsError::unexpected(
+        "GetDeployment",
+        deployment_id,
+        format!(
+            "CodeDeploy answered something greenlight cannot interpret: {}",
+            problem.into()
+        ),
+    ))
 }
 
 /// Reads deployment `deployment_id` and all its instance targets.
@@ -129,10 +132,7 @@ pub async fn get_deployment_info(
         })?;
     got.deployment_info()
         .cloned()
-        .ok_or_else(|| ReadError::Unexpected {
-            deployment_id: deployment_id.to_string(),
-            problem: "no deploymentInfo in the answer".to_string(),
-        })
+        .ok_or_else(|| unexpected(deployment_id, "no deploymentInfo in the answer"))
 }
 
 /// Every target of the deployment, of any kind (ListDeploymentTargets, then
@@ -259,14 +259,9 @@ pub fn deployment_view(
     let status_text = info
         .status()
         .map(|s| s.as_str())
-        .ok_or_else(|| ReadError::Unexpected {
-            deployment_id: deployment_id.to_string(),
-            problem: "deploymentInfo has no status".to_string(),
-        })?;
-    let status = parse_deployment_status(status_text).map_err(|e| ReadError::Unexpected {
-        deployment_id: deployment_id.to_string(),
-        problem: e.to_string(),
-    })?;
+        .ok_or_else(|| unexpected(deployment_id, "deploymentInfo has no status"))?;
+    let status = parse_deployment_status(status_text)
+        .map_err(|e| unexpected(deployment_id, e.to_string()))?;
     let error = info.error_information().and_then(|e| {
         let code = e.code().map(|c| c.as_str().to_string());
         let message = e.message().map(str::to_string);
@@ -583,10 +578,9 @@ mod tests {
     fn missing_or_unknown_status_is_unexpected() {
         let mut i = info(SdkStatus::Ready);
         i.status = None;
-        assert!(matches!(
-            deployment_view("d-1", &i, &[]),
-            Err(ReadError::Unexpected { .. })
-        ));
+        let e = deployment_view("d-1", &i, &[]).unwrap_err();
+        assert_eq!(e.error_type(), errors::AWS_ERROR);
+        assert!(e.to_string().contains("no status"), "{e}");
         i.status = Some(SdkStatus::from("Exploded"));
         let e = deployment_view("d-1", &i, &[]).unwrap_err();
         assert!(e.to_string().contains("Exploded"), "{e}");

@@ -62,29 +62,9 @@ pub async fn read_group_facts(
             detail: "GetDeploymentGroup returned no deploymentGroupInfo".into(),
         });
     };
-    let style = info.deployment_style();
-    Ok(GroupLookup::Found(GroupFacts {
-        deployment_type: style
-            .and_then(|s| s.deployment_type())
-            .map(|t| t.as_str().to_string()),
-        deployment_option: style
-            .and_then(|s| s.deployment_option())
-            .map(|o| o.as_str().to_string()),
-        ready_action_on_timeout: info
-            .blue_green_deployment_configuration()
-            .and_then(|b| b.deployment_ready_option())
-            .and_then(|r| r.action_on_timeout())
-            .map(|a| a.as_str().to_string()),
-        target_groups: info
-            .load_balancer_info()
-            .map(|lb| {
-                lb.target_group_info_list()
-                    .iter()
-                    .filter_map(|t| t.name().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default(),
-    }))
+    Ok(GroupLookup::Found(crate::deployment_group::group_facts(
+        info,
+    )))
 }
 
 #[cfg(test)]

@@ -1,13 +1,19 @@
 //! The imperative shell pieces the functions share: start-up (tracing, SDK
 //! config, environment), and AWS reads/writes mapped to `greenlight_core` types.
 
+pub mod autoscaling;
 pub mod codepipeline;
 pub mod config;
 pub mod deployment;
+pub mod deployment_control;
+pub mod deployment_group;
 pub mod error;
 pub mod executions;
 pub mod group_gate;
 pub mod load_balancer;
+pub mod notify;
+pub mod pipeline_job;
+pub mod reports;
 
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use std::time::{SystemTime, UNIX_EPOCH};

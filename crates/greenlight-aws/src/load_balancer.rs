@@ -9,11 +9,12 @@
 //! ECS hook mode the green target group's registered targets).
 
 use aws_sdk_codedeploy::Client as CodeDeployClient;
+use aws_sdk_elasticloadbalancingv2::config::http::HttpResponse;
 use aws_sdk_elasticloadbalancingv2::error::SdkError;
 use aws_sdk_elasticloadbalancingv2::types::{Tag, TargetGroup, TargetGroupAttribute};
 use aws_sdk_elasticloadbalancingv2::Client as Elbv2Client;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use greenlight_core::errors;
 use greenlight_core::hook::{RegisteredTarget, TargetGroupFacts};
 use greenlight_core::model::{HealthCheckSettings, TargetGroupSnapshot};
 use greenlight_core::tuning::{
@@ -22,11 +23,14 @@ use greenlight_core::tuning::{
 
 pub use greenlight_core::tuning::SNAPSHOT_TAG_KEY;
 
+use crate::deployment_group::{read_deployment_group, GroupReadError};
+use crate::error::AwsError;
+
 /// The target-group attribute holding the deregistration delay.
 pub const DEREGISTRATION_DELAY_ATTRIBUTE: &str = "deregistration_delay.timeout_seconds";
 
 /// Everything that can go wrong reading or changing the load balancer.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LbError {
     #[error("CodeDeploy deployment group {group:?} of application {application:?} does not exist ({detail}); check the application and deployment group names")]
     DeploymentGroupNotFound {
@@ -47,31 +51,48 @@ pub enum LbError {
         #[source]
         source: TagError,
     },
-    #[error("{operation} failed for {target}: {message}")]
-    AwsError {
-        operation: &'static str,
-        target: String,
-        message: String,
-    },
+    /// Any other AWS error (transient or not), or an answer greenlight cannot
+    /// interpret.
+    #[error(transparent)]
+    Aws(#[from] AwsError),
 }
 
 impl LbError {
-    /// Stable name for Lambda's `errorType` (the state machine matches it).
+    /// Stable name for Lambda's `errorType` (the state machine matches it),
+    /// from [`greenlight_core::errors`].
     pub fn error_type(&self) -> &'static str {
         match self {
-            Self::DeploymentGroupNotFound { .. } => "DeploymentGroupNotFound",
-            Self::NoLoadBalancer { .. } => "NoLoadBalancer",
-            Self::TargetGroupNotFound { .. } => "TargetGroupNotFound",
-            Self::CorruptSnapshotTag { .. } => "CorruptSnapshotTag",
-            Self::AwsError { .. } => "AwsError",
+            Self::DeploymentGroupNotFound { .. } => errors::DEPLOYMENT_GROUP_NOT_FOUND,
+            Self::NoLoadBalancer { .. } => errors::NO_LOAD_BALANCER,
+            Self::TargetGroupNotFound { .. } => errors::TARGET_GROUP_NOT_FOUND,
+            Self::CorruptSnapshotTag { .. } => errors::CORRUPT_SNAPSHOT_TAG,
+            Self::Aws(e) => e.error_type(),
         }
     }
 
+    /// True for a transient AWS error (throttling, 5xx, timeout).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Aws(e) if e.transient)
+    }
+
     fn unexpected(operation: &'static str, target: &str, message: impl Into<String>) -> Self {
-        Self::AwsError {
-            operation,
-            target: target.to_string(),
-            message: message.into(),
+        Self::Aws(AwsError::unexpected(operation, target, message))
+    }
+}
+
+impl From<GroupReadError> for LbError {
+    fn from(e: GroupReadError) -> Self {
+        match e {
+            GroupReadError::NotFound {
+                application,
+                group,
+                detail,
+            } => Self::DeploymentGroupNotFound {
+                application,
+                group,
+                detail,
+            },
+            GroupReadError::Aws(e) => Self::Aws(e),
         }
     }
 }
@@ -87,42 +108,25 @@ pub enum RestoreOutcome {
     NotTuned,
 }
 
-fn sdk_message<E, R>(err: &SdkError<E, R>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    match (err.code(), err.message()) {
-        (Some(code), Some(message)) => format!("{code}: {message}"),
-        (Some(code), None) => code.to_string(),
-        _ => DisplayErrorContext(err).to_string(),
-    }
-}
-
 /// Maps an ELBv2 error: TargetGroupNotFoundException → `TargetGroupNotFound`,
-/// anything else → `AwsError`.
-fn elb_error<E, R>(
+/// anything else → [`AwsError`] (transient or not).
+fn elb_error<E>(
     operation: &'static str,
     target: &str,
-    err: SdkError<E, R>,
+    err: SdkError<E, HttpResponse>,
     is_not_found: impl Fn(&E) -> bool,
 ) -> LbError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
-    let message = sdk_message(&err);
+    let aws = AwsError::from_sdk(operation, target, &err);
     if err.as_service_error().is_some_and(is_not_found) {
         LbError::TargetGroupNotFound {
             target_group: target.to_string(),
-            detail: message,
+            detail: aws.message,
         }
     } else {
-        LbError::AwsError {
-            operation,
-            target: target.to_string(),
-            message,
-        }
+        LbError::Aws(aws)
     }
 }
 
@@ -135,43 +139,9 @@ pub async fn target_group_arns(
     application: &str,
     group: &str,
 ) -> Result<Vec<String>, LbError> {
-    let out = codedeploy
-        .get_deployment_group()
-        .application_name(application)
-        .deployment_group_name(group)
-        .send()
-        .await
-        .map_err(|err| {
-            let message = sdk_message(&err);
-            let not_found = err.as_service_error().is_some_and(|e| {
-                e.is_deployment_group_does_not_exist_exception()
-                    || e.is_application_does_not_exist_exception()
-            });
-            if not_found {
-                LbError::DeploymentGroupNotFound {
-                    application: application.to_string(),
-                    group: group.to_string(),
-                    detail: message,
-                }
-            } else {
-                LbError::AwsError {
-                    operation: "GetDeploymentGroup",
-                    target: format!("{application}/{group}"),
-                    message,
-                }
-            }
-        })?;
-    let mut names: Vec<String> = Vec::new();
-    if let Some(lb) = out
-        .deployment_group_info()
-        .and_then(|info| info.load_balancer_info())
-    {
-        for name in lb.target_group_info_list().iter().filter_map(|t| t.name()) {
-            if !name.is_empty() && !names.iter().any(|n| n == name) {
-                names.push(name.to_string());
-            }
-        }
-    }
+    let names = read_deployment_group(codedeploy, application, group)
+        .await?
+        .target_groups;
     if names.is_empty() {
         return Err(LbError::NoLoadBalancer {
             application: application.to_string(),

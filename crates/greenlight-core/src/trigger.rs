@@ -579,12 +579,54 @@ pub struct GroupFacts {
     pub ready_action_on_timeout: Option<String>,
     /// `loadBalancerInfo.targetGroupInfoList[].name`.
     pub target_groups: Vec<String>,
+    /// `blueGreenDeploymentConfiguration.deploymentReadyOption.waitTimeInMinutes`.
+    pub ready_wait_minutes: Option<i32>,
+    /// `blueGreenDeploymentConfiguration.terminateBlueInstancesOnDeploymentSuccess.action`:
+    /// `TERMINATE` | `KEEP_ALIVE`.
+    pub termination_action: Option<String>,
+    /// `...terminateBlueInstancesOnDeploymentSuccess.terminationWaitTimeInMinutes`.
+    pub termination_wait_minutes: Option<i32>,
+    /// `autoScalingGroups[].name`: the group's (blue) fleet before a deployment.
+    pub auto_scaling_groups: Vec<String>,
 }
+
+/// The pipeline's configured deadlines (the deployment-watcher's
+/// `DEPLOYMENT_TIMEOUT_SECONDS` and `POST_REROUTE_TIMEOUT_SECONDS`; the
+/// template gives the trigger the same values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadlines {
+    /// Applies from creation up to the point of no return.
+    pub deployment_timeout_seconds: u32,
+    /// Applies past the point of no return, counted from the deadline.
+    pub post_reroute_timeout_seconds: u32,
+}
+
+/// The least time the reroute (AllowTraffic on green, BlockTraffic on blue)
+/// takes: the blue termination wait must fit in the post-reroute bound after it.
+pub const MIN_REROUTE_SECONDS: u32 = 300;
 
 /// A group is gated when it is BLUE_GREEN with traffic control, waits in
 /// Ready (`actionOnTimeout = STOP_DEPLOYMENT`) for the traffic validator, and
-/// has a target group to move traffic on.
-pub fn check_gated(target: &Target, facts: &GroupFacts) -> Result<(), Rejection> {
+/// has a target group to move traffic on; and its waits fit the deadlines:
+///
+/// - the Ready wait (`deploymentReadyOption.waitTimeInMinutes`) fits in
+///   `DeploymentTimeoutSeconds`: a longer wait could never run out, since the
+///   deadline (which applies until the validator continues the deployment)
+///   always comes first, so the group would promise a gate it cannot keep.
+///   The deadline stopping a deployment at the Ready gate is safe either way
+///   (blue still serves); the check keeps the two settings honest;
+/// - the blue termination wait (`terminationWaitTimeInMinutes`, when the
+///   action is TERMINATE) plus [`MIN_REROUTE_SECONDS`] fits in
+///   `PostRerouteTimeoutSeconds`: past the point of no return greenlight never
+///   stops a deployment, and a wait that cannot fit would always be reported
+///   overdue.
+///
+/// A wait the group does not state is not checked (nothing to compare).
+pub fn check_gated(
+    target: &Target,
+    facts: &GroupFacts,
+    deadlines: &Deadlines,
+) -> Result<(), Rejection> {
     let shown = |v: &Option<String>| v.clone().unwrap_or_else(|| "unset".to_string());
     let mut problems = Vec::new();
     if facts.deployment_type.as_deref() != Some("BLUE_GREEN") {
@@ -609,6 +651,29 @@ pub fn check_gated(target: &Target, facts: &GroupFacts) -> Result<(), Rejection>
         problems.push(
             "loadBalancerInfo.targetGroupInfoList names no target group, the ALB target group is required".to_string(),
         );
+    }
+    let timeout = i64::from(deadlines.deployment_timeout_seconds);
+    if let Some(minutes) = facts.ready_wait_minutes {
+        let wait = i64::from(minutes) * 60;
+        if wait > timeout {
+            problems.push(format!(
+                "Ready wait {minutes} min ({wait} s) > DeploymentTimeoutSeconds {timeout}: greenlight's deadline always stops a deployment nobody continued before CodeDeploy's Ready timeout can; set deploymentReadyOption.waitTimeInMinutes to at most {} or raise DeploymentTimeoutSeconds to at least {wait}",
+                timeout / 60
+            ));
+        }
+    }
+    let terminates = facts.termination_action.as_deref() != Some("KEEP_ALIVE");
+    if let (true, Some(minutes)) = (terminates, facts.termination_wait_minutes) {
+        let wait = i64::from(minutes) * 60;
+        let reroute = i64::from(MIN_REROUTE_SECONDS);
+        let bound = i64::from(deadlines.post_reroute_timeout_seconds);
+        if wait + reroute > bound {
+            problems.push(format!(
+                "blue termination wait {minutes} min ({wait} s) + {reroute} s to reroute > PostRerouteTimeoutSeconds {bound}: the deployment could not finish within the post-reroute bound; set terminateBlueInstancesOnDeploymentSuccess.terminationWaitTimeInMinutes to at most {} or raise PostRerouteTimeoutSeconds to at least {}",
+                (bound - reroute).max(0) / 60,
+                wait + reroute
+            ));
+        }
     }
     if problems.is_empty() {
         Ok(())
@@ -1090,7 +1155,56 @@ mod tests {
             deployment_option: Some("WITH_TRAFFIC_CONTROL".into()),
             ready_action_on_timeout: Some("STOP_DEPLOYMENT".into()),
             target_groups: vec!["tg".into()],
+            ready_wait_minutes: Some(30),
+            termination_action: Some("TERMINATE".into()),
+            termination_wait_minutes: Some(60),
+            auto_scaling_groups: vec!["asg".into()],
         }
+    }
+
+    const DEADLINES: Deadlines = Deadlines {
+        deployment_timeout_seconds: 3600,
+        post_reroute_timeout_seconds: 3 * 3600,
+    };
+
+    /// Defect 1 (issue 9): groups whose waits cannot fit the deadlines are
+    /// rejected, naming the numbers.
+    #[test]
+    fn waits_that_cannot_fit_the_deadlines_are_named() {
+        let t = target("shop", "prod");
+        let facts = GroupFacts {
+            ready_wait_minutes: Some(61),
+            ..gated()
+        };
+        let msg = check_gated(&t, &facts, &DEADLINES).unwrap_err().to_string();
+        assert!(
+            msg.contains("Ready wait 61 min (3660 s) > DeploymentTimeoutSeconds 3600")
+                && msg.contains("at most 60"),
+            "{msg}"
+        );
+        let facts = GroupFacts {
+            termination_wait_minutes: Some(180),
+            ..gated()
+        };
+        let msg = check_gated(&t, &facts, &DEADLINES).unwrap_err().to_string();
+        assert!(
+            msg.contains("blue termination wait 180 min (10800 s) + 300 s to reroute > PostRerouteTimeoutSeconds 10800")
+                && msg.contains("at most 175"),
+            "{msg}"
+        );
+        // The largest waits that fit pass; KEEP_ALIVE has no termination wait.
+        let facts = GroupFacts {
+            ready_wait_minutes: Some(60),
+            termination_wait_minutes: Some(175),
+            ..gated()
+        };
+        assert!(check_gated(&t, &facts, &DEADLINES).is_ok());
+        let facts = GroupFacts {
+            termination_action: Some("KEEP_ALIVE".into()),
+            termination_wait_minutes: Some(2880),
+            ..gated()
+        };
+        assert!(check_gated(&t, &facts, &DEADLINES).is_ok());
     }
 
     // ---- key decoding
@@ -1403,7 +1517,7 @@ mod tests {
 
     #[test]
     fn gated_group_passes() {
-        assert!(check_gated(&target("a", "g"), &gated()).is_ok());
+        assert!(check_gated(&target("a", "g"), &gated(), &DEADLINES).is_ok());
     }
 
     #[test]
@@ -1447,7 +1561,7 @@ mod tests {
             ),
         ];
         for (facts, expected) in cases {
-            let err = check_gated(&t, &facts).unwrap_err();
+            let err = check_gated(&t, &facts, &DEADLINES).unwrap_err();
             assert_eq!(err.error_type(), "GroupNotGated");
             let msg = err.to_string();
             assert!(msg.contains(expected), "{msg}");
@@ -1461,7 +1575,7 @@ mod tests {
 
     #[test]
     fn all_gate_problems_are_listed_together() {
-        let err = check_gated(&target("a", "g"), &GroupFacts::default()).unwrap_err();
+        let err = check_gated(&target("a", "g"), &GroupFacts::default(), &DEADLINES).unwrap_err();
         match err {
             Rejection::GroupNotGated { problems, .. } => assert_eq!(problems.len(), 4),
             other => panic!("{other:?}"),

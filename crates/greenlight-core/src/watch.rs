@@ -17,19 +17,37 @@ use crate::model::{
 /// followed by the Step Functions execution name.
 pub const DESCRIPTION_PREFIX: &str = "greenlight execution ";
 
+/// CodeDeploy refuses a longer description (`DescriptionTooLongException`;
+/// CodeDeploy quotas: "Maximum number of characters in a deployment
+/// description: 100").
+pub const DESCRIPTION_MAX_CHARS: usize = 100;
+
 /// The CodeDeploy deployment description for a deployment created by the
-/// execution `execution_name`: `greenlight execution <name> (...)`.
+/// execution `execution_name`: `greenlight execution <name>`.
 ///
 /// [`execution_of_description`] reads the name back. Step Functions execution
-/// names contain no whitespace, so the name ends at the first space.
+/// names contain no whitespace, so the name ends at the first space. A name of
+/// the full 80 characters would make 101, one past CodeDeploy's limit: the
+/// prefix then drops its trailing word's last letters (`greenlight exec
+/// <name>`), which [`execution_of_description`] also reads.
 pub fn deployment_description(execution_name: &str) -> String {
-    format!("{DESCRIPTION_PREFIX}{execution_name} (blue/green deployment started by the greenlight pipeline)")
+    let full = format!("{DESCRIPTION_PREFIX}{execution_name}");
+    if full.chars().count() <= DESCRIPTION_MAX_CHARS {
+        full
+    } else {
+        format!("{SHORT_DESCRIPTION_PREFIX}{execution_name}")
+    }
 }
+
+/// The prefix for execution names too long for [`DESCRIPTION_PREFIX`].
+pub const SHORT_DESCRIPTION_PREFIX: &str = "greenlight exec ";
 
 /// The execution name a [`deployment_description`] names, or `None` for a
 /// deployment started outside the pipeline (other or no description).
 pub fn execution_of_description(desc: &str) -> Option<&str> {
-    let rest = desc.strip_prefix(DESCRIPTION_PREFIX)?;
+    let rest = desc
+        .strip_prefix(DESCRIPTION_PREFIX)
+        .or_else(|| desc.strip_prefix(SHORT_DESCRIPTION_PREFIX))?;
     let name = rest.split_whitespace().next()?;
     // The text right after the prefix must be the name (no leading space).
     if rest.starts_with(name) {
@@ -509,12 +527,37 @@ pub fn deadline_ms(created_at_ms: EpochMillis, timeout_seconds: u32) -> EpochMil
     created_at_ms.saturating_add(i64::from(timeout_seconds) * 1000)
 }
 
+/// The bound on watching a deployment past its point of no return, counted
+/// from the pre-reroute deadline (`POST_REROUTE_TIMEOUT_SECONDS`, default
+/// 3 hours: the reroute plus a blue termination wait of up to 2 hours 55
+/// minutes; the trigger rejects groups whose termination wait does not fit).
+pub const DEFAULT_POST_REROUTE_TIMEOUT_SECONDS: u32 = 3 * 60 * 60;
+
+/// The error code a status report carries when a deployment past its point
+/// of no return is still not finished at the post-reroute bound.
+pub const POST_REROUTE_OVERDUE: &str = "POST_REROUTE_OVERDUE";
+
+/// True once a deployment has passed its point of no return: the traffic
+/// validator answered ContinueDeployment (`validated`), or CodeDeploy began
+/// the reroute (an AllowTraffic/BlockTraffic-family event ran), started the
+/// blue termination wait, or reports `Baking`. From then on green serves (or
+/// is about to) and a stop with rollback would move production traffic back
+/// to a blue fleet that is being drained or terminated: no deadline ever
+/// stops such a deployment.
+pub fn past_point_of_no_return(view: &DeploymentView, validated: bool) -> bool {
+    validated
+        || view.status == DeploymentStatus::Baking
+        || view.termination_wait_started == Some(true)
+        || milestones(view).reroute_begun
+}
+
 /// What the shell must do after a look, besides reporting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WatchAction {
     /// Nothing: report and let the state machine act on `next`.
     Report,
-    /// The deadline passed: `StopDeployment(autoRollbackEnabled = true)`.
+    /// The deadline passed before the point of no return:
+    /// `StopDeployment(autoRollbackEnabled = true)`.
     StopWithRollback,
 }
 
@@ -528,8 +571,13 @@ pub struct Assessment {
 /// Inputs of one status look besides the deployment itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LookContext {
-    /// From `$.deployment.deadlineMs`.
+    /// From `$.deployment.deadlineMs`: applies only before the point of no
+    /// return ([`past_point_of_no_return`]).
     pub deadline_ms: EpochMillis,
+    /// Past the point of no return the watcher keeps watching until this
+    /// bound (the deadline plus `POST_REROUTE_TIMEOUT_SECONDS`), then reports
+    /// the deployment overdue and still never stops it.
+    pub post_reroute_deadline_ms: EpochMillis,
     /// From `$.deployment.createdAtMs`, used when CodeDeploy gives no createTime.
     pub created_at_ms: EpochMillis,
     /// The traffic validator already passed this deployment (`$.validation`),
@@ -544,8 +592,12 @@ pub struct LookContext {
 ///
 /// - terminal: `Succeeded` → next succeeded; `Failed`/`Stopped` → next failed
 ///   (with CodeDeploy's errorInformation and rollback deployment id);
-/// - past the deadline and not terminal → StopWithRollback, next failed,
-///   `deadlineExceeded`;
+/// - past the point of no return ([`past_point_of_no_return`]) and not
+///   terminal → never stopped: wait (bounded by the post-reroute deadline);
+///   past that bound still wait (the longest wait) with the error
+///   [`POST_REROUTE_OVERDUE`] so the report says so;
+/// - past the deadline before the point of no return → StopWithRollback,
+///   next failed, `deadlineExceeded`;
 /// - `Ready` → next validate, wait 0 (unless already validated: wait);
 /// - otherwise → wait [`wait_seconds`].
 pub fn assess(view: &DeploymentView, ctx: &LookContext) -> Assessment {
@@ -571,10 +623,34 @@ pub fn assess(view: &DeploymentView, ctx: &LookContext) -> Assessment {
         deadline_exceeded: false,
     };
     let mut action = WatchAction::Report;
+    let no_return = !view.status.is_terminal() && past_point_of_no_return(view, ctx.validated);
+    // Before the point of no return the deadline bounds the waits; past it,
+    // the post-reroute bound does.
+    let bound_ms = if no_return {
+        ctx.post_reroute_deadline_ms.max(ctx.deadline_ms)
+    } else {
+        ctx.deadline_ms
+    };
     match view.status {
         DeploymentStatus::Succeeded => report.next = NextStep::Succeeded,
         DeploymentStatus::Failed | DeploymentStatus::Stopped => report.next = NextStep::Failed,
-        _ if ctx.now >= ctx.deadline_ms => {
+        _ if no_return && ctx.now >= bound_ms => {
+            report.next = NextStep::Wait;
+            report.wait_seconds = ctx.bounds.max_seconds.max(ctx.bounds.min_seconds);
+            if report.error.is_none() {
+                report.error = Some(DeploymentErrorInfo {
+                    code: POST_REROUTE_OVERDUE.to_string(),
+                    message: format!(
+                        "deployment {} is past its point of no return (traffic moved or ContinueDeployment answered) and still {} in phase {:?} {} s after creation, past the post-reroute bound; greenlight never stops such a deployment: check it in the CodeDeploy console (blue termination wait, BlockTraffic) and let it finish",
+                        view.deployment_id,
+                        status_name(view.status),
+                        phase,
+                        (ctx.now - ctx.created_at_ms).max(0) / 1000,
+                    ),
+                });
+            }
+        }
+        _ if !no_return && ctx.now >= ctx.deadline_ms => {
             action = WatchAction::StopWithRollback;
             report.next = NextStep::Failed;
             report.deadline_exceeded = true;
@@ -603,7 +679,7 @@ pub fn assess(view: &DeploymentView, ctx: &LookContext) -> Assessment {
                 phase,
                 &report.ledger,
                 ctx.predictions.phase_seconds(phase, green),
-                ctx.deadline_ms,
+                bound_ms,
                 ctx.now,
                 ctx.bounds,
             );
@@ -767,8 +843,23 @@ mod tests {
     fn description_round_trips() {
         let name = "app-0123456789abcdef-20240101";
         let d = deployment_description(name);
-        assert!(d.starts_with("greenlight execution app-0123456789abcdef-20240101 "));
+        assert_eq!(d, "greenlight execution app-0123456789abcdef-20240101");
         assert_eq!(execution_of_description(&d), Some(name));
+    }
+
+    #[test]
+    fn descriptions_fit_codedeploys_limit_for_every_execution_name_length() {
+        // Step Functions execution names are 1..=80 characters.
+        for len in 1..=80 {
+            let name = "n".repeat(len);
+            let d = deployment_description(&name);
+            assert!(
+                d.chars().count() <= DESCRIPTION_MAX_CHARS,
+                "{len}: {} chars",
+                d.chars().count()
+            );
+            assert_eq!(execution_of_description(&d), Some(name.as_str()), "{len}");
+        }
     }
 
     #[test]
@@ -994,6 +1085,7 @@ mod tests {
     fn ctx(now: EpochMillis) -> LookContext {
         LookContext {
             deadline_ms: deadline_ms(T0, 3600),
+            post_reroute_deadline_ms: deadline_ms(deadline_ms(T0, 3600), 3 * 3600),
             created_at_ms: T0,
             validated: false,
             predictions: Predictions::default(),
@@ -1708,7 +1800,6 @@ mod tests {
             (Queued, "none"),
             (InProgress, "installing"),
             (Ready, "installed"),
-            (Baking, "rerouted"),
         ] {
             let a = assess(&staged(st, stage), &ctx(s(3600)));
             assert_eq!(a.action, WatchAction::StopWithRollback, "{st:?}");
@@ -1723,6 +1814,95 @@ mod tests {
                 e.message
             );
         }
+    }
+
+    /// Defect 1 (issue 9): the deadline stopped with rollback a deployment
+    /// that had passed validation and moved traffic (blue termination wait).
+    #[test]
+    fn past_the_point_of_no_return_the_deadline_never_stops() {
+        use DeploymentStatus::*;
+        let mut waiting = staged(InProgress, "rerouted");
+        waiting.termination_wait_started = Some(true);
+        let cases: Vec<(&str, DeploymentView, bool)> = vec![
+            ("Baking", staged(Baking, "rerouted"), false),
+            ("termination wait", waiting, false),
+            (
+                "AllowTraffic under way",
+                staged(InProgress, "allowing"),
+                false,
+            ),
+            (
+                "BlockTraffic under way",
+                staged(InProgress, "blocking"),
+                false,
+            ),
+            ("rerouted", staged(InProgress, "rerouted"), false),
+            // Validated: ContinueDeployment answered, CodeDeploy still shows
+            // Ready or has not begun the reroute.
+            ("validated, still Ready", staged(Ready, "installed"), true),
+            (
+                "validated, InProgress",
+                staged(InProgress, "installed"),
+                true,
+            ),
+        ];
+        for (name, v, validated) in cases {
+            assert!(past_point_of_no_return(&v, validated), "{name}");
+            for now in [s(3600), s(3600 + 3 * 3600 - 1)] {
+                let mut c = ctx(now);
+                c.validated = validated;
+                let a = assess(&v, &c);
+                assert_eq!(a.action, WatchAction::Report, "{name} at {now}");
+                assert_eq!(a.report.next, NextStep::Wait, "{name}");
+                assert!(!a.report.deadline_exceeded, "{name}");
+                assert!(a.report.error.is_none(), "{name}");
+                assert!(a.report.wait_seconds >= 5, "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn past_the_post_reroute_bound_reports_overdue_and_still_never_stops() {
+        let v = staged(DeploymentStatus::Baking, "rerouted");
+        let c = ctx(s(3600 + 3 * 3600));
+        let a = assess(&v, &c);
+        assert_eq!(a.action, WatchAction::Report);
+        assert_eq!(a.report.next, NextStep::Wait);
+        assert_eq!(a.report.wait_seconds, 60);
+        assert!(!a.report.deadline_exceeded);
+        let e = a.report.error.unwrap();
+        assert_eq!(e.code, POST_REROUTE_OVERDUE);
+        assert!(
+            e.message.contains("never stops") && e.message.contains("d-TEST12345"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn before_the_point_of_no_return_nothing_counts_as_past_it() {
+        use DeploymentStatus::*;
+        for (st, stage) in [
+            (Created, "none"),
+            (Queued, "none"),
+            (InProgress, "provisioning"),
+            (InProgress, "installing"),
+            (InProgress, "installed"),
+            (Ready, "installed"),
+        ] {
+            assert!(
+                !past_point_of_no_return(&staged(st, stage), false),
+                "{st:?} {stage}"
+            );
+        }
+    }
+
+    #[test]
+    fn waits_past_the_point_of_no_return_are_bounded_by_the_post_reroute_bound() {
+        let v = staged(DeploymentStatus::Baking, "rerouted");
+        // 10 s before the post-reroute bound: wait at most until it.
+        let a = assess(&v, &ctx(s(3600 + 3 * 3600 - 10)));
+        assert_eq!(a.report.wait_seconds, 10);
     }
 
     #[test]

@@ -6,6 +6,9 @@
 use crate::clock::TimeScale;
 use crate::codedeploy::{CodeDeploy, CodeDeployDeps};
 use crate::codepipeline::CodePipelineJobs;
+use crate::execution_events::ExecutionEvents;
+use crate::faults::rate::RateMode;
+use crate::faults::Faults;
 use crate::fleet::Fleet;
 use crate::front::{Front, Services};
 use crate::lambda_host::{self, FunctionConfigs, LambdaHost};
@@ -34,6 +37,8 @@ pub struct Options {
     /// The profile the health-check tuner applies (greenlight's default; the
     /// benchmark's baseline passes the target group's own settings instead).
     pub tuner_profile: greenlight_core::tuning::FastProfile,
+    /// AWS-like API rate limits (default on: [`RateMode::Aws`]).
+    pub rate_limits: RateMode,
 }
 
 impl Options {
@@ -45,6 +50,7 @@ impl Options {
             names: DemoNames::default(),
             settings: DemoSettings::default(),
             tuner_profile: greenlight_core::tuning::FastProfile::default(),
+            rate_limits: RateMode::Aws,
         }
     }
 }
@@ -62,6 +68,9 @@ pub struct LocalCloud {
     pub pipeline: Arc<CodePipelineJobs>,
     pub lambda: Arc<LambdaHost>,
     pub relay: Arc<Relay>,
+    pub execution_events: ExecutionEvents,
+    /// The fault injector and rate limits (also at `/_greenlight/faults`).
+    pub faults: Arc<Faults>,
     pub listener: SocketAddr,
     front: Front,
     moto: Option<MotoServer>,
@@ -103,6 +112,7 @@ impl LocalCloud {
         let sdk = crate::front::sdk_config(&front.endpoint()).await;
         let moto_sdk = crate::front::sdk_config(&moto.endpoint()).await;
 
+        let faults = Arc::new(Faults::new(options.rate_limits));
         let fleet = Fleet::new(app_port, scale, options.work_dir.join("instances"));
         let lb = LoadBalancer::new(
             fleet.clone(),
@@ -116,12 +126,30 @@ impl LocalCloud {
             sdk: sdk.clone(),
             account_id: ACCOUNT_ID.into(),
             region: REGION.into(),
+            faults: faults.clone(),
         });
         let state_machine_arn = format!(
             "arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{}",
             options.names.state_machine
         );
-        let lambda = LambdaHost::new(&sdk, function_configs(&options, &state_machine_arn)?);
+        // The hosted functions sign as greenlight's own execution role, so
+        // faults and rate limits apply to them (the local cloud's own calls
+        // sign as `faults::INTERNAL_ACCESS_KEY` and are exempt).
+        let function_sdk =
+            crate::front::sdk_config_as(&front.endpoint(), crate::faults::FUNCTION_ACCESS_KEY)
+                .await;
+        let lambda = LambdaHost::new(
+            &function_sdk,
+            function_configs(&options, &state_machine_arn)?,
+        );
+        let template = std::fs::read_to_string(options.project_root.join("template.yaml"))
+            .map_err(|e| CloudError::Start(format!("template.yaml: {e}")))?;
+        lambda.configure(lambda_host::FunctionLimits {
+            timeouts: crate::statemachine::function_timeouts(&template)
+                .map_err(|e| CloudError::Start(e.to_string()))?,
+            scale,
+            faults: Some(faults.clone()),
+        });
         let pipeline = CodePipelineJobs::new(lambda.clone(), scale);
         front.start(Arc::new(Services {
             moto_endpoint: moto.endpoint(),
@@ -130,6 +158,7 @@ impl LocalCloud {
             lb: lb.clone(),
             fleet: fleet.clone(),
             pipeline: pipeline.clone(),
+            faults: faults.clone(),
         }));
 
         // Local state-machine parameters: the GroupBusy retry waits in real seconds.
@@ -205,15 +234,29 @@ impl LocalCloud {
                     queue_url: resources.codedeploy_queue_url.clone(),
                     function_name: lambda_host::FAILURE_HANDLER.into(),
                 },
+                RelayRoute {
+                    queue_url: resources.execution_queue_url.clone(),
+                    function_name: lambda_host::FAILURE_HANDLER.into(),
+                },
             ],
             RelayConfig {
                 dead_letter_log: Some(options.work_dir.join("dead-letters.jsonl")),
                 ..RelayConfig::default()
             },
         );
+        // moto emits no Step Functions status-change events: emit them (see
+        // execution_events) so executions that end outside their failure path
+        // reach the failure handler as on AWS.
+        let execution_events = ExecutionEvents::start(
+            aws_sdk_sfn::Client::new(&sdk),
+            aws_sdk_eventbridge::Client::new(&sdk),
+            resources.state_machine_arn.clone(),
+            Duration::from_secs(1),
+        );
         Ok(Self {
             scale,
             sdk,
+            execution_events,
             resources,
             fleet,
             lb,
@@ -221,6 +264,7 @@ impl LocalCloud {
             pipeline,
             lambda,
             relay,
+            faults,
             listener,
             front,
             moto: Some(moto),
@@ -276,6 +320,7 @@ impl LocalCloud {
 
     /// Stops everything: relay, instances, listener, front server, moto.
     pub async fn shutdown(mut self) {
+        self.execution_events.stop().await;
         self.relay.stop().await;
         self.fleet.terminate_all().await;
         drop(self.front);
@@ -334,6 +379,7 @@ fn function_configs(
             buckets: greenlight_core::trigger::ArtifactBuckets::new(&names.bucket, None)
                 .map_err(CloudError::Start)?,
             mapping,
+            deadlines: deploy_trigger::DEFAULT_DEADLINES,
         },
         health_check_tuner: health_check_tuner::Config {
             profile: options.tuner_profile,
@@ -352,14 +398,16 @@ fn function_configs(
             // Step Functions waits are real seconds: look often locally.
             deployment_config_name: options.settings.deployment_config.clone(),
             deployment_timeout_seconds: 3600,
+            post_reroute_timeout_seconds: 3 * 3600,
             min_wait_seconds: 1,
             max_wait_seconds: 2,
             ignore_application_stop_failures: false,
         },
         failure_handler: failure_handler::Config {
             topic_arn: format!("arn:aws:sns:{REGION}:{ACCOUNT_ID}:{}", names.topic),
-            report_bucket: names.bucket.clone(),
+            report_bucket: names.report_bucket.clone(),
             report_prefix: names.report_prefix.clone(),
+            state_machine_arn: Some(state_machine_arn.to_string()),
         },
     })
 }

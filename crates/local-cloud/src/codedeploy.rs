@@ -6,12 +6,15 @@
 //! address), the `Ready` wait of `deploymentReadyOption`, traffic rerouted by
 //! registering green and deregistering blue in the target group (the emulated
 //! ALB's real health checks and draining decide how long that takes), blue
-//! terminated after the termination wait, and automatic rollback.
+//! terminated after the termination wait, with the config's minimum healthy
+//! hosts deciding a deployment with failed instances (`health.rs`), and
+//! automatic rollback as a deployment that runs and can fail (`runner.rs`).
 //!
 //! What it does not emulate: in-place deployments, Lambda/ECS compute
 //! platforms, alarms, triggers, on-premises instances, GitHub revisions.
 
 mod api;
+mod health;
 mod runner;
 mod store;
 
@@ -35,6 +38,8 @@ pub struct CodeDeployDeps {
     pub sdk: aws_config::SdkConfig,
     pub account_id: String,
     pub region: String,
+    /// The fault registry: `fail_rollback` ([`crate::faults::Faults::take_rollback_failure`]).
+    pub faults: Arc<crate::faults::Faults>,
 }
 
 /// The CodeDeploy service. Cheap to share (`Arc`).
@@ -43,6 +48,8 @@ pub struct CodeDeploy {
     timings: LifecycleTimings,
     store: Mutex<store::Store>,
     controls: Mutex<HashMap<String, Arc<Control>>>,
+    /// (application, group) whose next rollback deployment must fail.
+    forced_rollback_failures: Mutex<std::collections::HashSet<(String, String)>>,
     counter: AtomicU64,
     autoscaling: aws_sdk_autoscaling::Client,
     elbv2: aws_sdk_elasticloadbalancingv2::Client,
@@ -84,6 +91,7 @@ impl CodeDeploy {
             timings,
             store: Mutex::new(store::Store::default()),
             controls: Mutex::new(HashMap::new()),
+            forced_rollback_failures: Mutex::new(Default::default()),
             counter: AtomicU64::new(1),
         })
     }
@@ -92,6 +100,22 @@ impl CodeDeploy {
     /// the dot, `body` the JSON request. Returns the HTTP status and JSON body.
     pub async fn handle(self: &Arc<Self>, operation: &str, body: &[u8]) -> (u16, Vec<u8>) {
         api::handle(self, operation, body).await
+    }
+
+    /// Makes the next rollback deployment of this deployment group fail (once).
+    pub fn fail_next_rollback(&self, application: &str, group: &str) {
+        self.forced_rollback_failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((application.to_string(), group.to_string()));
+    }
+
+    /// Whether a rollback of this group was asked to fail; consumes the request.
+    fn take_forced_rollback_failure(&self, application: &str, group: &str) -> bool {
+        self.forced_rollback_failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(application.to_string(), group.to_string()))
     }
 
     /// Status of a deployment, for the local cloud's own progress display.

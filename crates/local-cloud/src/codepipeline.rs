@@ -15,14 +15,22 @@
 //!   while CodePipeline invokes the function again with a NEW job whose data
 //!   carries that token; the action ends with the first answer that has no
 //!   token (success) or with a failure (`failureDetails.message`);
-//! - a function that errors or returns without answering fails the action.
+//! - CodePipeline invokes the function asynchronously, so it does not see the
+//!   function's error or return: a job not answered within 20 minutes fails
+//!   (the timer starts again with each continuation job), and the action
+//!   fails once it has run 24 hours whatever its jobs do (DESIGN.md's review
+//!   of CodePipeline's documented job timers; AWS CodePipeline user guide,
+//!   "Invoke an AWS Lambda function in a pipeline": the function must call
+//!   PutJobSuccessResult or PutJobFailureResult, otherwise the action times
+//!   out). Both timers are simulated time (scaled). The failure message names
+//!   what the function did (errored, or returned without answering).
 //!
 //! The action's outcome is read by following the chain of continuation jobs
 //! from any job of it ([`CodePipelineJobs::job_view`], and the front server's
 //! `GET /_greenlight/codepipeline/jobs/{id}`).
 //!
 //! Not emulated: pipelines, stages and their executions (moto has those APIs
-//! for definitions only), output artifacts, job timeouts by the clock.
+//! for definitions only), output artifacts.
 
 use crate::clock::TimeScale;
 use crate::lambda_host::{LambdaHost, DEPLOY_TRIGGER};
@@ -115,7 +123,14 @@ struct Job {
     failure_details: Option<FailureDetails>,
     previous: Option<String>,
     next: Option<String>,
+    /// What the invocation did when it ended without answering the job.
+    unanswered: Option<String>,
 }
+
+/// A job not answered within this (simulated) time fails.
+pub const JOB_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+/// An action (all its continuation jobs) fails after this (simulated) time.
+pub const ACTION_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
 /// The CodePipeline job service.
 pub struct CodePipelineJobs {
@@ -173,9 +188,11 @@ impl CodePipelineJobs {
                 failure_details: None,
                 previous: None,
                 next: None,
+                unanswered: None,
             },
         );
         self.dispatch(id.clone(), Duration::ZERO);
+        self.action_timer(id.clone());
         id
     }
 
@@ -187,7 +204,51 @@ impl CodePipelineJobs {
             if !delay.is_zero() {
                 this.scale.sleep(delay).await;
             }
+            // The job's 20-minute timer runs from its invocation.
+            let timer = this.clone();
+            let timed = job_id.clone();
+            tokio::spawn(async move {
+                timer.scale.sleep(JOB_TIMEOUT).await;
+                timer.time_out(&timed, "The job was not answered within 20 minutes");
+            });
             this.run_job(&job_id).await;
+        });
+    }
+
+    /// The action's 24-hour limit, from its first job.
+    fn action_timer(&self, first_job: String) {
+        let Some(this) = self.this.upgrade() else {
+            return;
+        };
+        tokio::spawn(async move {
+            this.scale.sleep(ACTION_TIMEOUT).await;
+            let last = this
+                .job_view(&first_job)
+                .map(|v| v.action.final_job_id)
+                .unwrap_or(first_job);
+            this.time_out(&last, "The action did not complete within 24 hours");
+        });
+    }
+
+    /// Fails a job still in progress when one of its timers expires.
+    fn time_out(&self, job_id: &str, why: &str) {
+        let mut jobs = self.jobs();
+        let Some(job) = jobs.get_mut(job_id) else {
+            return;
+        };
+        if job.status != JobStatus::InProgress {
+            return;
+        }
+        let message = match &job.unanswered {
+            Some(what) => format!("{why}: {what}"),
+            None => format!("{why}."),
+        };
+        tracing::warn!(job_id, %message, "CodePipeline job timed out");
+        job.status = JobStatus::Failed;
+        job.failure_details = Some(FailureDetails {
+            failure_type: "JobFailed".to_string(),
+            message,
+            external_execution_id: None,
         });
     }
 
@@ -195,6 +256,9 @@ impl CodePipelineJobs {
         let Some(job) = self.jobs().get(job_id).cloned() else {
             return;
         };
+        if job.status != JobStatus::InProgress {
+            return; // timed out before its invocation (a continuation's delay)
+        }
         let event = self.job_event(job_id, &job);
         let result = self.lambda.invoke(&job.function_name, event).await;
         let mut jobs = self.jobs();
@@ -216,13 +280,10 @@ impl CodePipelineJobs {
                 job.function_name
             ),
         };
-        tracing::warn!(job_id, %message, "CodePipeline job failed without an answer");
-        job.status = JobStatus::Failed;
-        job.failure_details = Some(FailureDetails {
-            failure_type: "JobFailed".to_string(),
-            message,
-            external_execution_id: None,
-        });
+        // CodePipeline does not see this (the invocation is asynchronous):
+        // the job stays in progress until its timer fails it.
+        tracing::warn!(job_id, %message, "CodePipeline job left unanswered");
+        job.unanswered = Some(message);
     }
 
     /// The `CodePipeline.job` event, exactly as AWS shapes it.
@@ -324,6 +385,7 @@ impl CodePipelineJobs {
                 failure_details: None,
                 previous: Some(job_id.to_string()),
                 next: None,
+                unanswered: None,
             };
             jobs.insert(next_id.clone(), next);
             next_id

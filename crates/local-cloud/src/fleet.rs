@@ -24,7 +24,7 @@
 //!   `GET /version`, `GET /`. Until a revision is started the address refuses
 //!   connections, like a fresh instance.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::convert::Infallible;
 use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -203,7 +203,19 @@ pub struct Fleet {
     addresses: Mutex<Addresses>,
     instances: Mutex<HashMap<String, Arc<Instance>>>,
     contexts: Mutex<HashMap<String, DeploymentContext>>,
+    /// Instances killed by a `kill_instance` fault (see [`Fleet::kill`]).
+    dead: Mutex<HashSet<String>>,
+    /// Instances whose health endpoint hangs (`hang_health`), read by their app servers.
+    hung_health: Arc<Mutex<HashSet<String>>>,
 }
+
+/// How long CodeDeploy waits for a lifecycle event the agent of a dead
+/// instance never reports, in AWS seconds. AWS does not document what
+/// happens when an agent goes silent mid-deployment; a lifecycle event may
+/// run up to one hour (CodeDeploy user guide, "Quotas": lifecycle event
+/// timeout 3600 s) and reports of dead instances describe the event failing
+/// when that hour is up: the harsher reading, used here.
+pub const SILENT_AGENT_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// Lock a std mutex, recovering from poisoning (a panicked holder left plain data).
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -247,7 +259,62 @@ impl Fleet {
             }),
             instances: Mutex::new(HashMap::new()),
             contexts: Mutex::new(HashMap::new()),
+            dead: Mutex::new(HashSet::new()),
+            hung_health: Arc::new(Mutex::new(HashSet::new())),
         })
+    }
+
+    /// `kill_instance`: the instance dies as an EC2 instance that lost power
+    /// would look from outside: its server stops (its address refuses
+    /// connections: the load balancer's health checks fail, requests routed
+    /// to it fail), and its CodeDeploy agent stops reporting: a lifecycle
+    /// event on it (running or later) does not complete; it fails after
+    /// [`SILENT_AGENT_TIMEOUT`] (scaled). False when the fleet does not know
+    /// the instance. A dead instance stays dead (terminate it to forget it).
+    pub async fn kill(&self, instance_id: &str) -> bool {
+        let Some(instance) = self.existing(instance_id) else {
+            return false;
+        };
+        lock(&self.dead).insert(instance_id.to_string());
+        // Not under `ops`: a lifecycle event may be running on it right now.
+        stop_server(&instance).await;
+        tracing::info!(instance = instance_id, "instance killed (fault)");
+        true
+    }
+
+    pub fn is_dead(&self, instance_id: &str) -> bool {
+        lock(&self.dead).contains(instance_id)
+    }
+
+    /// `hang_health`: the instance's `GET /health` never answers (the load
+    /// balancer's health checks time out) while `hang` is true. False when
+    /// the fleet does not know the instance.
+    pub fn set_health_hang(&self, instance_id: &str, hang: bool) -> bool {
+        if self.existing(instance_id).is_none() && hang {
+            return false;
+        }
+        let mut hung = lock(&self.hung_health);
+        if hang {
+            hung.insert(instance_id.to_string());
+        } else {
+            hung.remove(instance_id);
+        }
+        true
+    }
+
+    /// What the agent of a dead instance "reports": nothing, until the
+    /// lifecycle event times out.
+    async fn silent_agent(&self, instance_id: &str, event: &str) -> HookResult {
+        self.scale.sleep(SILENT_AGENT_TIMEOUT).await;
+        HookResult::failure(
+            "UnknownError",
+            None,
+            format!(
+                "The CodeDeploy agent on {instance_id} did not report lifecycle event {event} within {} seconds: the instance is not responding.",
+                SILENT_AGENT_TIMEOUT.as_secs()
+            ),
+            String::new(),
+        )
     }
 
     pub fn app_port(&self) -> u16 {
@@ -390,6 +457,29 @@ impl Fleet {
                 String::new(),
             );
         };
+        if self.is_dead(instance_id) {
+            return self.silent_agent(instance_id, event).await;
+        }
+        let result = self
+            .run_lifecycle_event_on(&instance, instance_id, deployment_id, event)
+            .await;
+        if self.is_dead(instance_id) {
+            // Killed while the event ran: the agent never reports it, and
+            // nothing it started keeps serving.
+            stop_server(&instance).await;
+            return self.silent_agent(instance_id, event).await;
+        }
+        result
+    }
+
+    async fn run_lifecycle_event_on(
+        &self,
+        instance: &Arc<Instance>,
+        instance_id: &str,
+        deployment_id: &str,
+        event: &str,
+    ) -> HookResult {
+        let instance = instance.clone();
         let _ops = instance.ops.lock().await;
         let (downloaded, current) = {
             let st = lock(&instance.state);
@@ -514,6 +604,10 @@ impl Fleet {
         bundle: &Bundle,
     ) -> Result<(), String> {
         stop_server(instance).await;
+        if self.is_dead(instance_id) {
+            return Err(format!("The instance {instance_id} is not responding."));
+        }
+        let hung_health = self.hung_health.clone();
         let addr = self.socket_of(instance_id);
         let app = Arc::new(bundle.app.clone());
         let scale = self.scale;
@@ -527,6 +621,7 @@ impl Fleet {
                 app.clone(),
                 instance_id.to_string(),
                 scale,
+                hung_health,
             ))
         } else {
             let id = instance_id.to_string();
@@ -534,7 +629,7 @@ impl Fleet {
             tokio::spawn(async move {
                 tokio::time::sleep(start_delay).await;
                 match bind(addr) {
-                    Ok(listener) => serve_app(listener, app, id, scale).await,
+                    Ok(listener) => serve_app(listener, app, id, scale, hung_health).await,
                     Err(e) => {
                         tracing::error!(instance = %id, %addr, error = %e, "app server could not listen")
                     }
@@ -871,6 +966,7 @@ async fn serve_app(
     app: Arc<AppConfig>,
     instance_id: String,
     scale: TimeScale,
+    hung_health: Arc<Mutex<HashSet<String>>>,
 ) {
     let mut connections = tokio::task::JoinSet::new();
     loop {
@@ -883,11 +979,19 @@ async fn serve_app(
                 };
                 let app = app.clone();
                 let instance_id = instance_id.clone();
+                let hung_health = hung_health.clone();
                 connections.spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
                         let app = app.clone();
                         let instance_id = instance_id.clone();
-                        async move { Ok::<_, Infallible>(app_response(req, &app, &instance_id, scale).await) }
+                        let hung_health = hung_health.clone();
+                        async move {
+                            if req.uri().path() == "/health" && lock(&hung_health).contains(&instance_id) {
+                                // `hang_health`: never answer; the prober's timeout ends it.
+                                std::future::pending::<()>().await;
+                            }
+                            Ok::<_, Infallible>(app_response(req, &app, &instance_id, scale).await)
+                        }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)

@@ -42,13 +42,26 @@
 //! - `GET /_greenlight/lambda/functions` → `{"functions":[{"name","arn"}]}`
 //! - `POST /_greenlight/codepipeline/jobs` with [`StartJob`] → `{"jobId"}` (201)
 //! - `GET /_greenlight/codepipeline/jobs/{id}` → [`JobView`] (404 if unknown)
+//! - `GET /_greenlight/faults` → `{"faults": [FaultView], "rateLimits": "aws"|"off",
+//!   "throttledByRateLimits": {"service:Operation": n}}`
+//! - `POST /_greenlight/faults` with a [`FaultSpec`] → `{"fault": FaultView}` (201;
+//!   400 naming what is wrong; 404 for an instance fault on an unknown instance)
+//! - `DELETE /_greenlight/faults` → `{"cleared": n}`; `DELETE /_greenlight/faults/{id}`
+//! - `PUT /_greenlight/faults/rate-limits` with `{"mode": "off"|"aws"}`
+//!
+//! Faults and rate limits ([`crate::faults`]) are applied to every request
+//! with a SigV4 service before it is routed (moto's services too), except the
+//! local cloud's own calls ([`crate::faults::INTERNAL_ACCESS_KEY`]).
 
+pub mod data_limit;
 pub mod ec2;
+pub mod inject;
 pub mod lambda_api;
 pub mod sigv4;
 
 use crate::codedeploy::CodeDeploy;
 use crate::codepipeline::{CodePipelineJobs, JobView, StartJob};
+use crate::faults::{FaultKind, FaultSpec, Faults, Verdict};
 use crate::fleet::Fleet;
 use crate::lambda_host::{new_request_id, LambdaHost};
 use crate::load_balancer::LoadBalancer;
@@ -61,7 +74,6 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{json, Value};
-use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -81,6 +93,8 @@ pub struct Services {
     pub lb: Arc<LoadBalancer>,
     pub fleet: Arc<Fleet>,
     pub pipeline: Arc<CodePipelineJobs>,
+    /// Faults and rate limits applied before routing (see [`crate::faults`]).
+    pub faults: Arc<Faults>,
 }
 
 /// ELBv2 writes after which the emulated load balancer re-reads moto.
@@ -154,12 +168,22 @@ impl Drop for Front {
 /// An SDK configuration for the local cloud: every client built from it talks
 /// to `endpoint` (the front server, or moto itself), region us-east-1, static
 /// dummy credentials (nothing reads the environment or a profile).
+///
+/// It signs with [`crate::faults::INTERNAL_ACCESS_KEY`]: the local cloud's own
+/// machinery, exempt from faults and rate limits. Other callers:
+/// [`sdk_config_as`].
 pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    sdk_config_as(endpoint, crate::faults::INTERNAL_ACCESS_KEY).await
+}
+
+/// [`sdk_config`] signing with another access key id (faults and rate limits
+/// apply to every key but the internal one).
+pub async fn sdk_config_as(endpoint: &str, access_key_id: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            "local",
+            access_key_id,
             "local",
             None,
             None,
@@ -195,7 +219,16 @@ async fn accept_loop(services: Arc<Services>, listener: TcpListener) {
             let service = service_fn(move |req| {
                 let services = services.clone();
                 let proxy = proxy.clone();
-                async move { Ok::<_, Infallible>(route(&services, &proxy, req).await) }
+                async move {
+                    match route(&services, &proxy, req).await {
+                        Some(response) => Ok(response),
+                        // A `hang` fault: no answer, the connection is dropped.
+                        None => Err(io::Error::new(
+                            io::ErrorKind::ConnectionAborted,
+                            "hang fault: connection dropped",
+                        )),
+                    }
+                }
             });
             if let Err(e) = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)
@@ -275,15 +308,20 @@ pub fn classify(
     }
 }
 
-async fn route(services: &Services, proxy: &Proxy, req: Request<Incoming>) -> Response<Body> {
+/// Answers one request; None drops the connection without an answer (`hang`).
+async fn route(
+    services: &Services,
+    proxy: &Proxy,
+    req: Request<Incoming>,
+) -> Option<Response<Body>> {
     let (parts, body) = req.into_parts();
     let body = match body.collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) => {
-            return text_response(
+            return Some(text_response(
                 StatusCode::BAD_REQUEST,
                 &format!("cannot read request body: {e}"),
-            )
+            ))
         }
     };
     let path = parts.uri.path().to_string();
@@ -296,10 +334,65 @@ async fn route(services: &Services, proxy: &Proxy, req: Request<Incoming>) -> Re
         &body,
     );
     tracing::debug!(method = %parts.method, %path, ?route, "front");
-    match route {
+    let lambda_operation = match &route {
+        Route::LambdaInvoke { .. } => Some("Invoke"),
+        Route::LambdaApi { call } => Some(call.operation()),
+        _ => None,
+    };
+    let call = match route {
+        Route::Internal => None,
+        _ => inject::api_call(
+            &parts.method,
+            &path,
+            query.as_deref(),
+            &parts.headers,
+            &body,
+            lambda_operation,
+        ),
+    };
+    if let Some(call) = &call {
+        let request_id = new_request_id();
+        let answer = match services.faults.decide(call) {
+            Verdict::Pass => None,
+            Verdict::Throttle { fault } => {
+                tracing::info!(service = %call.service, operation = %call.operation, fault = ?fault, "throttled");
+                Some(inject::throttle_answer(call, &parts.headers, &request_id))
+            }
+            Verdict::Error5xx { status } => {
+                tracing::info!(service = %call.service, operation = %call.operation, status, "error5xx fault");
+                Some(inject::server_error_answer(
+                    call,
+                    status,
+                    &parts.headers,
+                    &request_id,
+                ))
+            }
+            Verdict::Hang { duration } => {
+                tracing::info!(service = %call.service, operation = %call.operation, ?duration, "hang fault");
+                tokio::time::sleep(duration).await;
+                return None;
+            }
+        };
+        if let Some(answer) = answer {
+            let mut response = bytes_response(answer.status, Bytes::from(answer.body));
+            for (name, value) in &answer.headers {
+                set_header(&mut response, *name, value);
+            }
+            return Some(response);
+        }
+    }
+    let caller = call.and_then(|c| c.access_key);
+    Some(match route {
         Route::Internal => internal(services, &parts.method, &path, &body).await,
         Route::LambdaInvoke { function } => {
-            lambda_invoke(services, &function, &parts.headers, &body).await
+            return lambda_invoke(
+                services,
+                &function,
+                &parts.headers,
+                &body,
+                caller.as_deref(),
+            )
+            .await
         }
         Route::LambdaApi { call } => {
             let request_id = new_request_id();
@@ -350,7 +443,7 @@ async fn route(services: &Services, proxy: &Proxy, req: Request<Incoming>) -> Re
             rewrite_instances_answer(services, response).await
         }
         Route::Moto => proxy.forward(parts, body).await,
-    }
+    })
 }
 
 async fn rewrite_instances_answer(services: &Services, response: Response<Body>) -> Response<Body> {
@@ -384,19 +477,20 @@ async fn lambda_invoke(
     function: &str,
     headers: &HeaderMap,
     body: &[u8],
-) -> Response<Body> {
+    caller: Option<&str>,
+) -> Option<Response<Body>> {
     let request_id = new_request_id();
     let Some(name) = services.lambda.resolve(function) else {
         let arn = match crate::lambda_host::parse_function_name(function) {
             Some(name) => services.lambda.function_arn(name),
             None => function.to_string(),
         };
-        return lambda_service_error(
+        return Some(lambda_service_error(
             StatusCode::NOT_FOUND,
             "ResourceNotFoundException",
             &format!("Function not found: {arn}"),
             &request_id,
-        );
+        ));
     };
     let payload: Value = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
@@ -404,12 +498,12 @@ async fn lambda_invoke(
         match serde_json::from_slice(body) {
             Ok(v) => v,
             Err(e) => {
-                return lambda_service_error(
+                return Some(lambda_service_error(
                     StatusCode::BAD_REQUEST,
                     "InvalidRequestContentException",
                     &format!("Could not parse request body into json: Could not parse payload into json: {e}"),
                     &request_id,
-                )
+                ))
             }
         }
     };
@@ -417,7 +511,7 @@ async fn lambda_invoke(
         .get("x-amz-invocation-type")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("RequestResponse");
-    match invocation_type {
+    Some(match invocation_type {
         "DryRun" => {
             let mut r = bytes_response(204, Bytes::new());
             set_header(&mut r, "x-amzn-requestid", &request_id);
@@ -435,9 +529,28 @@ async fn lambda_invoke(
             r
         }
         "RequestResponse" => {
+            let from_step_functions = caller == Some(data_limit::MOTO_SFN_ACCESS_KEY);
+            let scheduled = from_step_functions.then(|| payload.clone());
             let result = services.lambda.invoke(&name, payload).await;
             let (body, function_error) = match result {
-                Ok(v) => (v, None),
+                Ok(v) => match scheduled {
+                    Some(payload) if v.to_string().len() > data_limit::SFN_PAYLOAD_LIMIT => {
+                        let cause = data_limit::cause(&name, v.to_string().len());
+                        let stopped = data_limit::stop_scheduling_execution(
+                            &services.moto_endpoint,
+                            &name,
+                            &payload,
+                            &cause,
+                        )
+                        .await;
+                        tracing::warn!(function = %name, execution = ?stopped, "task result over 256 KB: States.DataLimitExceeded");
+                        (
+                            json!({"errorType": "States.DataLimitExceeded", "errorMessage": cause}),
+                            Some("Unhandled"),
+                        )
+                    }
+                    _ => (v, None),
+                },
                 Err(d) => (
                     json!({"errorType": d.error_type, "errorMessage": d.error_message}),
                     Some("Unhandled"),
@@ -458,7 +571,7 @@ async fn lambda_invoke(
             &format!("Unsupported invocation type {other}: use RequestResponse, Event or DryRun"),
             &request_id,
         ),
-    }
+    })
 }
 
 /// A Lambda service (not function) error, as AWS answers it (`Type`: `User`
@@ -513,10 +626,105 @@ async fn internal(services: &Services, method: &Method, path: &str, body: &[u8])
                 None => json_response(404, &json!({"error": format!("no CodePipeline job {id}")})),
             }
         }
+        (Method::GET, ["_greenlight", "faults"]) => json_response(200, &faults_json(services)),
+        (Method::POST, ["_greenlight", "faults"]) => add_fault(services, body).await,
+        (Method::PUT, ["_greenlight", "faults", "rate-limits"]) => {
+            #[derive(serde::Deserialize)]
+            struct SetMode {
+                mode: crate::faults::rate::RateMode,
+            }
+            match serde_json::from_slice::<SetMode>(body) {
+                Ok(set) => {
+                    services.faults.set_rate_mode(set.mode);
+                    json_response(200, &faults_json(services))
+                }
+                Err(e) => json_response(
+                    400,
+                    &json!({"error": format!("expected {{\"mode\": \"off\" | \"aws\"}}: {e}")}),
+                ),
+            }
+        }
+        (Method::DELETE, ["_greenlight", "faults"]) => {
+            for view in services.faults.list() {
+                lift_fault(services, &view.spec);
+            }
+            let cleared = services.faults.clear();
+            json_response(200, &json!({ "cleared": cleared }))
+        }
+        (Method::DELETE, ["_greenlight", "faults", id]) => match services.faults.remove(id) {
+            Ok(view) => {
+                lift_fault(services, &view.spec);
+                json_response(200, &json!({ "removed": view }))
+            }
+            Err(e) => json_response(404, &json!({"error": e.to_string()})),
+        },
         _ => json_response(
             404,
             &json!({"error": format!("no local-cloud endpoint {method} {path}")}),
         ),
+    }
+}
+
+/// `GET /_greenlight/faults`: the faults with their counts, the rate-limit
+/// mode and how many calls each rate limit throttled.
+fn faults_json(services: &Services) -> Value {
+    json!({
+        "faults": services.faults.list(),
+        "rateLimits": services.faults.rate_mode(),
+        "throttledByRateLimits": services.faults.throttled_counts(),
+    })
+}
+
+/// `POST /_greenlight/faults`: registers a fault; instance faults apply at once.
+async fn add_fault(services: &Services, body: &[u8]) -> Response<Body> {
+    let spec = match serde_json::from_slice::<FaultSpec>(body) {
+        Ok(spec) => spec,
+        Err(e) => {
+            return json_response(
+                400,
+                &json!({"error": format!("expected a fault {{\"kind\", \"service\"?, \"operation\"?, \"resource\"?, \"count\"? | \"percent\"?, \"seed\"?, \"status\"?, \"hangSeconds\"?}} (see the README): {e}")}),
+            )
+        }
+    };
+    let view = match services.faults.add(spec) {
+        Ok(view) => view,
+        Err(e) => return json_response(400, &json!({"error": e.to_string()})),
+    };
+    let instance = view.spec.resource.clone().unwrap_or_default();
+    let applied = match view.spec.kind {
+        FaultKind::KillInstance => Some(services.fleet.kill(&instance).await),
+        FaultKind::HangHealth => Some(services.fleet.set_health_hang(&instance, true)),
+        _ => None,
+    };
+    match applied {
+        Some(false) => {
+            let _ = services.faults.remove(&view.id);
+            json_response(
+                404,
+                &json!({"error": format!("no instance {instance} in the local fleet; see `greenlight-local status` or EC2 DescribeInstances")}),
+            )
+        }
+        Some(true) => {
+            services.faults.record_applied(&view.id);
+            let view = services
+                .faults
+                .list()
+                .into_iter()
+                .find(|f| f.id == view.id)
+                .unwrap_or(view);
+            json_response(201, &json!({ "fault": view }))
+        }
+        None => json_response(201, &json!({ "fault": view })),
+    }
+}
+
+/// Undoes what can be undone when a fault is removed (a hung health
+/// endpoint answers again; a killed instance stays dead, as on EC2).
+fn lift_fault(services: &Services, spec: &FaultSpec) {
+    if spec.kind == FaultKind::HangHealth {
+        if let Some(instance) = &spec.resource {
+            services.fleet.set_health_hang(instance, false);
+        }
     }
 }
 

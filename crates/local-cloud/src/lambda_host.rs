@@ -11,11 +11,30 @@
 //! handler's `Diagnostic`, which the front server answers as
 //! `X-Amz-Function-Error: Unhandled` + `{"errorType","errorMessage"}`.
 //!
+//! Limits and faults ([`LambdaHost::configure`]): each function runs with the
+//! `Timeout` template.yaml gives it (Globals and per function, read by
+//! [`crate::statemachine::function_timeouts`]), scaled by the time scale; past
+//! it the invocation fails as AWS Lambda's does: function error
+//! `Sandbox.Timedout`, message `RequestId: <id> Error: Task timed out after
+//! N.NN seconds` (N in AWS seconds), which Step Functions sees as a task
+//! failure it can Retry/Catch (Step Functions developer guide, "Handling
+//! errors": `Sandbox.Timedout`). The handler's future is dropped at the
+//! deadline (a real Lambda sandbox is frozen then: work not done by then is
+//! lost). Faults ([`crate::faults`]): `crash_once` runs the handler, then
+//! the runtime exits before answering (side effects done, result lost: the
+//! harsher reading), answered as Lambda reports a runtime that exits:
+//! `Runtime.ExitError`, `RequestId: <id> Error: Runtime exited with error:
+//! exit status 101` (the status of a Rust panic); `timeout_once` runs the
+//! handler, holds the answer until the deadline and fails with
+//! `Sandbox.Timedout`.
+//!
 //! Tests (and the CLI) may [`LambdaHost::register`] extra functions.
 
 mod greenlight;
 pub use greenlight::FunctionConfigs;
 
+use crate::clock::TimeScale;
+use crate::faults::{Faults, FunctionFault};
 use lambda_runtime::{Context, Diagnostic};
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
@@ -82,6 +101,47 @@ pub struct LambdaHost {
     account_id: String,
     region: String,
     functions: RwLock<BTreeMap<String, Hosted>>,
+    limits: RwLock<FunctionLimits>,
+}
+
+/// Timeouts, time scale and faults of the hosted functions.
+#[derive(Clone)]
+pub struct FunctionLimits {
+    /// Each function's `Timeout` in AWS seconds; [`FUNCTION_TIMEOUT`] when absent.
+    pub timeouts: BTreeMap<String, Duration>,
+    pub scale: TimeScale,
+    pub faults: Option<Arc<Faults>>,
+}
+
+impl Default for FunctionLimits {
+    fn default() -> Self {
+        Self {
+            timeouts: BTreeMap::new(),
+            scale: TimeScale::new(1.0),
+            faults: None,
+        }
+    }
+}
+
+/// Lambda's answer for an invocation that ran past its timeout.
+pub fn timed_out(request_id: &str, timeout: Duration) -> Diagnostic {
+    Diagnostic {
+        error_type: "Sandbox.Timedout".to_string(),
+        error_message: format!(
+            "RequestId: {request_id} Error: Task timed out after {:.2} seconds",
+            timeout.as_secs_f64()
+        ),
+    }
+}
+
+/// Lambda's answer for an invocation whose runtime exited (a Rust panic: status 101).
+pub fn runtime_exited(request_id: &str) -> Diagnostic {
+    Diagnostic {
+        error_type: "Runtime.ExitError".to_string(),
+        error_message: format!(
+            "RequestId: {request_id} Error: Runtime exited with error: exit status 101"
+        ),
+    }
 }
 
 /// A registered function and when it was registered (its `LastModified`).
@@ -97,7 +157,28 @@ impl LambdaHost {
             account_id: account_id.to_string(),
             region: region.to_string(),
             functions: RwLock::new(BTreeMap::new()),
+            limits: RwLock::new(FunctionLimits::default()),
         })
+    }
+
+    /// Sets the functions' timeouts, the time scale and the fault registry.
+    pub fn configure(&self, limits: FunctionLimits) {
+        if let Ok(mut l) = self.limits.write() {
+            *l = limits;
+        }
+    }
+
+    fn limits(&self) -> FunctionLimits {
+        self.limits.read().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// A function's timeout in AWS seconds.
+    pub fn timeout_of(&self, name: &str) -> Duration {
+        self.limits()
+            .timeouts
+            .get(name)
+            .copied()
+            .unwrap_or(FUNCTION_TIMEOUT)
     }
 
     /// Adds (or replaces) a function under `name`.
@@ -183,17 +264,42 @@ impl LambdaHost {
                 error_message: format!("Function not found: {}", self.function_arn(&name)),
             });
         };
-        let context = self.context_for(&name);
-        tracing::debug!(function = %name, request_id = %context.request_id, "invoke");
-        function.invoke(payload, context).await
+        let limits = self.limits();
+        let timeout = limits
+            .timeouts
+            .get(&name)
+            .copied()
+            .unwrap_or(FUNCTION_TIMEOUT);
+        let real_timeout = limits.scale.real(timeout);
+        let context = self.context_for(&name, real_timeout);
+        let request_id = context.request_id.clone();
+        let fault = limits
+            .faults
+            .as_ref()
+            .and_then(|f| f.take_function_fault(&name));
+        tracing::debug!(function = %name, request_id = %request_id, ?fault, "invoke");
+        let deadline = tokio::time::Instant::now() + real_timeout;
+        let outcome = tokio::time::timeout_at(deadline, function.invoke(payload, context)).await;
+        match (fault, outcome) {
+            (_, Err(_elapsed)) => {
+                tracing::warn!(function = %name, %request_id, ?timeout, "invocation timed out");
+                Err(timed_out(&request_id, timeout))
+            }
+            (Some(FunctionFault::Timeout), Ok(_discarded)) => {
+                tokio::time::sleep_until(deadline).await;
+                Err(timed_out(&request_id, timeout))
+            }
+            (Some(FunctionFault::Crash), Ok(_discarded)) => Err(runtime_exited(&request_id)),
+            (None, Ok(result)) => result,
+        }
     }
 
-    fn context_for(&self, name: &str) -> Context {
+    fn context_for(&self, name: &str, timeout: Duration) -> Context {
         let mut context = Context::default();
         context.request_id = new_request_id();
         context.invoked_function_arn = self.function_arn(name);
-        context.deadline = (greenlight_aws::now_ms().max(0) as u64)
-            .saturating_add(FUNCTION_TIMEOUT.as_millis() as u64);
+        context.deadline =
+            (greenlight_aws::now_ms().max(0) as u64).saturating_add(timeout.as_millis() as u64);
         context
     }
 }
@@ -317,5 +423,77 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.error_type, "ResourceNotFoundException");
         assert!(host.resolve("nope").is_none());
+    }
+
+    #[tokio::test]
+    async fn template_timeouts_and_function_faults_fail_as_lambda_does() {
+        let host = host();
+        let faults = Arc::new(Faults::default());
+        host.configure(FunctionLimits {
+            timeouts: [("echo".to_string(), Duration::from_secs(3))]
+                .into_iter()
+                .collect(),
+            scale: TimeScale::new(0.001),
+            faults: Some(faults.clone()),
+        });
+        assert_eq!(host.timeout_of("echo"), Duration::from_secs(3));
+        let spec = |kind| crate::faults::FaultSpec {
+            kind,
+            service: None,
+            operation: None,
+            resource: Some("echo".into()),
+            count: None,
+            percent: None,
+            seed: None,
+            status: None,
+            hang_seconds: None,
+        };
+        faults
+            .add(spec(crate::faults::FaultKind::CrashOnce))
+            .unwrap();
+        let err = host
+            .invoke("echo", serde_json::json!({"n": 1}))
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type, "Runtime.ExitError");
+        assert!(err
+            .error_message
+            .ends_with("Error: Runtime exited with error: exit status 101"));
+        faults
+            .add(spec(crate::faults::FaultKind::TimeoutOnce))
+            .unwrap();
+        let err = host
+            .invoke("echo", serde_json::json!({"n": 1}))
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type, "Sandbox.Timedout");
+        assert!(
+            err.error_message
+                .ends_with("Error: Task timed out after 3.00 seconds"),
+            "{}",
+            err.error_message
+        );
+        // Spent: the next invocation answers.
+        assert_eq!(
+            host.invoke("echo", serde_json::json!({"n": 1}))
+                .await
+                .unwrap()["n"],
+            2
+        );
+        // A handler slower than its (scaled) timeout: 3 ms real here.
+        host.register(
+            "echo",
+            Arc::new(FnFunction(|_: Value, _: Context| {
+                Box::pin(async move {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    Ok(serde_json::json!({}))
+                }) as BoxFuture<'static, _>
+            })),
+        );
+        let err = host
+            .invoke("echo", serde_json::json!({}))
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type, "Sandbox.Timedout");
     }
 }

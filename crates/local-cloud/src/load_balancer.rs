@@ -30,10 +30,14 @@
 //!   `unused`, `Target.NotRegistered`). [`LoadBalancer::drain_complete`] tells
 //!   whether the in-flight requests are done. [`DrainDisplay::EndEarly`]
 //!   removes the target as soon as it has no in-flight requests instead.
+//! - Registration and deregistration take effect after a propagation delay
+//!   ([`Propagation`], sources there): a new target is not health checked
+//!   before it, a deregistered one still gets new requests until it.
 //! - [`LoadBalancer::serve_listener`]: a reverse proxy forwarding each request
 //!   round robin to the healthy targets; when none is healthy it fails open to
-//!   every registered non-draining target (ALB does so when all targets are
-//!   unhealthy); 503 when none is registered; 502 when the target refuses.
+//!   the registered targets only if every one of them is unhealthy (never to
+//!   `initial` ones); otherwise 503, as with none registered; 502 when the
+//!   target refuses.
 //!
 //! Not emulated: target groups not attached to a load balancer
 //! (`Target.NotInUse`), slow start, stickiness, weighted target groups,
@@ -160,6 +164,52 @@ pub enum DrainDisplay {
     EndEarly,
 }
 
+/// How long registration and deregistration take to reach the load balancer's
+/// nodes (simulated time, scaled like every other duration).
+///
+/// - `registration`: a registered target stays `initial`
+///   (`Elb.RegistrationInProgress`) and is not health checked until this has
+///   passed; only then do the healthy-threshold checks start. AWS: "The load
+///   balancer starts routing requests to the target as soon as the
+///   registration process completes and the target passes the initial health
+///   checks" (ELB user guide, "Register targets with your target group"); the
+///   Gateway Load Balancer guide says "it can take a few minutes for the
+///   registration process to complete and health checks to start". ALB does
+///   not document a figure; 10 s is the low end of what is widely reported
+///   (tens of seconds), picked so CI stays fast: the harsher reading is "at
+///   least some seconds", never "at once".
+/// - `deregistration`: a deregistered target shows `draining` at once but the
+///   nodes keep sending it NEW requests for this long. AWS documents the
+///   opposite ("The load balancer stops routing requests to a target as soon
+///   as you deregister it"), but it is widely reported that ALB keeps routing
+///   to a deregistered target for some seconds
+///   (kubernetes-sigs/aws-load-balancer-controller#1064, "ALB sending requests
+///   to pods after ingress controller deregisters them"); we take the harsher
+///   reading, 5 s by default. The deregistration completes (in-flight done)
+///   no earlier than this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Propagation {
+    pub registration: Duration,
+    pub deregistration: Duration,
+}
+
+impl Default for Propagation {
+    fn default() -> Self {
+        Self {
+            registration: Duration::from_secs(10),
+            deregistration: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Propagation {
+    /// No propagation delay (for tests of other behaviour).
+    pub const INSTANT: Propagation = Propagation {
+        registration: Duration::ZERO,
+        deregistration: Duration::ZERO,
+    };
+}
+
 const REGISTRATION_IN_PROGRESS: (&str, &str) = (
     "Elb.RegistrationInProgress",
     "Target registration is in progress",
@@ -196,6 +246,9 @@ struct Target {
     generation: u64,
     in_flight: Arc<AtomicUsize>,
     drain_complete: bool,
+    /// While draining: the state the target had when it was deregistered and
+    /// until when (real time) the nodes still route new requests to it.
+    still_routed: Option<(TargetState, tokio::time::Instant)>,
     history: Vec<Transition>,
     /// The health checker, or the drain timer while draining.
     task: Option<JoinHandle<()>>,
@@ -260,6 +313,7 @@ struct Shared {
     scale: TimeScale,
     state: Mutex<State>,
     drain_display: Mutex<DrainDisplay>,
+    propagation: Mutex<Propagation>,
 }
 
 pub struct LoadBalancer {
@@ -289,6 +343,7 @@ impl LoadBalancer {
                 scale,
                 state: Mutex::new(State::default()),
                 drain_display: Mutex::new(DrainDisplay::default()),
+                propagation: Mutex::new(Propagation::default()),
             }),
             elbv2: moto_elbv2,
             refresh_lock: tokio::sync::Mutex::new(()),
@@ -300,6 +355,11 @@ impl LoadBalancer {
     /// Chooses how long drained targets stay `draining` (default: ALB's full delay).
     pub fn set_drain_display(&self, display: DrainDisplay) {
         *lock(&self.shared.drain_display) = display;
+    }
+
+    /// Sets the registration/deregistration propagation delays (default: [`Propagation::default`]).
+    pub fn set_propagation(&self, propagation: Propagation) {
+        *lock(&self.shared.propagation) = propagation;
     }
 
     /// Reads target groups, settings, attributes and registrations from moto
@@ -486,6 +546,7 @@ impl LoadBalancer {
                             generation,
                             in_flight,
                             drain_complete: false,
+                            still_routed: None,
                             history,
                             task: None,
                         };
@@ -506,6 +567,12 @@ impl LoadBalancer {
                             task.abort();
                         }
                         target.generation = generation;
+                        let latency = self
+                            .shared
+                            .scale
+                            .real(lock(&self.shared.propagation).deregistration);
+                        target.still_routed =
+                            Some((target.state, tokio::time::Instant::now() + latency));
                         target.set(
                             TargetState::Draining,
                             Some((
@@ -926,6 +993,9 @@ fn record_check(target: &mut Target, outcome: ProbeOutcome, settings: &HealthChe
 
 /// A registered target's health checker: probe, record, wait an interval, repeat.
 async fn health_checker(shared: Arc<Shared>, arn: String, key: Key, generation: u64) {
+    // The registration reaches the nodes first (`Elb.RegistrationInProgress`).
+    let registration = shared.scale.real(lock(&shared.propagation).registration);
+    tokio::time::sleep(registration).await;
     loop {
         let started = tokio::time::Instant::now();
         let settings = {
@@ -963,7 +1033,7 @@ async fn health_checker(shared: Arc<Shared>, arn: String, key: Key, generation: 
 /// complete when its in-flight requests are done; it is displayed as draining
 /// until the delay expires (or only until then, with `DrainDisplay::EndEarly`).
 async fn drainer(shared: Arc<Shared>, arn: String, key: Key, generation: u64) {
-    let (delay, in_flight) = {
+    let (delay, in_flight, routed_until) = {
         let st = lock(&shared.state);
         let Some(group) = st.groups.get(&arn) else {
             return;
@@ -974,11 +1044,15 @@ async fn drainer(shared: Arc<Shared>, arn: String, key: Key, generation: u64) {
         (
             shared.scale.real(group.deregistration_delay),
             t.in_flight.clone(),
+            t.still_routed.map(|(_, until)| until),
         )
     };
     let deadline = tokio::time::Instant::now() + delay;
     loop {
-        let idle = in_flight.load(Ordering::SeqCst) == 0;
+        // New requests may still arrive until the deregistration has reached
+        // every node: it cannot be complete before then.
+        let propagated = routed_until.is_none_or(|u| tokio::time::Instant::now() >= u);
+        let idle = propagated && in_flight.load(Ordering::SeqCst) == 0;
         let end_early = *lock(&shared.drain_display) == DrainDisplay::EndEarly;
         let expired = tokio::time::Instant::now() >= deadline;
         {
@@ -1014,26 +1088,45 @@ async fn drainer(shared: Arc<Shared>, arn: String, key: Key, generation: u64) {
     }
 }
 
-/// Picks the next target for a request: round robin over the healthy targets,
-/// failing open to every registered non-draining target when none is healthy.
+/// The state the load balancer's nodes route by: a draining target whose
+/// deregistration has not yet propagated is still routed as what it was.
+fn routing_state(t: &Target, now: tokio::time::Instant) -> TargetState {
+    match (t.state, t.still_routed) {
+        (TargetState::Draining, Some((before, until))) if now < until => before,
+        (state, _) => state,
+    }
+}
+
+/// Picks the next target for a request: round robin over the healthy targets.
+/// With none healthy, ALB fails open only when the group "contains only
+/// unhealthy registered targets" (ELB user guide, "Health checks for
+/// Application Load Balancer target groups"): `initial` targets never get
+/// traffic, and one `initial` target among unhealthy ones means no fail-open
+/// (AWS does not document that mix; we take the harsher reading: 503).
 fn pick(shared: &Shared, arn: &str) -> Option<(String, SocketAddr, Arc<AtomicUsize>)> {
     let mut st = lock(&shared.state);
     let group = st.groups.get_mut(arn)?;
-    let healthy: Vec<&Key> = group
+    let now = tokio::time::Instant::now();
+    let routed: Vec<(&Key, TargetState)> = group
         .targets
         .iter()
-        .filter(|(_, t)| t.state == TargetState::Healthy)
-        .map(|(k, _)| k)
+        .map(|(k, t)| (k, routing_state(t, now)))
+        .filter(|(_, state)| *state != TargetState::Draining)
         .collect();
-    let candidates = if healthy.is_empty() {
-        group
-            .targets
-            .iter()
-            .filter(|(_, t)| matches!(t.state, TargetState::Initial | TargetState::Unhealthy))
-            .map(|(k, _)| k)
-            .collect()
-    } else {
+    let healthy: Vec<&Key> = routed
+        .iter()
+        .filter(|(_, state)| *state == TargetState::Healthy)
+        .map(|(k, _)| *k)
+        .collect();
+    let candidates: Vec<&Key> = if !healthy.is_empty() {
         healthy
+    } else if routed
+        .iter()
+        .all(|(_, state)| *state == TargetState::Unhealthy)
+    {
+        routed.iter().map(|(k, _)| *k).collect()
+    } else {
+        Vec::new()
     };
     if candidates.is_empty() {
         return None;

@@ -4,10 +4,12 @@
 //! greenlight-local demo [--revision good|failing-health|failing-install|slow] [--time-scale F]
 //! greenlight-local scenario <good|failing-health|failing-install|pipeline|concurrent|outside> [--time-scale F]
 //! greenlight-local revisions [--out DIR] [--label LABEL]
-//! greenlight-local up [--time-scale F] | status [--json] | down
+//! greenlight-local up [--time-scale F] [--rate-limits off|aws] | status [--json] | down
+//! greenlight-local fault list | add <kind> [...] | clear [ID] | rate-limits off|aws
 //! ```
 
 use local_cloud::cloud::{LocalCloud, Options};
+use local_cloud::faults::rate::RateMode;
 use local_cloud::follow::{timeline_table, Progress};
 use local_cloud::revisions::{write_revision, RevisionKind};
 use local_cloud::scenarios;
@@ -20,12 +22,16 @@ const USAGE: &str = "usage:
   greenlight-local demo [--revision good|failing-health|failing-install|slow] [--time-scale F]
   greenlight-local scenario <good|failing-health|failing-install|pipeline|concurrent|outside> [--time-scale F]
   greenlight-local revisions [--out DIR] [--label LABEL]
-  greenlight-local up [--time-scale F]   start the local cloud as a background service (idempotent)
+  greenlight-local up [--time-scale F] [--rate-limits off|aws]
+                                         start the local cloud as a background service (idempotent)
   greenlight-local status [--json]       endpoint, region, credentials, listener, demo resources (exit 1: not running)
   greenlight-local down                  stop it: no process left, nothing listening
+  greenlight-local fault list | add <kind> [options] | clear [ID] | rate-limits off|aws
+                                         the running service's fault injector (`greenlight-local fault help`)
 
 The service keeps its state and log in .local-cloud/service/ (git-ignored).
-The local cloud runs on loopback only; --time-scale is real seconds per AWS second (default 0.1).";
+The local cloud runs on loopback only; --time-scale is real seconds per AWS second (default 0.1);
+--rate-limits aws (default) answers throttling beyond AWS-like API rates, off disables them.";
 
 struct Args {
     command: String,
@@ -35,6 +41,7 @@ struct Args {
     out: PathBuf,
     label: Option<String>,
     json: bool,
+    rate_limits: RateMode,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -48,6 +55,7 @@ fn parse_args() -> Result<Args, String> {
         out: PathBuf::from("target/revisions"),
         label: None,
         json: false,
+        rate_limits: RateMode::Aws,
     };
     while let Some(a) = raw.next() {
         let mut value = |name: &str| {
@@ -67,6 +75,7 @@ fn parse_args() -> Result<Args, String> {
                     })?;
             }
             "--out" => args.out = PathBuf::from(value("--out")?),
+            "--rate-limits" => args.rate_limits = value("--rate-limits")?.parse()?,
             "--label" => args.label = Some(value("--label")?),
             "--json" => args.json = true,
             "-h" | "--help" => return Err(USAGE.to_string()),
@@ -132,13 +141,19 @@ impl Printer {
     }
 }
 
-async fn start_cloud(time_scale: f64, name: &str) -> Result<LocalCloud, String> {
+async fn start_cloud(
+    time_scale: f64,
+    rate_limits: RateMode,
+    name: &str,
+) -> Result<LocalCloud, String> {
     let root = project_root();
     let work = root
         .join(".local-cloud")
         .join(format!("{name}-{}", std::process::id()));
     println!("starting the local cloud (moto + greenlight's emulation) on loopback, time scale {time_scale} ...");
-    let cloud = LocalCloud::start(Options::new(&root, &work, time_scale))
+    let mut options = Options::new(&root, &work, time_scale);
+    options.rate_limits = rate_limits;
+    let cloud = LocalCloud::start(options)
         .await
         .map_err(|e| e.to_string())?;
     println!("  AWS endpoint   {}", cloud.endpoint());
@@ -152,7 +167,7 @@ async fn start_cloud(time_scale: f64, name: &str) -> Result<LocalCloud, String> 
 }
 
 async fn demo(args: &Args) -> Result<bool, String> {
-    let cloud = start_cloud(args.time_scale, "demo").await?;
+    let cloud = start_cloud(args.time_scale, args.rate_limits, "demo").await?;
     let label = args
         .label
         .clone()
@@ -224,7 +239,7 @@ async fn scenario(args: &Args) -> Result<bool, String> {
         .first()
         .cloned()
         .ok_or_else(|| USAGE.to_string())?;
-    let cloud = start_cloud(args.time_scale, &name).await?;
+    let cloud = start_cloud(args.time_scale, args.rate_limits, &name).await?;
     let mut printer = Printer {
         tty: std::io::stdout().is_terminal(),
         started: Instant::now(),
@@ -311,6 +326,25 @@ fn revisions(args: &Args) -> Result<bool, String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // `fault` has its own options (see fault_cli::USAGE).
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    if raw.first().map(String::as_str) == Some("fault") {
+        if matches!(
+            raw.get(1).map(String::as_str),
+            Some("help" | "-h" | "--help")
+        ) {
+            println!("{}", local_cloud::fault_cli::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        return match local_cloud::fault_cli::run(&project_root(), &raw[1..]) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {
@@ -322,11 +356,13 @@ async fn main() -> ExitCode {
         "demo" => demo(&args).await,
         "scenario" => scenario(&args).await,
         "revisions" => revisions(&args),
-        "up" => local_cloud::service::up(&project_root(), args.time_scale),
+        "up" => local_cloud::service::up(&project_root(), args.time_scale, args.rate_limits),
         "status" => local_cloud::service::status(&project_root(), args.json),
         "down" => local_cloud::service::down(&project_root()),
         // Hidden: what `up` runs in the background.
-        "serve" => local_cloud::service::serve(&project_root(), args.time_scale).await,
+        "serve" => {
+            local_cloud::service::serve(&project_root(), args.time_scale, args.rate_limits).await
+        }
         other => Err(format!("unknown command {other}\n\n{USAGE}")),
     };
     match result {

@@ -17,6 +17,9 @@ pub struct DemoNames {
     pub deployment_group: String,
     pub bucket: String,
     pub artifact_prefix: String,
+    /// Failure reports: a bucket of their own, as in template.yaml's
+    /// `ReportBucket` (uploaders cannot forge a report).
+    pub report_bucket: String,
     pub report_prefix: String,
     pub target_group: String,
     pub load_balancer: String,
@@ -26,6 +29,8 @@ pub struct DemoNames {
     pub state_machine: String,
     pub trigger_queue: String,
     pub codedeploy_queue: String,
+    /// Step Functions execution status-change events for the failure handler.
+    pub execution_queue: String,
     pub notifications_queue: String,
     pub rejected_queue: String,
 }
@@ -37,6 +42,7 @@ impl Default for DemoNames {
             deployment_group: "greenlight-demo-group".into(),
             bucket: "greenlight-demo-artifacts".into(),
             artifact_prefix: "artifacts/".into(),
+            report_bucket: "greenlight-demo-reports".into(),
             report_prefix: "greenlight-reports/".into(),
             target_group: "greenlight-demo-tg".into(),
             load_balancer: "greenlight-demo-alb".into(),
@@ -46,6 +52,7 @@ impl Default for DemoNames {
             state_machine: "greenlight-pipeline".into(),
             trigger_queue: "greenlight-s3-events".into(),
             codedeploy_queue: "greenlight-codedeploy-events".into(),
+            execution_queue: "greenlight-execution-events".into(),
             notifications_queue: "greenlight-notifications-inbox".into(),
             rejected_queue: "greenlight-rejected-uploads".into(),
         }
@@ -95,6 +102,7 @@ pub struct DemoResources {
     pub state_machine_arn: String,
     pub trigger_queue_url: String,
     pub codedeploy_queue_url: String,
+    pub execution_queue_url: String,
     pub notifications_queue_url: String,
     pub rejected_queue_url: String,
 }
@@ -308,6 +316,12 @@ pub async fn provision(
         .await
         .map_err(fail("RegisterTargets"))?;
 
+    // Report bucket (template.yaml `ReportBucket`): only the failure handler writes there.
+    s3.create_bucket()
+        .bucket(&names.report_bucket)
+        .send()
+        .await
+        .map_err(fail("CreateBucket"))?;
     // Artifact bucket: versioned, EventBridge notifications on.
     s3.create_bucket()
         .bucket(&names.bucket)
@@ -344,6 +358,7 @@ pub async fn provision(
         &names.codedeploy_queue,
         &names.notifications_queue,
         &names.rejected_queue,
+        &names.execution_queue,
     ] {
         let created = sqs
             .create_queue()
@@ -374,6 +389,14 @@ pub async fn provision(
         "detail-type": ["CodeDeploy Deployment State-change Notification"],
         "detail": {"state": ["FAILURE", "STOP"], "application": [names.application]}
     });
+    let execution_pattern = serde_json::json!({
+        "source": ["aws.states"],
+        "detail-type": ["Step Functions Execution Status Change"],
+        "detail": {
+            "status": ["ABORTED", "TIMED_OUT", "FAILED"],
+            "stateMachineArn": [format!("arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{}", names.state_machine)]
+        }
+    });
     for (rule, pattern, queue) in [
         (
             "greenlight-artifact-uploaded",
@@ -384,6 +407,11 @@ pub async fn provision(
             "greenlight-deployment-failed",
             codedeploy_pattern,
             &names.codedeploy_queue,
+        ),
+        (
+            "greenlight-execution-ended",
+            execution_pattern,
+            &names.execution_queue,
         ),
     ] {
         events
@@ -544,5 +572,6 @@ pub async fn provision(
         codedeploy_queue_url: next_url(),
         notifications_queue_url: next_url(),
         rejected_queue_url: next_url(),
+        execution_queue_url: next_url(),
     })
 }

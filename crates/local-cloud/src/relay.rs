@@ -26,8 +26,23 @@
 //!   path already formats it as `YYYY-MM-DDTHH:MM:SSZ`, a number is converted
 //!   all the same; moto's internal `ingestion-time` field (PutEvents) is removed.
 //!
-//! Not faithful: S3 events' `sequencer` and `request-id` stay moto's constants;
-//! moto's pattern matcher sees the raw event (a pattern on `detail.object.etag`
+//! - S3 events' `reason` names the API that wrote the object, as AWS's
+//!   EventBridge S3 events do ("PutObject", "POST Object", "CopyObject",
+//!   "CompleteMultipartUpload": S3 user guide, "EventBridge event message
+//!   structure"). moto says `ObjectCreated` for all of them, so: an ETag of a
+//!   multipart upload (`<hex>-<parts>`, S3 user guide, "Checking object
+//!   integrity") gives `CompleteMultipartUpload`; an object recorded with
+//!   [`S3EventState::record_copy`] (by whoever sees the CopyObject request)
+//!   gives `CopyObject`; any other creation `PutObject`.
+//! - S3 events' `sequencer` is moto's constant; AWS's is a hexadecimal value
+//!   that grows with each event for the same key ("The sequencer key provides
+//!   a way to determine the sequence of events ... for the same object key",
+//!   S3 user guide, "Event message structure"): each new event gets one
+//!   greater than the key's last, from a nanosecond clock, and a duplicate
+//!   delivery of one event keeps its sequencer.
+//!
+//! Not faithful: S3 events' `request-id` stays moto's constant; moto's
+//! pattern matcher sees the raw event (a pattern on `detail.object.etag`
 //! would not match there).
 
 use crate::lambda_host::LambdaHost;
@@ -99,6 +114,7 @@ struct Inner {
     lambda: Arc<LambdaHost>,
     config: RelayConfig,
     dead: Mutex<Vec<DeadLetter>>,
+    s3_events: Arc<S3EventState>,
     delivered: AtomicU64,
     failed_attempts: AtomicU64,
 }
@@ -124,6 +140,7 @@ impl Relay {
             lambda,
             config,
             dead: Mutex::new(Vec::new()),
+            s3_events: Arc::new(S3EventState::default()),
             delivered: AtomicU64::new(0),
             failed_attempts: AtomicU64::new(0),
         });
@@ -140,6 +157,12 @@ impl Relay {
     }
 
     /// Events delivered (handler returned Ok).
+    /// What S3 event normalization remembers; [`S3EventState::record_copy`]
+    /// marks an object written by CopyObject.
+    pub fn s3_events(&self) -> Arc<S3EventState> {
+        self.inner.s3_events.clone()
+    }
+
     pub fn delivered(&self) -> u64 {
         self.inner.delivered.load(Ordering::Relaxed)
     }
@@ -244,7 +267,7 @@ async fn deliver(inner: &Inner, route: &RelayRoute, message: aws_sdk_sqs::types:
     };
     let outcome = match serde_json::from_str::<Value>(&body) {
         Ok(event) => {
-            let event = normalize_event(event);
+            let event = normalize_event(event, &inner.s3_events);
             inner
                 .lambda
                 .invoke(&route.function_name, event)
@@ -325,8 +348,74 @@ fn record_dead_letter(inner: &Inner, letter: DeadLetter) {
     }
 }
 
+/// What normalizing S3 events remembers: sequencers per key and per event,
+/// and objects written by CopyObject.
+#[derive(Debug, Default)]
+pub struct S3EventState {
+    inner: Mutex<S3EventMemory>,
+}
+
+#[derive(Debug, Default)]
+struct S3EventMemory {
+    last_by_key: std::collections::HashMap<(String, String), u128>,
+    by_event: std::collections::HashMap<String, String>,
+    copies: std::collections::HashSet<(String, String)>,
+}
+
+impl S3EventState {
+    /// The next object-created event for this key came from CopyObject.
+    pub fn record_copy(&self, bucket: &str, key: &str) {
+        if let Ok(mut m) = self.inner.lock() {
+            m.copies.insert((bucket.to_string(), key.to_string()));
+        }
+    }
+
+    fn take_copy(&self, bucket: &str, key: &str) -> bool {
+        self.inner
+            .lock()
+            .map(|mut m| m.copies.remove(&(bucket.to_string(), key.to_string())))
+            .unwrap_or(false)
+    }
+
+    /// The sequencer of one event: stable for the event id, increasing per key.
+    fn sequencer(&self, event_id: &str, bucket: &str, key: &str) -> String {
+        let Ok(mut m) = self.inner.lock() else {
+            return "0".repeat(18);
+        };
+        if let Some(seq) = m.by_event.get(event_id) {
+            return seq.clone();
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let slot = m
+            .last_by_key
+            .entry((bucket.to_string(), key.to_string()))
+            .or_insert(0);
+        let next = now.max(*slot + 1);
+        *slot = next;
+        let seq = format!("{next:018X}");
+        m.by_event.insert(event_id.to_string(), seq.clone());
+        seq
+    }
+}
+
+/// `<32 hex>-<parts>`: the ETag S3 gives an object made by a multipart upload.
+fn is_multipart_etag(etag: &str) -> bool {
+    match etag.trim_matches('"').split_once('-') {
+        Some((md5, parts)) => {
+            md5.len() == 32
+                && md5.chars().all(|c| c.is_ascii_hexdigit())
+                && !parts.is_empty()
+                && parts.chars().all(|c| c.is_ascii_digit())
+        }
+        None => false,
+    }
+}
+
 /// moto's EventBridge event → AWS's shape (see the module docs).
-pub fn normalize_event(mut event: Value) -> Value {
+pub fn normalize_event(mut event: Value, state: &S3EventState) -> Value {
     let Some(obj) = event.as_object_mut() else {
         return event;
     };
@@ -358,7 +447,14 @@ pub fn normalize_event(mut event: Value) -> Value {
             .unwrap_or("")
             .to_string();
         if let Some(detail) = obj.get_mut("detail").and_then(Value::as_object_mut) {
+            let bucket = detail["bucket"]["name"].as_str().unwrap_or("").to_string();
+            let key = detail["object"]["key"].as_str().unwrap_or("").to_string();
+            let multipart = detail["object"]["etag"]
+                .as_str()
+                .is_some_and(is_multipart_etag);
             let aws_reason = match detail.get("reason").and_then(Value::as_str) {
+                Some("ObjectCreated") if multipart => Some("CompleteMultipartUpload"),
+                Some("ObjectCreated") if state.take_copy(&bucket, &key) => Some("CopyObject"),
                 Some("ObjectCreated") => Some("PutObject"),
                 Some("ObjectRemoved") => Some("DeleteObject"),
                 _ => None,
@@ -373,6 +469,21 @@ pub fn normalize_event(mut event: Value) -> Value {
         if obj.get("id").and_then(Value::as_str) == Some(MOTO_CONSTANT_EVENT_ID) {
             let id = content_event_id(obj);
             obj.insert("id".into(), json!(id));
+        }
+        let event_id = obj
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        if let Some(detail) = obj.get_mut("detail").and_then(Value::as_object_mut) {
+            let bucket = detail["bucket"]["name"].as_str().unwrap_or("").to_string();
+            if let Some(object) = detail.get_mut("object").and_then(Value::as_object_mut) {
+                if object.contains_key("sequencer") {
+                    let key = object["key"].as_str().unwrap_or("").to_string();
+                    let seq = state.sequencer(&event_id, &bucket, &key);
+                    object.insert("sequencer".into(), json!(seq));
+                }
+            }
         }
     }
     if !obj.get("id").is_some_and(Value::is_string) {
@@ -445,7 +556,7 @@ mod tests {
 
     #[test]
     fn s3_events_get_aws_shape() {
-        let event = normalize_event(moto_s3_event());
+        let event = normalize_event(moto_s3_event(), &S3EventState::default());
         let object = &event["detail"]["object"];
         assert_eq!(object["etag"], "0cc175b9c0f1b6a831c399e269772661");
         assert!(object.get("eTag").is_none());
@@ -467,34 +578,100 @@ mod tests {
 
     #[test]
     fn event_ids_follow_content() {
-        let a = normalize_event(moto_s3_event());
-        let again = normalize_event(moto_s3_event());
+        let a = normalize_event(moto_s3_event(), &S3EventState::default());
+        let again = normalize_event(moto_s3_event(), &S3EventState::default());
         assert_eq!(a["id"], again["id"], "a duplicate delivery keeps its id");
         let mut other = moto_s3_event();
         other["detail"]["object"]["key"] = json!("artifacts/MyApp/v2.zip");
-        assert_ne!(a["id"], normalize_event(other)["id"]);
+        assert_ne!(
+            a["id"],
+            normalize_event(other, &S3EventState::default())["id"]
+        );
         let mut null_version = moto_s3_event();
         null_version["detail"]["object"]["version-id"] = Value::Null;
-        assert!(normalize_event(null_version)["detail"]["object"]
-            .get("version-id")
-            .is_none());
+        assert!(
+            normalize_event(null_version, &S3EventState::default())["detail"]["object"]
+                .get("version-id")
+                .is_none()
+        );
         let mut versioned = moto_s3_event();
         versioned["detail"]["object"]["version-id"] = json!("v-1");
-        let v = normalize_event(versioned);
+        let v = normalize_event(versioned, &S3EventState::default());
         assert_eq!(v["detail"]["object"]["version-id"], "v-1");
     }
 
     #[test]
     fn numeric_times_and_moto_fields_are_fixed_everywhere() {
-        let event = normalize_event(json!({
-            "version": "0", "id": "abc", "detail-type": "CodeDeploy Deployment State-change Notification",
-            "source": "aws.codedeploy", "time": 1_795_000_000.25, "ingestion-time": 1_795_000_000.5,
-            "detail": {"state": "FAILURE"}
-        }));
+        let state = S3EventState::default();
+        let event = normalize_event(
+            json!({
+                "version": "0", "id": "abc", "detail-type": "CodeDeploy Deployment State-change Notification",
+                "source": "aws.codedeploy", "time": 1_795_000_000.25, "ingestion-time": 1_795_000_000.5,
+                "detail": {"state": "FAILURE"}
+            }),
+            &state,
+        );
         assert_eq!(event["time"], "2026-11-18T11:06:40Z");
         assert!(event.get("ingestion-time").is_none());
         assert_eq!(event["id"], "abc");
         assert_eq!(event["detail"]["state"], "FAILURE");
-        assert_eq!(normalize_event(json!([1])), json!([1]));
+        assert_eq!(normalize_event(json!([1]), &state), json!([1]));
+    }
+
+    #[test]
+    fn reasons_name_the_api_that_wrote_the_object() {
+        let state = S3EventState::default();
+        let mut multipart = moto_s3_event();
+        multipart["detail"]["object"]["eTag"] = json!("d41d8cd98f00b204e9800998ecf8427e-3");
+        assert_eq!(
+            normalize_event(multipart, &state)["detail"]["reason"],
+            "CompleteMultipartUpload"
+        );
+        state.record_copy("artifacts", "artifacts/MyApp/v1.zip");
+        assert_eq!(
+            normalize_event(moto_s3_event(), &state)["detail"]["reason"],
+            "CopyObject"
+        );
+        // The copy was one event: the next write is a PutObject again.
+        let mut put = moto_s3_event();
+        put["time"] = json!("2026-11-23T11:19:06Z");
+        assert_eq!(
+            normalize_event(put, &state)["detail"]["reason"],
+            "PutObject"
+        );
+        assert!(!is_multipart_etag("0cc175b9c0f1b6a831c399e269772661"));
+        assert!(!is_multipart_etag("abc-1"));
+    }
+
+    #[test]
+    fn sequencers_are_hex_increasing_per_key_and_stable_per_event() {
+        let state = S3EventState::default();
+        let first = normalize_event(moto_s3_event(), &state);
+        let duplicate = normalize_event(moto_s3_event(), &state);
+        let mut later = moto_s3_event();
+        later["time"] = json!("2026-11-23T11:19:07Z");
+        later["detail"]["object"]["eTag"] = json!("92eb5ffee6ae2fec3ad71c777531578f");
+        let later = normalize_event(later, &state);
+        let seq = |e: &Value| {
+            e["detail"]["object"]["sequencer"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        };
+        assert_ne!(seq(&first), "617f08299329d189", "not moto's constant");
+        assert!(seq(&first).chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(
+            seq(&first),
+            seq(&duplicate),
+            "a duplicate delivery keeps its sequencer"
+        );
+        // AWS's comparison: equal-length hex strings compare lexicographically.
+        assert_eq!(seq(&first).len(), seq(&later).len());
+        assert!(
+            seq(&later) > seq(&first),
+            "{} > {}",
+            seq(&later),
+            seq(&first)
+        );
     }
 }

@@ -632,7 +632,7 @@ pub async fn outside_failure(cloud: &LocalCloud) -> Result<OutsideReport, Scenar
     let report = match cloud
         .s3()
         .get_object()
-        .bucket(&names.bucket)
+        .bucket(&names.report_bucket)
         .key(&report_key)
         .send()
         .await

@@ -21,6 +21,7 @@
 //! The state folder `.local-cloud/` is ignored by git.
 
 use crate::cloud::{LocalCloud, Options};
+use crate::faults::rate::RateMode;
 use crate::provision::REGION;
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
@@ -248,7 +249,7 @@ impl ServiceState {
 // ------------------------------------------------------------------ commands
 
 /// `greenlight-local up`: starts the service unless one already runs.
-pub fn up(project_root: &Path, time_scale: f64) -> Result<bool, String> {
+pub fn up(project_root: &Path, time_scale: f64, rate_limits: RateMode) -> Result<bool, String> {
     let paths = ServicePaths::new(project_root);
     std::fs::create_dir_all(&paths.dir).map_err(|e| format!("{}: {e}", paths.dir.display()))?;
     // One `up` at a time (two terminals racing would start two services).
@@ -283,7 +284,16 @@ pub fn up(project_root: &Path, time_scale: f64) -> Result<bool, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find my own binary: {e}"))?;
     let mut command = std::process::Command::new(&exe);
     command
-        .args(["serve", "--time-scale", &time_scale.to_string()])
+        .args([
+            "serve",
+            "--time-scale",
+            &time_scale.to_string(),
+            "--rate-limits",
+            match rate_limits {
+                RateMode::Aws => "aws",
+                RateMode::Off => "off",
+            },
+        ])
         .current_dir(project_root)
         .stdin(std::process::Stdio::null())
         .stdout(log)
@@ -449,7 +459,11 @@ pub fn down(project_root: &Path) -> Result<bool, String> {
 }
 
 /// `greenlight-local serve` (hidden; `up` runs it): the service process itself.
-pub async fn serve(project_root: &Path, time_scale: f64) -> Result<bool, String> {
+pub async fn serve(
+    project_root: &Path,
+    time_scale: f64,
+    rate_limits: RateMode,
+) -> Result<bool, String> {
     use tokio::signal::unix::{signal, SignalKind};
     let paths = ServicePaths::new(project_root);
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
@@ -461,7 +475,8 @@ pub async fn serve(project_root: &Path, time_scale: f64) -> Result<bool, String>
         std::process::id(),
         paths.work_dir.display()
     );
-    let options = Options::new(project_root, &paths.work_dir, time_scale);
+    let mut options = Options::new(project_root, &paths.work_dir, time_scale);
+    options.rate_limits = rate_limits;
     let cloud = tokio::select! {
         started = LocalCloud::start(options) => started.map_err(|e| e.to_string())?,
         _ = term.recv() => return Ok(false),

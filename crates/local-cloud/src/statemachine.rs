@@ -126,6 +126,52 @@ pub fn substitutions(
     Ok(out)
 }
 
+/// Lambda's default `Timeout` when neither the function nor `Globals` sets one
+/// (AWS::Serverless::Function / AWS::Lambda::Function: 3 seconds).
+pub const LAMBDA_DEFAULT_TIMEOUT_SECONDS: u64 = 3;
+
+/// Each function's `Timeout` as CloudFormation would deploy it: the
+/// function's own `Timeout`, else `Globals.Function.Timeout`, else Lambda's
+/// default; keyed by the local function name ([`function_name`] of its
+/// `CodeUri`), in AWS seconds.
+pub fn function_timeouts(
+    template_yaml: &str,
+) -> Result<BTreeMap<String, std::time::Duration>, RenderError> {
+    let template: Yaml =
+        serde_yaml::from_str(template_yaml).map_err(|e| RenderError::Yaml(e.to_string()))?;
+    let seconds = |v: Option<&Yaml>| -> Option<u64> {
+        match v? {
+            Yaml::Number(n) => n.as_u64(),
+            Yaml::String(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    };
+    let global = seconds(
+        template
+            .get("Globals")
+            .and_then(|g| g.get("Function"))
+            .and_then(|f| f.get("Timeout")),
+    )
+    .unwrap_or(LAMBDA_DEFAULT_TIMEOUT_SECONDS);
+    let mut out = BTreeMap::new();
+    if let Some(resources) = template.get("Resources").and_then(Yaml::as_mapping) {
+        for resource in resources.values() {
+            let serverless =
+                resource.get("Type").and_then(Yaml::as_str) == Some("AWS::Serverless::Function");
+            let props = resource.get("Properties");
+            let code_uri = props.and_then(|p| p.get("CodeUri")).and_then(Yaml::as_str);
+            if let (true, Some(code_uri)) = (serverless, code_uri) {
+                let timeout = seconds(props.and_then(|p| p.get("Timeout"))).unwrap_or(global);
+                out.insert(
+                    function_name(code_uri),
+                    std::time::Duration::from_secs(timeout),
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Replaces every `${Name}` in the definition; an undefined name is an error.
 pub fn render(asl: &str, substitutions: &BTreeMap<String, String>) -> Result<String, RenderError> {
     let mut out = String::with_capacity(asl.len());
@@ -207,6 +253,45 @@ Resources:
             render("${Nope}", &subs),
             Err(RenderError::Undefined("Nope".into()))
         );
+    }
+
+    #[test]
+    fn function_timeouts_follow_the_function_then_globals_then_lambdas_default() {
+        let with_globals = r#"
+Globals:
+  Function:
+    Timeout: 60
+Resources:
+  A:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/a
+      Timeout: 720
+  B:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/b
+  Q:
+    Type: AWS::SQS::Queue
+"#;
+        let t = function_timeouts(with_globals).unwrap();
+        assert_eq!(t["greenlight-a"].as_secs(), 720);
+        assert_eq!(t["greenlight-b"].as_secs(), 60);
+        assert_eq!(t.len(), 2);
+        let bare = "Resources:\n  A:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: functions/a\n";
+        assert_eq!(
+            function_timeouts(bare).unwrap()["greenlight-a"].as_secs(),
+            3
+        );
+        // The project's own template: the values the local cloud runs with.
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let template = std::fs::read_to_string(root.join("template.yaml")).unwrap();
+        let t = function_timeouts(&template).unwrap();
+        assert_eq!(t.len(), 5, "{t:?}");
+        assert_eq!(t["greenlight-deploy-trigger"].as_secs(), 30);
+        assert_eq!(t["greenlight-traffic-validator"].as_secs(), 720);
+        assert_eq!(t["greenlight-failure-handler"].as_secs(), 300);
+        assert_eq!(t["greenlight-deployment-watcher"].as_secs(), 60);
     }
 
     #[test]

@@ -29,7 +29,7 @@
 //! secret, can fail the invocation.
 
 use greenlight_aws::codepipeline::{put_job_failure, put_job_success};
-use greenlight_aws::config::{optional, required, ConfigError};
+use greenlight_aws::config::{optional, parsed_or, required, ConfigError};
 use greenlight_aws::executions::{describe_execution, start_execution};
 use greenlight_aws::group_gate::{read_group_facts, GroupLookup};
 use greenlight_aws::AwsError;
@@ -39,8 +39,8 @@ use greenlight_core::trigger::{
     check_gated, check_object, decode_continuation_token, decode_key, encode_continuation_token,
     eventbridge_change, execution_name, job_decision, notification_change, parse_user_parameters,
     pipeline_input, pipeline_label, pipeline_target, revision_identity, revision_label,
-    truncate_chars, ArtifactBuckets, ExecutionStatus, JobDecision, KeyEncoding, KeyMapping,
-    ObjectChange, Rejection, Target, TokenError, UploadRoute, UploadedObject,
+    truncate_chars, ArtifactBuckets, Deadlines, ExecutionStatus, JobDecision, KeyEncoding,
+    KeyMapping, ObjectChange, Rejection, Target, TokenError, UploadRoute, UploadedObject,
     MAX_JOB_FAILURE_MESSAGE_LEN, MAX_JOB_SUMMARY_LEN,
 };
 use lambda_runtime::{Diagnostic, LambdaEvent};
@@ -64,6 +64,11 @@ pub struct Config {
     pub buckets: ArtifactBuckets,
     /// `ARTIFACT_PREFIX`, `DEFAULT_DEPLOYMENT_GROUP` and `KEY_MAPPING`.
     pub mapping: KeyMapping,
+    /// `DEPLOYMENT_TIMEOUT_SECONDS` (default 3600) and
+    /// `POST_REROUTE_TIMEOUT_SECONDS` (default 10800), the deployment-watcher's
+    /// deadlines: a group whose Ready wait or blue termination wait cannot fit
+    /// them is rejected.
+    pub deadlines: Deadlines,
 }
 
 impl Config {
@@ -79,14 +84,25 @@ impl Config {
             .unwrap_or_else(|_| DEFAULT_ARTIFACT_PREFIX.to_string());
         let default_group = required("DEFAULT_DEPLOYMENT_GROUP")?;
         let key_mapping = optional("KEY_MAPPING");
-        Self::new(
+        let mut config = Self::new(
             &state_machine_arn,
             &artifact_bucket,
             pipeline_buckets.as_deref(),
             &artifact_prefix,
             &default_group,
             key_mapping.as_deref(),
-        )
+        )?;
+        config.deadlines = Deadlines {
+            deployment_timeout_seconds: parsed_or(
+                "DEPLOYMENT_TIMEOUT_SECONDS",
+                DEFAULT_DEADLINES.deployment_timeout_seconds,
+            )?,
+            post_reroute_timeout_seconds: parsed_or(
+                "POST_REROUTE_TIMEOUT_SECONDS",
+                DEFAULT_DEADLINES.post_reroute_timeout_seconds,
+            )?,
+        };
+        Ok(config)
     }
 
     pub fn new(
@@ -129,9 +145,16 @@ impl Config {
             state_machine_arn: state_machine_arn.to_string(),
             buckets,
             mapping,
+            deadlines: DEFAULT_DEADLINES,
         })
     }
 }
+
+/// The deployment-watcher's default deadlines.
+pub const DEFAULT_DEADLINES: Deadlines = Deadlines {
+    deployment_timeout_seconds: 3600,
+    post_reroute_timeout_seconds: greenlight_core::watch::DEFAULT_POST_REROUTE_TIMEOUT_SECONDS,
+};
 
 pub struct Deps {
     pub sfn: aws_sdk_sfn::Client,
@@ -645,7 +668,7 @@ async fn check_group(deps: &Deps, target: &Target) -> Result<(), Error> {
             .into())
         }
     };
-    check_gated(target, &facts)?;
+    check_gated(target, &facts, &deps.config.deadlines)?;
     Ok(())
 }
 

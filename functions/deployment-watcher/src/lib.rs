@@ -19,18 +19,19 @@
 //! Every decision is a pure function in `greenlight_core::watch`; this crate
 //! reads AWS, calls them and acts.
 
+use aws_sdk_codedeploy::config::http::HttpResponse;
 use aws_sdk_codedeploy::error::SdkError;
 use aws_sdk_codedeploy::types::{
     BundleType, DeploymentStatus as SdkDeploymentStatus, RevisionLocation, RevisionLocationType,
     S3Location, TimeRange,
 };
 use aws_sdk_sfn::types::ExecutionStatus;
-use aws_smithy_types::error::display::DisplayErrorContext;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_smithy_types::DateTime;
 use greenlight_aws::config::{parsed_or, required, ConfigError};
 use greenlight_aws::deployment::{read_deployment, ReadError};
-use greenlight_aws::{describe_error, now_ms};
+use greenlight_aws::deployment_group::{read_deployment_group, GroupReadError};
+use greenlight_aws::{now_ms, AwsError};
+use greenlight_core::errors;
 use greenlight_core::model::{
     Admission, CreatedDeployment, EpochMillis, PipelineInput, PipelineState, StatusReport,
     TaskRequest,
@@ -58,6 +59,11 @@ pub struct Config {
     pub deployment_config_name: String,
     /// `DEPLOYMENT_TIMEOUT_SECONDS` (default 3600): deadline after creation.
     pub deployment_timeout_seconds: u32,
+    /// `POST_REROUTE_TIMEOUT_SECONDS` (default 10800): past the point of no
+    /// return (ContinueDeployment answered, reroute or termination wait
+    /// begun) the deadline no longer applies; the watcher keeps watching until
+    /// `deadline + this`, then reports the deployment overdue (never stops it).
+    pub post_reroute_timeout_seconds: u32,
     /// `MIN_WAIT_SECONDS` (default 5).
     pub min_wait_seconds: u32,
     /// `MAX_WAIT_SECONDS` (default 60).
@@ -75,6 +81,10 @@ impl Config {
                 "CodeDeployDefault.OneAtATime".to_string(),
             )?,
             deployment_timeout_seconds: parsed_or("DEPLOYMENT_TIMEOUT_SECONDS", 3600)?,
+            post_reroute_timeout_seconds: parsed_or(
+                "POST_REROUTE_TIMEOUT_SECONDS",
+                watch::DEFAULT_POST_REROUTE_TIMEOUT_SECONDS,
+            )?,
             min_wait_seconds: parsed_or("MIN_WAIT_SECONDS", 5)?,
             max_wait_seconds: parsed_or("MAX_WAIT_SECONDS", 60)?,
             ignore_application_stop_failures: parsed_or("IGNORE_APPLICATION_STOP_FAILURES", false)?,
@@ -195,22 +205,23 @@ pub enum Error {
     /// The task input is not what this action needs.
     #[error("{0}")]
     InvalidInput(String),
-    /// Any other AWS error (after the SDK's own retries).
-    #[error("{0}")]
-    AwsError(String),
+    /// Any other AWS error (after the SDK's own retries): `AwsTransient`
+    /// (throttling, 5xx, timeout; the state machine retries it) or `AwsError`.
+    #[error(transparent)]
+    Aws(#[from] AwsError),
 }
 
 impl Error {
     /// The stable `errorType` name.
     pub fn error_type(&self) -> &'static str {
         match self {
-            Self::GroupBusy(_) => "GroupBusy",
-            Self::DeploymentGroupNotFound(_) => "DeploymentGroupNotFound",
-            Self::DeploymentNotFound(_) => "DeploymentNotFound",
-            Self::InvalidRevision(_) => "InvalidRevision",
-            Self::DeploymentCreateRejected(_) => "DeploymentCreateRejected",
-            Self::InvalidInput(_) => "InvalidInput",
-            Self::AwsError(_) => "AwsError",
+            Self::GroupBusy(_) => errors::GROUP_BUSY,
+            Self::DeploymentGroupNotFound(_) => errors::DEPLOYMENT_GROUP_NOT_FOUND,
+            Self::DeploymentNotFound(_) => errors::DEPLOYMENT_NOT_FOUND,
+            Self::InvalidRevision(_) => errors::INVALID_REVISION,
+            Self::DeploymentCreateRejected(_) => errors::DEPLOYMENT_CREATE_REJECTED,
+            Self::InvalidInput(_) => errors::INVALID_INPUT,
+            Self::Aws(e) => e.error_type(),
         }
     }
 }
@@ -228,20 +239,19 @@ impl From<ReadError> for Error {
     fn from(e: ReadError) -> Self {
         match e {
             ReadError::NotFound { .. } => Self::DeploymentNotFound(e.to_string()),
-            _ => Self::AwsError(e.to_string()),
+            ReadError::Aws(aws) => Self::Aws(aws),
         }
     }
 }
 
-/// One line for an SDK error: the service's code and message, else the chain.
-fn sdk_detail<E, R>(err: &SdkError<E, R>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    match err.as_service_error() {
-        Some(service) => describe_error(service),
-        None => DisplayErrorContext(err).to_string(),
+impl From<GroupReadError> for Error {
+    fn from(e: GroupReadError) -> Self {
+        match e {
+            GroupReadError::NotFound { .. } => Self::DeploymentGroupNotFound(format!(
+                "{e}; create it (see README, EC2 blue/green deployment group) or fix the key mapping"
+            )),
+            GroupReadError::Aws(aws) => Self::Aws(aws),
+        }
     }
 }
 
@@ -339,24 +349,26 @@ async fn active_deployment(
     Ok(page.deployments().first().cloned())
 }
 
-fn list_deployments_error<R: std::fmt::Debug>(
-    e: &SdkError<aws_sdk_codedeploy::operation::list_deployments::ListDeploymentsError, R>,
+fn list_deployments_error(
+    e: &SdkError<
+        aws_sdk_codedeploy::operation::list_deployments::ListDeploymentsError,
+        HttpResponse,
+    >,
     application: &str,
     group: &str,
 ) -> Error {
-    let detail = sdk_detail(e);
+    let aws = AwsError::from_sdk("ListDeployments", format!("{application}/{group}"), e);
     match e.as_service_error() {
         Some(s)
             if s.is_application_does_not_exist_exception()
                 || s.is_deployment_group_does_not_exist_exception() =>
         {
             Error::DeploymentGroupNotFound(format!(
-                "CodeDeploy application {application} / deployment group {group} does not exist ({detail}); create it (see README, EC2 blue/green deployment group) or fix the key mapping"
+                "CodeDeploy application {application} / deployment group {group} does not exist ({}); create it (see README, EC2 blue/green deployment group) or fix the key mapping",
+                aws.message
             ))
         }
-        _ => Error::AwsError(format!(
-            "CodeDeploy ListDeployments for {application}/{group} failed: {detail}"
-        )),
+        _ => Error::Aws(aws),
     }
 }
 
@@ -377,12 +389,7 @@ async fn running_uploads(
             .set_next_token(next_token.take())
             .send()
             .await
-            .map_err(|e| {
-                Error::AwsError(format!(
-                    "Step Functions ListExecutions({arn}, RUNNING) failed: {}; check STATE_MACHINE_ARN and the role's states:ListExecutions",
-                    sdk_detail(&e)
-                ))
-            })?;
+            .map_err(|e| Error::Aws(AwsError::from_sdk("ListExecutions", arn, &e)))?;
         for item in page.executions() {
             if item.name() == my_name {
                 continue;
@@ -402,10 +409,10 @@ async fn running_uploads(
                     continue
                 }
                 Err(e) => {
-                    return Err(Error::AwsError(format!(
-                        "Step Functions DescribeExecution({}) failed: {}",
+                    return Err(Error::Aws(AwsError::from_sdk(
+                        "DescribeExecution",
                         item.execution_arn(),
-                        sdk_detail(&e)
+                        &e,
                     )))
                 }
             };
@@ -438,48 +445,26 @@ async fn running_uploads(
 // ---------------------------------------------------------------------------
 
 async fn create(request: &Request, deps: &Deps) -> Result<CreatedDeployment, Error> {
-    let mut created = create_or_reuse(request, deps).await?;
     let input = &request.pipeline.input;
+    // Read just before CreateDeployment: the group's Auto Scaling groups are
+    // the blue fleet this deployment replaces (AWS documents
+    // deploymentInfo.targetInstances as the replacement environment, so the
+    // failure path needs this record). Required: no deployment is created
+    // (or reused) without it.
+    let group = read_deployment_group(
+        &deps.codedeploy,
+        &input.application,
+        &input.deployment_group,
+    )
+    .await?;
+    let mut created = create_or_reuse(request, deps).await?;
+    created.blue_auto_scaling_groups = group.auto_scaling_groups.clone();
     // What paces the phases, recorded for the status loop's predictions.
     created.deployment_config_name = Some(deps.config.deployment_config_name.clone());
-    created.blue_termination_wait_seconds =
-        blue_termination_wait_seconds(deps, &input.application, &input.deployment_group).await;
+    created.blue_termination_wait_seconds = group
+        .termination_wait_minutes
+        .and_then(|m| watch::blue_termination_wait_seconds(group.termination_action.as_deref(), m));
     Ok(created)
-}
-
-/// The group's blue termination wait (GetDeploymentGroup), which paces the
-/// status loop through the Terminating phase. Best effort: predictions only
-/// set how long to wait between looks, so an unreadable group means the
-/// default prediction, never a failed `create` (the deployment exists).
-async fn blue_termination_wait_seconds(deps: &Deps, application: &str, group: &str) -> Option<u32> {
-    let answer = deps
-        .codedeploy
-        .get_deployment_group()
-        .application_name(application)
-        .deployment_group_name(group)
-        .send()
-        .await;
-    match answer {
-        Ok(out) => {
-            let terminate = out
-                .deployment_group_info()
-                .and_then(|info| info.blue_green_deployment_configuration())
-                .and_then(|bg| bg.terminate_blue_instances_on_deployment_success())?;
-            watch::blue_termination_wait_seconds(
-                terminate.action().map(|a| a.as_str()),
-                terminate.termination_wait_time_in_minutes(),
-            )
-        }
-        Err(e) => {
-            tracing::warn!(
-                application,
-                deployment_group = group,
-                error = %sdk_detail(&e),
-                "could not read the group's termination wait; predicting the default"
-            );
-            None
-        }
-    }
 }
 
 /// `CreateDeployment`, or the deployment a previous try of this execution made.
@@ -534,9 +519,10 @@ async fn create_or_reuse(request: &Request, deps: &Deps) -> Result<CreatedDeploy
         .deployment_id()
         .filter(|id| !id.is_empty())
         .ok_or_else(|| {
-            Error::AwsError(format!(
-                "CodeDeploy CreateDeployment for {}/{} answered without a deploymentId",
-                input.application, input.deployment_group
+            Error::Aws(AwsError::unexpected(
+                "CreateDeployment",
+                format!("{}/{}", input.application, input.deployment_group),
+                "the answer has no deploymentId",
             ))
         })?;
     tracing::info!(
@@ -550,18 +536,20 @@ async fn create_or_reuse(request: &Request, deps: &Deps) -> Result<CreatedDeploy
     Ok(created_deployment(id, now, timeout, false))
 }
 
-fn create_error<R: std::fmt::Debug>(
-    e: &SdkError<aws_sdk_codedeploy::operation::create_deployment::CreateDeploymentError, R>,
+fn create_error(
+    e: &SdkError<
+        aws_sdk_codedeploy::operation::create_deployment::CreateDeploymentError,
+        HttpResponse,
+    >,
     application: &str,
     group: &str,
     revision: &greenlight_core::model::Revision,
 ) -> Error {
-    let detail = sdk_detail(e);
+    let aws = AwsError::from_sdk("CreateDeployment", format!("{application}/{group}"), e);
+    let detail = aws.to_string();
     let object = format!("s3://{}/{}", revision.bucket, revision.key);
     let Some(s) = e.as_service_error() else {
-        return Error::AwsError(format!(
-            "CodeDeploy CreateDeployment for {application}/{group} failed: {detail}"
-        ));
+        return Error::Aws(aws);
     };
     if s.is_deployment_limit_exceeded_exception() {
         Error::GroupBusy(format!(
@@ -580,10 +568,12 @@ fn create_error<R: std::fmt::Debug>(
         Error::InvalidRevision(format!(
             "CodeDeploy rejected revision {object} for {application}/{group} ({detail}); check that the object exists with that version/ETag and is a zip with appspec.yml at its root"
         ))
-    } else if s.is_throttling_exception() {
-        Error::AwsError(format!(
-            "CodeDeploy throttled CreateDeployment for {application}/{group}: {detail}"
-        ))
+    } else if aws.transient || s.is_throttling_exception() {
+        // Throttling or a 5xx: says nothing about the deployment group.
+        Error::Aws(AwsError {
+            transient: true,
+            ..aws
+        })
     } else {
         Error::DeploymentCreateRejected(format!(
             "CodeDeploy rejected CreateDeployment of {object} to {application}/{group}: {detail}; fix the deployment group (config, role, Auto Scaling group, load balancer) and upload again"
@@ -631,9 +621,10 @@ async fn existing_deployment(
             .send()
             .await
             .map_err(|e| {
-                Error::AwsError(format!(
-                    "CodeDeploy BatchGetDeployments for {application}/{group} failed: {}",
-                    sdk_detail(&e)
+                Error::Aws(AwsError::from_sdk(
+                    "BatchGetDeployments",
+                    format!("{application}/{group}"),
+                    &e,
                 ))
             })?;
         recent.extend(out.deployments_info().iter().map(|d| RecentDeployment {
@@ -666,6 +657,10 @@ async fn status(request: &Request, deps: &Deps) -> Result<StatusReport, Error> {
     let id = &created.deployment_id;
     let ctx = LookContext {
         deadline_ms: created.deadline_ms,
+        post_reroute_deadline_ms: watch::deadline_ms(
+            created.deadline_ms,
+            deps.config.post_reroute_timeout_seconds,
+        ),
         created_at_ms: created.created_at_ms,
         validated: validated(&request.pipeline, id),
         predictions: Predictions::for_pipeline(
@@ -678,6 +673,15 @@ async fn status(request: &Request, deps: &Deps) -> Result<StatusReport, Error> {
     let view = read_deployment(&deps.codedeploy, id).await?;
     let assessment = watch::assess(&view, &ctx);
     let mut report = assessment.report;
+    if report.error.as_ref().map(|e| e.code.as_str()) == Some(watch::POST_REROUTE_OVERDUE) {
+        tracing::error!(
+            execution = %request.execution_name,
+            deployment_id = %id,
+            status = ?report.status,
+            phase = ?report.phase,
+            "deployment past its point of no return is overdue; greenlight keeps watching and never stops it"
+        );
+    }
     if assessment.action == WatchAction::StopWithRollback {
         match deps
             .codedeploy
@@ -704,10 +708,14 @@ async fn status(request: &Request, deps: &Deps) -> Result<StatusReport, Error> {
                 }
             }
             Err(e) => {
-                return Err(Error::AwsError(format!(
-                    "deployment {id} passed its deadline but CodeDeploy StopDeployment failed: {}; stop it by hand (aws deploy stop-deployment --deployment-id {id} --auto-rollback-enabled)",
-                    sdk_detail(&e)
-                )))
+                let aws = AwsError::from_sdk("StopDeployment", id.as_str(), &e);
+                tracing::error!(
+                    execution = %request.execution_name,
+                    deployment_id = %id,
+                    error = %aws,
+                    "deployment passed its deadline but StopDeployment failed; the next try stops it (or stop it by hand: aws deploy stop-deployment --deployment-id <id> --auto-rollback-enabled)"
+                );
+                return Err(Error::Aws(aws));
             }
         }
     }

@@ -1,6 +1,7 @@
 //! Handler tests: the real SDK clients (CodeDeploy, Step Functions) answered
 //! by aws-smithy-mocks rules; the task inputs come from `events/`.
 
+use aws_sdk_codedeploy::config::http::HttpResponse;
 use aws_sdk_codedeploy::operation::batch_get_deployment_targets::BatchGetDeploymentTargetsOutput;
 use aws_sdk_codedeploy::operation::batch_get_deployments::BatchGetDeploymentsOutput;
 use aws_sdk_codedeploy::operation::create_deployment::{
@@ -20,6 +21,7 @@ use aws_sdk_codedeploy::types::error::{
     DeploymentGroupDoesNotExistException, DeploymentLimitExceededException,
     InvalidRevisionException, InvalidRoleException, RevisionDoesNotExistException,
 };
+use aws_sdk_codedeploy::types::AutoScalingGroup;
 use aws_sdk_codedeploy::types::{
     BlueGreenDeploymentConfiguration, BlueInstanceTerminationOption, BundleType,
     DeploymentGroupInfo, DeploymentInfo, DeploymentTarget, ErrorCode, ErrorInformation,
@@ -30,8 +32,10 @@ use aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput;
 use aws_sdk_sfn::operation::list_executions::ListExecutionsOutput;
 use aws_sdk_sfn::types::{ExecutionListItem, ExecutionStatus};
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::DateTime;
 use deployment_watcher::{handler, Action, Config, Deps, Error, Request, Response};
+use greenlight_aws::AwsError;
 use greenlight_core::model::{
     Admission, CreatedDeployment, DeploymentStatus, NextStep, Phase, PipelineInput, StatusReport,
     ValidationAction, ValidationReport,
@@ -52,6 +56,7 @@ fn config() -> Config {
         state_machine_arn: SM_ARN.to_string(),
         deployment_config_name: "CodeDeployDefault.OneAtATime".to_string(),
         deployment_timeout_seconds: 3600,
+        post_reroute_timeout_seconds: 3 * 3600,
         min_wait_seconds: 5,
         max_wait_seconds: 60,
         ignore_application_stop_failures: false,
@@ -60,8 +65,15 @@ fn config() -> Config {
 
 fn deps(codedeploy: &[&Rule], sfn: &[&Rule]) -> Deps {
     Deps::from_clients(
-        mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, codedeploy),
-        mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn),
+        // One attempt per call: a throttled or 5xx answer reaches the shell
+        // at once (the SDK's own retries are not under test here).
+        mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, codedeploy, |c| c
+            .retry_config(
+                aws_sdk_codedeploy::config::retry::RetryConfig::standard().with_max_attempts(1)
+            )),
+        mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn, |c| c.retry_config(
+            aws_sdk_sfn::config::retry::RetryConfig::standard().with_max_attempts(1)
+        )),
         config(),
     )
 }
@@ -416,6 +428,9 @@ fn group_with_termination_wait(minutes: i32) -> Rule {
                     DeploymentGroupInfo::builder()
                         .application_name("shop")
                         .deployment_group_name("shop-bluegreen")
+                        .auto_scaling_groups(
+                            AutoScalingGroup::builder().name("shop-asg-blue").build(),
+                        )
                         .blue_green_deployment_configuration(
                             BlueGreenDeploymentConfiguration::builder()
                                 .terminate_blue_instances_on_deployment_success(terminate)
@@ -467,14 +482,30 @@ async fn create_makes_a_new_deployment_with_the_s3_revision() {
         created.deployment_config_name.as_deref(),
         Some("CodeDeployDefault.OneAtATime")
     );
+    // Defect 4 (issue 9): the blue fleet, read from the group before create.
+    assert_eq!(created.blue_auto_scaling_groups, vec!["shop-asg-blue"]);
 }
 
+/// A GetDeploymentGroup answer made of an HTTP status and an awsJson error body.
+fn group_http_error(status: u16, code: &'static str) -> Rule {
+    mock!(aws_sdk_codedeploy::Client::get_deployment_group).then_http_response(move || {
+        HttpResponse::new(
+            status.try_into().expect("status"),
+            SdkBody::from(format!(
+                r#"{{"__type":"{code}","message":"{code} from the test"}}"#
+            )),
+        )
+    })
+}
+
+/// Defect 4 (issue 9): the blue Auto Scaling groups are required, so a group
+/// that cannot be read fails `create` with a named error and creates nothing.
 #[tokio::test]
-async fn create_succeeds_when_the_group_cannot_be_read_for_predictions() {
+async fn create_fails_named_when_the_group_cannot_be_read() {
     let list = recent_deployments(vec![]);
     let batch = batch_get(vec![]);
     let create = create_ok();
-    let group = mock!(aws_sdk_codedeploy::Client::get_deployment_group).then_error(|| {
+    let denied = mock!(aws_sdk_codedeploy::Client::get_deployment_group).then_error(|| {
         GetDeploymentGroupError::generic(
             aws_sdk_codedeploy::error::ErrorMetadata::builder()
                 .code("AccessDeniedException")
@@ -482,14 +513,57 @@ async fn create_succeeds_when_the_group_cannot_be_read_for_predictions() {
                 .build(),
         )
     });
-    let deps = deps(&[&list, &batch, &create, &group], &[]);
-    let Response::Created(created) = run(request(CREATE), &deps).await.unwrap() else {
-        panic!("expected CreatedDeployment")
-    };
-    assert_eq!(create.num_calls(), 1);
-    assert_eq!(group.num_calls(), 1);
-    assert_eq!(created.deployment_id, "d-NEW12345");
-    assert_eq!(created.blue_termination_wait_seconds, None);
+    let d = deps(&[&list, &batch, &create, &denied], &[]);
+    let err = run(request(CREATE), &d).await.unwrap_err();
+    assert_eq!(Diagnostic::from(err).error_type, "AwsError");
+    assert_eq!(
+        create.num_calls(),
+        0,
+        "no deployment without the blue record"
+    );
+
+    // Throttled past the SDK's retries: transient, retried by the state machine.
+    let throttled = group_http_error(400, "ThrottlingException");
+    let d = deps(&[&list, &batch, &create, &throttled], &[]);
+    let err = run(request(CREATE), &d).await.unwrap_err();
+    let m = err.to_string();
+    assert_eq!(Diagnostic::from(err).error_type, "AwsTransient", "{m}");
+    assert!(
+        m.contains("GetDeploymentGroup on shop/shop-bluegreen"),
+        "{m}"
+    );
+    assert_eq!(create.num_calls(), 0);
+
+    let missing = mock!(aws_sdk_codedeploy::Client::get_deployment_group).then_error(|| {
+        GetDeploymentGroupError::DeploymentGroupDoesNotExistException(
+            DeploymentGroupDoesNotExistException::builder()
+                .message("No Deployment Group found for name: shop-bluegreen")
+                .build(),
+        )
+    });
+    let d = deps(&[&list, &batch, &create, &missing], &[]);
+    let err = run(request(CREATE), &d).await.unwrap_err();
+    assert_eq!(err.error_type(), "DeploymentGroupNotFound");
+    assert!(err.to_string().contains("shop-bluegreen"), "{err}");
+}
+
+#[tokio::test]
+async fn create_throttled_or_5xx_is_transient() {
+    for (status, code) in [(400, "ThrottlingException"), (503, "ServiceUnavailable")] {
+        let list = recent_deployments(vec![]);
+        let batch = batch_get(vec![]);
+        let group = group_with_termination_wait(5);
+        let create =
+            mock!(aws_sdk_codedeploy::Client::create_deployment).then_http_response(move || {
+                HttpResponse::new(
+                    status.try_into().expect("status"),
+                    SdkBody::from(format!(r#"{{"__type":"{code}","message":"m"}}"#)),
+                )
+            });
+        let deps = deps(&[&list, &batch, &group, &create], &[]);
+        let err = run(request(CREATE), &deps).await.unwrap_err();
+        assert_eq!(err.error_type(), "AwsTransient", "{code}: {err}");
+    }
 }
 
 #[tokio::test]
@@ -518,7 +592,7 @@ async fn a_retried_create_reuses_the_deployment_it_made() {
             reused: true,
             blue_termination_wait_seconds: Some(0),
             deployment_config_name: Some("CodeDeployDefault.OneAtATime".into()),
-            blue_auto_scaling_groups: Vec::new(),
+            blue_auto_scaling_groups: vec!["shop-asg-blue".into()],
         })
     );
     assert_eq!(create.num_calls(), 0, "no second deployment");
@@ -580,7 +654,8 @@ async fn create_failing_with(error: fn() -> CreateDeploymentError) -> Error {
     let list = recent_deployments(vec![]);
     let batch = batch_get(vec![]);
     let create = mock!(aws_sdk_codedeploy::Client::create_deployment).then_error(error);
-    let deps = deps(&[&list, &batch, &create], &[]);
+    let group = group_with_termination_wait(5);
+    let deps = deps(&[&list, &batch, &create, &group], &[]);
     run(req, &deps).await.unwrap_err()
 }
 
@@ -1147,13 +1222,15 @@ async fn status_past_the_deadline_stops_with_rollback() {
 #[tokio::test]
 async fn status_deadline_race_with_completion_reports_the_end() {
     let now = now_ms();
+    // Still installing (before the point of no return) at the first look;
+    // CodeDeploy ended it (Failed) before the stop landed.
     let mut running = scenario(Sdk::InProgress, now - 3_700_000);
-    running.green = succeeded(&INSTALL, now - 3_000_000)
+    running.green = succeeded(&INSTALL[..3], now - 3_000_000)
         .into_iter()
-        .chain(succeeded(&ALLOW, now - 2_000_000))
+        .chain(pending(&INSTALL[3..]))
+        .chain(pending(&ALLOW))
         .collect();
-    running.blue = succeeded(&BLOCK, now - 1_990_000);
-    let mut done = scenario(Sdk::Succeeded, now - 3_700_000);
+    let mut done = scenario(Sdk::Failed, now - 3_700_000);
     done.green = running.green.clone();
     done.blue = running.blue.clone();
     done.completed = Some(now - 1_000);
@@ -1187,9 +1264,78 @@ async fn status_deadline_race_with_completion_reports_the_end() {
     assert_eq!(get.num_calls(), 2);
     assert_eq!(
         (r.status, r.next),
-        (DeploymentStatus::Succeeded, NextStep::Succeeded)
+        (DeploymentStatus::Failed, NextStep::Failed)
     );
     assert!(!r.deadline_exceeded);
+}
+
+/// Defect 1 (issue 9): a deployment that passed validation and moved traffic
+/// (blue termination wait) is never stopped by the deadline.
+#[tokio::test]
+async fn status_past_the_deadline_in_the_termination_wait_never_stops() {
+    let now = now_ms();
+    let mut s = scenario(Sdk::InProgress, now - 3_700_000);
+    s.green = succeeded(&INSTALL, now - 3_000_000)
+        .into_iter()
+        .chain(succeeded(&ALLOW, now - 2_000_000))
+        .collect();
+    s.blue = succeeded(&BLOCK, now - 1_990_000);
+    s.termination_wait_started = true;
+    let stop = mock!(aws_sdk_codedeploy::Client::stop_deployment)
+        .then_output(|| StopDeploymentOutput::builder().build());
+    for (name, deadline) in [
+        ("deadline just passed", now - 1),
+        // Past the post-reroute bound too: overdue, still never stopped.
+        ("post-reroute bound passed", now - 3 * 3_600_000 - 1),
+    ] {
+        let r = look(
+            status_request(Some(deadline)),
+            &codedeploy_rules(s.clone()),
+            &[&stop],
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (r.phase, r.next),
+            (Phase::Terminating, NextStep::Wait),
+            "{name}"
+        );
+        assert!(!r.deadline_exceeded, "{name}");
+        assert!(r.wait_seconds >= 5, "{name}");
+        if name == "post-reroute bound passed" {
+            assert_eq!(r.error.as_ref().unwrap().code, "POST_REROUTE_OVERDUE");
+        } else {
+            assert!(r.error.is_none(), "{name}");
+        }
+    }
+    assert_eq!(
+        stop.num_calls(),
+        0,
+        "never StopDeployment past the point of no return"
+    );
+}
+
+/// Defect 2 (issue 9): throttling or a 5xx that outlasts the SDK's retries is
+/// `AwsTransient` (retried by the state machine), a permanent error `AwsError`.
+#[tokio::test]
+async fn status_transient_and_permanent_aws_errors() {
+    for (status, code, expected) in [
+        (400, "ThrottlingException", "AwsTransient"),
+        (503, "ServiceUnavailable", "AwsTransient"),
+        (500, "InternalFailure", "AwsTransient"),
+        (400, "AccessDeniedException", "AwsError"),
+    ] {
+        let get = mock!(aws_sdk_codedeploy::Client::get_deployment).then_http_response(move || {
+            HttpResponse::new(
+                status.try_into().expect("status"),
+                SdkBody::from(format!(r#"{{"__type":"{code}","message":"m"}}"#)),
+            )
+        });
+        let err = look(status_request(None), &[], &[&get]).await.unwrap_err();
+        let m = err.to_string();
+        assert_eq!(Diagnostic::from(err).error_type, expected, "{code}: {m}");
+        assert!(m.contains("GetDeployment on d-7Q2KJ3X1A"), "{m}");
+    }
 }
 
 #[tokio::test]
@@ -1252,7 +1398,11 @@ fn every_error_type_is_stable() {
         Error::InvalidRevision(String::new()),
         Error::DeploymentCreateRejected(String::new()),
         Error::InvalidInput(String::new()),
-        Error::AwsError(String::new()),
+        Error::Aws(AwsError::unexpected("Op", "r", "m")),
+        Error::Aws(AwsError {
+            transient: true,
+            ..AwsError::unexpected("Op", "r", "m")
+        }),
     ]
     .iter()
     .map(Error::error_type)
@@ -1266,7 +1416,8 @@ fn every_error_type_is_stable() {
             "InvalidRevision",
             "DeploymentCreateRejected",
             "InvalidInput",
-            "AwsError"
+            "AwsError",
+            "AwsTransient"
         ]
     );
 }

@@ -6,6 +6,7 @@ use super::*;
 use aws_sdk_autoscaling::operation::delete_auto_scaling_group::{
     DeleteAutoScalingGroupError, DeleteAutoScalingGroupOutput,
 };
+use aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsOutput;
 use aws_sdk_autoscaling::types::error::ResourceInUseFault;
 use aws_sdk_codedeploy::operation::batch_get_deployment_targets::BatchGetDeploymentTargetsOutput;
 use aws_sdk_codedeploy::operation::get_deployment::{GetDeploymentError, GetDeploymentOutput};
@@ -45,6 +46,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use aws_sdk_s3::error::ErrorMetadata;
 use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
 use aws_sdk_s3::operation::put_object::{PutObjectError, PutObjectOutput};
+use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::error::NoSuchKey;
 use aws_sdk_sns::operation::publish::{PublishError, PublishOutput};
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
@@ -76,6 +78,11 @@ const TG_ARN: &str =
 const BAD_GREEN: &str = "i-0c1d2e3f4a5b6c7d8";
 const GOOD_GREEN: &str = "i-0a1b2c3d4e5f60718";
 const BLUE_1: &str = "i-0b1b2b3b4b5b6b7b8";
+const STATE_MACHINE: &str =
+    "arn:aws:states:us-east-1:111122223333:stateMachine:greenlight-pipeline";
+/// The fixture deployment's `createdAtMs` (events/task-handle-failure.json).
+const DEPLOYMENT_CREATED_MS: EpochMillis = 1_714_564_810_000;
+const EXECUTION_END: &str = include_str!("../../../events/sfn-execution-status-change.json");
 
 type Log<T> = Arc<Mutex<Vec<T>>>;
 
@@ -96,6 +103,7 @@ struct Mocks {
     sns: Vec<Rule>,
     s3: Vec<Rule>,
     codepipeline: Vec<Rule>,
+    sfn: Vec<Rule>,
 }
 
 impl Mocks {
@@ -103,7 +111,18 @@ impl Mocks {
         Self::default()
     }
 
+    /// DescribeAutoScalingGroups answers the asked group, created after the
+    /// deployment (CodeDeploy's copy). Tests that need another answer push
+    /// their own rule (rules are tried in order; this one comes last).
+    fn describe_asg_default() -> [Rule; 2] {
+        [
+            describe_asg_rule(GREEN_ASG, DEPLOYMENT_CREATED_MS + 60_000),
+            describe_asg_rule(OUTSIDE_GREEN_ASG, DEPLOYMENT_CREATED_MS + 60_000),
+        ]
+    }
+
     fn deps(&self) -> Deps {
+        let defaults = Self::describe_asg_default();
         Deps {
             codedeploy: mock_client!(
                 aws_sdk_codedeploy,
@@ -113,7 +132,7 @@ impl Mocks {
             autoscaling: mock_client!(
                 aws_sdk_autoscaling,
                 RuleMode::MatchAny,
-                self.autoscaling.iter()
+                self.autoscaling.iter().chain(defaults.iter())
             ),
             elbv2: mock_client!(
                 aws_sdk_elasticloadbalancingv2,
@@ -127,10 +146,12 @@ impl Mocks {
                 RuleMode::MatchAny,
                 self.codepipeline.iter()
             ),
+            sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, self.sfn.iter()),
             config: Config {
                 topic_arn: TOPIC.to_string(),
                 report_bucket: BUCKET.to_string(),
                 report_prefix: DEFAULT_REPORT_PREFIX.to_string(),
+                state_machine_arn: Some(STATE_MACHINE.to_string()),
             },
         }
     }
@@ -230,6 +251,9 @@ fn info(
                 .build(),
         )
         .instance_termination_wait_time_started(false)
+        .create_time(aws_sdk_codedeploy::primitives::DateTime::from_millis(
+            DEPLOYMENT_CREATED_MS,
+        ))
         .rollback_info(
             RollbackInfo::builder()
                 .rollback_deployment_id("d-RB0000001")
@@ -416,6 +440,24 @@ fn delete_asg_rule(seen: Log<(String, bool)>) -> Rule {
             true
         })
         .then_output(|| DeleteAutoScalingGroupOutput::builder().build())
+}
+
+/// DescribeAutoScalingGroups answering group `name`, created at `created_ms`.
+fn describe_asg_rule(name: &'static str, created_ms: EpochMillis) -> Rule {
+    mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups)
+        .match_requests(move |r| r.auto_scaling_group_names() == [name.to_string()])
+        .then_output(move || {
+            DescribeAutoScalingGroupsOutput::builder()
+                .auto_scaling_groups(
+                    aws_sdk_autoscaling::types::AutoScalingGroup::builder()
+                        .auto_scaling_group_name(name)
+                        .created_time(aws_sdk_autoscaling::primitives::DateTime::from_millis(
+                            created_ms,
+                        ))
+                        .build(),
+                )
+                .build()
+        })
 }
 
 fn delete_asg_not_found_rule() -> Rule {
@@ -963,7 +1005,16 @@ async fn active_deployment_is_stopped_before_the_runbook() {
     );
     assert_eq!(entries(&stopped), vec![(DEP.to_string(), Some(true))]);
     assert_eq!(action(&report, Step::StopDeployment).outcome, Outcome::Done);
-    assert_eq!(entries(&deleted).len(), 1);
+    // Re-read after the stop: still Ready (the stop and its rollback are
+    // under way), so the green group is not deleted under CodeDeploy.
+    assert!(entries(&deleted).is_empty());
+    let kept = action(&report, Step::DeleteGreenAsg);
+    assert_eq!(kept.outcome, Outcome::Skipped);
+    assert!(
+        kept.detail.contains("still Ready after StopDeployment"),
+        "{}",
+        kept.detail
+    );
     let steps: Vec<Step> = report.actions.iter().map(|a| a.step).collect();
     assert_eq!(
         &steps[..3],
@@ -1262,9 +1313,8 @@ async fn without_s3_the_failure_is_still_handled_and_says_so() {
     );
     let claim = action(&report, Step::ClaimReport);
     assert_eq!(claim.outcome, Outcome::Failed);
-    assert!(claim
-        .detail
-        .contains("handled without dedupe: AccessDenied"));
+    assert!(claim.detail.contains("handled without dedupe"));
+    assert!(claim.detail.contains("AccessDenied"), "{}", claim.detail);
     let write = action(&report, Step::WriteReport);
     assert_eq!(write.outcome, Outcome::Failed);
     assert!(write.detail.contains("AccessDenied"));
@@ -1864,9 +1914,397 @@ async fn describe_tags_failure_on_event_path_is_recorded() {
     let restore = action(&report, Step::RestoreLoadBalancer);
     assert_eq!(restore.outcome, Outcome::Failed);
     assert!(
-        restore.detail.starts_with("AwsError: DescribeTags failed"),
+        restore.detail.starts_with("AwsError: DescribeTags on "),
         "{}",
         restore.detail
     );
     assert_eq!(report.load_balancer.state, RestoreState::Failed);
+}
+
+// ---- issue 9: failure-path defects ---------------------------------------------
+
+/// GetDeployment answering `first` for the first `reads` calls, then `then`
+/// (the re-read after the stop).
+fn deployment_rules_changing(
+    reads: usize,
+    first: DeploymentInfo,
+    then: DeploymentInfo,
+    targets: Vec<DeploymentTarget>,
+) -> Vec<Rule> {
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut rules = deployment_rules(first.clone(), targets);
+    rules[0] = mock!(aws_sdk_codedeploy::Client::get_deployment).then_output(move || {
+        let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let info = if n < reads {
+            first.clone()
+        } else {
+            then.clone()
+        };
+        GetDeploymentOutput::builder().deployment_info(info).build()
+    });
+    rules
+}
+
+fn stop_rule(seen: Log<String>) -> Rule {
+    mock!(aws_sdk_codedeploy::Client::stop_deployment)
+        .match_requests(move |r| {
+            seen.lock()
+                .unwrap()
+                .push(r.deployment_id().unwrap_or_default().to_string());
+            true
+        })
+        .then_output(|| {
+            StopDeploymentOutput::builder()
+                .status(StopStatus::Succeeded)
+                .build()
+        })
+}
+
+fn ready_green() -> Vec<DeploymentTarget> {
+    vec![target(
+        BAD_GREEN,
+        TargetLabel::Green,
+        TargetStatus::Ready,
+        green_events(None, Some("BeforeAllowTraffic")),
+    )]
+}
+
+fn lambda_died_task() -> TaskRequest<Action> {
+    let mut task = task_request();
+    task.pipeline.validation = None;
+    task.pipeline.error = Some(TaskError {
+        error: "Lambda.Unknown".into(),
+        cause: "The cause could not be determined because Lambda did not return an error type."
+            .into(),
+    });
+    task
+}
+
+#[tokio::test]
+async fn green_is_deleted_only_after_the_re_read_shows_the_stopped_deployment() {
+    let stopped = log();
+    let deleted = log();
+    let mut m = Mocks::new();
+    m.codedeploy = deployment_rules_changing(
+        1,
+        info(DEP, SdkStatus::Ready, &deployment_description(EXEC), None),
+        info(DEP, SdkStatus::Stopped, &deployment_description(EXEC), None),
+        ready_green(),
+    );
+    m.codedeploy.push(stop_rule(stopped.clone()));
+    m.codedeploy.push(deployment_group_rule(&[GREEN_ASG]));
+    m.codedeploy.push(update_group_rule(log()));
+    m.autoscaling.push(delete_asg_rule(deleted.clone()));
+    m.elbv2 = elb_tuned_rules(log());
+    m.sns.push(publish_rule(log()));
+    m.s3 = s3_fresh_rules(log());
+    let deps = m.deps();
+    let report = handled(
+        run(Request::Task(Box::new(lambda_died_task())), &deps)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(entries(&stopped), vec![DEP.to_string()]);
+    assert_eq!(entries(&deleted), vec![(GREEN_ASG.to_string(), true)]);
+    let steps: Vec<Step> = report.actions.iter().map(|a| a.step).collect();
+    assert_eq!(
+        &steps[..3],
+        &[
+            Step::ClaimReport,
+            Step::StopDeployment,
+            Step::DeleteGreenAsg
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_group_older_than_the_deployment_is_never_deleted() {
+    // Same name, but created before this deployment: not its copy. No delete
+    // rule: the mock client panics if DeleteAutoScalingGroup is called.
+    let mut m = Mocks::new();
+    m.codedeploy = validation_stopped_deployment();
+    m.codedeploy.push(deployment_group_rule(&[GREEN_ASG]));
+    m.codedeploy.push(update_group_rule(log()));
+    m.autoscaling.push(describe_asg_rule(
+        GREEN_ASG,
+        DEPLOYMENT_CREATED_MS - 86_400_000,
+    ));
+    m.elbv2 = elb_tuned_rules(log());
+    m.sns.push(publish_rule(log()));
+    m.s3 = s3_fresh_rules(log());
+    let deps = m.deps();
+    let report = handled(
+        run(Request::Task(Box::new(task_request())), &deps)
+            .await
+            .unwrap(),
+    );
+    let kept = action(&report, Step::DeleteGreenAsg);
+    assert_eq!(kept.outcome, Outcome::Skipped);
+    assert!(
+        kept.detail.contains("not this deployment's copy"),
+        "{}",
+        kept.detail
+    );
+}
+
+#[tokio::test]
+async fn a_green_fleet_that_received_traffic_is_never_force_deleted() {
+    let mut m = Mocks::new();
+    m.codedeploy = deployment_rules(
+        info(
+            DEP,
+            SdkStatus::Failed,
+            &deployment_description(EXEC),
+            Some((ErrorCode::HealthConstraints, "failed")),
+        ),
+        vec![target(
+            BAD_GREEN,
+            TargetLabel::Green,
+            TargetStatus::Failed,
+            green_events(Some("AllowTraffic"), None),
+        )],
+    );
+    m.codedeploy.push(deployment_group_rule(&[GREEN_ASG]));
+    m.codedeploy.push(update_group_rule(log()));
+    m.elbv2 = elb_tuned_rules(log());
+    m.sns.push(publish_rule(log()));
+    m.s3 = s3_fresh_rules(log());
+    let deps = m.deps();
+    let report = handled(
+        run(Request::Task(Box::new(install_failed_task())), &deps)
+            .await
+            .unwrap(),
+    );
+    let kept = action(&report, Step::DeleteGreenAsg);
+    assert_eq!(kept.outcome, Outcome::Skipped);
+    assert!(
+        kept.detail.contains("AllowTraffic had started"),
+        "{}",
+        kept.detail
+    );
+}
+
+#[tokio::test]
+async fn the_group_goes_back_to_the_recorded_blue_not_to_target_instances() {
+    // targetInstances names the replacement (green) group, as AWS documents
+    // it; the create-time record names blue.
+    let updated = log();
+    let mut m = Mocks::new();
+    let mut i = info(
+        DEP,
+        SdkStatus::Failed,
+        &deployment_description(EXEC),
+        Some((ErrorCode::HealthConstraints, "failed")),
+    );
+    i.target_instances = Some(
+        TargetInstances::builder()
+            .auto_scaling_groups(GREEN_ASG)
+            .build(),
+    );
+    m.codedeploy = deployment_rules(
+        i,
+        vec![target(
+            BAD_GREEN,
+            TargetLabel::Green,
+            TargetStatus::Failed,
+            green_events(Some("Install"), None),
+        )],
+    );
+    m.codedeploy.push(deployment_group_rule(&[GREEN_ASG]));
+    m.codedeploy.push(update_group_rule(updated.clone()));
+    m.autoscaling.push(delete_asg_rule(log()));
+    m.elbv2 = elb_tuned_rules(log());
+    m.sns.push(publish_rule(log()));
+    m.s3 = s3_fresh_rules(log());
+    let deps = m.deps();
+    handled(
+        run(Request::Task(Box::new(install_failed_task())), &deps)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(entries(&updated), vec![vec![BLUE_ASG.to_string()]]);
+}
+
+#[tokio::test]
+async fn without_a_blue_record_a_group_on_green_is_left_for_the_operator() {
+    // No UpdateDeploymentGroup rule: it must not be called.
+    let mut m = Mocks::new();
+    m.codedeploy = install_failed_deployment(DEP, &deployment_description(EXEC));
+    m.codedeploy.push(deployment_group_rule(&[GREEN_ASG]));
+    m.autoscaling.push(delete_asg_rule(log()));
+    m.elbv2 = elb_tuned_rules(log());
+    m.sns.push(publish_rule(log()));
+    m.s3 = s3_fresh_rules(log());
+    let deps = m.deps();
+    let mut task = install_failed_task();
+    task.pipeline
+        .deployment
+        .as_mut()
+        .unwrap()
+        .blue_auto_scaling_groups
+        .clear();
+    let report = handled(run(Request::Task(Box::new(task)), &deps).await.unwrap());
+    let point = action(&report, Step::PointGroupAtBlue);
+    assert_eq!(point.outcome, Outcome::Skipped);
+    assert!(point.detail.contains("by hand"), "{}", point.detail);
+}
+
+fn list_deployments_rule(ids: &'static [&'static str]) -> Rule {
+    mock!(aws_sdk_codedeploy::Client::list_deployments)
+        .match_requests(|r| {
+            r.application_name() == Some(APP)
+                && r.deployment_group_name() == Some(GROUP)
+                && r.create_time_range().and_then(|t| t.start()).is_some()
+        })
+        .then_output(move || {
+            aws_sdk_codedeploy::operation::list_deployments::ListDeploymentsOutput::builder()
+                .set_deployments(Some(ids.iter().map(|s| s.to_string()).collect()))
+                .build()
+        })
+}
+
+#[tokio::test]
+async fn a_deployment_left_by_a_dead_create_task_is_found_and_stopped() {
+    let stopped = log();
+    let mut m = Mocks::new();
+    // d-4HN8TBZ2C was started by hand; DEP names this execution.
+    m.codedeploy = deployment_rules_changing(
+        2,
+        info(
+            DEP,
+            SdkStatus::InProgress,
+            &deployment_description(EXEC),
+            None,
+        ),
+        info(DEP, SdkStatus::Stopped, &deployment_description(EXEC), None),
+        ready_green(),
+    );
+    m.codedeploy.insert(
+        0,
+        mock!(aws_sdk_codedeploy::Client::get_deployment)
+            .match_requests(|r| r.deployment_id() == Some(OUTSIDE_DEP))
+            .then_output(|| {
+                GetDeploymentOutput::builder()
+                    .deployment_info(info(OUTSIDE_DEP, SdkStatus::InProgress, "by hand", None))
+                    .build()
+            }),
+    );
+    m.codedeploy
+        .push(list_deployments_rule(&[OUTSIDE_DEP, DEP]));
+    m.codedeploy.push(stop_rule(stopped.clone()));
+    m.codedeploy.push(deployment_group_rule(&[GREEN_ASG]));
+    m.codedeploy.push(update_group_rule(log()));
+    m.autoscaling.push(delete_asg_rule(log()));
+    m.elbv2 = elb_tuned_rules(log());
+    m.sns.push(publish_rule(log()));
+    m.s3 = s3_fresh_rules(log());
+    let deps = m.deps();
+    let mut task = lambda_died_task();
+    task.pipeline.deployment = None;
+    task.pipeline.status = None;
+    let report = handled(run(Request::Task(Box::new(task)), &deps).await.unwrap());
+    assert_eq!(report.deployment_id.as_deref(), Some(DEP));
+    assert_eq!(action(&report, Step::FindDeployment).outcome, Outcome::Done);
+    assert_eq!(entries(&stopped), vec![DEP.to_string()]);
+    assert!(report.runbook.stop_deployment);
+}
+
+#[tokio::test]
+async fn transient_errors_never_stop_the_deployment() {
+    // No StopDeployment, DeleteAutoScalingGroup, UpdateDeploymentGroup or
+    // ELBv2 rule: calling any of them panics.
+    let published = log();
+    let mut m = Mocks::new();
+    m.codedeploy = deployment_rules(
+        info(
+            DEP,
+            SdkStatus::InProgress,
+            &deployment_description(EXEC),
+            None,
+        ),
+        ready_green(),
+    );
+    m.sns.push(publish_rule(published.clone()));
+    m.s3 = s3_fresh_rules(log());
+    let deps = m.deps();
+    let mut task = lambda_died_task();
+    task.pipeline.error = Some(TaskError {
+        error: greenlight_core::errors::AWS_TRANSIENT.into(),
+        cause: "GetDeployment on d-7Q2KJ3X1A failed (ThrottlingException): Rate exceeded".into(),
+    });
+    let report = handled(run(Request::Task(Box::new(task)), &deps).await.unwrap());
+    assert_eq!(report.error, FailureKind::LostSight);
+    assert!(!report.runbook.stop_deployment);
+    assert!(!has_action(&report, Step::StopDeployment));
+    assert!(!has_action(&report, Step::DeleteGreenAsg));
+    assert_eq!(report.load_balancer.state, RestoreState::NothingToRestore);
+    let (_, message) = entries(&published).pop().unwrap();
+    assert!(message.contains("LOST SIGHT"), "{message}");
+    assert!(message.contains("still InProgress"), "{message}");
+}
+
+fn execution_event(error: Option<&str>) -> Request {
+    let mut v: serde_json::Value = serde_json::from_str(EXECUTION_END).unwrap();
+    v["detail"]["error"] = error.map(Into::into).unwrap_or(serde_json::Value::Null);
+    serde_json::from_value(v).unwrap()
+}
+
+#[tokio::test]
+async fn an_execution_that_died_outside_the_failure_path_is_cleaned_up() {
+    let stopped = log();
+    let mut m = Mocks::new();
+    let input = serde_json::to_string(&task_request().pipeline.input).unwrap();
+    m.sfn.push(
+        mock!(aws_sdk_sfn::Client::describe_execution)
+            .match_requests(|r| r.execution_arn().is_some_and(|a| a.ends_with(EXEC)))
+            .then_output(move || {
+                aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput::builder()
+                    .execution_arn(format!("arn:aws:states:us-east-1:111122223333:execution:greenlight-pipeline:{EXEC}"))
+                    .state_machine_arn(STATE_MACHINE)
+                    .status(aws_sdk_sfn::types::ExecutionStatus::Failed)
+                    .start_date(aws_sdk_sfn::primitives::DateTime::from_millis(NOW))
+                    .input(input.clone())
+                    .build()
+                    .unwrap()
+            }),
+    );
+    m.codedeploy = deployment_rules_changing(
+        2,
+        info(DEP, SdkStatus::Ready, &deployment_description(EXEC), None),
+        info(DEP, SdkStatus::Stopped, &deployment_description(EXEC), None),
+        ready_green(),
+    );
+    m.codedeploy.push(list_deployments_rule(&[DEP]));
+    m.codedeploy.push(stop_rule(stopped.clone()));
+    m.codedeploy.push(deployment_group_rule(&[BLUE_ASG]));
+    m.autoscaling.push(delete_asg_rule(log()));
+    m.elbv2 = elb_tuned_rules(log());
+    m.sns.push(publish_rule(log()));
+    m.s3 = s3_fresh_rules(log());
+    let deps = m.deps();
+    let report = handled(
+        run(execution_event(Some("States.DataLimitExceeded")), &deps)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(report.error, FailureKind::ExecutionEnded);
+    assert!(
+        report.summary.contains("States.DataLimitExceeded"),
+        "{}",
+        report.summary
+    );
+    assert_eq!(entries(&stopped), vec![DEP.to_string()]);
+    assert!(matches!(report.source, ReportSource::Execution { .. }));
+}
+
+#[tokio::test]
+async fn an_execution_that_went_through_handle_failure_is_ignored_without_any_call() {
+    let deps = Mocks::new().deps();
+    match run(execution_event(Some("DeploymentFailed")), &deps)
+        .await
+        .unwrap()
+    {
+        Response::Ignored { reason, .. } => assert!(reason.contains("HandleFailure"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
 }

@@ -25,6 +25,7 @@ use aws_sdk_codedeploy::Client as CodeDeployClient;
 use aws_sdk_elasticloadbalancingv2::Client as Elbv2Client;
 use greenlight_aws::config::{parsed_or, ConfigError};
 use greenlight_aws::load_balancer::{self as lb, LbError, RestoreOutcome};
+use greenlight_core::errors;
 use greenlight_core::model::{TargetGroupSnapshot, TaskRequest, TuningResult};
 use greenlight_core::tuning::{
     restore_source, tuning_result, FastProfile, ProfileError, RestoreReport, RestoreSource,
@@ -129,11 +130,13 @@ pub enum Error {
 }
 
 impl Error {
-    /// Stable names: InvalidProfile, DeploymentGroupNotFound, NoLoadBalancer,
-    /// TargetGroupNotFound, CorruptSnapshotTag, AwsError.
+    /// Stable names, all from `greenlight_core::errors`: InvalidProfile,
+    /// DeploymentGroupNotFound, NoLoadBalancer, TargetGroupNotFound,
+    /// CorruptSnapshotTag, AwsTransient (throttling, 5xx, timeout: the state
+    /// machine retries it), AwsError.
     pub fn error_type(&self) -> &'static str {
         match self {
-            Self::InvalidProfile(_) => "InvalidProfile",
+            Self::InvalidProfile(_) => errors::INVALID_PROFILE,
             Self::LoadBalancer(e) => e.error_type(),
         }
     }

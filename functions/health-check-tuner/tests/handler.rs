@@ -7,6 +7,7 @@ use aws_sdk_codedeploy::operation::get_deployment_group::{
 };
 use aws_sdk_codedeploy::types::{DeploymentGroupInfo, LoadBalancerInfo, TargetGroupInfo};
 use aws_sdk_codedeploy::Client as CodeDeployClient;
+use aws_sdk_elasticloadbalancingv2::config::http::HttpResponse;
 use aws_sdk_elasticloadbalancingv2::operation::add_tags::AddTagsOutput;
 use aws_sdk_elasticloadbalancingv2::operation::describe_tags::DescribeTagsOutput;
 use aws_sdk_elasticloadbalancingv2::operation::describe_target_group_attributes::DescribeTargetGroupAttributesOutput;
@@ -26,6 +27,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use aws_sdk_elasticloadbalancingv2::Client as Elbv2Client;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use aws_smithy_types::body::SdkBody;
 use greenlight_core::model::{
     AllowTrafficPrediction, BlockTrafficPrediction, HealthCheckSettings, TargetGroupSnapshot,
     TuningResult,
@@ -80,8 +82,21 @@ fn seed_snapshot(arn: &str) -> TargetGroupSnapshot {
 
 fn deps(cd: &[&Rule], elb: &[&Rule], config: Config) -> Deps {
     Deps {
-        codedeploy: mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, cd),
-        elbv2: mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::MatchAny, elb),
+        // One attempt per call: a throttled or 5xx answer reaches the shell
+        // at once (the SDK's own retries are not under test here).
+        codedeploy: mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, cd, |c| c
+            .retry_config(
+                aws_sdk_codedeploy::config::retry::RetryConfig::standard().with_max_attempts(1)
+            )),
+        elbv2: mock_client!(
+            aws_sdk_elasticloadbalancingv2,
+            RuleMode::MatchAny,
+            elb,
+            |c| c.retry_config(
+                aws_sdk_elasticloadbalancingv2::config::retry::RetryConfig::standard()
+                    .with_max_attempts(1)
+            )
+        ),
         config,
     }
 }
@@ -818,7 +833,8 @@ async fn restore_attempts_every_target_group_then_reports_the_failure() {
     let err = run(request, &deps).await.unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains("Throttling") && msg.contains(ARN), "{msg}");
-    assert_eq!(error_type(err), "AwsError");
+    // Throttling that outlasted the SDK's retries: transient (issue 9, defect 2).
+    assert_eq!(error_type(err), "AwsTransient");
     assert_eq!(
         calls(&log),
         [
@@ -827,4 +843,66 @@ async fn restore_attempts_every_target_group_then_reports_the_failure() {
             "RemoveTags"
         ]
     );
+}
+
+// ---- transient errors (issue 9, defect 2) ---------------------------------------
+
+/// An ELBv2 (awsQuery) error answer with this HTTP status and code.
+fn elb_http_error(status: u16, code: &'static str) -> HttpResponse {
+    HttpResponse::new(
+        status.try_into().expect("status"),
+        SdkBody::from(format!(
+            "<ErrorResponse><Error><Type>Receiver</Type><Code>{code}</Code><Message>{code} from the test</Message></Error><RequestId>r-1</RequestId></ErrorResponse>"
+        )),
+    )
+}
+
+#[tokio::test]
+async fn tune_throttled_or_5xx_is_transient_and_writes_nothing() {
+    for (status, code) in [(400, "Throttling"), (503, "ServiceUnavailable")] {
+        let describe = mock!(Elbv2Client::describe_target_groups)
+            .then_http_response(move || elb_http_error(status, code));
+        let dg = deployment_group(&["shop-tg"]);
+        let deps = deps(&[&dg], &[&describe], Config::default());
+        let err = run(tune_request(), &deps).await.unwrap_err();
+        let msg = err.to_string();
+        assert_eq!(error_type(err), "AwsTransient", "{code}: {msg}");
+        assert!(msg.contains("DescribeTargetGroups on shop-tg"), "{msg}");
+    }
+    // CodeDeploy throttling GetDeploymentGroup: transient too.
+    let dg = mock!(CodeDeployClient::get_deployment_group).then_http_response(|| {
+        aws_sdk_codedeploy::config::http::HttpResponse::new(
+            400.try_into().expect("status"),
+            SdkBody::from(r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#),
+        )
+    });
+    let deps = deps(&[&dg], &[], Config::default());
+    let err = run(tune_request(), &deps).await.unwrap_err();
+    assert_eq!(error_type(err), "AwsTransient");
+}
+
+#[tokio::test]
+async fn restore_5xx_is_transient_and_a_permanent_error_is_aws_error() {
+    for (status, code, expected) in [
+        (503, "ServiceUnavailable", "AwsTransient"),
+        (500, "InternalFailure", "AwsTransient"),
+        (403, "AccessDenied", "AwsError"),
+    ] {
+        let refuse = mock!(Elbv2Client::modify_target_group)
+            .then_http_response(move || elb_http_error(status, code));
+        let rules = [
+            tg_by_arn(ARN, FAST_HC),
+            dereg(ARN, "30"),
+            tags(ARN, Some(SEED_TAG)),
+            refuse,
+        ];
+        let deps = deps(&[], &rules.iter().collect::<Vec<_>>(), Config::default());
+        let err = run(restore_request(), &deps).await.unwrap_err();
+        let msg = err.to_string();
+        assert_eq!(error_type(err), expected, "{code}: {msg}");
+        assert!(
+            msg.contains(&format!("ModifyTargetGroup on {ARN}")),
+            "{msg}"
+        );
+    }
 }

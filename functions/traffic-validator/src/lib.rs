@@ -30,7 +30,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::codedeploy::CodeDeployLifecycleEvent;
-use aws_sdk_codedeploy::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_codedeploy::types::{DeploymentWaitType, LifecycleEventStatus};
 use greenlight_aws::config::{optional, parsed_or, ConfigError};
 use greenlight_aws::deployment::{
@@ -39,7 +38,8 @@ use greenlight_aws::deployment::{
 use greenlight_aws::load_balancer::{
     registered_targets, target_group_arns, target_group_by_name, target_group_port, LbError,
 };
-use greenlight_aws::{describe_error, now_ms};
+use greenlight_aws::{now_ms, AwsError};
+use greenlight_core::errors;
 use greenlight_core::hook::{self, HookPlan, NotProbed, TargetHost};
 use greenlight_core::model::{
     DeploymentStatus, DeploymentView, FleetLabel, InstanceEvidence, TaskRequest, ValidationAction,
@@ -238,23 +238,25 @@ pub enum Error {
         group: String,
         detail: String,
     },
-    /// An AWS call failed; `detail` names the call, the resource and AWS's answer.
-    #[error("{detail}")]
-    AwsError {
-        operation: &'static str,
-        detail: String,
-    },
+    /// An AWS call failed: the call, the resource, AWS's code and whether it
+    /// is transient (`AwsTransient`) or not (`AwsError`).
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    /// A load-balancer lookup failed (target group gone, no such group, ...).
+    #[error(transparent)]
+    LoadBalancer(LbError),
 }
 
 impl Error {
     /// Stable name for Lambda's `errorType`.
     pub fn error_type(&self) -> &'static str {
         match self {
-            Self::InvalidInput(_) => "InvalidInput",
-            Self::DeploymentNotFound(_) => "DeploymentNotFound",
-            Self::DeploymentNotReady { .. } => "DeploymentNotReady",
-            Self::NoProbePort { .. } => "NoProbePort",
-            Self::AwsError { .. } => "AwsError",
+            Self::InvalidInput(_) => errors::INVALID_INPUT,
+            Self::DeploymentNotFound(_) => errors::DEPLOYMENT_NOT_FOUND,
+            Self::DeploymentNotReady { .. } => errors::DEPLOYMENT_NOT_READY,
+            Self::NoProbePort { .. } => errors::NO_PROBE_PORT,
+            Self::Aws(e) => e.error_type(),
+            Self::LoadBalancer(e) => e.error_type(),
         }
     }
 }
@@ -272,28 +274,8 @@ impl From<ReadError> for Error {
     fn from(e: ReadError) -> Self {
         match e {
             ReadError::NotFound { .. } => Self::DeploymentNotFound(e.to_string()),
-            ReadError::Aws { operation, .. } => Self::AwsError {
-                operation,
-                detail: e.to_string(),
-            },
-            ReadError::Unexpected { .. } => Self::AwsError {
-                operation: "GetDeployment",
-                detail: e.to_string(),
-            },
+            ReadError::Aws(aws) => Self::Aws(aws),
         }
-    }
-}
-
-/// One line for an SDK error: the service's code and message when the
-/// service answered, else the whole error chain (timeout, DNS, ...).
-fn sdk_detail<E, R>(err: &SdkError<E, R>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    match err.as_service_error() {
-        Some(service) => describe_error(service),
-        None => DisplayErrorContext(err).to_string(),
     }
 }
 
@@ -369,12 +351,8 @@ async fn validate_task(
             .deployment_wait_type(DeploymentWaitType::ReadyWait)
             .send()
             .await
-            .map_err(|e| Error::AwsError {
-                operation: "ContinueDeployment",
-                detail: format!(
-                    "ContinueDeployment failed for deployment {deployment_id}: {}",
-                    sdk_detail(&e)
-                ),
+            .map_err(|e| {
+                Error::Aws(AwsError::from_sdk("ContinueDeployment", &deployment_id, &e))
             })?;
         tracing::info!(deployment_id, summary = %run.summary, "green fleet passed; deployment continued");
         ValidationAction::Continued
@@ -385,13 +363,7 @@ async fn validate_task(
             .auto_rollback_enabled(true)
             .send()
             .await
-            .map_err(|e| Error::AwsError {
-                operation: "StopDeployment",
-                detail: format!(
-                    "StopDeployment failed for deployment {deployment_id}: {}",
-                    sdk_detail(&e)
-                ),
-            })?;
+            .map_err(|e| Error::Aws(AwsError::from_sdk("StopDeployment", &deployment_id, &e)))?;
         tracing::warn!(deployment_id, summary = %run.summary, "green fleet failed; deployment stopped with rollback");
         ValidationAction::Stopped
     };
@@ -453,12 +425,12 @@ async fn answer_hook(
         .status(status)
         .send()
         .await
-        .map_err(|e| Error::AwsError {
-            operation: "PutLifecycleEventHookExecutionStatus",
-            detail: format!(
-                "PutLifecycleEventHookExecutionStatus failed for deployment {deployment_id}: {}",
-                sdk_detail(&e)
-            ),
+        .map_err(|e| {
+            Error::Aws(AwsError::from_sdk(
+                "PutLifecycleEventHookExecutionStatus",
+                &deployment_id,
+                &e,
+            ))
         })?;
     tracing::info!(deployment_id, ?hook_status, summary = %summary, "lifecycle hook answered");
     Ok(HookReport {
@@ -698,16 +670,9 @@ async fn probe_port(deps: &Deps, view: &DeploymentView) -> Result<u16, Error> {
 }
 
 fn lb_error(e: LbError) -> Error {
-    let operation = match &e {
-        LbError::AwsError { operation, .. } => operation,
-        LbError::DeploymentGroupNotFound { .. } | LbError::NoLoadBalancer { .. } => {
-            "GetDeploymentGroup"
-        }
-        _ => "DescribeTargetGroups",
-    };
-    Error::AwsError {
-        operation,
-        detail: e.to_string(),
+    match e {
+        LbError::Aws(aws) => Error::Aws(aws),
+        other => Error::LoadBalancer(other),
     }
 }
 
@@ -726,13 +691,12 @@ async fn private_ips(
             .set_next_token(next_token.take())
             .send()
             .await
-            .map_err(|e| Error::AwsError {
-                operation: "DescribeInstances",
-                detail: format!(
-                    "DescribeInstances failed for {}: {}",
+            .map_err(|e| {
+                Error::Aws(AwsError::from_sdk(
+                    "DescribeInstances",
                     instance_ids.join(", "),
-                    sdk_detail(&e)
-                ),
+                    &e,
+                ))
             })?;
         for instance in page.reservations().iter().flat_map(|r| r.instances()) {
             if let (Some(id), Some(ip)) = (instance.instance_id(), instance.private_ip_address()) {

@@ -509,7 +509,11 @@ impl World {
                 &stop,
                 &put_succeeded,
                 &put_failed
-            ]
+            ],
+            // One attempt: a throttled answer reaches the shell at once.
+            |c| c.retry_config(
+                aws_sdk_codedeploy::config::retry::RetryConfig::standard().with_max_attempts(1)
+            )
         );
         let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&describe]);
         // ECS: the green target group by name, and the targets registered
@@ -680,11 +684,22 @@ fn error_types_are_stable() {
             "NoProbePort",
         ),
         (
-            Error::AwsError {
-                operation: "StopDeployment",
-                detail: "x".into(),
-            },
+            Error::Aws(AwsError::unexpected("StopDeployment", "d", "x")),
             "AwsError",
+        ),
+        (
+            Error::Aws(AwsError {
+                transient: true,
+                ..AwsError::unexpected("StopDeployment", "d", "x")
+            }),
+            "AwsTransient",
+        ),
+        (
+            Error::LoadBalancer(LbError::NoLoadBalancer {
+                application: "a".into(),
+                group: "g".into(),
+            }),
+            "NoLoadBalancer",
         ),
     ];
     for (error, name) in cases {
@@ -1088,10 +1103,22 @@ async fn continue_deployment_failing_is_an_aws_error() {
     assert_eq!(e.error_type(), "AwsError");
     assert!(
         e.to_string().contains(
-            "ContinueDeployment failed for deployment d-7Q2KJ3X1A: DeploymentIsNotInReadyStateException"
+            "ContinueDeployment on d-7Q2KJ3X1A failed (DeploymentIsNotInReadyStateException)"
         ),
         "{e}"
     );
+}
+
+/// Defect 2 (issue 9): a throttled read that outlasts the SDK's retries is
+/// `AwsTransient`, and nothing was continued or stopped.
+#[tokio::test]
+async fn a_throttled_read_is_transient_and_acts_on_nothing() {
+    let mut w = World::new(1, &[]);
+    w.get_deployment_fails = true;
+    let h = w.build();
+    let e = h.task().await.unwrap_err();
+    assert_eq!(Diagnostic::from(e).error_type, "AwsTransient");
+    assert_eq!(h.continue_rule.num_calls() + h.stop.num_calls(), 0);
 }
 
 #[tokio::test]
@@ -1168,10 +1195,10 @@ async fn hook_mode_internal_error_still_reports_failed() {
     print_json("hook mode, CodeDeploy read fails", &report);
 
     assert_eq!(report.hook_status, HookStatus::Failed);
-    assert_eq!(report.error_type.as_deref(), Some("AwsError"));
+    assert_eq!(report.error_type.as_deref(), Some("AwsTransient"));
     assert!(
         report.summary
-            == "Deployment d-7Q2KJ3X1A could not be validated (AwsError: CodeDeploy GetDeployment failed for deployment d-7Q2KJ3X1A: ThrottlingException: Rate exceeded); the lifecycle hook was reported Failed.",
+            == "Deployment d-7Q2KJ3X1A could not be validated (AwsTransient: GetDeployment on d-7Q2KJ3X1A failed (ThrottlingException): Rate exceeded [transient: retrying later may succeed]); the lifecycle hook was reported Failed.",
         "{}",
         report.summary
     );
@@ -1197,10 +1224,10 @@ async fn hook_mode_put_failure_is_an_aws_error() {
     w.put_fails = true;
     let h = w.build();
     let e = h.hook().await.unwrap_err();
-    assert_eq!(e.error_type(), "AwsError");
+    assert_eq!(e.error_type(), "AwsTransient");
     assert!(
         e.to_string().starts_with(
-            "PutLifecycleEventHookExecutionStatus failed for deployment d-7Q2KJ3X1A: ThrottlingException"
+            "PutLifecycleEventHookExecutionStatus on d-7Q2KJ3X1A failed (ThrottlingException)"
         ),
         "{e}"
     );

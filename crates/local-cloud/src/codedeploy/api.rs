@@ -1,7 +1,8 @@
 //! The CodeDeploy API operations: request validation and answers in AWS's
 //! awsJson1_1 shapes, errors as `{"__type": "<Code>Exception", "message": ...}`.
 
-use super::store::{now_secs, App, Deployment, DeploymentStatus, Group};
+use super::health::{self, MinimumHealthy};
+use super::store::{now_secs, App, CustomConfig, Deployment, DeploymentStatus, Group, Store};
 use super::CodeDeploy;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
@@ -44,8 +45,11 @@ pub(super) async fn handle(cd: &Arc<CodeDeploy>, operation: &str, body: &[u8]) -
         "UpdateDeploymentGroup" => cd.update_deployment_group(&input),
         "ListDeploymentGroups" => cd.list_deployment_groups(&input),
         "DeleteDeploymentGroup" => cd.delete_deployment_group(&input),
-        "GetDeploymentConfig" => get_deployment_config(&input),
-        "CreateDeployment" => cd.create_deployment(&input),
+        "GetDeploymentConfig" => cd.get_deployment_config(&input),
+        "CreateDeploymentConfig" => cd.create_deployment_config(&input),
+        "DeleteDeploymentConfig" => cd.delete_deployment_config(&input),
+        "ListDeploymentConfigs" => cd.list_deployment_configs(),
+        "CreateDeployment" => cd.create_deployment(&input).await,
         "GetDeployment" => cd.get_deployment(&input),
         "BatchGetDeployments" => cd.batch_get_deployments(&input),
         "ListDeployments" => cd.list_deployments(&input),
@@ -66,7 +70,11 @@ fn render(result: ApiResult) -> (u16, Vec<u8>) {
     match result {
         Ok(v) => (200, v.to_string().into_bytes()),
         Err(e) => (
-            400,
+            if e.code == "InternalFailure" {
+                500
+            } else {
+                400
+            },
             json!({ "__type": e.code, "message": e.message })
                 .to_string()
                 .into_bytes(),
@@ -126,43 +134,164 @@ fn validate_deployment_id(id: &str) -> Result<(), ApiError> {
     }
 }
 
-const KNOWN_CONFIGS: [(&str, &str, i64); 3] = [
-    ("CodeDeployDefault.OneAtATime", "HOST_COUNT", 1),
-    ("CodeDeployDefault.HalfAtATime", "FLEET_PERCENT", 50),
-    ("CodeDeployDefault.AllAtOnce", "HOST_COUNT", 0),
-];
+/// "Maximum number of characters in a deployment description: 100"
+/// (CodeDeploy user guide, "CodeDeploy quotas"; the API model sets no bound).
+const MAX_DESCRIPTION: usize = 100;
+/// "Custom deployment configurations per account: 50" (same quotas page).
+const MAX_CUSTOM_CONFIGS: usize = 50;
 
-fn get_deployment_config(input: &Value) -> ApiResult {
-    let name = string_field(input, "deploymentConfigName").ok_or_else(|| {
+fn config_name(input: &Value) -> Result<&str, ApiError> {
+    string_field(input, "deploymentConfigName").ok_or_else(|| {
         err(
             "DeploymentConfigNameRequiredException",
             "The deployment configuration name was not specified.",
         )
-    })?;
-    let (name, kind, value) = KNOWN_CONFIGS
-        .iter()
-        .find(|(n, _, _)| *n == name)
-        .ok_or_else(|| {
-            err(
-                "DeploymentConfigDoesNotExistException",
-                format!("No deployment configuration found for name: {name}"),
-            )
-        })?;
-    Ok(json!({ "deploymentConfigInfo": {
-        "deploymentConfigId": format!("00000000-0000-0000-0000-00000000000{}", name.len() % 10),
-        "deploymentConfigName": name,
-        "minimumHealthyHosts": { "type": kind, "value": value },
-        "createTime": 1_400_000_000.0,
-        "computePlatform": "Server",
-    }}))
+    })
 }
 
-/// How many instances one step of a deployment config may touch at once.
-pub(super) fn batch_size(config_name: &str, fleet: usize) -> usize {
-    match config_name {
-        "CodeDeployDefault.AllAtOnce" => fleet.max(1),
-        "CodeDeployDefault.HalfAtATime" => fleet.div_ceil(2).max(1),
-        _ => 1,
+fn no_config(name: &str) -> ApiError {
+    err(
+        "DeploymentConfigDoesNotExistException",
+        format!("No deployment configuration found for name: {name}"),
+    )
+}
+
+/// A predefined or custom config's minimum healthy hosts.
+fn resolve_config(s: &Store, name: &str) -> Option<MinimumHealthy> {
+    health::predefined(name).or_else(|| s.configs.get(name).map(|c| c.min_healthy))
+}
+
+fn config_info(name: &str, id: &str, min: MinimumHealthy, create_time: f64) -> Value {
+    json!({ "deploymentConfigInfo": {
+        "deploymentConfigId": id,
+        "deploymentConfigName": name,
+        "minimumHealthyHosts": { "type": min.kind(), "value": min.value() },
+        "createTime": create_time,
+        "computePlatform": "Server",
+    }})
+}
+
+impl CodeDeploy {
+    fn get_deployment_config(&self, input: &Value) -> ApiResult {
+        let name = config_name(input)?;
+        if let Some(min) = health::predefined(name) {
+            let id = format!("00000000-0000-0000-0000-00000000000{}", name.len() % 10);
+            return Ok(config_info(name, &id, min, 1_400_000_000.0));
+        }
+        self.with_store(|s| {
+            let c = s.configs.get(name).ok_or_else(|| no_config(name))?;
+            Ok(config_info(name, &c.id, c.min_healthy, c.create_time))
+        })
+    }
+
+    /// CreateDeploymentConfig for the Server platform: `minimumHealthyHosts`
+    /// HOST_COUNT (≥ 0) or FLEET_PERCENT (0..=99 as the console allows; AWS
+    /// does not document the API's bound, harsher reading: 100 % is refused
+    /// because it could never deploy).
+    fn create_deployment_config(&self, input: &Value) -> ApiResult {
+        let name = config_name(input)?;
+        if name.len() > 100 || name.starts_with("CodeDeployDefault.") {
+            return Err(err(
+                "InvalidDeploymentConfigNameException",
+                format!("The deployment configuration name {name} is invalid: at most 100 characters, and the CodeDeployDefault. prefix is reserved."),
+            ));
+        }
+        let platform = string_field(input, "computePlatform").unwrap_or("Server");
+        if platform != "Server" {
+            return Err(err(
+                "InvalidComputePlatformException",
+                format!("greenlight's local CodeDeploy emulates the Server (EC2) platform only, not {platform}"),
+            ));
+        }
+        let min = input.get("minimumHealthyHosts");
+        let kind = min.and_then(|m| m.get("type")).and_then(Value::as_str);
+        let value = min.and_then(|m| m.get("value")).and_then(Value::as_i64);
+        let invalid = |why: &str| {
+            err(
+                "InvalidMinimumHealthyHostValueException",
+                format!(
+                    "The minimum healthy instance value was specified in an invalid format: {why}"
+                ),
+            )
+        };
+        let min = match (kind, value) {
+            (Some("HOST_COUNT"), Some(v)) if (0..=i64::from(u32::MAX)).contains(&v) => {
+                MinimumHealthy::HostCount(v as u32)
+            }
+            (Some("FLEET_PERCENT"), Some(v)) if (0..=99).contains(&v) => {
+                MinimumHealthy::FleetPercent(v as u32)
+            }
+            (Some("HOST_COUNT") | Some("FLEET_PERCENT"), _) => {
+                return Err(invalid(
+                    "HOST_COUNT takes a value ≥ 0, FLEET_PERCENT a value from 0 to 99",
+                ))
+            }
+            _ => return Err(invalid("type must be HOST_COUNT or FLEET_PERCENT")),
+        };
+        let id = self.uuid_like();
+        self.with_store(|s| {
+            if s.configs.contains_key(name) {
+                return Err(err(
+                    "DeploymentConfigAlreadyExistsException",
+                    format!("A deployment configuration with the name {name} already exists."),
+                ));
+            }
+            if s.configs.len() >= MAX_CUSTOM_CONFIGS {
+                return Err(err(
+                    "DeploymentConfigLimitExceededException",
+                    "The deployment configurations limit (50) was exceeded.",
+                ));
+            }
+            s.configs.insert(
+                name.to_string(),
+                CustomConfig {
+                    id: id.clone(),
+                    min_healthy: min,
+                    create_time: now_secs(),
+                },
+            );
+            Ok(json!({ "deploymentConfigId": id }))
+        })
+    }
+
+    fn delete_deployment_config(&self, input: &Value) -> ApiResult {
+        let name = config_name(input)?;
+        if health::predefined(name).is_some() {
+            return Err(err(
+                "InvalidOperationException",
+                format!("The predefined deployment configuration {name} cannot be deleted."),
+            ));
+        }
+        self.with_store(|s| {
+            let in_use = s.groups.values().any(|g| g.config_name() == name)
+                || s.deployments
+                    .values()
+                    .any(|d| d.config_name == name && !d.status.is_terminal());
+            if in_use {
+                return Err(err(
+                    "DeploymentConfigInUseException",
+                    format!("The deployment configuration {name} is still in use."),
+                ));
+            }
+            // Deleting a config that does not exist succeeds, as on AWS.
+            s.configs.remove(name);
+            Ok(json!({}))
+        })
+    }
+
+    fn list_deployment_configs(&self) -> ApiResult {
+        self.with_store(|s| {
+            let mut names: Vec<String> = [
+                "CodeDeployDefault.AllAtOnce",
+                "CodeDeployDefault.HalfAtATime",
+                "CodeDeployDefault.OneAtATime",
+            ]
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+            names.extend(s.configs.keys().cloned());
+            Ok(json!({ "deploymentConfigsList": names }))
+        })
     }
 }
 
@@ -332,7 +461,7 @@ impl CodeDeploy {
         })
     }
 
-    fn create_deployment(self: &Arc<Self>, input: &Value) -> ApiResult {
+    async fn create_deployment(self: &Arc<Self>, input: &Value) -> ApiResult {
         let app = application_name(input)?;
         let group_name = deployment_group_name(input)?;
         let revision = input.get("revision").cloned().ok_or_else(|| {
@@ -342,6 +471,50 @@ impl CodeDeploy {
             )
         })?;
         validate_revision(&revision)?;
+        if let Some(d) = string_field(input, "description") {
+            if d.chars().count() > MAX_DESCRIPTION {
+                return Err(err(
+                    "DescriptionTooLongException",
+                    format!(
+                        "The description is too long: {} characters, at most {MAX_DESCRIPTION}.",
+                        d.chars().count()
+                    ),
+                ));
+            }
+        }
+        let asgs = self.with_store(|s| {
+            if !s.apps.contains_key(app) {
+                return Err(no_application(app));
+            }
+            s.groups
+                .get(&(app.to_string(), group_name.to_string()))
+                .map(|g| {
+                    let copies = g
+                        .settings
+                        .get("blueGreenDeploymentConfiguration")
+                        .and_then(|b| b.get("greenFleetProvisioningOption"))
+                        .and_then(|o| o.get("action"))
+                        .and_then(Value::as_str)
+                        == Some("COPY_AUTO_SCALING_GROUP");
+                    (copies, g.auto_scaling_groups())
+                })
+                .ok_or_else(|| no_group(group_name))
+        })?;
+        // "If you choose to copy an Auto Scaling group, you can specify only
+        // one" (CodeDeploy user guide, "Create a deployment group for an
+        // EC2/On-Premises blue/green deployment"): CreateDeployment answers
+        // InvalidAutoScalingGroupException otherwise.
+        if asgs.0 && asgs.1.len() > 1 {
+            return Err(err(
+                "InvalidAutoScalingGroupException",
+                format!(
+                    "A blue/green deployment that copies an Auto Scaling group needs exactly one Auto Scaling group in the deployment group; {group_name} has {}: {}.",
+                    asgs.1.len(),
+                    asgs.1.join(", ")
+                ),
+            ));
+        }
+        self.check_revision_exists(&revision).await?;
         let id = self.next_id("d-");
         let deployment = self.with_store(|s| {
             if !s.apps.contains_key(app) {
@@ -365,12 +538,8 @@ impl CodeDeploy {
                 Some(n) => n.to_string(),
                 None => group.config_name(),
             };
-            if !KNOWN_CONFIGS.iter().any(|(n, _, _)| *n == config_name) {
-                return Err(err(
-                    "DeploymentConfigDoesNotExistException",
-                    format!("No deployment configuration found for name: {config_name}"),
-                ));
-            }
+            let min_healthy =
+                resolve_config(s, &config_name).ok_or_else(|| no_config(&config_name))?;
             let auto_rollback = input
                 .get("autoRollbackConfiguration")
                 .or_else(|| group.settings.get("autoRollbackConfiguration"))
@@ -400,6 +569,8 @@ impl CodeDeploy {
                 group_settings: group.settings.clone(),
                 original_asgs: group.auto_scaling_groups(),
                 green_asg: None,
+                min_healthy,
+                green_registered: Vec::new(),
                 traffic_moved: false,
                 termination_wait_started: false,
                 status_messages: Vec::new(),
@@ -415,6 +586,55 @@ impl CodeDeploy {
         })?;
         self.spawn_run(deployment.id.clone());
         Ok(json!({ "deploymentId": deployment.id }))
+    }
+
+    /// RevisionDoesNotExistException when the S3 object (and version, and
+    /// eTag when given) is not there: CodeDeploy checks the revision when the
+    /// deployment is created (API reference, CreateDeployment errors).
+    async fn check_revision_exists(&self, revision: &Value) -> Result<(), ApiError> {
+        let s3 = &revision["s3Location"];
+        let field = |n: &str| s3.get(n).and_then(Value::as_str).filter(|v| !v.is_empty());
+        let (Some(bucket), Some(key)) = (field("bucket"), field("key")) else {
+            return Ok(()); // validate_revision already refused it
+        };
+        let mut head = self.s3.head_object().bucket(bucket).key(key);
+        if let Some(v) = field("version") {
+            head = head.version_id(v);
+        }
+        let missing = |why: String| {
+            err(
+                "RevisionDoesNotExistException",
+                format!("The named revision s3://{bucket}/{key} does not exist: {why}"),
+            )
+        };
+        match head.send().await {
+            Ok(object) => match field("eTag") {
+                Some(expected)
+                    if object.e_tag().unwrap_or_default().trim_matches('"')
+                        != expected.trim_matches('"') =>
+                {
+                    Err(missing(format!(
+                        "its ETag is {}, the revision names {expected}",
+                        object.e_tag().unwrap_or_default()
+                    )))
+                }
+                _ => Ok(()),
+            },
+            Err(e) => {
+                let status = e.raw_response().map(|r| r.status().as_u16());
+                if matches!(status, Some(403 | 404)) {
+                    Err(missing(greenlight_aws::describe_error(&e)))
+                } else {
+                    Err(err(
+                        "InternalFailure",
+                        format!(
+                            "greenlight's local CodeDeploy could not read the revision s3://{bucket}/{key} from S3: {}",
+                            greenlight_aws::describe_error(&e)
+                        ),
+                    ))
+                }
+            }
+        }
     }
 
     fn get_deployment(&self, input: &Value) -> ApiResult {
@@ -530,6 +750,17 @@ impl CodeDeploy {
         let labels = wanted("ServerInstanceLabel");
         self.with_store(|s| {
             let d = s.deployments.get(id).ok_or_else(|| no_deployment(id))?;
+            // A deployment has no targets before it starts (API reference,
+            // ListDeploymentTargets: DeploymentNotStartedException).
+            if matches!(
+                d.status,
+                DeploymentStatus::Created | DeploymentStatus::Queued
+            ) {
+                return Err(err(
+                    "DeploymentNotStartedException",
+                    format!("The deployment {id} has not started."),
+                ));
+            }
             let ids: Vec<&String> = d
                 .target_order
                 .iter()

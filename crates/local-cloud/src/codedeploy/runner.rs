@@ -1,8 +1,10 @@
 //! A deployment really running: provisioning, install, Ready wait, reroute,
 //! termination, rollback; with CodeDeploy's state-change events on EventBridge.
 
-use super::api::batch_size;
-use super::store::{now_secs, Deployment, DeploymentStatus, Diagnostics, Target};
+use super::health::MinimumHealthy;
+use super::store::{
+    now_secs, Deployment, DeploymentStatus, Diagnostics, Target, ALLOW_EVENTS, BLUE_EVENTS,
+};
 use super::{CodeDeploy, Control};
 use serde_json::{json, Map, Value};
 use std::sync::atomic::Ordering;
@@ -130,9 +132,18 @@ impl CodeDeploy {
     }
 
     /// CodeDeploy's automatic rollback: a new deployment, created by
-    /// `codeDeployRollback`, that puts the original fleet back behind the load
-    /// balancer. It leaves the replacement Auto Scaling group in place (the
-    /// seed runbook deletes it).
+    /// `codeDeployRollback`, of the last good revision to the original
+    /// environment. For EC2 blue/green it really runs (it has targets and
+    /// lifecycle events, takes time and can fail): AllowTraffic on the
+    /// original (blue) instances, then BeforeBlockTraffic / BlockTraffic /
+    /// AfterBlockTraffic on the replacement (green) instances, then the
+    /// replacement environment is removed. Sources: CodeDeploy user guide,
+    /// "Redeploy and roll back a deployment with CodeDeploy" (a rollback is a
+    /// new deployment with a new id) and "Monitor deployments" (lifecycle
+    /// events of a blue/green rollback). What happens to the replacement Auto
+    /// Scaling group is not documented consistently (reports differ); we take
+    /// the harsher reading for a runbook: the rollback deletes it at its end,
+    /// so a runbook that also deletes it races CodeDeploy.
     fn start_rollback(self: &Arc<Self>, id: &str) {
         let rollback_id = self.next_id("d-");
         let created = self.with_store(|s| {
@@ -160,6 +171,8 @@ impl CodeDeploy {
             rollback.start_time = None;
             rollback.complete_time = None;
             rollback.termination_wait_started = false;
+            rollback.traffic_moved = false;
+            rollback.green_registered = Vec::new();
             rollback.status_messages = Vec::new();
             let mut info = Map::new();
             info.insert("rollbackTriggeringDeploymentId".into(), json!(id));
@@ -175,30 +188,123 @@ impl CodeDeploy {
         }
     }
 
+    /// The one place a forced rollback failure is applied (the fault
+    /// injector's "make the rollback deployment fail"): `forced` fails the
+    /// rollback before it touches the load balancer, as a rollback whose
+    /// first lifecycle event fails would.
+    fn forced_rollback_failure(&self, id: &str, forced: bool) -> Step<()> {
+        if !forced {
+            return Ok(());
+        }
+        self.message(id, "Rollback failed: forced by the fault injector");
+        Err(Halt::Failed(
+            "INTERNAL_ERROR".into(),
+            "The rollback deployment failed (forced by greenlight's local cloud fault injector)."
+                .into(),
+        ))
+    }
+
     async fn run_rollback(&self, id: &str) -> Step<()> {
-        let (original, green_asg, traffic_moved) = self.with_store(|s| {
+        let never = Arc::new(Control::default());
+        let control = &never; // a rollback cannot be stopped
+        let (app, group, original, green_asg, green, registered, min) = self.with_store(|s| {
             let d = s.deployments.get(id);
             let trigger = d
                 .and_then(|d| d.rollback_info.get("rollbackTriggeringDeploymentId"))
                 .and_then(Value::as_str)
                 .and_then(|t| s.deployments.get(t));
+            let green: Vec<String> = trigger
+                .map(|t| {
+                    t.target_order
+                        .iter()
+                        .filter(|i| t.targets.get(*i).is_some_and(|x| x.label == "Green"))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
             (
+                d.map(|d| d.application.clone()).unwrap_or_default(),
+                d.map(|d| d.group.clone()).unwrap_or_default(),
                 d.map(|d| d.original_asgs.clone()).unwrap_or_default(),
                 trigger.and_then(|t| t.green_asg.clone()),
-                trigger.map(|t| t.traffic_moved).unwrap_or(false),
+                green,
+                trigger
+                    .map(|t| t.green_registered.clone())
+                    .unwrap_or_default(),
+                d.map(|d| d.min_healthy)
+                    .unwrap_or(MinimumHealthy::MostConcurrency),
             )
         });
-        if traffic_moved {
-            // Traffic had moved: route it back to the original fleet.
-            let blue = self.asg_instances(&original).await?;
-            let green = match &green_asg {
-                Some(g) => self.asg_instances(std::slice::from_ref(g)).await?,
-                None => Vec::new(),
-            };
-            let tgs = self.target_group_arns(id).await?;
-            for tg in &tgs {
-                self.register(tg, &blue).await?;
-                self.deregister(tg, &green).await?;
+        self.message(id, "Rerouting traffic back to the original instances");
+        let blue = self.asg_instances(&original).await?;
+        self.update(id, |d| {
+            for i in &blue {
+                d.targets
+                    .insert(i.clone(), Target::with_events(i, "Blue", &ALLOW_EVENTS));
+                d.target_order.push(i.clone());
+            }
+            for i in &green {
+                d.targets
+                    .insert(i.clone(), Target::with_events(i, "Green", &BLUE_EVENTS));
+                d.target_order.push(i.clone());
+            }
+        });
+        // The fault injector's `fail_rollback` (or CodeDeploy::fail_next_rollback).
+        let forced = self.take_forced_rollback_failure(&app, &group)
+            || self.deps.faults.take_rollback_failure(&app, &group);
+        self.forced_rollback_failure(id, forced)?;
+        let tgs = self.target_group_arns(id).await?;
+        // AllowTraffic on the original instances: re-registered (a no-op for
+        // a target still registered) and re-validated by the health checks.
+        // Every original instance must pass: a rollback that leaves part of
+        // the original fleet out of service fails (harsher reading; AWS does
+        // not document minimum healthy hosts for a rollback's AllowTraffic).
+        for chunk in blue.chunks(min.batch(blue.len())) {
+            let allows = chunk
+                .iter()
+                .map(|i| self.allow_traffic(id, i, &tgs, control));
+            for r in futures_join_all(allows).await {
+                r?;
+            }
+        }
+        for i in &blue {
+            self.set_target_status(id, i, "Succeeded");
+        }
+        // BlockTraffic on the replacement instances: every one runs its
+        // Before/AfterBlockTraffic hooks (an instance that is gone fails
+        // them: harsher reading, AWS does not document skipping them); those
+        // registered by the failed deployment's AllowTraffic are deregistered
+        // and drained (CodeDeploy deregisters what it registered).
+        self.message(id, "Blocking traffic to the replacement instances");
+        for chunk in green.chunks(min.batch(green.len())) {
+            let blocks = chunk.iter().map(|i| {
+                let was_registered = registered.contains(i);
+                let none: &[String] = &[];
+                let tgs = if was_registered { &tgs[..] } else { none };
+                self.block_traffic(id, i, tgs, control)
+            });
+            for r in futures_join_all(blocks).await {
+                r?;
+            }
+        }
+        for i in &green {
+            self.set_target_status(id, i, "Succeeded");
+        }
+        // The replacement environment goes away (see start_rollback).
+        if let Some(asg) = green_asg {
+            self.message(id, "Removing the replacement environment");
+            if let Err(e) = self
+                .autoscaling
+                .delete_auto_scaling_group()
+                .auto_scaling_group_name(&asg)
+                .force_delete(true)
+                .send()
+                .await
+            {
+                tracing::info!(deployment = id, asg, error = %greenlight_aws::describe_error(&e), "rollback: the replacement Auto Scaling group was already gone or could not be deleted");
+            }
+            for i in &green {
+                self.deps.fleet.terminate(i).await;
             }
         }
         Ok(())
@@ -257,19 +363,36 @@ impl CodeDeploy {
         });
         self.pause(control, self.timings.provisioning).await?;
 
-        // Step 2: installing the revision on the replacement instances.
+        // Step 2: installing the revision on the replacement instances, in
+        // batches and with the failures the config's minimum healthy hosts
+        // allow (see health.rs for the rules and their sources).
         self.message(id, "Installing application on replacement instances");
-        let config = self.with_store(|s| {
+        let min = self.with_store(|s| {
             s.deployments
                 .get(id)
-                .map(|d| d.config_name.clone())
-                .unwrap_or_default()
+                .map(|d| d.min_healthy)
+                .unwrap_or(MinimumHealthy::MostConcurrency)
         });
-        for chunk in green.chunks(batch_size(&config, green.len())) {
+        let fleet = green.len();
+        let mut failed = 0;
+        let mut tried = 0;
+        let mut installed = Vec::new();
+        for chunk in green.chunks(min.batch(fleet)) {
             let installs = chunk.iter().map(|i| self.install(id, i, control));
-            for r in futures_join_all(installs).await {
-                r?;
+            for (instance, r) in chunk.iter().zip(futures_join_all(installs).await) {
+                match r {
+                    Ok(()) => installed.push(instance.clone()),
+                    Err(Halt::Failed(..)) => failed += 1,
+                    Err(other) => return Err(other),
+                }
             }
+            tried += chunk.len();
+            if failed > 0 && !min.can_still_succeed(fleet, failed, fleet - tried) {
+                return Err(health_constraints());
+            }
+        }
+        if !min.succeeded(fleet, installed.len()) {
+            return Err(health_constraints());
         }
 
         // The Ready gate: wait for ContinueDeployment(READY_WAIT).
@@ -286,7 +409,7 @@ impl CodeDeploy {
             self.update(id, |d| {
                 d.status = DeploymentStatus::Ready;
                 for t in d.targets.values_mut() {
-                    if t.label == "Green" {
+                    if t.label == "Green" && t.status != "Failed" {
                         t.status = "Ready";
                         t.last_updated = now_secs();
                     }
@@ -298,24 +421,50 @@ impl CodeDeploy {
             self.update(id, |d| {
                 d.status = DeploymentStatus::InProgress;
                 for t in d.targets.values_mut() {
-                    if t.label == "Green" {
+                    if t.label == "Green" && t.status == "Ready" {
                         t.status = "InProgress";
                     }
                 }
             });
         }
 
-        // Step 3: rerouting traffic to the replacement instances.
+        // Step 3: rerouting traffic to the replacement instances, batched as
+        // the install was; an instance whose AllowTraffic fails counts as a
+        // failed instance. A failure part-way leaves the load balancer as it
+        // is (the green instances registered so far stay registered, blue is
+        // still registered): the rollback puts it back.
         self.message(id, "Rerouting traffic to replacement instances");
         let tgs = self.target_group_arns(id).await?;
-        for chunk in green.chunks(batch_size(&config, green.len())) {
-            for instance in chunk {
-                self.allow_traffic(id, instance, &tgs, control).await?;
+        let mut rerouted = Vec::new();
+        let mut tried = fleet - installed.len();
+        for chunk in installed.chunks(min.batch(fleet)) {
+            let allows = chunk
+                .iter()
+                .map(|i| self.allow_traffic(id, i, &tgs, control));
+            for (instance, r) in chunk.iter().zip(futures_join_all(allows).await) {
+                match r {
+                    Ok(()) => rerouted.push(instance.clone()),
+                    Err(Halt::Failed(..)) => failed += 1,
+                    Err(other) => return Err(other),
+                }
+            }
+            tried += chunk.len();
+            if failed > 0 && !min.can_still_succeed(fleet, failed, fleet - tried) {
+                return Err(health_constraints());
             }
         }
+        if !min.succeeded(fleet, rerouted.len()) {
+            return Err(health_constraints());
+        }
         self.update(id, |d| d.traffic_moved = true);
-        for instance in &blue {
-            self.block_traffic(id, instance, &tgs, control).await?;
+        // BlockTraffic on the original instances, in batches of the same rule.
+        for chunk in blue.chunks(min.batch(blue.len())) {
+            let blocks = chunk
+                .iter()
+                .map(|i| self.block_traffic(id, i, &tgs, control));
+            for r in futures_join_all(blocks).await {
+                r?;
+            }
         }
         // The group now points at the replacement Auto Scaling group.
         self.with_store(|s| {
@@ -328,7 +477,7 @@ impl CodeDeploy {
                     .insert("autoScalingGroups".into(), json!([green_asg.clone()]));
             }
         });
-        for instance in &green {
+        for instance in &rerouted {
             self.set_target_status(id, instance, "Succeeded");
         }
 
@@ -493,6 +642,12 @@ impl CodeDeploy {
         self.hook_event(id, instance, "BeforeAllowTraffic").await?;
         self.check_stop(control)?;
         self.event_started(id, instance, "AllowTraffic");
+        self.update(id, |d| {
+            let green = d.targets.get(instance).is_some_and(|t| t.label == "Green");
+            if green && !d.green_registered.iter().any(|i| i == instance) {
+                d.green_registered.push(instance.to_string());
+            }
+        });
         for tg in tgs {
             self.register(tg, &[instance.to_string()]).await?;
         }
@@ -545,8 +700,22 @@ impl CodeDeploy {
         for tg in tgs {
             self.deregister(tg, &[instance.to_string()]).await?;
         }
-        // Wait until the load balancer has drained it.
+        // Wait until the load balancer has drained it, within the lifecycle
+        // event limit.
+        let deadline =
+            tokio::time::Instant::now() + self.deps.scale.real(self.timings.allow_traffic_timeout);
         loop {
+            if tokio::time::Instant::now() >= deadline {
+                let diag = Diagnostics {
+                    error_code: "UnknownError".into(),
+                    script_name: None,
+                    message: format!("The instance {instance} was not deregistered from the target group in time."),
+                    log_tail: String::new(),
+                };
+                self.event_finished(id, instance, "BlockTraffic", Some(diag));
+                self.set_target_status(id, instance, "Failed");
+                return Err(health_constraints());
+            }
             let draining = tgs.iter().any(|tg| {
                 self.deps.lb.target_health(tg).iter().any(|t| {
                     t.instance_id == instance
@@ -911,6 +1080,10 @@ impl CodeDeploy {
             tracing::warn!(deployment = id, state, error = %greenlight_aws::describe_error(&e), "could not emit CodeDeploy state-change event");
         }
     }
+}
+
+fn health_constraints() -> Halt {
+    Halt::Failed("HEALTH_CONSTRAINTS".into(), HEALTH_CONSTRAINTS.into())
 }
 
 fn provisioning_failed(asg: &str, why: &str) -> Halt {

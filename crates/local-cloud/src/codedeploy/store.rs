@@ -22,7 +22,11 @@ pub struct LifecycleTimings {
     pub provisioning: Duration,
     pub download_bundle: Duration,
     pub install: Duration,
-    /// The longest AllowTraffic waits for a target to turn healthy.
+    /// The longest AllowTraffic (or BlockTraffic) waits for a target to turn
+    /// healthy (or finish draining): CodeDeploy's limit on one lifecycle
+    /// event, "Maximum number of seconds until an individual deployment
+    /// lifecycle event fails if not completed: 3600" (user guide, "CodeDeploy
+    /// quotas").
     pub allow_traffic_timeout: Duration,
 }
 
@@ -33,7 +37,7 @@ impl Default for LifecycleTimings {
             provisioning: Duration::from_secs(45),
             download_bundle: Duration::from_secs(3),
             install: Duration::from_secs(4),
-            allow_traffic_timeout: Duration::from_secs(600),
+            allow_traffic_timeout: Duration::from_secs(3600),
         }
     }
 }
@@ -164,6 +168,8 @@ pub const GREEN_EVENTS: [&str; 10] = [
     "AfterAllowTraffic",
 ];
 pub const BLUE_EVENTS: [&str; 3] = ["BeforeBlockTraffic", "BlockTraffic", "AfterBlockTraffic"];
+/// A rollback puts traffic back on the original instances...
+pub const ALLOW_EVENTS: [&str; 3] = ["BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic"];
 
 impl Target {
     pub fn new(instance_id: &str, label: &'static str) -> Self {
@@ -172,6 +178,10 @@ impl Target {
         } else {
             &BLUE_EVENTS
         };
+        Self::with_events(instance_id, label, names)
+    }
+
+    pub fn with_events(instance_id: &str, label: &'static str, names: &[&str]) -> Self {
         Self {
             instance_id: instance_id.to_string(),
             label,
@@ -217,6 +227,11 @@ pub struct Deployment {
     pub group_settings: Map<String, Value>,
     pub original_asgs: Vec<String>,
     pub green_asg: Option<String>,
+    /// `minimumHealthyHosts` of the deployment's config, fixed at creation.
+    pub min_healthy: super::health::MinimumHealthy,
+    /// Replacement instances registered with the target groups so far (their
+    /// AllowTraffic started): what a rollback must deregister.
+    pub green_registered: Vec<String>,
     pub traffic_moved: bool,
     pub termination_wait_started: bool,
     pub status_messages: Vec<String>,
@@ -351,9 +366,19 @@ impl Deployment {
     }
 }
 
+/// A custom deployment configuration (CreateDeploymentConfig).
+#[derive(Debug, Clone)]
+pub struct CustomConfig {
+    pub id: String,
+    pub min_healthy: super::health::MinimumHealthy,
+    pub create_time: f64,
+}
+
 #[derive(Debug, Default)]
 pub struct Store {
     pub apps: BTreeMap<String, App>,
+    /// Custom deployment configurations by name.
+    pub configs: BTreeMap<String, CustomConfig>,
     /// Keyed by (application, group).
     pub groups: BTreeMap<(String, String), Group>,
     pub deployments: BTreeMap<String, Deployment>,

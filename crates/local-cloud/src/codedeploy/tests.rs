@@ -6,11 +6,41 @@ use super::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-fn codedeploy() -> Arc<CodeDeploy> {
+/// A stand-in S3 for HeadObject: 404 for keys containing "missing", else 200
+/// with ETag "abc". Any other AWS call the runner would make also gets a 200
+/// with an empty body, but the runner is held in `Created` here.
+async fn s3_stub() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let n = stream.read(&mut buf).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]).to_string();
+                let line = head.lines().next().unwrap_or_default().to_string();
+                let answer = if line.contains("missing") {
+                    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                } else {
+                    "HTTP/1.1 200 OK\r\nETag: \"abc\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                };
+                let _ = stream.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+async fn codedeploy() -> Arc<CodeDeploy> {
     let scale = TimeScale::new(1.0);
-    // Nothing listens on port 9 of loopback: any AWS call fails fast.
     let sdk = aws_config::SdkConfig::builder()
-        .endpoint_url("http://127.0.0.1:9")
+        .endpoint_url(s3_stub().await)
+        .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(
+            aws_sdk_s3::config::Credentials::new("AKIDLOCAL", "local-secret", None, None, "test"),
+        ))
         .region(aws_config::Region::new("us-east-1"))
         .behavior_version(aws_config::BehaviorVersion::latest())
         .build();
@@ -30,6 +60,7 @@ fn codedeploy() -> Arc<CodeDeploy> {
             sdk,
             account_id: "123456789012".into(),
             region: "us-east-1".into(),
+            faults: Arc::new(crate::faults::Faults::default()),
         },
         timings,
     )
@@ -67,7 +98,7 @@ fn deployment_request() -> Value {
 }
 
 async fn with_group() -> Arc<CodeDeploy> {
-    let cd = codedeploy();
+    let cd = codedeploy().await;
     assert_eq!(
         call(&cd, "CreateApplication", json!({"applicationName": "app"}))
             .await
@@ -253,10 +284,133 @@ async fn update_deployment_group_repoints_asgs() {
     );
 }
 
-#[test]
-fn batch_sizes_follow_the_deployment_config() {
-    assert_eq!(api::batch_size("CodeDeployDefault.OneAtATime", 4), 1);
-    assert_eq!(api::batch_size("CodeDeployDefault.HalfAtATime", 3), 2);
-    assert_eq!(api::batch_size("CodeDeployDefault.AllAtOnce", 4), 4);
-    assert_eq!(api::batch_size("CodeDeployDefault.AllAtOnce", 0), 1);
+#[tokio::test]
+async fn create_deployment_validations_greenlight_can_hit() {
+    let cd = with_group().await;
+    // The revision must exist in S3.
+    let mut missing = deployment_request();
+    missing["revision"]["s3Location"]["key"] = json!("app/missing.zip");
+    let (status, body) = call(&cd, "CreateDeployment", missing).await;
+    assert_eq!(
+        (status, body["__type"].as_str()),
+        (400, Some("RevisionDoesNotExistException")),
+        "{body}"
+    );
+    // ...with the eTag the revision names.
+    let mut wrong_etag = deployment_request();
+    wrong_etag["revision"]["s3Location"]["eTag"] = json!("def");
+    let (_, body) = call(&cd, "CreateDeployment", wrong_etag).await;
+    assert_eq!(body["__type"], "RevisionDoesNotExistException");
+    // A description of at most 100 characters.
+    let mut long = deployment_request();
+    long["description"] = json!("x".repeat(101));
+    let (status, body) = call(&cd, "CreateDeployment", long).await;
+    assert_eq!(
+        (status, body["__type"].as_str()),
+        (400, Some("DescriptionTooLongException"))
+    );
+    let mut exactly = deployment_request();
+    exactly["description"] = json!("x".repeat(100));
+    let (status, body) = call(&cd, "CreateDeployment", exactly).await;
+    assert_eq!(status, 200, "{body}");
+    let id = body["deploymentId"].as_str().unwrap().to_string();
+    // No targets before the deployment started.
+    let (status, body) = call(&cd, "ListDeploymentTargets", json!({"deploymentId": id})).await;
+    assert_eq!(
+        (status, body["__type"].as_str()),
+        (400, Some("DeploymentNotStartedException"))
+    );
+}
+
+#[tokio::test]
+async fn copying_more_than_one_auto_scaling_group_is_refused() {
+    let cd = codedeploy().await;
+    call(&cd, "CreateApplication", json!({"applicationName": "app"})).await;
+    let mut two = group_request();
+    two["autoScalingGroups"] = json!(["blue-a", "blue-b"]);
+    assert_eq!(call(&cd, "CreateDeploymentGroup", two).await.0, 200);
+    let (status, body) = call(&cd, "CreateDeployment", deployment_request()).await;
+    assert_eq!(
+        (status, body["__type"].as_str()),
+        (400, Some("InvalidAutoScalingGroupException"))
+    );
+    assert!(body["message"].as_str().unwrap().contains("blue-a, blue-b"));
+}
+
+#[tokio::test]
+async fn custom_deployment_configs_round_trip_and_decide_deployments() {
+    let cd = with_group().await;
+    let (_, body) = call(
+        &cd,
+        "GetDeploymentConfig",
+        json!({"deploymentConfigName": "CodeDeployDefault.OneAtATime"}),
+    )
+    .await;
+    assert_eq!(
+        body["deploymentConfigInfo"]["minimumHealthyHosts"],
+        json!({"type": "MOST_CONCURRENCY", "value": 1})
+    );
+    let create = json!({"deploymentConfigName": "TwoHealthy", "minimumHealthyHosts": {"type": "HOST_COUNT", "value": 2}});
+    let (status, body) = call(&cd, "CreateDeploymentConfig", create.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["deploymentConfigId"].is_string());
+    let (status, body) = call(&cd, "CreateDeploymentConfig", create).await;
+    assert_eq!(
+        (status, body["__type"].as_str()),
+        (400, Some("DeploymentConfigAlreadyExistsException"))
+    );
+    let (_, body) = call(
+        &cd,
+        "GetDeploymentConfig",
+        json!({"deploymentConfigName": "TwoHealthy"}),
+    )
+    .await;
+    assert_eq!(
+        body["deploymentConfigInfo"]["minimumHealthyHosts"],
+        json!({"type": "HOST_COUNT", "value": 2})
+    );
+    for bad in [
+        json!({"type": "FLEET_PERCENT", "value": 100}),
+        json!({"type": "HOST_COUNT", "value": -1}),
+        json!({"type": "MOST_CONCURRENCY", "value": 1}),
+    ] {
+        let (status, body) = call(
+            &cd,
+            "CreateDeploymentConfig",
+            json!({"deploymentConfigName": "Bad", "minimumHealthyHosts": bad}),
+        )
+        .await;
+        assert_eq!(
+            (status, body["__type"].as_str()),
+            (400, Some("InvalidMinimumHealthyHostValueException")),
+            "{bad}"
+        );
+    }
+    // A deployment takes the custom config; while it runs the config is in use.
+    let mut request = deployment_request();
+    request["deploymentConfigName"] = json!("TwoHealthy");
+    let (status, body) = call(&cd, "CreateDeployment", request).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = call(
+        &cd,
+        "DeleteDeploymentConfig",
+        json!({"deploymentConfigName": "TwoHealthy"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["__type"].as_str()),
+        (400, Some("DeploymentConfigInUseException"))
+    );
+    let (status, body) = call(
+        &cd,
+        "DeleteDeploymentConfig",
+        json!({"deploymentConfigName": "CodeDeployDefault.AllAtOnce"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["__type"].as_str()),
+        (400, Some("InvalidOperationException"))
+    );
+    let (_, body) = call(&cd, "ListDeploymentConfigs", json!({})).await;
+    assert_eq!(body["deploymentConfigsList"].as_array().unwrap().len(), 4);
 }

@@ -260,3 +260,79 @@ async fn a_function_that_errors_or_never_answers_fails_the_action() {
         .message
         .contains("failed to return a result"));
 }
+
+#[tokio::test]
+async fn an_unanswered_job_stays_in_progress_until_its_20_minute_timer() {
+    // 20 min → 1.2 s real at this scale: the errored job must still be in
+    // progress right after the invocation, as CodePipeline cannot see it.
+    let h = harness(|_, _| {
+        Err(Diagnostic {
+            error_type: "Crashed".into(),
+            error_message: "boom".into(),
+        })
+    });
+    let id = start(&h);
+    while h.events.lock().unwrap().is_empty() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        h.jobs.job_view(&id).map(|v| v.action.status),
+        Some(JobStatus::InProgress)
+    );
+    let view = h
+        .jobs
+        .wait_for_outcome(&id, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(view.action.status, JobStatus::Failed);
+    let message = view.action.failure_details.unwrap().message;
+    assert!(
+        message.contains("not answered within 20 minutes") && message.contains("Crashed: boom"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn an_action_that_keeps_continuing_fails_after_24_hours() {
+    let lambda = LambdaHost::empty(DEFAULT_ACCOUNT_ID, "us-east-1");
+    let cell: Arc<OnceLock<Arc<CodePipelineJobs>>> = Arc::default();
+    let c = cell.clone();
+    lambda.register(
+        "forever",
+        Arc::new(FnFunction(move |payload: Value, _: Context| {
+            let c = c.clone();
+            Box::pin(async move {
+                let jobs = c.get().expect("jobs set").clone();
+                let id = job_id_of(&payload);
+                let body = json!({"jobId": id, "continuationToken": "again"});
+                let (status, _) = jobs
+                    .handle("PutJobSuccessResult", body.to_string().as_bytes())
+                    .await;
+                assert_eq!(status, 200);
+                Ok(json!(null))
+            }) as BoxFuture<'static, _>
+        })),
+    );
+    // 24 h → 0.86 s real; a continuation every 2 simulated hours.
+    let jobs = CodePipelineJobs::with_continuation_delay(
+        lambda,
+        TimeScale::new(0.00001),
+        Duration::from_secs(2 * 3600),
+    );
+    let _ = cell.set(jobs.clone());
+    let id = jobs.start_job(StartJob {
+        bucket: "b".into(),
+        key: "k".into(),
+        function_name: Some("forever".into()),
+        ..Default::default()
+    });
+    let view = jobs
+        .wait_for_outcome(&id, Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(view.action.status, JobStatus::Failed);
+    assert!(view.action.job_ids.len() > 3, "{:?}", view.action.job_ids);
+    let message = view.action.failure_details.unwrap().message;
+    assert!(message.contains("within 24 hours"), "{message}");
+}

@@ -83,6 +83,18 @@ pub enum LambdaCall {
     },
 }
 
+impl LambdaCall {
+    /// The Lambda API operation's name.
+    pub fn operation(&self) -> &str {
+        match self {
+            Self::ListFunctions => "ListFunctions",
+            Self::GetFunction { .. } => "GetFunction",
+            Self::GetFunctionConfiguration { .. } => "GetFunctionConfiguration",
+            Self::NotEmulated { operation } => operation,
+        }
+    }
+}
+
 /// The Lambda operations on functions (method, request URI as in the Lambda
 /// API model, operation), to name the ones that are not emulated. A query in
 /// the URI must be in the request's query too; the first match wins.

@@ -219,6 +219,7 @@ fn invoke_paths_are_url_decoded() {
 // ---------- the local cloud, for real: moto + front server ----------
 
 struct Cloud {
+    faults: Arc<crate::faults::Faults>,
     front: Front,
     _moto: MotoServer,
     sdk: aws_config::SdkConfig,
@@ -244,6 +245,7 @@ async fn cloud(name: &str) -> Cloud {
     let sdk = sdk_config(&front.endpoint()).await;
     let moto_sdk = sdk_config(&moto.endpoint()).await;
     let scale = TimeScale::new(0.01);
+    let faults = Arc::new(crate::faults::Faults::default());
     let fleet = Fleet::new(
         crate::moto::free_loopback_port().unwrap(),
         scale,
@@ -261,6 +263,7 @@ async fn cloud(name: &str) -> Cloud {
         sdk: sdk.clone(),
         account_id: DEFAULT_ACCOUNT_ID.into(),
         region: "us-east-1".into(),
+        faults: faults.clone(),
     });
     let lambda = LambdaHost::empty(DEFAULT_ACCOUNT_ID, "us-east-1");
     let pipeline =
@@ -272,8 +275,10 @@ async fn cloud(name: &str) -> Cloud {
         lb: lb.clone(),
         fleet,
         pipeline: pipeline.clone(),
+        faults: faults.clone(),
     }));
     Cloud {
+        faults,
         front,
         _moto: moto,
         sdk,
@@ -1093,4 +1098,367 @@ fn cloud_lb_targets(cloud: &Cloud, tg_arn: &str) -> Vec<String> {
         .into_iter()
         .map(|t| t.instance_id)
         .collect()
+}
+
+// ---------- the fault injector, driven through its API with real SDK clients ----------
+
+async fn add_fault(cloud: &Cloud, fault: Value) -> Value {
+    let (status, _, body) = raw(
+        &cloud.front,
+        "POST",
+        "/_greenlight/faults",
+        &[("content-type", "application/json")],
+        &fault.to_string(),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    serde_json::from_str::<Value>(&body).unwrap()["fault"].clone()
+}
+
+async fn fault_counts(cloud: &Cloud) -> Value {
+    let (status, _, body) = raw(&cloud.front, "GET", "/_greenlight/faults", &[], "").await;
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn fired(list: &Value, id: &Value) -> u64 {
+    list["faults"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| &f["id"] == id)
+        .unwrap()["fired"]
+        .as_u64()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn injected_faults_reach_real_sdk_clients_in_each_wire_shape() {
+    let cloud = cloud("faults").await;
+    // greenlight's functions sign with their own key: faults apply to them.
+    let user = crate::front::sdk_config_as(&cloud.front.endpoint(), "test").await;
+    let codedeploy = aws_sdk_codedeploy::Client::new(&user);
+
+    // Throttled beyond the SDK's retries: the SDK's throttling error code, and
+    // the fault fired once per attempt (standard retry mode: 3 attempts).
+    let throttle = add_fault(
+        &cloud,
+        json!({"kind": "throttle", "service": "codedeploy", "operation": "ListApplications", "count": 10}),
+    )
+    .await;
+    let err = codedeploy.list_applications().send().await.unwrap_err();
+    let service_error = err.as_service_error().expect("a service error");
+    assert_eq!(
+        aws_smithy_types::error::metadata::ProvideErrorMetadata::code(service_error),
+        Some("ThrottlingException"),
+        "{err:?}"
+    );
+    assert_eq!(fired(&fault_counts(&cloud).await, &throttle["id"]), 3);
+    // The local cloud's own calls are exempt.
+    aws_sdk_codedeploy::Client::new(&cloud.sdk)
+        .list_applications()
+        .send()
+        .await
+        .unwrap();
+
+    // Throttled once: the SDK's retry absorbs it (ELBv2, query protocol).
+    let elb_throttle = add_fault(
+        &cloud,
+        json!({"kind": "throttle", "service": "elasticloadbalancing", "operation": "DescribeTargetGroups", "count": 1}),
+    )
+    .await;
+    aws_sdk_elasticloadbalancingv2::Client::new(&user)
+        .describe_target_groups()
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fired(&fault_counts(&cloud).await, &elb_throttle["id"]), 1);
+
+    // EC2's RequestLimitExceeded, beyond the retries.
+    add_fault(
+        &cloud,
+        json!({"kind": "throttle", "service": "ec2", "operation": "DescribeInstances", "count": 3}),
+    )
+    .await;
+    let err = aws_sdk_ec2::Client::new(&user)
+        .describe_instances()
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        aws_smithy_types::error::metadata::ProvideErrorMetadata::code(&err),
+        Some("RequestLimitExceeded"),
+        "{err:?}"
+    );
+
+    // A 503 from S3 once (retried), then 500s beyond the retries.
+    add_fault(
+        &cloud,
+        json!({"kind": "error5xx", "service": "s3", "operation": "ListBuckets", "count": 1, "status": 503}),
+    )
+    .await;
+    let s3 = aws_sdk_s3::Client::new(&user);
+    s3.list_buckets().send().await.unwrap();
+    add_fault(
+        &cloud,
+        json!({"kind": "error5xx", "service": "s3", "operation": "ListBuckets", "count": 3}),
+    )
+    .await;
+    let err = s3.list_buckets().send().await.unwrap_err();
+    assert_eq!(
+        aws_smithy_types::error::metadata::ProvideErrorMetadata::code(&err),
+        Some("InternalError"),
+        "{err:?}"
+    );
+
+    // Lambda Invoke: TooManyRequestsException (429) beyond the retries.
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    cloud.lambda.register("adder", adder(calls.clone()));
+    add_fault(
+        &cloud,
+        json!({"kind": "throttle", "service": "lambda", "operation": "Invoke", "resource": "adder", "count": 3}),
+    )
+    .await;
+    let err = invoke_as_a_user(&cloud, "adder").await.unwrap_err();
+    assert_eq!(err, "TooManyRequestsException");
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 0);
+
+    // A hang outlasts a client's attempt timeout; the retry gets through.
+    let hang = add_fault(
+        &cloud,
+        json!({"kind": "hang", "service": "states", "operation": "ListStateMachines", "count": 1, "hangSeconds": 3}),
+    )
+    .await;
+    let impatient = aws_sdk_sfn::config::Builder::from(&user)
+        .timeout_config(
+            aws_smithy_types::timeout::TimeoutConfig::builder()
+                .operation_attempt_timeout(Duration::from_millis(500))
+                .build(),
+        )
+        .build();
+    let started = tokio::time::Instant::now();
+    aws_sdk_sfn::Client::from_conf(impatient)
+        .list_state_machines()
+        .send()
+        .await
+        .unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(500));
+    assert_eq!(fired(&fault_counts(&cloud).await, &hang["id"]), 1);
+
+    // Clearing: everything passes again; a bad fault is refused with the reason.
+    let (status, _, body) = raw(&cloud.front, "DELETE", "/_greenlight/faults", &[], "").await;
+    assert_eq!(status, 200, "{body}");
+    codedeploy.list_applications().send().await.unwrap();
+    let (status, _, body) = raw(
+        &cloud.front,
+        "POST",
+        "/_greenlight/faults",
+        &[("content-type", "application/json")],
+        r#"{"kind": "throttle", "count": 1}"#,
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(body.contains("service"), "{body}");
+    let (status, _, body) = raw(
+        &cloud.front,
+        "POST",
+        "/_greenlight/faults",
+        &[("content-type", "application/json")],
+        r#"{"kind": "kill_instance", "resource": "i-nope"}"#,
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+}
+
+/// Invokes a function with Lambda's wire protocol, signed as a user (the
+/// project does not depend on aws-sdk-lambda), attempting three times as the
+/// SDK's standard retry mode does: the error code a caller sees last.
+async fn invoke_as_a_user(cloud: &Cloud, function: &str) -> Result<Value, String> {
+    let auth = "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=00";
+    let mut last = String::new();
+    for _ in 0..3 {
+        let (status, headers, body) = raw(
+            &cloud.front,
+            "POST",
+            &format!("/2015-03-31/functions/{function}/invocations"),
+            &[("authorization", auth)],
+            "{\"n\": 1}",
+        )
+        .await;
+        if status == 200 {
+            return Ok(serde_json::from_str(&body).unwrap());
+        }
+        assert_eq!(status, 429, "{body}");
+        last = headers
+            .get("x-amzn-errortype")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+    }
+    Err(last)
+}
+
+#[tokio::test]
+async fn rate_limits_throttle_a_burst_and_the_sdk_retries_absorb_them() {
+    let cloud = cloud("rates").await;
+    let user = crate::front::sdk_config_as(&cloud.front.endpoint(), "test").await;
+    let codedeploy = aws_sdk_codedeploy::Client::new(&user);
+    // CodeDeploy: 10 calls of burst, 5 per second after: 20 calls in a row
+    // are throttled beyond the burst and all succeed after the SDK's retries.
+    for _ in 0..20 {
+        codedeploy.list_applications().send().await.unwrap();
+    }
+    let counts = fault_counts(&cloud).await;
+    assert_eq!(counts["rateLimits"], "aws");
+    assert!(
+        counts["throttledByRateLimits"]["codedeploy:ListApplications"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 1,
+        "{counts}"
+    );
+    // Off: no throttling at all.
+    let (status, _, body) = raw(
+        &cloud.front,
+        "PUT",
+        "/_greenlight/faults/rate-limits",
+        &[("content-type", "application/json")],
+        r#"{"mode": "off"}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(cloud.faults.rate_mode(), crate::faults::rate::RateMode::Off);
+    for _ in 0..50 {
+        codedeploy.list_applications().send().await.unwrap();
+    }
+    assert!(fault_counts(&cloud).await["throttledByRateLimits"]
+        .as_object()
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn step_functions_sees_lambda_timeouts_and_fails_on_results_over_256_kb() {
+    let cloud = cloud("limits").await;
+    cloud.lambda.register(
+        "sleeper",
+        Arc::new(FnFunction(|_: Value, _: Context| {
+            Box::pin(async move {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                Ok(json!({}))
+            }) as BoxFuture<'static, _>
+        })),
+    );
+    cloud.lambda.register(
+        "big",
+        Arc::new(FnFunction(|_: Value, _: Context| {
+            Box::pin(async move { Ok(json!({"blob": "x".repeat(300_000)})) })
+                as BoxFuture<'static, _>
+        })),
+    );
+    // sleeper's Timeout: 100 AWS seconds, at time scale 0.01: 1 s real.
+    cloud.lambda.configure(crate::lambda_host::FunctionLimits {
+        timeouts: [("sleeper".to_string(), Duration::from_secs(100))]
+            .into_iter()
+            .collect(),
+        scale: TimeScale::new(0.01),
+        faults: Some(cloud.faults.clone()),
+    });
+    let invoke = "arn:aws:states:::lambda:invoke";
+    let definition = json!({
+        "StartAt": "Slow",
+        "States": {
+            "Slow": {
+                "Type": "Task", "Resource": invoke,
+                "Parameters": {"FunctionName": cloud.lambda.function_arn("sleeper"), "Payload": {"step": "slow"}},
+                "Catch": [{"ErrorEquals": ["Sandbox.Timedout"], "ResultPath": "$.timedOut", "Next": "Big"}],
+                "End": true
+            },
+            "Big": {
+                "Type": "Task", "Resource": invoke,
+                "Parameters": {"FunctionName": cloud.lambda.function_arn("big"), "Payload": {"step": "big"}},
+                "ResultPath": "$.big",
+                "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.caught", "Next": "Wrong"}],
+                "End": true
+            },
+            "Wrong": {"Type": "Succeed"}
+        }
+    });
+    let sfn = aws_sdk_sfn::Client::new(&cloud.sdk);
+    let machine = sfn
+        .create_state_machine()
+        .name("limits")
+        .definition(definition.to_string())
+        .role_arn("arn:aws:iam::123456789012:role/limits")
+        .send()
+        .await
+        .unwrap();
+    let execution = sfn
+        .start_execution()
+        .state_machine_arn(machine.state_machine_arn())
+        .name("run-1")
+        .input("{}")
+        .send()
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let described = loop {
+        let d = sfn
+            .describe_execution()
+            .execution_arn(execution.execution_arn())
+            .send()
+            .await
+            .unwrap();
+        if d.status() != &aws_sdk_sfn::types::ExecutionStatus::Running
+            || tokio::time::Instant::now() > deadline
+        {
+            break d;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // The data limit failed the execution although States.ALL would have
+    // caught a task failure (the error name is moto's, see front/data_limit.rs).
+    assert_eq!(
+        described.status(),
+        &aws_sdk_sfn::types::ExecutionStatus::Failed,
+        "{described:?}"
+    );
+    assert!(
+        described
+            .cause()
+            .unwrap_or_default()
+            .contains("States.DataLimitExceeded"),
+        "{:?}",
+        described.cause()
+    );
+    let history = sfn
+        .get_execution_history()
+        .execution_arn(execution.execution_arn())
+        .send()
+        .await
+        .unwrap();
+    let entered: Vec<String> = history
+        .events()
+        .iter()
+        .filter_map(|e| {
+            e.state_entered_event_details()
+                .map(|d| d.name().to_string())
+        })
+        .collect();
+    assert!(!entered.contains(&"Wrong".to_string()), "{entered:?}");
+    assert!(entered.contains(&"Big".to_string()), "{entered:?}");
+    // The timeout reached Step Functions as Sandbox.Timedout, with AWS's message.
+    let timed_out = history
+        .events()
+        .iter()
+        .filter_map(|e| e.task_failed_event_details())
+        .find(|d| d.error() == Some("Sandbox.Timedout"))
+        .expect("a TaskFailed event with Sandbox.Timedout");
+    assert!(
+        timed_out
+            .cause()
+            .unwrap_or_default()
+            .contains("Task timed out after 100.00 seconds"),
+        "{timed_out:?}"
+    );
 }

@@ -56,6 +56,9 @@ fn rig(name: &str) -> Rig {
     let scale = TimeScale::new(SCALE);
     let fleet = Fleet::new(free_port(), scale, dir.clone());
     let lb = LoadBalancer::new(fleet.clone(), scale, unused_client());
+    // Most tests here are about health checks and draining: no propagation
+    // delay unless a test asks for one.
+    lb.set_propagation(Propagation::INSTANT);
     Rig { fleet, lb, dir }
 }
 
@@ -448,6 +451,7 @@ async fn listener_forwards_only_to_healthy_targets_and_fails_open() {
 
     // A registered target that refuses the connection answers 502 (fail-open to a dead target).
     rig.register(&["i-gone"], settings(2, 2), 30);
+    rig.wait_state("i-gone", TargetState::Unhealthy).await;
     let r = get(listener, "/version", Duration::from_secs(2))
         .await
         .expect("502");
@@ -641,3 +645,120 @@ async fn describe_target_health_xml_is_what_the_sdk_parses() {
 
 #[path = "moto_tests.rs"]
 mod moto_tests;
+
+#[tokio::test]
+async fn a_new_target_is_not_checked_before_its_registration_propagates() {
+    let rig = rig("reg-latency");
+    // 10 s → 200 ms real; interval 5 s → 100 ms; healthy threshold 2.
+    rig.lb.set_propagation(Propagation {
+        registration: Duration::from_secs(10),
+        deregistration: Duration::ZERO,
+    });
+    rig.fleet
+        .launch_with_bundle("i-a", build_revision(RevisionKind::Good, "v1"))
+        .await
+        .expect("launch");
+    let registered = Instant::now();
+    rig.register(&["i-a"], settings(2, 2), 30);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let t = rig.state("i-a").expect("registered");
+    assert_eq!(
+        (t.state, t.reason.as_deref()),
+        (TargetState::Initial, Some("Elb.RegistrationInProgress")),
+        "no health check before the registration propagated"
+    );
+    rig.wait_state("i-a", TargetState::Healthy).await;
+    // Propagation (200 ms) + checks at 0 and 1 interval (100 ms).
+    assert!(
+        registered.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        registered.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_deregistered_target_gets_new_requests_until_the_deregistration_propagates() {
+    let rig = rig("dereg-latency");
+    let listener = rig
+        .lb
+        .serve_listener(ARN.to_string(), "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("listen");
+    rig.fleet
+        .launch_with_bundle("i-blue", build_revision(RevisionKind::Good, "v1"))
+        .await
+        .expect("launch");
+    rig.fleet
+        .launch_with_bundle("i-green", build_revision(RevisionKind::Good, "v2"))
+        .await
+        .expect("launch");
+    rig.register(&["i-blue", "i-green"], settings(2, 2), 300);
+    rig.wait_state("i-blue", TargetState::Healthy).await;
+    rig.wait_state("i-green", TargetState::Healthy).await;
+    // 50 s → 1 s real.
+    rig.lb.set_propagation(Propagation {
+        registration: Duration::ZERO,
+        deregistration: Duration::from_secs(50),
+    });
+    rig.register(&["i-green"], settings(2, 2), 300);
+    assert_eq!(
+        rig.state("i-blue").map(|t| t.state),
+        Some(TargetState::Draining)
+    );
+    // Still routed: both versions answer right after DeregisterTargets.
+    let seen = versions_through(listener, 10).await;
+    assert_eq!(
+        seen,
+        BTreeMap::from([("200 v1".to_string(), 5), ("200 v2".to_string(), 5)])
+    );
+    assert_eq!(rig.lb.drain_complete(ARN, "i-blue"), Some(false));
+    // Once propagated, only green; the drain then completes.
+    let started = Instant::now();
+    while rig.lb.drain_complete(ARN, "i-blue") != Some(true) {
+        assert!(started.elapsed() < WAIT, "drain never completed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let seen = versions_through(listener, 6).await;
+    assert_eq!(seen, BTreeMap::from([("200 v2".to_string(), 6)]));
+}
+
+#[tokio::test]
+async fn no_fail_open_to_initial_targets() {
+    let rig = rig("no-fail-open");
+    let listener = rig
+        .lb
+        .serve_listener(ARN.to_string(), "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("listen");
+    rig.fleet
+        .launch_with_bundle("i-sick", build_revision(RevisionKind::FailingHealth, "v2"))
+        .await
+        .expect("launch");
+    rig.fleet
+        .launch_with_bundle("i-new", build_revision(RevisionKind::Good, "v1"))
+        .await
+        .expect("launch");
+    rig.register(&["i-sick"], settings(2, 2), 30);
+    rig.wait_state("i-sick", TargetState::Unhealthy).await;
+    // A long registration keeps i-new `initial`: the group no longer holds
+    // only unhealthy targets, so no fail-open and nothing to route to.
+    rig.lb.set_propagation(Propagation {
+        registration: Duration::from_secs(3600),
+        deregistration: Duration::ZERO,
+    });
+    rig.register(&["i-sick", "i-new"], settings(2, 2), 30);
+    assert_eq!(
+        rig.state("i-new").map(|t| t.state),
+        Some(TargetState::Initial)
+    );
+    let r = get(listener, "/version", Duration::from_secs(2))
+        .await
+        .expect("503");
+    assert_eq!(r.status, 503);
+    // Only initial targets: 503 too (never routed to before a health check).
+    rig.register(&["i-new"], settings(2, 2), 30);
+    let r = get(listener, "/version", Duration::from_secs(2))
+        .await
+        .expect("503");
+    assert_eq!(r.status, 503);
+}

@@ -1,0 +1,346 @@
+//! The runbook's steps, the load-balancer restore, the notification, the
+//! CodePipeline answer and the completed report: each one effect-layer call
+//! turned into an `ActionRecord`.
+
+use super::*;
+
+// ---- runbook -----------------------------------------------------------------
+
+/// What the runbook acts on.
+pub(crate) struct Target<'a> {
+    pub(crate) application: &'a str,
+    pub(crate) group: &'a str,
+    pub(crate) deployment_id: Option<&'a str>,
+    /// `pipeline.deployment.blueAutoScalingGroups` (empty without a record).
+    pub(crate) recorded_blue: &'a [String],
+}
+
+/// Runs the plan; answers the latest view of the deployment (re-read after
+/// a StopDeployment, else the one given).
+pub(crate) async fn run_runbook(
+    deps: &Deps,
+    target: &Target<'_>,
+    view: Option<DeploymentView>,
+    plan: &RunbookPlan,
+    actions: &mut Vec<ActionRecord>,
+) -> Option<DeploymentView> {
+    let mut latest = view;
+    if plan.stop_deployment {
+        if let Some(id) = target.deployment_id {
+            actions.push(stop_deployment(deps, id).await);
+            // Re-read after the stop: deletion is decided on what the
+            // deployment is now, not on what it was before the stop.
+            latest = read_view(deps, Some(id), actions).await;
+        }
+    }
+    if let RunbookDecision::RemoveGreenAndPointAtBlue { green_asg, .. } = &plan.decision {
+        actions.push(delete_green_asg(deps, green_asg, latest.as_ref()).await);
+        actions.push(point_group_at_blue(deps, target, green_asg).await);
+    }
+    tracing::info!(
+        deployment_id = target.deployment_id.unwrap_or(""),
+        decision = ?plan.decision,
+        "runbook applied"
+    );
+    latest
+}
+
+/// StopDeployment with rollback; an already finished deployment is fine.
+pub(crate) async fn stop_deployment(deps: &Deps, deployment_id: &str) -> ActionRecord {
+    match stop_with_rollback(&deps.codedeploy, deployment_id).await {
+        Ok(StopOutcome::Stopping { status, message }) => ActionRecord::new(
+            Step::StopDeployment,
+            deployment_id,
+            Outcome::Done,
+            format!(
+                "StopDeployment(autoRollbackEnabled) answered {}{}",
+                if status.is_empty() {
+                    "no status"
+                } else {
+                    status.as_str()
+                },
+                if message.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {message}")
+                }
+            ),
+        ),
+        Ok(StopOutcome::AlreadyCompleted) => ActionRecord::new(
+            Step::StopDeployment,
+            deployment_id,
+            Outcome::AlreadyDone,
+            "the deployment had already completed",
+        ),
+        Err(e) => ActionRecord::new(
+            Step::StopDeployment,
+            deployment_id,
+            Outcome::Failed,
+            e.to_string(),
+        ),
+    }
+}
+
+/// Deletes the green group (ForceDelete) only when the core's guard
+/// ([`green_deletion`]) says it is this deployment's copy and never served.
+pub(crate) async fn delete_green_asg(
+    deps: &Deps,
+    name: &str,
+    latest: Option<&DeploymentView>,
+) -> ActionRecord {
+    let found = match describe_group(&deps.autoscaling, name).await {
+        Ok(found) => found,
+        Err(e) => {
+            return ActionRecord::new(
+                Step::DeleteGreenAsg,
+                name,
+                Outcome::Failed,
+                format!("could not describe the group, so it was not deleted: {e}"),
+            )
+        }
+    };
+    match green_deletion(name, latest, found.as_ref()) {
+        GreenDeletion::Absent { .. } => ActionRecord::new(
+            Step::DeleteGreenAsg,
+            name,
+            Outcome::AlreadyDone,
+            "no such Auto Scaling group (already deleted, or CodeDeploy never created it)",
+        ),
+        GreenDeletion::Keep { reason, .. } => {
+            tracing::warn!(asg = name, reason = reason.as_str(), "green group kept");
+            ActionRecord::new(Step::DeleteGreenAsg, name, Outcome::Skipped, reason)
+        }
+        GreenDeletion::Delete { .. } => match force_delete_group(&deps.autoscaling, name).await {
+            Ok(DeleteOutcome::Deleted) => ActionRecord::new(
+                Step::DeleteGreenAsg,
+                name,
+                Outcome::Done,
+                "DeleteAutoScalingGroup(ForceDelete) accepted: the green instances are terminated with it",
+            ),
+            Ok(DeleteOutcome::AlreadyGone) => ActionRecord::new(
+                Step::DeleteGreenAsg,
+                name,
+                Outcome::AlreadyDone,
+                "no such Auto Scaling group (already deleted, or CodeDeploy never created it)",
+            ),
+            Ok(DeleteOutcome::AlreadyDeleting) => ActionRecord::new(
+                Step::DeleteGreenAsg,
+                name,
+                Outcome::AlreadyDone,
+                "the Auto Scaling group is already being deleted",
+            ),
+            Err(e) => ActionRecord::new(Step::DeleteGreenAsg, name, Outcome::Failed, e.to_string()),
+        },
+    }
+}
+
+/// Makes the deployment group point at the recorded blue ASG(s), unless it
+/// already does ([`point_at_blue`] decides, and never guesses).
+pub(crate) async fn point_group_at_blue(
+    deps: &Deps,
+    target: &Target<'_>,
+    green_asg: &str,
+) -> ActionRecord {
+    let (application, group) = (target.application, target.group);
+    let at = format!("{application}/{group}");
+    let current = match group_auto_scaling_groups(&deps.codedeploy, application, group).await {
+        Ok(current) => current,
+        Err(e) => {
+            return ActionRecord::new(Step::PointGroupAtBlue, at, Outcome::Failed, e.to_string())
+        }
+    };
+    match point_at_blue(target.recorded_blue, &current, green_asg) {
+        Repoint::AlreadyThere { asgs, reason } => ActionRecord::new(
+            Step::PointGroupAtBlue,
+            at,
+            Outcome::AlreadyDone,
+            format!("{reason} ({})", asgs.join(", ")),
+        ),
+        Repoint::Skip { reason } => {
+            ActionRecord::new(Step::PointGroupAtBlue, at, Outcome::Skipped, reason)
+        }
+        Repoint::Update { from, to } => {
+            match set_group_auto_scaling_groups(&deps.codedeploy, application, group, &to).await {
+                Ok(()) => ActionRecord::new(
+                    Step::PointGroupAtBlue,
+                    at,
+                    Outcome::Done,
+                    format!(
+                        "autoScalingGroups changed from [{}] to [{}]",
+                        from.join(", "),
+                        to.join(", ")
+                    ),
+                ),
+                Err(e) => {
+                    ActionRecord::new(Step::PointGroupAtBlue, at, Outcome::Failed, e.to_string())
+                }
+            }
+        }
+    }
+}
+
+// ---- load balancer -------------------------------------------------------------
+
+pub(crate) fn restore_record(
+    target: &str,
+    result: Result<RestoreOutcome, LbError>,
+) -> ActionRecord {
+    match result {
+        Ok(RestoreOutcome::Restored) => ActionRecord::new(
+            Step::RestoreLoadBalancer,
+            target,
+            Outcome::Done,
+            "health check and deregistration delay put back to the snapshot; snapshot tag removed",
+        ),
+        Ok(RestoreOutcome::AlreadyRestored) => ActionRecord::new(
+            Step::RestoreLoadBalancer,
+            target,
+            Outcome::AlreadyDone,
+            "settings already equal the snapshot",
+        ),
+        Ok(RestoreOutcome::NotTuned) => ActionRecord::new(
+            Step::RestoreLoadBalancer,
+            target,
+            Outcome::AlreadyDone,
+            "no recorded snapshot tag: not tuned or already restored",
+        ),
+        Err(e) => ActionRecord::new(
+            Step::RestoreLoadBalancer,
+            target,
+            Outcome::Failed,
+            format!("{}: {e}", e.error_type()),
+        ),
+    }
+}
+
+pub(crate) async fn restore_load_balancer(
+    deps: &Deps,
+    application: &str,
+    group: &str,
+    source: &RestoreSource,
+    actions: &mut Vec<ActionRecord>,
+) {
+    match source {
+        RestoreSource::Nothing { .. } => {}
+        RestoreSource::Snapshots { snapshots } => {
+            for snapshot in snapshots {
+                let result = restore_target_group(&deps.elbv2, snapshot).await;
+                actions.push(restore_record(&snapshot.target_group_arn, result));
+            }
+        }
+        RestoreSource::RecordedTags => {
+            match target_group_arns(&deps.codedeploy, &deps.elbv2, application, group).await {
+                Ok(arns) => {
+                    for arn in arns {
+                        let result = restore_recorded(&deps.elbv2, &arn).await;
+                        actions.push(restore_record(&arn, result));
+                    }
+                }
+                Err(LbError::NoLoadBalancer { .. }) => actions.push(ActionRecord::new(
+                    Step::RestoreLoadBalancer,
+                    format!("{application}/{group}"),
+                    Outcome::Skipped,
+                    "the deployment group has no ALB target group",
+                )),
+                Err(e) => actions.push(ActionRecord::new(
+                    Step::RestoreLoadBalancer,
+                    format!("{application}/{group}"),
+                    Outcome::Failed,
+                    format!("finding the target groups: {}: {e}", e.error_type()),
+                )),
+            }
+        }
+    }
+}
+
+// ---- notify, job, report -------------------------------------------------------
+
+/// Publishes the one notification, fails the CodePipeline job, and writes the
+/// completed report over the marker.
+pub(crate) async fn finish(
+    deps: &Deps,
+    key: &str,
+    claimed_at_ms: EpochMillis,
+    mut report: FailureReport,
+    job_id: Option<&str>,
+) -> FailureReport {
+    let message = notification(&report);
+    let topic = deps.config.topic_arn.as_str();
+    report
+        .actions
+        .push(match publish(&deps.sns, topic, &message).await {
+            Ok(id) => ActionRecord::new(
+                Step::Notify,
+                topic,
+                Outcome::Done,
+                format!(
+                    "published \"{}\" (message id {})",
+                    message.subject,
+                    id.as_deref().unwrap_or("unknown")
+                ),
+            ),
+            Err(e) => ActionRecord::new(Step::Notify, topic, Outcome::Failed, e.to_string()),
+        });
+
+    if let Some(job_id) = job_id {
+        report
+            .actions
+            .push(fail_job(deps, job_id, &report.summary).await);
+    }
+
+    let bucket = deps.config.report_bucket.as_str();
+    let location = format!("s3://{bucket}/{key}");
+    report.actions.push(ActionRecord::new(
+        Step::WriteReport,
+        &location,
+        Outcome::Done,
+        "completed report written over the marker",
+    ));
+    let marker = ReportMarker::Completed {
+        claimed_at_ms,
+        completed_at_ms: greenlight_aws::now_ms().max(claimed_at_ms),
+        report: Box::new(report.clone()),
+    };
+    if let Err(e) = put_marker(&deps.s3, bucket, key, &marker, Condition::None).await {
+        tracing::warn!(
+            marker = location.as_str(),
+            error = %e,
+            "could not write the completed report"
+        );
+        if let Some(last) = report.actions.last_mut() {
+            last.outcome = Outcome::Failed;
+            last.detail = format!("could not write the completed report: {e}");
+        }
+    }
+    tracing::info!(
+        error = report.error.as_str(),
+        summary = report.summary.as_str(),
+        "failure handled"
+    );
+    report
+}
+
+/// PutJobFailureResult(JobFailed, summary); a job already answered (or gone)
+/// is fine.
+pub(crate) async fn fail_job(deps: &Deps, job_id: &str, summary: &str) -> ActionRecord {
+    match put_job_failure(&deps.codepipeline, job_id, summary).await {
+        Ok(JobAnswer::Failed) => ActionRecord::new(
+            Step::FailCodePipelineJob,
+            job_id,
+            Outcome::Done,
+            "PutJobFailureResult(JobFailed) with the summary",
+        ),
+        Ok(JobAnswer::AlreadyAnswered(detail)) => ActionRecord::new(
+            Step::FailCodePipelineJob,
+            job_id,
+            Outcome::AlreadyDone,
+            format!("the job was already answered ({detail})"),
+        ),
+        Err(e) => ActionRecord::new(
+            Step::FailCodePipelineJob,
+            job_id,
+            Outcome::Failed,
+            e.to_string(),
+        ),
+    }
+}

@@ -1210,6 +1210,7 @@ async fn run_failure_handler(payload: &Payload, w: &World) -> Outcome {
             report_bucket: BUCKET.into(),
             report_prefix: "greenlight-reports/".into(),
             state_machine_arn: Some(SM_ARN.to_string()),
+            rollback_wait_seconds: 0,
         },
     };
     failure_handler::handler(event(request), &deps)

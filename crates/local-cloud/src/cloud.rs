@@ -408,6 +408,8 @@ fn function_configs(
             report_bucket: names.report_bucket.clone(),
             report_prefix: names.report_prefix.clone(),
             state_machine_arn: Some(state_machine_arn.to_string()),
+            // The template's 120 s, on the local cloud's clock.
+            rollback_wait_seconds: ((120.0 * options.time_scale).ceil() as u32).max(1),
         },
     })
 }

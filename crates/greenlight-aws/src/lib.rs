@@ -66,8 +66,37 @@ pub fn init_tracing() {
 
 /// Shared SDK configuration, loaded once at start-up. Honours
 /// `AWS_ENDPOINT_URL` (the local cloud points every client at its front server).
+///
+/// Timeouts and retries are explicit: the SDK's defaults set only a 3.1 s
+/// connect timeout, so one hung call would hold a function until its Lambda
+/// timeout (`Sandbox.Timedout`, which says nothing about which call hung). A
+/// control-plane call that has not answered in [`ATTEMPT_TIMEOUT`] is retried
+/// (standard mode, [`MAX_ATTEMPTS`] attempts with exponential backoff and
+/// jitter, which also absorbs throttling), and gives up after
+/// [`OPERATION_TIMEOUT`] as a transient [`AwsError`], well inside the
+/// functions' 30-60 s Lambda timeouts.
 pub async fn load_sdk_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(sdk_timeouts())
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+        .load()
+        .await
+}
+
+/// Per-attempt timeout of every AWS call greenlight makes.
+pub const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Timeout of one AWS operation, retries included.
+pub const OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+/// Attempts per AWS operation (the SDK's standard retry mode).
+pub const MAX_ATTEMPTS: u32 = 4;
+
+/// The timeouts [`load_sdk_config`] applies.
+pub fn sdk_timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_millis(3100))
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build()
 }
 
 /// Wall clock as epoch milliseconds: the one place the shells read time.

@@ -22,6 +22,8 @@ pub enum ScenarioError {
     NoExecution { key: String, seconds: u64 },
     #[error("{what}: {message}")]
     Aws { what: &'static str, message: String },
+    #[error("the fault could not be injected: {0}")]
+    Fault(String),
 }
 
 fn aws<E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::fmt::Display>(
@@ -303,6 +305,114 @@ pub async fn upload_and_follow(
         None => None,
     };
     finish_report(cloud, key, label, followed, settings_before, load).await
+}
+
+/// Registers a fault as `POST /_greenlight/faults` does: API, function and
+/// rollback faults wait for their calls; instance faults (`kill_instance`,
+/// `hang_health`) apply at once.
+pub async fn inject(
+    cloud: &LocalCloud,
+    spec: crate::faults::FaultSpec,
+) -> Result<crate::faults::FaultView, ScenarioError> {
+    use crate::faults::FaultKind;
+    let view = cloud
+        .faults
+        .add(spec)
+        .map_err(|e| ScenarioError::Fault(e.to_string()))?;
+    let instance = view.spec.resource.clone().unwrap_or_default();
+    let applied = match view.spec.kind {
+        FaultKind::KillInstance => Some(cloud.fleet.kill(&instance).await),
+        FaultKind::HangHealth => Some(cloud.fleet.set_health_hang(&instance, true)),
+        _ => None,
+    };
+    match applied {
+        Some(false) => {
+            let _ = cloud.faults.remove(&view.id);
+            Err(ScenarioError::Fault(format!(
+                "no instance {instance} in the local fleet"
+            )))
+        }
+        Some(true) => {
+            cloud.faults.record_applied(&view.id);
+            Ok(view)
+        }
+        None => Ok(view),
+    }
+}
+
+/// [`upload_and_follow`] under load with `faults` injected before the upload.
+pub async fn upload_with_faults(
+    cloud: &LocalCloud,
+    kind: RevisionKind,
+    label: &str,
+    faults: Vec<crate::faults::FaultSpec>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<DeploymentReport, ScenarioError> {
+    for spec in faults {
+        inject(cloud, spec).await?;
+    }
+    upload_and_follow(cloud, kind, label, true, progress).await
+}
+
+/// Polls (every 20 ms, up to `timeout`) until `ready` holds, then injects
+/// `spec(..)` built from what `ready` returned. For faults that must land at
+/// a moment of the run (a green instance exists, the tuner has run...).
+/// Returns the injected fault, or None when the moment never came.
+pub async fn inject_when<T, R, F>(
+    cloud: &LocalCloud,
+    timeout: Duration,
+    mut ready: R,
+    spec: impl FnOnce(T) -> crate::faults::FaultSpec,
+) -> Result<Option<crate::faults::FaultView>, ScenarioError>
+where
+    R: FnMut() -> F,
+    F: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(found) = ready().await {
+            return inject(cloud, spec(found)).await.map(Some);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(None);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Instances of the local fleet that are not in `known` (e.g. green ones), sorted.
+pub fn new_instances(cloud: &LocalCloud, known: &[String]) -> Vec<String> {
+    let mut ids: Vec<String> = cloud
+        .fleet
+        .instance_ids()
+        .into_iter()
+        .filter(|i| !known.contains(i))
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// Deployment ids of the demo deployment group (every status), via ListDeployments.
+pub async fn group_deployments(cloud: &LocalCloud) -> Result<Vec<String>, ScenarioError> {
+    let cd = aws_sdk_codedeploy::Client::new(&cloud.sdk);
+    let names = &cloud.resources.names;
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = cd
+            .list_deployments()
+            .application_name(&names.application)
+            .deployment_group_name(&names.deployment_group)
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .map_err(aws("ListDeployments"))?;
+        out.extend(page.deployments().iter().cloned());
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            return Ok(out);
+        }
+    }
 }
 
 async fn finish_report(

@@ -51,21 +51,6 @@ fn throttle_percent(service: &str, percent: f64, seed: u64) -> FaultSpec {
     }
 }
 
-/// The hosted deployment-watcher's function name.
-fn watcher(cloud: &LocalCloud) -> String {
-    cloud
-        .lambda
-        .function_names()
-        .into_iter()
-        .find(|n| n.to_ascii_lowercase().contains("watcher"))
-        .unwrap_or_else(|| {
-            panic!(
-                "no deployment-watcher among {:?}",
-                cloud.lambda.function_names()
-            )
-        })
-}
-
 /// The checks every fault scenario makes, named, with what was seen.
 struct Checks(Vec<(String, bool, String)>);
 
@@ -233,6 +218,29 @@ fn green_deployed_checks(checks: &mut Checks, report: &DeploymentReport) {
     common_checks(checks, report, &report.label);
 }
 
+/// Exactly one deployment created by greenlight (no duplicate, no orphan
+/// from a lost answer), and it ended; any other is CodeDeploy's rollback of
+/// it (which may still be running: a rollback's BlockTraffic on a dead
+/// instance waits for the silent agent's timeout).
+fn deployments_checks(checks: &mut Checks, deployments: &[scenarios::GroupDeployment]) {
+    checks.check(
+        "exactly one deployment created by greenlight, the others its rollbacks",
+        deployments.iter().filter(|d| d.creator == "user").count() == 1
+            && deployments
+                .iter()
+                .all(|d| d.creator == "user" || d.creator == "codeDeployRollback"),
+        deployments,
+    );
+    checks.check(
+        "the deployment greenlight created ended",
+        deployments
+            .iter()
+            .filter(|d| d.creator == "user")
+            .all(|d| d.ended),
+        deployments,
+    );
+}
+
 fn one_notification_naming(checks: &mut Checks, report: &DeploymentReport, what: &str) {
     checks.check(
         "exactly one notification, naming the deployment",
@@ -297,129 +305,6 @@ async fn fault_throttling_storm_still_deploys_without_rollback() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn fault_watcher_crash_after_create_leaves_no_orphan() {
-    let cloud = start("fault-crash-create").await;
-    let label = scenarios::new_label("802");
-    let function = watcher(&cloud);
-    // The watcher's next invocation after Tune is Create (statemachine:
-    // Admit → Tune → Create): wait until the tuner applied its fast profile,
-    // then make that invocation crash after the handler ran (its answer lost).
-    let seed = seed_settings();
-    let armed = {
-        let cloud = &cloud;
-        let function = function.clone();
-        async move {
-            scenarios::inject_when(
-                cloud,
-                Duration::from_secs(120),
-                || async {
-                    scenarios::target_group_settings(cloud)
-                        .await
-                        .ok()
-                        .filter(|s| *s != seed)
-                },
-                |_| FaultSpec {
-                    resource: Some(function),
-                    count: Some(1),
-                    ..spec(FaultKind::CrashOnce)
-                },
-            )
-            .await
-        }
-    };
-    let mut progress = print_progress;
-    let run = scenarios::upload_and_follow(
-        &cloud,
-        RevisionKind::Good,
-        &label,
-        true,
-        &mut progress,
-    );
-    let (armed, report) = tokio::join!(armed, run);
-    let armed = armed.unwrap_or_else(|e| panic!("fault: {e}"));
-    let report = report.unwrap_or_else(|e| panic!("scenario did not run: {e}"));
-    let faults = cloud.faults.list();
-    let deployments = scenarios::group_deployments(&cloud)
-        .await
-        .unwrap_or_else(|e| panic!("ListDeployments: {e}"));
-
-    let mut checks = Checks::new();
-    checks.check(
-        "the crash fired once",
-        armed.is_some() && faults.iter().any(|f| f.fired == 1),
-        &faults,
-    );
-    checks.check(
-        "one deployment in the group (the retry found it, no second one)",
-        deployments.len() == 1,
-        &deployments,
-    );
-    match report.followed.status.as_str() {
-        "SUCCEEDED" => green_deployed_checks(&mut checks, &report),
-        "FAILED" => {
-            let id = report
-                .followed
-                .deployment
-                .as_ref()
-                .map(|d| d.deployment_id.clone())
-                .unwrap_or_default();
-            one_notification_naming(&mut checks, &report, &id);
-            blue_restored_checks(&mut checks, &cloud, &report);
-        }
-        other => checks.check("the execution ended", false, other),
-    }
-    checks.finish("watcher crash after CreateDeployment", &faults, &report);
-    cloud.shutdown().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn fault_failed_rollback_on_failing_install_leaves_blue_serving() {
-    let cloud = start("fault-failed-rollback").await;
-    let label = scenarios::new_label("803");
-    let names = &cloud.resources.names;
-    let report = scenarios::upload_with_faults(
-        &cloud,
-        RevisionKind::FailingInstall,
-        &label,
-        vec![FaultSpec {
-            resource: Some(format!("{}/{}", names.application, names.deployment_group)),
-            count: Some(1),
-            ..spec(FaultKind::FailRollback)
-        }],
-        &mut print_progress,
-    )
-    .await
-    .unwrap_or_else(|e| panic!("scenario did not run: {e}"));
-    let faults = cloud.faults.list();
-
-    let mut checks = Checks::new();
-    checks.check(
-        "the rollback failure fired",
-        faults.iter().all(|f| f.fired == 1),
-        &faults,
-    );
-    checks.check(
-        "the execution failed with DeploymentFailed",
-        report.followed.status == "FAILED"
-            && report.followed.error.as_deref() == Some("DeploymentFailed"),
-        (&report.followed.status, &report.followed.error),
-    );
-    let deployment = report.followed.deployment.clone();
-    checks.check(
-        "the deployment failed",
-        deployment
-            .as_ref()
-            .is_some_and(|d| d.status == greenlight_core::DeploymentStatus::Failed),
-        &deployment,
-    );
-    let id = deployment.map(|d| d.deployment_id).unwrap_or_default();
-    one_notification_naming(&mut checks, &report, &id);
-    blue_restored_checks(&mut checks, &cloud, &report);
-    checks.finish("failed rollback of a failing install", &faults, &report);
-    cloud.shutdown().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fault_green_instance_killed_during_install() {
     let cloud = start("fault-kill-install").await;
     let label = scenarios::new_label("804");
@@ -444,11 +329,11 @@ async fn fault_green_instance_killed_during_install() {
         }
     };
     let mut progress = print_progress;
-    let run = scenarios::upload_and_follow(
+    let run = scenarios::upload_and_follow_settled(
         &cloud,
         RevisionKind::Good,
         &label,
-        true,
+        scenarios::SETTLE,
         &mut progress,
     );
     let (armed, report) = tokio::join!(armed, run);
@@ -475,6 +360,10 @@ async fn fault_green_instance_killed_during_install() {
     let id = deployment.map(|d| d.deployment_id).unwrap_or_default();
     one_notification_naming(&mut checks, &report, &id);
     blue_restored_checks(&mut checks, &cloud, &report);
+    let deployments = scenarios::group_deployments(&cloud)
+        .await
+        .unwrap_or_else(|e| panic!("ListDeployments: {e}"));
+    deployments_checks(&mut checks, &deployments);
     checks.finish("green instance killed during install", &faults, &report);
     cloud.shutdown().await;
 }

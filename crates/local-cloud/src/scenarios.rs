@@ -284,6 +284,32 @@ pub async fn upload_and_follow(
     with_load: bool,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<DeploymentReport, ScenarioError> {
+    upload_follow_read(cloud, kind, label, with_load, None, progress).await
+}
+
+/// [`upload_and_follow`] under load, but reads back only once every
+/// deployment of the group has ended (bounded by `settle`): a rollback
+/// CodeDeploy still runs after the execution ended is part of the outcome
+/// (it re-registers blue, deletes the replacement ASG), and the load keeps
+/// running through it.
+pub async fn upload_and_follow_settled(
+    cloud: &LocalCloud,
+    kind: RevisionKind,
+    label: &str,
+    settle: Duration,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<DeploymentReport, ScenarioError> {
+    upload_follow_read(cloud, kind, label, true, Some(settle), progress).await
+}
+
+async fn upload_follow_read(
+    cloud: &LocalCloud,
+    kind: RevisionKind,
+    label: &str,
+    with_load: bool,
+    settle: Option<Duration>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<DeploymentReport, ScenarioError> {
     let settings_before = target_group_settings(cloud).await?;
     let load = with_load.then(|| {
         loadgen::start_load(
@@ -300,6 +326,9 @@ pub async fn upload_and_follow(
             seconds: 30,
         })?;
     let followed = follow::follow(cloud, &arn, &name, Duration::from_secs(600), progress).await;
+    if let Some(settle) = settle {
+        await_group_idle(cloud, settle).await?;
+    }
     let load = match load {
         Some(l) => Some(l.stop().await),
         None => None,
@@ -351,7 +380,23 @@ pub async fn upload_with_faults(
     for spec in faults {
         inject(cloud, spec).await?;
     }
-    upload_and_follow(cloud, kind, label, true, progress).await
+    upload_and_follow_settled(cloud, kind, label, SETTLE, progress).await
+}
+
+/// How long (real time) a fault scenario waits for CodeDeploy to finish
+/// what the execution left running (a rollback) before reading back.
+pub const SETTLE: Duration = Duration::from_secs(120);
+
+/// Waits (bounded) until no deployment of the demo group is in progress.
+pub async fn await_group_idle(cloud: &LocalCloud, timeout: Duration) -> Result<(), ScenarioError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let deployments = group_deployments(cloud).await?;
+        if deployments.iter().all(|d| d.ended) || tokio::time::Instant::now() >= deadline {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Polls (every 20 ms, up to `timeout`) until `ready` holds, then injects
@@ -392,11 +437,23 @@ pub fn new_instances(cloud: &LocalCloud, known: &[String]) -> Vec<String> {
     ids
 }
 
-/// Deployment ids of the demo deployment group (every status), via ListDeployments.
-pub async fn group_deployments(cloud: &LocalCloud) -> Result<Vec<String>, ScenarioError> {
+/// One deployment of the demo group, as BatchGetDeployments shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupDeployment {
+    pub id: String,
+    /// `user`, `autoscaling`, `codeDeployRollback`, ...
+    pub creator: String,
+    pub status: String,
+    /// Succeeded, Failed or Stopped.
+    pub ended: bool,
+}
+
+/// Every deployment of the demo deployment group (ListDeployments, then
+/// BatchGetDeployments), oldest first as ListDeployments gives them.
+pub async fn group_deployments(cloud: &LocalCloud) -> Result<Vec<GroupDeployment>, ScenarioError> {
     let cd = aws_sdk_codedeploy::Client::new(&cloud.sdk);
     let names = &cloud.resources.names;
-    let mut out = Vec::new();
+    let mut ids = Vec::new();
     let mut token: Option<String> = None;
     loop {
         let page = cd
@@ -407,12 +464,38 @@ pub async fn group_deployments(cloud: &LocalCloud) -> Result<Vec<String>, Scenar
             .send()
             .await
             .map_err(aws("ListDeployments"))?;
-        out.extend(page.deployments().iter().cloned());
+        ids.extend(page.deployments().iter().cloned());
         token = page.next_token().map(str::to_string);
         if token.is_none() {
-            return Ok(out);
+            break;
         }
     }
+    let mut out = Vec::new();
+    // BatchGetDeployments takes at most 25 ids.
+    for chunk in ids.chunks(25) {
+        let got = cd
+            .batch_get_deployments()
+            .set_deployment_ids(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(aws("BatchGetDeployments"))?;
+        for d in got.deployments_info() {
+            let status = d
+                .status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default();
+            out.push(GroupDeployment {
+                id: d.deployment_id().unwrap_or_default().to_string(),
+                creator: d
+                    .creator()
+                    .map(|c| c.as_str().to_string())
+                    .unwrap_or_default(),
+                ended: matches!(status.as_str(), "Succeeded" | "Failed" | "Stopped"),
+                status,
+            });
+        }
+    }
+    Ok(out)
 }
 
 async fn finish_report(

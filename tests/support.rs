@@ -1,6 +1,8 @@
 //! Shared set-up for the end-to-end tests: one local cloud per test, on free
 //! loopback ports, with a time scale that keeps a deployment to seconds.
 
+pub mod reliability;
+
 use local_cloud::cloud::{LocalCloud, Options};
 use std::path::PathBuf;
 

@@ -114,6 +114,23 @@ pub async fn read_deployment(
     deployment_view(deployment_id, &info, &targets)
 }
 
+/// GetDeployment: just the deployment's status (the failure handler waits on
+/// CodeDeploy's rollback deployment with it).
+pub async fn read_status(
+    client: &aws_sdk_codedeploy::Client,
+    deployment_id: &str,
+) -> Result<greenlight_core::model::DeploymentStatus, ReadError> {
+    let info = get_deployment_info(client, deployment_id).await?;
+    let status = info.status().map(|s| s.as_str()).unwrap_or_default();
+    parse_deployment_status(status).map_err(|e| {
+        ReadError::Aws(AwsError::unexpected(
+            "GetDeployment",
+            deployment_id,
+            e.to_string(),
+        ))
+    })
+}
+
 /// GetDeployment's `deploymentInfo` (a missing deployment is `NotFound`).
 pub async fn get_deployment_info(
     client: &aws_sdk_codedeploy::Client,

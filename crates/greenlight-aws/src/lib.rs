@@ -2,12 +2,14 @@
 //! config, environment), and AWS reads/writes mapped to `greenlight_core` types.
 
 pub mod autoscaling;
+pub mod codepipeline;
 pub mod config;
 pub mod deployment;
 pub mod deployment_control;
 pub mod deployment_group;
 pub mod error;
 pub mod executions;
+pub mod group_gate;
 pub mod load_balancer;
 pub mod notify;
 pub mod pipeline_job;
@@ -16,24 +18,85 @@ pub mod reports;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// JSON logs to stdout (CloudWatch), level from `RUST_LOG` (default `info`).
-/// Safe to call more than once (the local cloud hosts several handlers).
-pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+/// Targets whose TRACE (and DEBUG) events may carry raw invocation payloads,
+/// capped at INFO whatever `RUST_LOG` says. `lambda_runtime` 1.5 logs every
+/// event body at TRACE (`layers/api_response.rs`: "raw JSON event received
+/// from Lambda", target `lambda_runtime::layers::api_response`), and a
+/// CodePipeline job's body carries `artifactCredentials`. The runtime API
+/// client is capped with it (it carries the same bodies).
+pub const PAYLOAD_LOGGING_TARGETS: &[&str] = &["lambda_runtime", "lambda_runtime_api_client"];
+
+/// The subscriber [`init_tracing`] installs, writing to `writer`: JSON lines,
+/// level from `env_filter`, and the [`PAYLOAD_LOGGING_TARGETS`] capped at
+/// INFO by a second, global filter that no `RUST_LOG` directive can widen
+/// (a more specific `lambda_runtime::layers::api_response=trace` included).
+pub fn subscriber<W>(
+    env_filter: tracing_subscriber::EnvFilter,
+    writer: W,
+) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    use tracing_subscriber::layer::SubscriberExt;
+    let cap = PAYLOAD_LOGGING_TARGETS.iter().fold(
+        tracing_subscriber::filter::Targets::new()
+            .with_default(tracing_subscriber::filter::LevelFilter::TRACE),
+        |targets, target| targets.with_target(*target, tracing::Level::INFO),
+    );
+    tracing_subscriber::fmt()
         .json()
-        .with_env_filter(filter)
+        .with_env_filter(env_filter)
         .with_current_span(false)
         .with_target(false)
         .without_time()
-        .try_init();
+        .with_writer(writer)
+        .finish()
+        .with(cap)
+}
+
+/// JSON logs to stdout (CloudWatch), level from `RUST_LOG` (default `info`),
+/// payload-carrying runtime targets capped at INFO ([`subscriber`]).
+/// Safe to call more than once (the local cloud hosts several handlers).
+pub fn init_tracing() {
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = subscriber(filter, std::io::stdout).try_init();
 }
 
 /// Shared SDK configuration, loaded once at start-up. Honours
 /// `AWS_ENDPOINT_URL` (the local cloud points every client at its front server).
+///
+/// Timeouts and retries are explicit: the SDK's defaults set only a 3.1 s
+/// connect timeout, so one hung call would hold a function until its Lambda
+/// timeout (`Sandbox.Timedout`, which says nothing about which call hung). A
+/// control-plane call that has not answered in [`ATTEMPT_TIMEOUT`] is retried
+/// (standard mode, [`MAX_ATTEMPTS`] attempts with exponential backoff and
+/// jitter, which also absorbs throttling), and gives up after
+/// [`OPERATION_TIMEOUT`] as a transient [`AwsError`], well inside the
+/// functions' 30-60 s Lambda timeouts.
 pub async fn load_sdk_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(sdk_timeouts())
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+        .load()
+        .await
+}
+
+/// Per-attempt timeout of every AWS call greenlight makes.
+pub const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Timeout of one AWS operation, retries included.
+pub const OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+/// Attempts per AWS operation (the SDK's standard retry mode).
+pub const MAX_ATTEMPTS: u32 = 4;
+
+/// The timeouts [`load_sdk_config`] applies.
+pub fn sdk_timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_millis(3100))
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build()
 }
 
 /// Wall clock as epoch milliseconds: the one place the shells read time.

@@ -33,9 +33,36 @@ pub const TARGET_GROUP_NOT_FOUND: &str = "TargetGroupNotFound";
 pub const CORRUPT_SNAPSHOT_TAG: &str = "CorruptSnapshotTag";
 pub const INTERNAL_ERROR: &str = "InternalError";
 
+// deploy-trigger's own names (its upload rejections are
+// `trigger::Rejection::error_type`). The trigger is invoked by EventBridge,
+// S3 and CodePipeline, never by the state machine; the job outcomes below are
+// the `errorType` of its `{"outcome":"failed"}` answers.
+
+/// A CodePipeline `continuationToken` that deploy-trigger did not write.
+pub const INVALID_CONTINUATION_TOKEN: &str = "InvalidContinuationToken";
+/// CodePipeline refused the job result (PutJobSuccessResult/PutJobFailureResult).
+pub const JOB_RESULT_FAILED: &str = "JobResultFailed";
+/// The job's execution succeeded without deploying: a newer upload replaced it.
+pub const SUPERSEDED: &str = "Superseded";
+pub const EXECUTION_FAILED: &str = "ExecutionFailed";
+pub const EXECUTION_TIMED_OUT: &str = "ExecutionTimedOut";
+pub const EXECUTION_ABORTED: &str = "ExecutionAborted";
+pub const EXECUTION_STATUS_UNKNOWN: &str = "ExecutionStatusUnknown";
+
+/// deploy-trigger's own names (above), apart from its rejections.
+pub const TRIGGER: &[&str] = &[
+    INVALID_CONTINUATION_TOKEN,
+    JOB_RESULT_FAILED,
+    SUPERSEDED,
+    EXECUTION_FAILED,
+    EXECUTION_TIMED_OUT,
+    EXECUTION_ABORTED,
+    EXECUTION_STATUS_UNKNOWN,
+];
+
 /// Every name above: what a greenlight function may answer as `errorType`
-/// from a state-machine task (the trigger's rejections are listed by
-/// `trigger::Rejection::error_type` and never reach the state machine).
+/// (the trigger's rejections are listed by `trigger::Rejection::error_type`;
+/// neither they nor [`TRIGGER`] names reach the state machine).
 pub const ALL: &[&str] = &[
     AWS_TRANSIENT,
     AWS_ERROR,
@@ -52,25 +79,13 @@ pub const ALL: &[&str] = &[
     TARGET_GROUP_NOT_FOUND,
     CORRUPT_SNAPSHOT_TAG,
     INTERNAL_ERROR,
-];
-
-/// The deploy-trigger's own errors besides its rejections
-/// (`trigger::Rejection::error_type`). The trigger is invoked by S3/EventBridge
-/// and CodePipeline, never by a state-machine task, so these are not in [`ALL`].
-pub const CODE_DEPLOY_ERROR: &str = "CodeDeployError";
-pub const START_EXECUTION_FAILED: &str = "StartExecutionFailed";
-pub const DESCRIBE_EXECUTION_FAILED: &str = "DescribeExecutionFailed";
-pub const INVALID_CONTINUATION_TOKEN: &str = "InvalidContinuationToken";
-pub const JOB_RESULT_FAILED: &str = "JobResultFailed";
-
-/// Every deploy-trigger errorType of its own (see above), plus [`INTERNAL_ERROR`].
-pub const TRIGGER: &[&str] = &[
-    CODE_DEPLOY_ERROR,
-    START_EXECUTION_FAILED,
-    DESCRIBE_EXECUTION_FAILED,
     INVALID_CONTINUATION_TOKEN,
     JOB_RESULT_FAILED,
-    INTERNAL_ERROR,
+    SUPERSEDED,
+    EXECUTION_FAILED,
+    EXECUTION_TIMED_OUT,
+    EXECUTION_ABORTED,
+    EXECUTION_STATUS_UNKNOWN,
 ];
 
 /// The Lambda service errors AWS recommends retrying on every Lambda task
@@ -109,14 +124,9 @@ mod tests {
         for name in RETRIED {
             assert!(ALL.contains(name), "{name} retried but not in ALL");
         }
-        let mut trigger = TRIGGER.to_vec();
-        trigger.sort_unstable();
-        trigger.dedup();
-        assert_eq!(
-            trigger.len(),
-            TRIGGER.len(),
-            "duplicate errorType in TRIGGER"
-        );
+        for name in TRIGGER {
+            assert!(ALL.contains(name), "{name} in TRIGGER but not in ALL");
+        }
     }
 
     #[test]

@@ -111,7 +111,7 @@ pub enum Rejection {
         problems: Vec<String>,
     },
 
-    #[error("the object key {key:?} cannot be decoded: {problem}")]
+    #[error("the object key {key:?} is not accepted: {problem}")]
     InvalidKey { key: String, problem: String },
 
     #[error("the CodePipeline action's UserParameters are invalid: {problem}. Use JSON like {{\"application\":\"my-app\",\"deploymentGroup\":\"my-group\"}} (deploymentGroup and label are optional)")]
@@ -122,6 +122,16 @@ pub enum Rejection {
 
     #[error("malformed {kind} event: {problem}")]
     InvalidEvent { kind: String, problem: String },
+
+    #[error("s3://{bucket}/{key} is not in {allowed}: greenlight deploys only from the buckets it is configured for. Upload to {allowed}, or set {setting} if this bucket is meant to deploy")]
+    ForeignBucket {
+        bucket: String,
+        key: String,
+        /// e.g. `the artifact bucket "b"`.
+        allowed: String,
+        /// The environment variable that would allow it.
+        setting: String,
+    },
 }
 
 impl Rejection {
@@ -139,7 +149,85 @@ impl Rejection {
             Self::InvalidUserParameters { .. } => "InvalidUserParameters",
             Self::UnsupportedEvent { .. } => "UnsupportedEvent",
             Self::InvalidEvent { .. } => "InvalidEvent",
+            Self::ForeignBucket { .. } => "ForeignBucket",
         }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Buckets
+// ---------------------------------------------------------------------------
+
+/// The buckets an upload may come from: `ARTIFACT_BUCKET` for S3 events, and
+/// for CodePipeline jobs that bucket or one of `PIPELINE_ARTIFACT_BUCKETS`
+/// (a pipeline's artifact store is usually a bucket of its own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactBuckets {
+    pub artifact_bucket: String,
+    pub pipeline_buckets: Vec<String>,
+}
+
+/// Where an upload event came from, for [`ArtifactBuckets::check`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadRoute {
+    S3Event,
+    CodePipelineJob,
+}
+
+impl ArtifactBuckets {
+    /// `artifact_bucket` (required, not blank) and `pipeline_buckets`, a
+    /// comma-separated list (blank entries ignored).
+    pub fn new(artifact_bucket: &str, pipeline_buckets: Option<&str>) -> Result<Self, String> {
+        let artifact_bucket = artifact_bucket.trim();
+        if artifact_bucket.is_empty() {
+            return Err("ARTIFACT_BUCKET is empty; name the bucket uploads come from".into());
+        }
+        let pipeline_buckets = pipeline_buckets
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|b| !b.is_empty())
+            .map(str::to_string)
+            .collect();
+        Ok(Self {
+            artifact_bucket: artifact_bucket.to_string(),
+            pipeline_buckets,
+        })
+    }
+
+    /// [`Rejection::ForeignBucket`] unless `bucket` is one this route may
+    /// deploy from. Exact, case-sensitive comparison (bucket names are
+    /// lower-case; anything else is not the configured bucket).
+    pub fn check(&self, route: UploadRoute, bucket: &str, key: &str) -> Result<(), Rejection> {
+        if bucket == self.artifact_bucket {
+            return Ok(());
+        }
+        let (allowed, setting) = match route {
+            UploadRoute::S3Event => (
+                format!("the artifact bucket {:?}", self.artifact_bucket),
+                "ARTIFACT_BUCKET (the stack's artifact bucket) to it".to_string(),
+            ),
+            UploadRoute::CodePipelineJob => {
+                if self.pipeline_buckets.iter().any(|b| b == bucket) {
+                    return Ok(());
+                }
+                let mut all = vec![format!("{:?}", self.artifact_bucket)];
+                all.extend(self.pipeline_buckets.iter().map(|b| format!("{b:?}")));
+                (
+                    format!(
+                        "the artifact bucket or a pipeline artifact bucket ({})",
+                        all.join(", ")
+                    ),
+                    "PIPELINE_ARTIFACT_BUCKETS (comma-separated) to include it".to_string(),
+                )
+            }
+        };
+        Err(Rejection::ForeignBucket {
+            bucket: truncate_chars(bucket, 255),
+            key: truncate_chars(key, 1024),
+            allowed,
+            setting,
+        })
     }
 }
 
@@ -399,6 +487,17 @@ pub fn is_zip(key: &str) -> bool {
 /// CodePipeline artifacts have no extension, so the pipeline path passes
 /// `require_zip = false`.
 pub fn check_object(obj: &UploadedObject, require_zip: bool) -> Result<(), Rejection> {
+    check_key_shape(&obj.key)?;
+    if let Some(size) = obj.size.filter(|s| !(0..=MAX_OBJECT_SIZE).contains(s)) {
+        return Err(Rejection::InvalidEvent {
+            kind: "S3".into(),
+            problem: format!(
+                "s3://{}/{} has size {size}, outside S3's 0..={MAX_OBJECT_SIZE} bytes; the event was not written by S3",
+                obj.bucket,
+                truncate_chars(&obj.key, 200)
+            ),
+        });
+    }
     if require_zip && !is_zip(&obj.key) {
         return Err(Rejection::NotAZip {
             bucket: obj.bucket.clone(),
@@ -409,6 +508,47 @@ pub fn check_object(obj: &UploadedObject, require_zip: bool) -> Result<(), Rejec
         return Err(Rejection::EmptyObject {
             bucket: obj.bucket.clone(),
             key: obj.key.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// S3 object keys: at most 1,024 bytes of UTF-8 (Amazon S3 user guide,
+/// "Naming Amazon S3 objects").
+pub const MAX_KEY_BYTES: usize = 1024;
+/// S3 objects: at most 5 TiB (Amazon S3 user guide, "Uploading objects").
+pub const MAX_OBJECT_SIZE: i64 = 5 * 1024 * 1024 * 1024 * 1024;
+
+/// Keys greenlight refuses whatever the mapping says: longer than S3 allows,
+/// with control characters (they would reach logs and CodeDeploy verbatim),
+/// or with `.` / `..` path segments (S3 keys are opaque, but the agent's
+/// downloads and operators' tools treat keys as paths; the harsher reading).
+pub fn check_key_shape(key: &str) -> Result<(), Rejection> {
+    let shown = || truncate_chars(key, 200);
+    if key.len() > MAX_KEY_BYTES {
+        return Err(Rejection::InvalidKey {
+            key: shown(),
+            problem: format!(
+                "it is {} bytes long, S3 keys are at most {MAX_KEY_BYTES} bytes; use a shorter key",
+                key.len()
+            ),
+        });
+    }
+    if key.chars().any(char::is_control) {
+        return Err(Rejection::InvalidKey {
+            key: shown(),
+            problem:
+                "it contains control characters (newline, NUL, ...); rename the object without them"
+                    .into(),
+        });
+    }
+    if key
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        return Err(Rejection::InvalidKey {
+            key: shown(),
+            problem: "it has a \".\" or \"..\" path segment; greenlight refuses path traversal in keys, upload as <prefix><APP>/<file>.zip".into(),
         });
     }
     Ok(())
@@ -669,8 +809,22 @@ pub fn parse_user_parameters(raw: Option<&str>) -> Result<Option<UserParameters>
     let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
         return Ok(None);
     };
-    let params: UserParameters =
+    // Only a JSON object: serde would also read a struct from a list
+    // (`["shop"]` as application "shop"), found by tests/hostile.rs.
+    let value: serde_json::Value =
         serde_json::from_str(raw).map_err(|e| Rejection::InvalidUserParameters {
+            problem: format!("{e} in {}", truncate_chars(raw, 200)),
+        })?;
+    if !value.is_object() {
+        return Err(Rejection::InvalidUserParameters {
+            problem: format!(
+                "they must be a JSON object, not {}",
+                truncate_chars(raw, 200)
+            ),
+        });
+    }
+    let params: UserParameters =
+        serde_json::from_value(value).map_err(|e| Rejection::InvalidUserParameters {
             problem: format!("{e} in {}", truncate_chars(raw, 200)),
         })?;
     if params.application.trim().is_empty() {
@@ -901,6 +1055,72 @@ pub fn truncate_chars(s: &str, max: usize) -> String {
     let mut out: String = s.chars().take(max - 1).collect();
     out.push('…');
     out
+}
+
+#[cfg(test)]
+mod bucket_tests {
+    use super::*;
+
+    #[test]
+    fn only_the_configured_buckets_deploy() {
+        let b = ArtifactBuckets::new("art", Some(" cp-store , ,other")).expect("valid");
+        assert_eq!(b.pipeline_buckets, vec!["cp-store", "other"]);
+        assert_eq!(b.check(UploadRoute::S3Event, "art", "k"), Ok(()));
+        assert_eq!(b.check(UploadRoute::CodePipelineJob, "art", "k"), Ok(()));
+        assert_eq!(
+            b.check(UploadRoute::CodePipelineJob, "cp-store", "k"),
+            Ok(())
+        );
+        let e = b.check(UploadRoute::S3Event, "cp-store", "k").unwrap_err();
+        assert_eq!(e.error_type(), "ForeignBucket");
+        let text = e.to_string();
+        assert!(
+            text.contains("s3://cp-store/k")
+                && text.contains("\"art\"")
+                && text.contains("ARTIFACT_BUCKET"),
+            "{text}"
+        );
+        let e = b
+            .check(UploadRoute::CodePipelineJob, "Art", "k")
+            .unwrap_err();
+        assert!(e.to_string().contains("PIPELINE_ARTIFACT_BUCKETS"), "{e}");
+        assert!(ArtifactBuckets::new("  ", None).is_err());
+    }
+
+    #[test]
+    fn user_parameters_must_be_an_object() {
+        for raw in ["[\"shop\"]", "[\"shop\", \"prod\"]", "\"shop\"", "7"] {
+            let e = parse_user_parameters(Some(raw)).unwrap_err();
+            assert_eq!(e.error_type(), "InvalidUserParameters", "{raw}");
+        }
+    }
+
+    #[test]
+    fn hostile_key_shapes_are_invalid_keys() {
+        for key in [
+            "artifacts/shop/../x.zip".to_string(),
+            "artifacts/./shop/x.zip".to_string(),
+            "artifacts/shop/x\n.zip".to_string(),
+            format!("artifacts/shop/{}.zip", "a".repeat(1100)),
+        ] {
+            let e = check_key_shape(&key).unwrap_err();
+            assert_eq!(e.error_type(), "InvalidKey", "{key}");
+        }
+        assert!(check_key_shape("artifacts/shop/..x.zip").is_ok());
+        assert!(check_key_shape("artifacts/shop/café 日本.zip").is_ok());
+        let obj = UploadedObject {
+            bucket: "b".into(),
+            key: "artifacts/shop/x.zip".into(),
+            size: Some(-1),
+            version: None,
+            etag: None,
+            sequencer: None,
+        };
+        assert_eq!(
+            check_object(&obj, true).unwrap_err().error_type(),
+            "InvalidEvent"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -376,6 +376,8 @@ fn function_configs(
     Ok(FunctionConfigs {
         deploy_trigger: deploy_trigger::Config {
             state_machine_arn: state_machine_arn.to_string(),
+            buckets: greenlight_core::trigger::ArtifactBuckets::new(&names.bucket, None)
+                .map_err(CloudError::Start)?,
             mapping,
             deadlines: deploy_trigger::DEFAULT_DEADLINES,
         },
@@ -406,6 +408,8 @@ fn function_configs(
             report_bucket: names.report_bucket.clone(),
             report_prefix: names.report_prefix.clone(),
             state_machine_arn: Some(state_machine_arn.to_string()),
+            // The template's 120 s, on the local cloud's clock.
+            rollback_wait_seconds: ((120.0 * options.time_scale).ceil() as u32).max(1),
         },
     })
 }

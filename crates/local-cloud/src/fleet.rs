@@ -205,6 +205,9 @@ pub struct Fleet {
     contexts: Mutex<HashMap<String, DeploymentContext>>,
     /// Instances killed by a `kill_instance` fault (see [`Fleet::kill`]).
     dead: Mutex<HashSet<String>>,
+    /// Instances [`Fleet::terminate`]d: unlike an instance that never ran a
+    /// revision, their lifecycle events fail.
+    terminated: Mutex<HashSet<String>>,
     /// Instances whose health endpoint hangs (`hang_health`), read by their app servers.
     hung_health: Arc<Mutex<HashSet<String>>>,
 }
@@ -259,6 +262,7 @@ impl Fleet {
             }),
             instances: Mutex::new(HashMap::new()),
             contexts: Mutex::new(HashMap::new()),
+            terminated: Mutex::new(HashSet::new()),
             dead: Mutex::new(HashSet::new()),
             hung_health: Arc::new(Mutex::new(HashSet::new())),
         })
@@ -439,14 +443,26 @@ impl Fleet {
         event: &str,
     ) -> HookResult {
         let Some(instance) = self.existing(instance_id) else {
-            // A fresh instance has no revision yet: CodeDeploy has no
-            // ApplicationStop script to run on a first deployment.
-            if event == "ApplicationStop" {
+            // A fresh instance has no revision yet. ApplicationStop,
+            // BeforeBlockTraffic and AfterBlockTraffic run the scripts of the
+            // last successfully installed revision (CodeDeploy user guide,
+            // AppSpec "hooks" section: these events use the previous
+            // revision's AppSpec), so an instance that never installed one
+            // has nothing to run (a rollback blocks traffic on every
+            // replacement instance, installed or not). A terminated instance
+            // fails.
+            let terminated = lock(&self.terminated).contains(instance_id);
+            if !terminated
+                && matches!(
+                    event,
+                    "ApplicationStop" | "BeforeBlockTraffic" | "AfterBlockTraffic"
+                )
+            {
                 return HookResult {
                     succeeded: true,
                     script_name: None,
                     error_code: None,
-                    message: "No revision installed yet: nothing to stop.".into(),
+                    message: "No revision installed yet: no script to run for this event.".into(),
                     log_tail: String::new(),
                 };
             }
@@ -574,6 +590,7 @@ impl Fleet {
 
     /// Stops the instance's server (its address refuses connections again) and forgets it.
     pub async fn terminate(&self, instance_id: &str) {
+        lock(&self.terminated).insert(instance_id.to_string());
         let removed = lock(&self.instances).remove(instance_id);
         if let Some(instance) = removed {
             let _ops = instance.ops.lock().await;

@@ -14,20 +14,33 @@
 //! Every decision is in [`greenlight_core::trigger`]; this file reads events
 //! and AWS and acts.
 //!
-//! The raw event is never logged: CodePipeline jobs carry artifact credentials.
+//! Every AWS call goes through `greenlight_aws` (`executions`, `codepipeline`,
+//! `group_gate`), which answers core types and `AwsError`.
+//!
+//! Credentials: the raw event is never logged (CodePipeline jobs carry
+//! artifact credentials; the runtime's own TRACE logging of payloads is
+//! capped by `greenlight_aws::init_tracing`), `artifactCredentials` is blanked
+//! before the job is parsed, and a CodePipeline job never fails the
+//! invocation: once the job is answered the handler returns success, and when
+//! it cannot be answered it returns success with `outcome: unanswered`
+//! (logged as an error). A failed asynchronous invocation would put the whole
+//! payload, credentials included, in the function's on-failure destination
+//! (the RejectedUploads queue, kept 14 days); only S3 events, which carry no
+//! secret, can fail the invocation.
 
-use aws_sdk_codedeploy::operation::get_deployment_group::GetDeploymentGroupError;
-use aws_sdk_codepipeline::types::{ExecutionDetails, FailureDetails, FailureType};
-use aws_sdk_sfn::operation::start_execution::StartExecutionError;
+use greenlight_aws::codepipeline::{put_job_failure, put_job_success};
 use greenlight_aws::config::{optional, parsed_or, required, ConfigError};
+use greenlight_aws::executions::{describe_execution, start_execution};
+use greenlight_aws::group_gate::{read_group_facts, GroupLookup};
+use greenlight_aws::AwsError;
 use greenlight_core::errors;
 use greenlight_core::model::{EpochMillis, PipelineInput, Source};
 use greenlight_core::trigger::{
     check_gated, check_object, decode_continuation_token, decode_key, encode_continuation_token,
-    eventbridge_change, execution_arn, execution_name, job_decision, notification_change,
-    parse_user_parameters, pipeline_input, pipeline_label, pipeline_target, revision_identity,
-    revision_label, truncate_chars, Deadlines, ExecutionStatus, JobDecision, KeyEncoding,
-    KeyMapping, ObjectChange, Rejection, Target, TokenError, UploadedObject,
+    eventbridge_change, execution_name, job_decision, notification_change, parse_user_parameters,
+    pipeline_input, pipeline_label, pipeline_target, revision_identity, revision_label,
+    truncate_chars, ArtifactBuckets, Deadlines, ExecutionStatus, JobDecision, KeyEncoding,
+    KeyMapping, ObjectChange, Rejection, Target, TokenError, UploadRoute, UploadedObject,
     MAX_JOB_FAILURE_MESSAGE_LEN, MAX_JOB_SUMMARY_LEN,
 };
 use lambda_runtime::{Diagnostic, LambdaEvent};
@@ -47,6 +60,8 @@ pub const DEFAULT_ARTIFACT_PREFIX: &str = "artifacts/";
 pub struct Config {
     /// `STATE_MACHINE_ARN`: the greenlight pipeline state machine.
     pub state_machine_arn: String,
+    /// `ARTIFACT_BUCKET` and `PIPELINE_ARTIFACT_BUCKETS`: where uploads may come from.
+    pub buckets: ArtifactBuckets,
     /// `ARTIFACT_PREFIX`, `DEFAULT_DEPLOYMENT_GROUP` and `KEY_MAPPING`.
     pub mapping: KeyMapping,
     /// `DEPLOYMENT_TIMEOUT_SECONDS` (default 3600) and
@@ -57,17 +72,22 @@ pub struct Config {
 }
 
 impl Config {
-    /// Reads `STATE_MACHINE_ARN` (required), `ARTIFACT_PREFIX` (default
+    /// Reads `STATE_MACHINE_ARN` (required), `ARTIFACT_BUCKET` (required),
+    /// `PIPELINE_ARTIFACT_BUCKETS` (optional, comma-separated), `ARTIFACT_PREFIX` (default
     /// `artifacts/`; set but empty = the whole bucket), `DEFAULT_DEPLOYMENT_GROUP`
     /// (required) and `KEY_MAPPING` (optional JSON list).
     pub fn from_env() -> Result<Self, ConfigError> {
         let state_machine_arn = required("STATE_MACHINE_ARN")?;
+        let artifact_bucket = required("ARTIFACT_BUCKET")?;
+        let pipeline_buckets = optional("PIPELINE_ARTIFACT_BUCKETS");
         let artifact_prefix = std::env::var("ARTIFACT_PREFIX")
             .unwrap_or_else(|_| DEFAULT_ARTIFACT_PREFIX.to_string());
         let default_group = required("DEFAULT_DEPLOYMENT_GROUP")?;
         let key_mapping = optional("KEY_MAPPING");
         let mut config = Self::new(
             &state_machine_arn,
+            &artifact_bucket,
+            pipeline_buckets.as_deref(),
             &artifact_prefix,
             &default_group,
             key_mapping.as_deref(),
@@ -87,11 +107,13 @@ impl Config {
 
     pub fn new(
         state_machine_arn: &str,
+        artifact_bucket: &str,
+        pipeline_buckets: Option<&str>,
         artifact_prefix: &str,
         default_group: &str,
         key_mapping: Option<&str>,
     ) -> Result<Self, ConfigError> {
-        if execution_arn(state_machine_arn, "probe").is_none() {
+        if greenlight_core::trigger::execution_arn(state_machine_arn, "probe").is_none() {
             return Err(ConfigError::Invalid {
                 name: "STATE_MACHINE_ARN",
                 value: state_machine_arn.to_string(),
@@ -111,8 +133,17 @@ impl Config {
                     problem: e.0,
                 }
             })?;
+        let buckets =
+            ArtifactBuckets::new(artifact_bucket, pipeline_buckets).map_err(|problem| {
+                ConfigError::Invalid {
+                    name: "ARTIFACT_BUCKET",
+                    value: artifact_bucket.to_string(),
+                    problem,
+                }
+            })?;
         Ok(Self {
             state_machine_arn: state_machine_arn.to_string(),
+            buckets,
             mapping,
             deadlines: DEFAULT_DEADLINES,
         })
@@ -211,6 +242,18 @@ pub enum Response {
         error_type: String,
         message: String,
     },
+    /// Pipeline job that could not be answered (no job id, an event that is
+    /// not a job, or CodePipeline refused both results). Returned as success
+    /// on purpose: a failed invocation would put the job's payload, with its
+    /// artifact credentials, in the on-failure queue. CodePipeline fails the
+    /// action when its wait for an answer runs out; the error is logged.
+    #[serde(rename_all = "camelCase")]
+    Unanswered {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        job_id: Option<String>,
+        error_type: String,
+        message: String,
+    },
     /// Not an upload (S3's `s3:TestEvent` when notifications are configured).
     #[serde(rename_all = "camelCase")]
     Ignored { reason: String },
@@ -224,41 +267,37 @@ pub enum Error {
     /// The upload is not deployed; nothing was started.
     #[error(transparent)]
     Rejected(#[from] Rejection),
-    #[error("CodeDeploy GetDeploymentGroup for application {application:?} group {deployment_group:?} failed: {message}; check the function's codedeploy:GetDeploymentGroup permission and retry")]
-    CodeDeploy {
-        application: String,
-        deployment_group: String,
-        message: String,
-    },
-    #[error("Step Functions StartExecution {name} on {state_machine_arn} failed: {message}; check STATE_MACHINE_ARN and the states:StartExecution permission, then redeliver the event")]
-    StartExecution {
-        name: String,
-        state_machine_arn: String,
-        message: String,
-    },
-    #[error("Step Functions DescribeExecution {execution_arn} failed: {message}; check the states:DescribeExecution permission")]
-    DescribeExecution {
-        execution_arn: String,
-        message: String,
-    },
+    /// An AWS call failed; `fix` says what to check.
+    #[error("{error}; {fix}")]
+    Aws { error: AwsError, fix: &'static str },
     #[error("{0}; the job's continuationToken was not written by this deploy-trigger")]
     Token(#[from] TokenError),
-    #[error("could not answer CodePipeline job {job_id}: {message}; check the codepipeline:PutJobSuccessResult/PutJobFailureResult permissions")]
-    JobResult { job_id: String, message: String },
     #[error("internal error: {0}")]
     Internal(String),
 }
 
+/// What to check when GetDeploymentGroup fails for another reason than a missing application or group.
+const FIX_GROUP: &str = "check the function's codedeploy:GetDeploymentGroup permission and retry (AwsTransient: retrying later may succeed)";
+/// What to check when StartExecution fails.
+const FIX_START: &str =
+    "check STATE_MACHINE_ARN and the states:StartExecution permission, then redeliver the event";
+/// What to check when DescribeExecution fails.
+const FIX_DESCRIBE: &str = "check the states:DescribeExecution permission; CodePipeline invokes the action again with the same token";
+/// What to check when CodePipeline refuses the job result.
+const FIX_JOB_RESULT: &str = "check the codepipeline:PutJobSuccessResult/PutJobFailureResult permissions and that the job is still in progress";
+
 impl Error {
-    /// Stable Lambda `errorType`.
+    fn aws(fix: &'static str) -> impl FnOnce(AwsError) -> Self {
+        move |error| Self::Aws { error, fix }
+    }
+
+    /// Stable Lambda `errorType` (names from `greenlight_core::errors` and
+    /// `trigger::Rejection::error_type`).
     pub fn error_type(&self) -> &'static str {
         match self {
             Self::Rejected(r) => r.error_type(),
-            Self::CodeDeploy { .. } => errors::CODE_DEPLOY_ERROR,
-            Self::StartExecution { .. } => errors::START_EXECUTION_FAILED,
-            Self::DescribeExecution { .. } => errors::DESCRIBE_EXECUTION_FAILED,
+            Self::Aws { error, .. } => error.error_type(),
             Self::Token(_) => errors::INVALID_CONTINUATION_TOKEN,
-            Self::JobResult { .. } => errors::JOB_RESULT_FAILED,
             Self::Internal(_) => errors::INTERNAL_ERROR,
         }
     }
@@ -281,7 +320,7 @@ pub async fn handler(event: LambdaEvent<Request>, deps: &Deps) -> Result<Respons
     let now = greenlight_aws::now_ms();
     let payload = event.payload;
     let result = match classify(&payload) {
-        Entry::CodePipeline => handle_job(&payload, deps, now).await,
+        Entry::CodePipeline => Ok(handle_job(payload, deps, now).await),
         Entry::EventBridge => match parse_eventbridge(&payload, now) {
             Ok(upload) => handle_uploads(vec![upload], deps).await,
             Err(e) => Err(e.into()),
@@ -297,6 +336,9 @@ pub async fn handler(event: LambdaEvent<Request>, deps: &Deps) -> Result<Respons
         Entry::Unsupported(description) => Err(Rejection::UnsupportedEvent { description }.into()),
     };
     match &result {
+        Ok(response @ Response::Unanswered { .. }) => {
+            tracing::error!(response = ?response, "deploy-trigger could not answer the CodePipeline job; CodePipeline fails the action when its wait runs out")
+        }
         Ok(response) => tracing::info!(response = ?response, "deploy-trigger done"),
         Err(e) => {
             tracing::warn!(error_type = e.error_type(), error = %e, "deploy-trigger rejected or failed")
@@ -568,6 +610,9 @@ async fn prepare_upload(upload: S3Upload, deps: &Deps) -> Result<Prepared, Error
             .into())
         }
     }
+    deps.config
+        .buckets
+        .check(UploadRoute::S3Event, &obj.bucket, &obj.key)?;
     check_object(obj, true)?;
     let target = deps.config.mapping.resolve(&obj.bucket, &obj.key)?;
     let identity = revision_identity(obj).ok_or_else(|| Rejection::InvalidEvent {
@@ -602,54 +647,27 @@ async fn prepare_upload(upload: S3Upload, deps: &Deps) -> Result<Prepared, Error
 
 /// GetDeploymentGroup: the application and group exist and are gated.
 async fn check_group(deps: &Deps, target: &Target) -> Result<(), Error> {
-    let out = deps
-        .codedeploy
-        .get_deployment_group()
-        .application_name(&target.application)
-        .deployment_group_name(&target.deployment_group)
-        .send()
-        .await;
-    let out = match out {
-        Ok(out) => out,
-        Err(err) => {
-            let detail = describe_error(&err);
-            return Err(match err.as_service_error() {
-                Some(
-                    GetDeploymentGroupError::ApplicationDoesNotExistException(_)
-                    | GetDeploymentGroupError::InvalidApplicationNameException(_)
-                    | GetDeploymentGroupError::ApplicationNameRequiredException(_),
-                ) => Rejection::UnknownApplication {
-                    application: target.application.clone(),
-                    detail,
-                }
-                .into(),
-                Some(
-                    GetDeploymentGroupError::DeploymentGroupDoesNotExistException(_)
-                    | GetDeploymentGroupError::InvalidDeploymentGroupNameException(_)
-                    | GetDeploymentGroupError::DeploymentGroupNameRequiredException(_),
-                ) => Rejection::UnknownDeploymentGroup {
-                    application: target.application.clone(),
-                    deployment_group: target.deployment_group.clone(),
-                    detail,
-                }
-                .into(),
-                _ => Error::CodeDeploy {
-                    application: target.application.clone(),
-                    deployment_group: target.deployment_group.clone(),
-                    message: detail,
-                },
-            });
+    let facts = match read_group_facts(&deps.codedeploy, target)
+        .await
+        .map_err(Error::aws(FIX_GROUP))?
+    {
+        GroupLookup::Found(facts) => facts,
+        GroupLookup::NoApplication { detail } => {
+            return Err(Rejection::UnknownApplication {
+                application: target.application.clone(),
+                detail,
+            }
+            .into())
+        }
+        GroupLookup::NoGroup { detail } => {
+            return Err(Rejection::UnknownDeploymentGroup {
+                application: target.application.clone(),
+                deployment_group: target.deployment_group.clone(),
+                detail,
+            }
+            .into())
         }
     };
-    let Some(info) = out.deployment_group_info() else {
-        return Err(Rejection::UnknownDeploymentGroup {
-            application: target.application.clone(),
-            deployment_group: target.deployment_group.clone(),
-            detail: "GetDeploymentGroup returned no deploymentGroupInfo".into(),
-        }
-        .into());
-    };
-    let facts = greenlight_aws::deployment_group::group_facts(info);
     check_gated(target, &facts, &deps.config.deadlines)?;
     Ok(())
 }
@@ -658,36 +676,10 @@ async fn check_group(deps: &Deps, target: &Target) -> Result<(), Error> {
 async fn start(deps: &Deps, p: &Prepared, job_id: Option<&str>) -> Result<Response, Error> {
     let input = serde_json::to_string(&p.input)
         .map_err(|e| Error::Internal(format!("execution input: {e}")))?;
-    let sm = &deps.config.state_machine_arn;
-    let result = deps
-        .sfn
-        .start_execution()
-        .state_machine_arn(sm)
-        .name(&p.name)
-        .input(input)
-        .send()
-        .await;
-    let (execution_arn, duplicate) = match result {
-        Ok(out) => (out.execution_arn().to_string(), false),
-        Err(err)
-            if matches!(
-                err.as_service_error(),
-                Some(StartExecutionError::ExecutionAlreadyExists(_))
-            ) =>
-        {
-            let arn = execution_arn(sm, &p.name).ok_or_else(|| {
-                Error::Internal(format!("cannot derive the execution ARN from {sm}"))
-            })?;
-            (arn, true)
-        }
-        Err(err) => {
-            return Err(Error::StartExecution {
-                name: p.name.clone(),
-                state_machine_arn: sm.clone(),
-                message: describe_error(&err),
-            })
-        }
-    };
+    let started = start_execution(&deps.sfn, &deps.config.state_machine_arn, &p.name, &input)
+        .await
+        .map_err(Error::aws(FIX_START))?;
+    let (execution_arn, duplicate) = (started.execution_arn, started.duplicate);
     let (execution_name, application, deployment_group, bucket, key, job_id) = (
         p.name.clone(),
         p.target.application.clone(),
@@ -738,20 +730,42 @@ enum JobAnswer {
     },
 }
 
-async fn handle_job(v: &Value, deps: &Deps, now: EpochMillis) -> Result<Response, Error> {
+/// A CodePipeline job, answered whatever happens; never an `Err` (see the
+/// module docs: a failed invocation would queue the job's credentials).
+async fn handle_job(mut v: Value, deps: &Deps, now: EpochMillis) -> Response {
+    let redact = Redactor::new(&v);
+    blank_artifact_credentials(&mut v);
+    let job_id_hint = v
+        .pointer("/CodePipeline.job/id")
+        .and_then(Value::as_str)
+        .filter(|id| !id.is_empty())
+        .map(|id| truncate_chars(id, 200));
+    let unanswered = |job_id: Option<String>, e: Error| Response::Unanswered {
+        job_id,
+        error_type: e.error_type().to_string(),
+        message: truncate_chars(&redact.apply(&e.to_string()), MAX_JOB_FAILURE_MESSAGE_LEN),
+    };
     let event: aws_lambda_events::event::codepipeline_job::CodePipelineJobEvent =
-        serde_json::from_value(v.clone()).map_err(|e| Rejection::InvalidEvent {
-            kind: "CodePipeline job".into(),
-            problem: e.to_string(),
-        })?;
+        match serde_json::from_value(v) {
+            Ok(event) => event,
+            Err(e) => {
+                let e = Rejection::InvalidEvent {
+                    kind: "CodePipeline job".into(),
+                    problem: format!(
+                        "{e}; the event must be CodePipeline's Lambda invoke job ({{\"CodePipeline.job\":{{\"id\":..,\"data\":..}}}})"
+                    ),
+                };
+                return unanswered(job_id_hint, e.into());
+            }
+        };
     let job = event.code_pipeline_job;
     let Some(job_id) = job.id.clone().filter(|id| !id.is_empty()) else {
         // Without an id the job cannot be answered at all.
-        return Err(Rejection::InvalidEvent {
+        let e = Rejection::InvalidEvent {
             kind: "CodePipeline job".into(),
-            problem: "CodePipeline.job.id is missing".into(),
-        }
-        .into());
+            problem: "CodePipeline.job.id is missing; only CodePipeline's own invocations can be answered".into(),
+        };
+        return unanswered(None, e.into());
     };
     let answer = match job
         .data
@@ -765,7 +779,7 @@ async fn handle_job(v: &Value, deps: &Deps, now: EpochMillis) -> Result<Response
     let answer = answer.unwrap_or_else(|e| {
         let rejected = matches!(e, Error::Rejected(_));
         JobAnswer::Failure {
-            message: e.to_string(),
+            message: redact.apply(&e.to_string()),
             execution_arn: None,
             error_type: if rejected {
                 format!("rejected:{}", e.error_type())
@@ -774,7 +788,53 @@ async fn handle_job(v: &Value, deps: &Deps, now: EpochMillis) -> Result<Response
             },
         }
     });
-    answer_job(deps, &job_id, answer).await
+    match answer_job(deps, &job_id, answer).await {
+        Ok(response) => response,
+        Err(e) => unanswered(Some(job_id), e),
+    }
+}
+
+/// The string values of a job's `artifactCredentials` (any shape), cut out
+/// of every message the job's answer or log line carries: serde's parse
+/// errors quote the values they reject, so a credential pasted in the wrong
+/// field could otherwise be echoed.
+struct Redactor {
+    secrets: Vec<String>,
+}
+
+impl Redactor {
+    fn new(v: &Value) -> Self {
+        fn strings(v: &Value, out: &mut Vec<String>) {
+            match v {
+                Value::String(s) if !s.is_empty() => out.push(s.clone()),
+                Value::Array(items) => items.iter().for_each(|i| strings(i, out)),
+                Value::Object(map) => map.values().for_each(|i| strings(i, out)),
+                _ => {}
+            }
+        }
+        let mut secrets = Vec::new();
+        if let Some(creds) = v.pointer("/CodePipeline.job/data/artifactCredentials") {
+            strings(creds, &mut secrets);
+        }
+        // Longest first, so a secret containing another is cut whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        Self { secrets }
+    }
+
+    fn apply(&self, text: &str) -> String {
+        self.secrets
+            .iter()
+            .fold(text.to_string(), |t, s| t.replace(s.as_str(), "[redacted]"))
+    }
+}
+
+/// Replaces `CodePipeline.job.data.artifactCredentials` with `{}`: greenlight
+/// never uses them (CodeDeploy reads the artifact with its own role), and a
+/// parse error must not be able to quote them.
+pub fn blank_artifact_credentials(v: &mut Value) {
+    if let Some(creds) = v.pointer_mut("/CodePipeline.job/data/artifactCredentials") {
+        *creds = Value::Object(Default::default());
+    }
 }
 
 async fn first_job_invocation(
@@ -809,6 +869,9 @@ async fn first_job_invocation(
         .filter(|k| !k.is_empty())
         .ok_or_else(|| invalid("inputArtifacts[0].location.s3Location.objectKey is missing"))?;
     let key = decode_key(&key, KeyEncoding::Verbatim)?;
+    deps.config
+        .buckets
+        .check(UploadRoute::CodePipelineJob, &bucket, &key)?;
     let target = pipeline_target(params.as_ref(), &deps.config.mapping, &bucket, &key)?;
     let object = UploadedObject {
         bucket: bucket.clone(),
@@ -867,56 +930,17 @@ async fn first_job_invocation(
 
 async fn continue_job(token: &str, job_id: &str, deps: &Deps) -> Result<JobAnswer, Error> {
     let arn = decode_continuation_token(token)?;
-    let out = deps
-        .sfn
-        .describe_execution()
-        .execution_arn(&arn)
-        .send()
+    let view = describe_execution(&deps.sfn, &arn)
         .await
-        .map_err(|e| Error::DescribeExecution {
-            execution_arn: arn.clone(),
-            message: describe_error(&e),
-        })?;
-    let name = out
-        .name()
-        .map(str::to_string)
-        .unwrap_or_else(|| arn.rsplit(':').next().unwrap_or_default().to_string());
-    let owned = |s: Option<&str>| s.map(str::to_string);
-    use aws_sdk_sfn::types::ExecutionStatus as S;
-    let (status, failure_type) = match out.status() {
-        S::Running => (ExecutionStatus::Running, ""),
-        S::PendingRedrive => (ExecutionStatus::PendingRedrive, ""),
-        S::Succeeded => (
-            ExecutionStatus::Succeeded {
-                output: owned(out.output()),
-            },
-            "Superseded",
-        ),
-        S::Failed => (
-            ExecutionStatus::Failed {
-                error: owned(out.error()),
-                cause: owned(out.cause()),
-            },
-            "ExecutionFailed",
-        ),
-        S::TimedOut => (
-            ExecutionStatus::TimedOut {
-                error: owned(out.error()),
-                cause: owned(out.cause()),
-            },
-            "ExecutionTimedOut",
-        ),
-        S::Aborted => (
-            ExecutionStatus::Aborted {
-                error: owned(out.error()),
-                cause: owned(out.cause()),
-            },
-            "ExecutionAborted",
-        ),
-        other => (
-            ExecutionStatus::Unknown(other.as_str().to_string()),
-            "ExecutionStatusUnknown",
-        ),
+        .map_err(Error::aws(FIX_DESCRIBE))?;
+    let (name, status) = (view.name, view.status);
+    let failure_type = match &status {
+        ExecutionStatus::Running | ExecutionStatus::PendingRedrive => "",
+        ExecutionStatus::Succeeded { .. } => errors::SUPERSEDED,
+        ExecutionStatus::Failed { .. } => errors::EXECUTION_FAILED,
+        ExecutionStatus::TimedOut { .. } => errors::EXECUTION_TIMED_OUT,
+        ExecutionStatus::Aborted { .. } => errors::EXECUTION_ABORTED,
+        ExecutionStatus::Unknown(_) => errors::EXECUTION_STATUS_UNKNOWN,
     };
     Ok(match job_decision(&name, &status) {
         JobDecision::Continue { summary } => JobAnswer::Success {
@@ -958,31 +982,26 @@ async fn answer_job(deps: &Deps, job_id: &str, answer: JobAnswer) -> Result<Resp
             execution_arn,
             response,
         } => {
-            let details = ExecutionDetails::builder()
-                .summary(truncate_chars(&summary, MAX_JOB_SUMMARY_LEN))
-                .external_execution_id(truncate_chars(&execution_arn, 1500))
-                .build();
-            let mut req = deps
-                .codepipeline
-                .put_job_success_result()
-                .job_id(job_id)
-                .execution_details(details);
-            if let Some(token) = continuation_token {
-                req = req.continuation_token(token);
-            }
-            match req.send().await {
-                Ok(_) => Ok(response),
+            match put_job_success(
+                &deps.codepipeline,
+                job_id,
+                &summary,
+                &execution_arn,
+                continuation_token.as_deref(),
+            )
+            .await
+            {
+                Ok(()) => Ok(response),
                 Err(e) => {
-                    let message = format!(
-                        "PutJobSuccessResult failed ({}) after: {summary}",
-                        describe_error(&e)
-                    );
-                    put_failure(deps, job_id, &message, Some(&execution_arn)).await?;
+                    let message = format!("PutJobSuccessResult failed ({e}) after: {summary}");
+                    put_job_failure(&deps.codepipeline, job_id, &message, Some(&execution_arn))
+                        .await
+                        .map_err(Error::aws(FIX_JOB_RESULT))?;
                     Ok(Response::Failed {
                         job_id: job_id.to_string(),
                         execution_arn: Some(execution_arn),
-                        error_type: "JobResultFailed".into(),
-                        message,
+                        error_type: errors::JOB_RESULT_FAILED.into(),
+                        message: truncate_chars(&message, MAX_JOB_FAILURE_MESSAGE_LEN),
                     })
                 }
             }
@@ -992,7 +1011,14 @@ async fn answer_job(deps: &Deps, job_id: &str, answer: JobAnswer) -> Result<Resp
             execution_arn,
             error_type,
         } => {
-            put_failure(deps, job_id, &message, execution_arn.as_deref()).await?;
+            put_job_failure(
+                &deps.codepipeline,
+                job_id,
+                &message,
+                execution_arn.as_deref(),
+            )
+            .await
+            .map_err(Error::aws(FIX_JOB_RESULT))?;
             let message = truncate_chars(&message, MAX_JOB_FAILURE_MESSAGE_LEN);
             Ok(match error_type.strip_prefix("rejected:") {
                 Some(rejection) => Response::Rejected {
@@ -1011,56 +1037,6 @@ async fn answer_job(deps: &Deps, job_id: &str, answer: JobAnswer) -> Result<Resp
     }
 }
 
-async fn put_failure(
-    deps: &Deps,
-    job_id: &str,
-    message: &str,
-    execution_arn: Option<&str>,
-) -> Result<(), Error> {
-    let mut details = FailureDetails::builder()
-        .r#type(FailureType::JobFailed)
-        .message(truncate_chars(message, MAX_JOB_FAILURE_MESSAGE_LEN));
-    if let Some(arn) = execution_arn {
-        details = details.external_execution_id(truncate_chars(arn, 1500));
-    }
-    let details = details
-        .build()
-        .map_err(|e| Error::Internal(format!("failure details: {e}")))?;
-    deps.codepipeline
-        .put_job_failure_result()
-        .job_id(job_id)
-        .failure_details(details)
-        .send()
-        .await
-        .map_err(|e| Error::JobResult {
-            job_id: job_id.to_string(),
-            message: format!(
-                "PutJobFailureResult failed ({}) while reporting: {}",
-                describe_error(&e),
-                truncate_chars(message, 500)
-            ),
-        })?;
-    Ok(())
-}
-
-/// One line for an SDK error: the service's code and message (`ExecutionDoesNotExist:
-/// Execution Does Not Exist`), or the whole error chain when the call never got an
-/// answer (timeout, connection, credentials).
-fn describe_error<E, R>(err: &aws_sdk_sfn::error::SdkError<E, R>) -> String
-where
-    E: aws_sdk_sfn::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    match err.as_service_error() {
-        Some(se) => match (se.code(), se.message()) {
-            (Some(code), Some(message)) => format!("{code}: {message}"),
-            (Some(code), None) => code.to_string(),
-            _ => se.to_string(),
-        },
-        None => aws_sdk_sfn::error::DisplayErrorContext(err).to_string(),
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Time
 // ---------------------------------------------------------------------------
@@ -1072,7 +1048,10 @@ pub fn event_time(v: Option<&Value>, now: EpochMillis) -> (String, EpochMillis) 
     let parsed = match v {
         Some(Value::String(s)) => parse_time_str(s),
         Some(Value::Number(n)) => n.as_f64().filter(|f| f.is_finite()).and_then(|secs| {
-            OffsetDateTime::from_unix_timestamp_nanos((secs * 1e3).round() as i128 * 1_000_000).ok()
+            // Checked: a huge number (hostile input) must not overflow.
+            ((secs * 1e3).round() as i128)
+                .checked_mul(1_000_000)
+                .and_then(|nanos| OffsetDateTime::from_unix_timestamp_nanos(nanos).ok())
         }),
         _ => None,
     };
@@ -1146,6 +1125,14 @@ mod tests {
     }
 
     #[test]
+    fn event_time_of_a_huge_number_is_now_not_a_panic() {
+        // Found by tests/properties.rs: `as i128 * 1_000_000` overflowed.
+        let now = 1_714_564_805_000;
+        assert_eq!(event_time(Some(&json!(1.0e300)), now).1, now);
+        assert_eq!(event_time(Some(&json!(-1.0e300)), now).1, now);
+    }
+
+    #[test]
     fn event_time_falls_back_to_now() {
         let now = 1_714_564_805_000;
         assert_eq!(event_time(None, now).1, now);
@@ -1160,15 +1147,15 @@ mod tests {
     #[test]
     fn config_validation() {
         let sm = "arn:aws:states:us-east-1:111122223333:stateMachine:greenlight";
-        assert!(Config::new(sm, "artifacts/", "prod", None).is_ok());
-        let e = Config::new("nope", "artifacts/", "prod", None).unwrap_err();
+        assert!(Config::new(sm, "art", None, "artifacts/", "prod", None).is_ok());
+        let e = Config::new("nope", "art", None, "artifacts/", "prod", None).unwrap_err();
         assert!(e.to_string().contains("STATE_MACHINE_ARN"), "{e}");
-        let e = Config::new(sm, "artifacts/", "prod", Some("{bad")).unwrap_err();
+        let e = Config::new(sm, "art", None, "artifacts/", "prod", Some("{bad")).unwrap_err();
         assert!(
             e.to_string().contains("KEY_MAPPING") && e.to_string().contains("not valid JSON"),
             "{e}"
         );
-        let e = Config::new(sm, "artifacts/", " ", None).unwrap_err();
+        let e = Config::new(sm, "art", None, "artifacts/", " ", None).unwrap_err();
         assert!(e.to_string().contains("DEFAULT_DEPLOYMENT_GROUP"), "{e}");
     }
 

@@ -42,6 +42,8 @@ const PIPELINE_CONTINUATION: &str =
 
 const SM_ARN: &str = "arn:aws:states:us-east-1:111122223333:stateMachine:greenlight-pipeline";
 const BUCKET: &str = "greenlight-artifacts-111122223333";
+/// The pipeline artifact store of the CodePipeline fixtures.
+const PIPELINE_BUCKET: &str = "codepipeline-us-east-1-111122223333";
 /// The key of the S3 fixtures, exactly as stored.
 const STORED_KEY: &str = "artifacts/shop/2024-05-01T12:00:00 build+42 café.zip";
 const JOB_ID: &str = "11111111-abcd-1111-abcd-111111abcdef";
@@ -56,7 +58,15 @@ fn lambda_event(payload: Value) -> LambdaEvent<Value> {
 }
 
 fn config(key_mapping: Option<&str>) -> Config {
-    Config::new(SM_ARN, "artifacts/", "shop-prod", key_mapping).expect("config")
+    Config::new(
+        SM_ARN,
+        BUCKET,
+        Some(PIPELINE_BUCKET),
+        "artifacts/",
+        "shop-prod",
+        key_mapping,
+    )
+    .expect("config")
 }
 
 struct Mocks {
@@ -565,8 +575,13 @@ async fn codedeploy_failure_is_an_error_not_a_rejection() {
                 .build(),
         )
     });
-    let message = expect_group_rejection(rule, "CodeDeployError").await;
-    assert!(message.contains("AccessDeniedException"), "{message}");
+    let message = expect_group_rejection(rule, "AwsError").await;
+    assert!(
+        message.contains("AccessDeniedException")
+            && message.contains("GetDeploymentGroup on shop/shop-prod failed")
+            && message.contains("codedeploy:GetDeploymentGroup permission"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
@@ -576,7 +591,8 @@ async fn start_execution_failure_is_an_error() {
     m.codedeploy.push(gated_rule("shop", "shop-prod"));
     let deps = m.deps();
     let (error_type, message) = rejection(handler(lambda_event(event(EB_CREATED)), &deps).await);
-    assert_eq!(error_type, "StartExecutionFailed");
+    assert_eq!(error_type, "AwsError");
+    assert!(message.contains("STATE_MACHINE_ARN"), "{message}");
     assert!(message.contains("StateMachineDoesNotExist"), "{message}");
 }
 
@@ -908,7 +924,7 @@ async fn pipeline_error_still_answers_the_job() {
     else {
         panic!("{response:?}")
     };
-    assert_eq!(error_type, "StartExecutionFailed");
+    assert_eq!(error_type, "AwsError");
     assert!(message.contains("StateMachineDoesNotExist"), "{message}");
     assert_eq!(&failure_message(&failed), message);
 }
@@ -1111,7 +1127,7 @@ async fn pipeline_describe_error_still_answers_the_job() {
         .await
         .unwrap();
     assert!(
-        matches!(&response, Response::Failed { error_type, .. } if error_type == "DescribeExecutionFailed"),
+        matches!(&response, Response::Failed { error_type, .. } if error_type == "AwsError"),
         "{response:?}"
     );
     assert!(failure_message(&failed).contains("ExecutionDoesNotExist"));
@@ -1159,8 +1175,11 @@ async fn pipeline_success_report_failure_falls_back_to_failure_report() {
     assert!(failure_message(&failed).contains("PutJobSuccessResult failed"));
 }
 
+/// Defect 7: a job that cannot be answered still returns success (outcome
+/// `unanswered`), so Lambda puts no failed-invocation record, with the job's
+/// credentials, in the on-failure queue. Before the fix this was an `Err`.
 #[tokio::test]
-async fn pipeline_job_that_cannot_be_answered_is_an_error() {
+async fn pipeline_job_that_cannot_be_answered_is_not_a_failed_invocation() {
     let failure = mock!(aws_sdk_codepipeline::Client::put_job_failure_result).then_error(|| {
         PutJobFailureResultError::InvalidJobStateException(
             InvalidJobStateException::builder()
@@ -1177,10 +1196,23 @@ async fn pipeline_job_that_cannot_be_answered_is_an_error() {
     ));
     m.codepipeline.push(failure);
     let deps = m.deps();
-    let (error_type, message) =
-        rejection(handler(lambda_event(event(PIPELINE_CONTINUATION)), &deps).await);
-    assert_eq!(error_type, "JobResultFailed");
-    assert!(message.contains(CONTINUATION_JOB_ID), "{message}");
+    let response = handler(lambda_event(event(PIPELINE_CONTINUATION)), &deps)
+        .await
+        .expect("a job never fails the invocation");
+    let Response::Unanswered {
+        job_id,
+        error_type,
+        message,
+    } = &response
+    else {
+        panic!("{response:?}")
+    };
+    assert_eq!(job_id.as_deref(), Some(CONTINUATION_JOB_ID));
+    assert_eq!(error_type, "AwsError");
+    assert!(
+        message.contains(CONTINUATION_JOB_ID) && message.contains("PutJobFailureResult"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
@@ -1191,6 +1223,231 @@ async fn pipeline_job_without_id_is_invalid() {
         .as_object_mut()
         .unwrap()
         .remove("id");
-    let (error_type, _) = rejection(handler(lambda_event(payload), &deps).await);
-    assert_eq!(error_type, "InvalidEvent");
+    let response = handler(lambda_event(payload), &deps)
+        .await
+        .expect("a job never fails the invocation");
+    assert!(
+        matches!(&response, Response::Unanswered { job_id: None, error_type, message }
+            if error_type == "InvalidEvent" && message.contains("CodePipeline.job.id is missing")),
+        "{response:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Defect 9: events for another bucket
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn s3_event_for_another_bucket_is_rejected_without_side_effects() {
+    let (start, seen) = start_ok();
+    let mut m = Mocks::new();
+    m.sfn.push(start);
+    m.codedeploy.push(gated_rule("shop", "shop-prod"));
+    let deps = m.deps();
+    for mut payload in [event(EB_CREATED), event(NOTIFICATION_PUT)] {
+        if payload.get("Records").is_some() {
+            payload["Records"][0]["s3"]["bucket"]["name"] = json!("someone-elses-bucket");
+        } else {
+            payload["detail"]["bucket"]["name"] = json!("someone-elses-bucket");
+        }
+        let (error_type, message) = rejection(handler(lambda_event(payload), &deps).await);
+        assert_eq!(error_type, "ForeignBucket");
+        assert!(
+            message.contains("s3://someone-elses-bucket/") && message.contains(BUCKET),
+            "{message}"
+        );
+    }
+    assert!(seen.lock().unwrap().is_empty(), "nothing started");
+    assert_eq!(m.codedeploy[0].num_calls(), 0, "not even a group read");
+}
+
+#[tokio::test]
+async fn pipeline_job_for_another_bucket_fails_the_job() {
+    let mut payload = event(PIPELINE_JOB);
+    payload["CodePipeline.job"]["data"]["inputArtifacts"][0]["location"]["s3Location"]
+        ["bucketName"] = json!("someone-elses-bucket");
+    let message =
+        pipeline_rejection(payload, gated_rule("shop", "shop-prod"), "ForeignBucket").await;
+    assert!(message.contains("PIPELINE_ARTIFACT_BUCKETS"), "{message}");
+}
+
+// ---------------------------------------------------------------------------
+// Defect 7: no credential in any log, answer or queue record
+// ---------------------------------------------------------------------------
+
+/// The secret values of events/codepipeline-job.json's artifactCredentials.
+fn fixture_secrets() -> Vec<String> {
+    let v = event(PIPELINE_JOB);
+    let creds = &v["CodePipeline.job"]["data"]["artifactCredentials"];
+    let secrets: Vec<String> = ["secretAccessKey", "sessionToken", "accessKeyId"]
+        .iter()
+        .map(|k| creds[*k].as_str().expect("fixture credential").to_string())
+        .collect();
+    assert!(secrets.iter().all(|s| s.len() > 8));
+    secrets
+}
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
+    type Writer = Capture;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// Runs `payload` through the handler under greenlight's own subscriber
+/// with `RUST_LOG=trace` (every directive form that could reach the runtime's
+/// payload logging), emitting the runtime's raw-event TRACE line with its
+/// real target as lambda_runtime 1.5 does (layers/api_response.rs), and
+/// returns (captured log text, the answer as the runtime would send it).
+async fn run_logged(payload: Value, deps: &Deps) -> (String, String) {
+    let capture = Capture::default();
+    let filter = tracing_subscriber::EnvFilter::new(
+        "trace,lambda_runtime=trace,lambda_runtime::layers::api_response=trace,lambda_runtime_api_client=trace",
+    );
+    let subscriber = greenlight_aws::subscriber(filter, capture.clone());
+    let guard = tracing::subscriber::set_default(subscriber);
+    // Other tests run in parallel without a subscriber: make every callsite
+    // ask this one again.
+    tracing::callsite::rebuild_interest_cache();
+    let body = payload.to_string();
+    tracing::trace!(target: "lambda_runtime::layers::api_response", body = body.as_str(), "raw JSON event received from Lambda");
+    tracing::trace!(target: "lambda_runtime_api_client", body = body.as_str(), "request body");
+    tracing::trace!(target: "deploy_trigger", "canary: TRACE from our own code is captured");
+    let result = handler(lambda_event(payload), deps).await;
+    drop(guard);
+    let answer = match result {
+        Ok(r) => serde_json::to_string(&r).unwrap(),
+        Err(e) => {
+            let d: Diagnostic = e.into();
+            format!("{} {}", d.error_type, d.error_message)
+        }
+    };
+    let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    (text, answer)
+}
+
+#[tokio::test]
+async fn no_credential_reaches_any_log_or_answer_even_at_trace() {
+    let secrets = fixture_secrets();
+    let mut cases: Vec<(&str, Value, Mocks)> = Vec::new();
+    // Answered: started.
+    let (start, _) = start_ok();
+    let (success, _) = success_rule();
+    let mut m = Mocks::new();
+    m.sfn.push(start);
+    m.codedeploy.push(gated_rule("shop", "shop-prod"));
+    m.codepipeline.push(success);
+    cases.push(("started", event(PIPELINE_JOB), m));
+    // Rejected and answered with a failure.
+    let (failure, _) = failure_rule();
+    let mut m = Mocks::new();
+    m.codepipeline.push(failure);
+    let mut bad = event(PIPELINE_JOB);
+    bad["CodePipeline.job"]["data"]["actionConfiguration"]["configuration"]["UserParameters"] =
+        json!("{not json");
+    cases.push(("rejected", bad, m));
+    // Unanswerable: CodePipeline refuses the failure result.
+    let refuse = mock!(aws_sdk_codepipeline::Client::put_job_failure_result).then_error(|| {
+        PutJobFailureResultError::InvalidJobStateException(
+            InvalidJobStateException::builder().message("no").build(),
+        )
+    });
+    let mut m = Mocks::new();
+    m.codepipeline.push(refuse);
+    let mut bad = event(PIPELINE_JOB);
+    bad["CodePipeline.job"]["data"]["inputArtifacts"] = json!([]);
+    cases.push(("unanswered", bad, m));
+    // Malformed: credentials where a parse error could quote them.
+    let mut malformed = event(PIPELINE_JOB);
+    malformed["CodePipeline.job"]["data"]["inputArtifacts"] = json!(secrets[0].clone());
+    malformed["CodePipeline.job"]["data"]["outputArtifacts"] = json!(secrets[1].clone());
+    cases.push(("malformed", malformed, Mocks::new()));
+    let mut wrong_type = event(PIPELINE_JOB);
+    wrong_type["CodePipeline.job"]["data"]["artifactCredentials"] = json!(secrets[2].clone());
+    wrong_type["CodePipeline.job"]["data"]["actionConfiguration"] = json!(secrets[2].clone());
+    cases.push(("credentials of the wrong type", wrong_type, Mocks::new()));
+    let mut no_id = event(PIPELINE_JOB);
+    no_id["CodePipeline.job"]["id"] = json!(null);
+    cases.push(("no id", no_id, Mocks::new()));
+
+    for (label, payload, mocks) in cases {
+        let deps = mocks.deps();
+        let (logs, answer) = run_logged(payload, &deps).await;
+        assert!(
+            logs.contains("canary"),
+            "{label}: the capture saw TRACE lines"
+        );
+        // Not asserted: that the handler's own lines were captured. Run with
+        // other tests in parallel, tracing's per-callsite interest cache can
+        // hide them from this thread-scoped subscriber; run alone they are
+        // captured (the canary above proves TRACE reaches the capture).
+        assert!(
+            !answer.is_empty() && !answer.starts_with("InvalidEvent "),
+            "{label}: {answer}"
+        );
+        for secret in &secrets {
+            assert!(
+                !logs.contains(secret.as_str()),
+                "{label}: a credential is in the logs:\n{logs}"
+            );
+            assert!(
+                !answer.contains(secret.as_str()),
+                "{label}: a credential is in the answer: {answer}"
+            );
+        }
+    }
+}
+
+/// Every CodePipeline job, however broken, returns success: Lambda never
+/// records a failed asynchronous invocation (whose record carries the whole
+/// payload, credentials included) for a job.
+#[tokio::test]
+async fn no_codepipeline_job_fails_the_invocation() {
+    let mut broken: Vec<Value> = Vec::new();
+    let base = event(PIPELINE_JOB);
+    broken.push(json!({"CodePipeline.job": null}));
+    broken.push(json!({"CodePipeline.job": "x"}));
+    broken.push(json!({"CodePipeline.job": {"id": "j"}}));
+    let mut v = base.clone();
+    v["CodePipeline.job"]["data"] = json!(7);
+    broken.push(v);
+    let mut v = base.clone();
+    v["CodePipeline.job"]["data"]["continuationToken"] = json!("x".repeat(5000));
+    broken.push(v);
+    for payload in broken {
+        let refuse = mock!(aws_sdk_codepipeline::Client::put_job_failure_result).then_error(|| {
+            PutJobFailureResultError::InvalidJobStateException(
+                InvalidJobStateException::builder().message("no").build(),
+            )
+        });
+        let mut m = Mocks::new();
+        m.codepipeline.push(refuse);
+        let deps = m.deps();
+        let shown = truncate(&payload.to_string());
+        let response = handler(lambda_event(payload), &deps).await;
+        assert!(
+            matches!(
+                &response,
+                Ok(Response::Unanswered { .. }) | Ok(Response::Rejected { .. })
+            ),
+            "{shown}: {response:?}"
+        );
+    }
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(120).collect()
 }

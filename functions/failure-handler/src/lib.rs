@@ -26,13 +26,13 @@
 
 use aws_lambda_events::event::codedeploy::CodeDeployEvent;
 use greenlight_aws::autoscaling::{describe_group, force_delete_group, DeleteOutcome};
-use greenlight_aws::config::{optional, required, ConfigError};
+use greenlight_aws::config::{optional, parsed_or, required, ConfigError};
 use greenlight_aws::deployment::read_deployment;
 use greenlight_aws::deployment_control::{
     group_auto_scaling_groups, list_group_deployments, set_group_auto_scaling_groups,
     stop_with_rollback, StopOutcome,
 };
-use greenlight_aws::executions::describe_execution;
+use greenlight_aws::executions::describe_execution_input;
 use greenlight_aws::load_balancer::{
     restore_recorded, restore_target_group, target_group_arns, LbError, RestoreOutcome,
 };
@@ -62,6 +62,9 @@ pub const DEFAULT_REPORT_PREFIX: &str = "greenlight-reports/";
 /// CodePipeline accepts at most 5000 characters of failure message.
 pub use greenlight_aws::pipeline_job::MAX_JOB_MESSAGE_CHARS;
 
+/// Default `ROLLBACK_WAIT_SECONDS`: well inside the function's 300 s timeout.
+pub const DEFAULT_ROLLBACK_WAIT_SECONDS: u32 = 120;
+
 pub struct Config {
     /// `TOPIC_ARN` (required): the SNS topic that gets the one notification.
     pub topic_arn: String,
@@ -73,6 +76,10 @@ pub struct Config {
     /// `STATE_MACHINE_ARN` (optional): execution status-change events of any
     /// other state machine are ignored.
     pub state_machine_arn: Option<String>,
+    /// `ROLLBACK_WAIT_SECONDS` (default 120): how long the runbook waits for
+    /// CodeDeploy's rollback deployment to end before it decides on the green
+    /// group (kept, with the reason, if the rollback is still running).
+    pub rollback_wait_seconds: u32,
 }
 
 impl Config {
@@ -83,6 +90,10 @@ impl Config {
             report_prefix: optional("REPORT_PREFIX")
                 .unwrap_or_else(|| DEFAULT_REPORT_PREFIX.to_string()),
             state_machine_arn: optional("STATE_MACHINE_ARN"),
+            rollback_wait_seconds: parsed_or(
+                "ROLLBACK_WAIT_SECONDS",
+                DEFAULT_ROLLBACK_WAIT_SECONDS,
+            )?,
         })
     }
 }

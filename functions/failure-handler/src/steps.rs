@@ -83,6 +83,30 @@ pub(crate) async fn stop_deployment(deps: &Deps, deployment_id: &str) -> ActionR
 
 /// Deletes the green group (ForceDelete) only when the core's guard
 /// ([`green_deletion`]) says it is this deployment's copy and never served.
+/// Re-reads CodeDeploy's rollback deployment until it has ended, at most
+/// `ROLLBACK_WAIT_SECONDS` (polling every few seconds): the green group is only
+/// deleted once the rollback no longer needs it. Its last status read, or
+/// `None` when it could not be read.
+async fn await_rollback_end(
+    deps: &Deps,
+    rollback: &str,
+) -> Option<greenlight_core::model::DeploymentStatus> {
+    let wait = std::time::Duration::from_secs(u64::from(deps.config.rollback_wait_seconds));
+    let started = std::time::Instant::now();
+    loop {
+        let status = greenlight_aws::deployment::read_status(&deps.codedeploy, rollback)
+            .await
+            .ok();
+        match status {
+            Some(s) if !s.is_terminal() && started.elapsed() < wait => {
+                let left = wait.saturating_sub(started.elapsed());
+                tokio::time::sleep(left.min(std::time::Duration::from_secs(2))).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 pub(crate) async fn delete_green_asg(
     deps: &Deps,
     name: &str,
@@ -99,7 +123,11 @@ pub(crate) async fn delete_green_asg(
             )
         }
     };
-    match green_deletion(name, latest, found.as_ref()) {
+    let rollback_status = match latest.and_then(|v| v.rollback_deployment_id.as_deref()) {
+        Some(rollback) => await_rollback_end(deps, rollback).await,
+        None => None,
+    };
+    match green_deletion(name, latest, found.as_ref(), rollback_status) {
         GreenDeletion::Absent { .. } => ActionRecord::new(
             Step::DeleteGreenAsg,
             name,

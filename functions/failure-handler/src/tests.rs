@@ -152,6 +152,7 @@ impl Mocks {
                 report_bucket: BUCKET.to_string(),
                 report_prefix: DEFAULT_REPORT_PREFIX.to_string(),
                 state_machine_arn: Some(STATE_MACHINE.to_string()),
+                rollback_wait_seconds: 0,
             },
         }
     }
@@ -377,6 +378,19 @@ fn deployment_rules(info: DeploymentInfo, targets: Vec<DeploymentTarget>) -> Vec
             .then_output(move || {
                 BatchGetDeploymentTargetsOutput::builder()
                     .set_deployment_targets(Some(targets.clone()))
+                    .build()
+            }),
+        // CodeDeploy's rollback deployment (every `info` names d-RB0000001): ended.
+        mock!(aws_sdk_codedeploy::Client::get_deployment)
+            .match_requests(|r| r.deployment_id() == Some("d-RB0000001"))
+            .then_output(|| {
+                GetDeploymentOutput::builder()
+                    .deployment_info(
+                        DeploymentInfo::builder()
+                            .deployment_id("d-RB0000001")
+                            .status(SdkStatus::Succeeded)
+                            .build(),
+                    )
                     .build()
             }),
     ]

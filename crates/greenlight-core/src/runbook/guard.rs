@@ -65,10 +65,19 @@ pub fn green_allow_traffic_started(view: &DeploymentView) -> bool {
 ///   `COPY_AUTO_SCALING_GROUP`: "create instances in a new Auto Scaling group",
 ///   nothing about tags), so ownership is checked by creation time; when
 ///   either time is unknown the harsher reading applies and the group is kept.
+///
+/// `rollback_status` is the status of CodeDeploy's rollback deployment
+/// (`view.rollback_deployment_id`), re-read by the shell: while that rollback
+/// runs it owns the replacement fleet (it blocks traffic on the green
+/// instances and, as it ends, removes or keeps them), so deleting the group
+/// under it would fail the rollback (seen in the local cloud: BeforeBlockTraffic
+/// on a terminated instance) and leave production half switched. The group is
+/// kept until the rollback has ended; an unknown rollback status keeps it too.
 pub fn green_deletion(
     green_asg: &str,
     view: Option<&DeploymentView>,
     found: Option<&AsgFacts>,
+    rollback_status: Option<DeploymentStatus>,
 ) -> GreenDeletion {
     let keep = |reason: String| GreenDeletion::Keep {
         asg: green_asg.to_string(),
@@ -92,6 +101,22 @@ pub fn green_deletion(
             view.deployment_id,
             status_word(view.status)
         ));
+    }
+    if let Some(rollback) = view.rollback_deployment_id.as_deref() {
+        match rollback_status {
+            Some(s) if s.is_terminal() => {}
+            Some(s) => {
+                return keep(format!(
+                    "CodeDeploy's rollback deployment {rollback} is still {} and owns the replacement fleet; greenlight does not delete {green_asg} under it (check it once the rollback has ended)",
+                    status_word(s)
+                ))
+            }
+            None => {
+                return keep(format!(
+                    "the status of CodeDeploy's rollback deployment {rollback} could not be read, so {green_asg} is kept rather than deleted under a running rollback"
+                ))
+            }
+        }
     }
     if green_allow_traffic_started(view) {
         return keep(format!(

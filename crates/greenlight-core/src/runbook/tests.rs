@@ -1715,6 +1715,9 @@ fn asg(name: &str, created: Option<EpochMillis>) -> AsgFacts {
     }
 }
 
+/// CodeDeploy's rollback deployment has ended (the other rules decide).
+const ENDED: Option<DeploymentStatus> = Some(DeploymentStatus::Succeeded);
+
 #[test]
 fn green_deletion_is_scoped_to_this_deployments_copy() {
     let g = "CodeDeploy_shop-prod_d-ABC123";
@@ -1724,11 +1727,11 @@ fn green_deletion_is_scoped_to_this_deployments_copy() {
     );
     let created = v.created_at_ms.unwrap();
     assert_eq!(
-        green_deletion(g, Some(&v), Some(&asg(g, Some(created + 5_000)))),
+        green_deletion(g, Some(&v), Some(&asg(g, Some(created + 5_000))), ENDED),
         GreenDeletion::Delete { asg: g.into() }
     );
     assert_eq!(
-        green_deletion(g, Some(&v), None),
+        green_deletion(g, Some(&v), None, ENDED),
         GreenDeletion::Absent { asg: g.into() }
     );
     // Another application's fleet (another name), an older group with this
@@ -1742,7 +1745,7 @@ fn green_deletion_is_scoped_to_this_deployments_copy() {
     ] {
         assert!(
             matches!(
-                green_deletion(name, vv, found.as_ref()),
+                green_deletion(name, vv, found.as_ref(), ENDED),
                 GreenDeletion::Keep { .. }
             ),
             "{name} {found:?}"
@@ -1759,7 +1762,7 @@ fn green_deletion_waits_for_a_terminal_deployment_and_spares_a_fleet_that_served
         DeploymentStatus::InProgress,
         vec![green("i-1", green_events_failing_at("none"), IP)],
     );
-    match green_deletion(g, Some(&active), Some(&found)) {
+    match green_deletion(g, Some(&active), Some(&found), ENDED) {
         GreenDeletion::Keep { reason, .. } => {
             assert!(reason.contains("still InProgress"), "{reason}")
         }
@@ -1771,7 +1774,7 @@ fn green_deletion_waits_for_a_terminal_deployment_and_spares_a_fleet_that_served
         vec![green("i-1", green_events_failing_at("AllowTraffic"), F)],
     );
     assert!(green_allow_traffic_started(&served));
-    match green_deletion(g, Some(&served), Some(&found)) {
+    match green_deletion(g, Some(&served), Some(&found), ENDED) {
         GreenDeletion::Keep { reason, .. } => assert!(reason.contains("AllowTraffic"), "{reason}"),
         other => panic!("{other:?}"),
     }
@@ -2114,4 +2117,42 @@ fn execution_end_disposition_handles_only_executions_that_skipped_the_failure_pa
         .kind,
         FailureKind::LostSight
     );
+}
+
+#[test]
+fn green_deletion_never_races_codedeploys_rollback() {
+    let g = "CodeDeploy_shop-prod_d-ABC123";
+    let mut v = view(
+        DeploymentStatus::Failed,
+        vec![green("i-1", green_events_failing_at("Install"), F)],
+    );
+    v.rollback_deployment_id = Some("d-ROLLBACK1".into());
+    let created = v.created_at_ms.unwrap();
+    let found = asg(g, Some(created + 5_000));
+    for running in [DeploymentStatus::Created, DeploymentStatus::InProgress] {
+        match green_deletion(g, Some(&v), Some(&found), Some(running)) {
+            GreenDeletion::Keep { reason, .. } => {
+                assert!(reason.contains("d-ROLLBACK1"), "{reason}");
+                assert!(reason.contains("still"), "{reason}");
+            }
+            other => panic!("deleted under a running rollback: {other:?}"),
+        }
+    }
+    match green_deletion(g, Some(&v), Some(&found), None) {
+        GreenDeletion::Keep { reason, .. } => {
+            assert!(reason.contains("could not be read"), "{reason}")
+        }
+        other => panic!("deleted with an unknown rollback: {other:?}"),
+    }
+    for ended in [
+        DeploymentStatus::Succeeded,
+        DeploymentStatus::Failed,
+        DeploymentStatus::Stopped,
+    ] {
+        assert_eq!(
+            green_deletion(g, Some(&v), Some(&found), Some(ended)),
+            GreenDeletion::Delete { asg: g.into() },
+            "{ended:?}"
+        );
+    }
 }

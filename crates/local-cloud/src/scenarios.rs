@@ -22,6 +22,8 @@ pub enum ScenarioError {
     NoExecution { key: String, seconds: u64 },
     #[error("{what}: {message}")]
     Aws { what: &'static str, message: String },
+    #[error("the fault could not be injected: {0}")]
+    Fault(String),
 }
 
 fn aws<E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::fmt::Display>(
@@ -282,6 +284,32 @@ pub async fn upload_and_follow(
     with_load: bool,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<DeploymentReport, ScenarioError> {
+    upload_follow_read(cloud, kind, label, with_load, None, progress).await
+}
+
+/// [`upload_and_follow`] under load, but reads back only once every
+/// deployment of the group has ended (bounded by `settle`): a rollback
+/// CodeDeploy still runs after the execution ended is part of the outcome
+/// (it re-registers blue, deletes the replacement ASG), and the load keeps
+/// running through it.
+pub async fn upload_and_follow_settled(
+    cloud: &LocalCloud,
+    kind: RevisionKind,
+    label: &str,
+    settle: Duration,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<DeploymentReport, ScenarioError> {
+    upload_follow_read(cloud, kind, label, true, Some(settle), progress).await
+}
+
+async fn upload_follow_read(
+    cloud: &LocalCloud,
+    kind: RevisionKind,
+    label: &str,
+    with_load: bool,
+    settle: Option<Duration>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<DeploymentReport, ScenarioError> {
     let settings_before = target_group_settings(cloud).await?;
     let load = with_load.then(|| {
         loadgen::start_load(
@@ -298,11 +326,176 @@ pub async fn upload_and_follow(
             seconds: 30,
         })?;
     let followed = follow::follow(cloud, &arn, &name, Duration::from_secs(600), progress).await;
+    if let Some(settle) = settle {
+        await_group_idle(cloud, settle).await?;
+    }
     let load = match load {
         Some(l) => Some(l.stop().await),
         None => None,
     };
     finish_report(cloud, key, label, followed, settings_before, load).await
+}
+
+/// Registers a fault as `POST /_greenlight/faults` does: API, function and
+/// rollback faults wait for their calls; instance faults (`kill_instance`,
+/// `hang_health`) apply at once.
+pub async fn inject(
+    cloud: &LocalCloud,
+    spec: crate::faults::FaultSpec,
+) -> Result<crate::faults::FaultView, ScenarioError> {
+    use crate::faults::FaultKind;
+    let view = cloud
+        .faults
+        .add(spec)
+        .map_err(|e| ScenarioError::Fault(e.to_string()))?;
+    let instance = view.spec.resource.clone().unwrap_or_default();
+    let applied = match view.spec.kind {
+        FaultKind::KillInstance => Some(cloud.fleet.kill(&instance).await),
+        FaultKind::HangHealth => Some(cloud.fleet.set_health_hang(&instance, true)),
+        _ => None,
+    };
+    match applied {
+        Some(false) => {
+            let _ = cloud.faults.remove(&view.id);
+            Err(ScenarioError::Fault(format!(
+                "no instance {instance} in the local fleet"
+            )))
+        }
+        Some(true) => {
+            cloud.faults.record_applied(&view.id);
+            Ok(view)
+        }
+        None => Ok(view),
+    }
+}
+
+/// [`upload_and_follow`] under load with `faults` injected before the upload.
+pub async fn upload_with_faults(
+    cloud: &LocalCloud,
+    kind: RevisionKind,
+    label: &str,
+    faults: Vec<crate::faults::FaultSpec>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<DeploymentReport, ScenarioError> {
+    for spec in faults {
+        inject(cloud, spec).await?;
+    }
+    upload_and_follow_settled(cloud, kind, label, SETTLE, progress).await
+}
+
+/// How long (real time) a fault scenario waits for CodeDeploy to finish
+/// what the execution left running (a rollback) before reading back.
+pub const SETTLE: Duration = Duration::from_secs(120);
+
+/// Waits (bounded) until no deployment of the demo group is in progress.
+pub async fn await_group_idle(cloud: &LocalCloud, timeout: Duration) -> Result<(), ScenarioError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let deployments = group_deployments(cloud).await?;
+        if deployments.iter().all(|d| d.ended) || tokio::time::Instant::now() >= deadline {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Polls (every 20 ms, up to `timeout`) until `ready` holds, then injects
+/// `spec(..)` built from what `ready` returned. For faults that must land at
+/// a moment of the run (a green instance exists, the tuner has run...).
+/// Returns the injected fault, or None when the moment never came.
+pub async fn inject_when<T, R, F>(
+    cloud: &LocalCloud,
+    timeout: Duration,
+    mut ready: R,
+    spec: impl FnOnce(T) -> crate::faults::FaultSpec,
+) -> Result<Option<crate::faults::FaultView>, ScenarioError>
+where
+    R: FnMut() -> F,
+    F: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(found) = ready().await {
+            return inject(cloud, spec(found)).await.map(Some);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(None);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Instances of the local fleet that are not in `known` (e.g. green ones), sorted.
+pub fn new_instances(cloud: &LocalCloud, known: &[String]) -> Vec<String> {
+    let mut ids: Vec<String> = cloud
+        .fleet
+        .instance_ids()
+        .into_iter()
+        .filter(|i| !known.contains(i))
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// One deployment of the demo group, as BatchGetDeployments shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupDeployment {
+    pub id: String,
+    /// `user`, `autoscaling`, `codeDeployRollback`, ...
+    pub creator: String,
+    pub status: String,
+    /// Succeeded, Failed or Stopped.
+    pub ended: bool,
+}
+
+/// Every deployment of the demo deployment group (ListDeployments, then
+/// BatchGetDeployments), oldest first as ListDeployments gives them.
+pub async fn group_deployments(cloud: &LocalCloud) -> Result<Vec<GroupDeployment>, ScenarioError> {
+    let cd = aws_sdk_codedeploy::Client::new(&cloud.sdk);
+    let names = &cloud.resources.names;
+    let mut ids = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = cd
+            .list_deployments()
+            .application_name(&names.application)
+            .deployment_group_name(&names.deployment_group)
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .map_err(aws("ListDeployments"))?;
+        ids.extend(page.deployments().iter().cloned());
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
+    let mut out = Vec::new();
+    // BatchGetDeployments takes at most 25 ids.
+    for chunk in ids.chunks(25) {
+        let got = cd
+            .batch_get_deployments()
+            .set_deployment_ids(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(aws("BatchGetDeployments"))?;
+        for d in got.deployments_info() {
+            let status = d
+                .status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default();
+            out.push(GroupDeployment {
+                id: d.deployment_id().unwrap_or_default().to_string(),
+                creator: d
+                    .creator()
+                    .map(|c| c.as_str().to_string())
+                    .unwrap_or_default(),
+                ended: matches!(status.as_str(), "Succeeded" | "Failed" | "Stopped"),
+                status,
+            });
+        }
+    }
+    Ok(out)
 }
 
 async fn finish_report(

@@ -127,3 +127,29 @@ pub(crate) async fn claim(deps: &Deps, key: &str, claimed_by: &str, now: EpochMi
         }
     }
 }
+
+/// [`claim`] for the event-driven paths (CodeDeploy events, execution ends):
+/// the claim's record to go on with, or the answer when this failure is
+/// handled (its report) or being handled elsewhere (ignored, with why).
+pub(crate) async fn claim_or_answer(
+    deps: &Deps,
+    key: &str,
+    claimed_by: &str,
+    now: EpochMillis,
+    deployment_id: Option<&str>,
+) -> Result<ActionRecord, Response> {
+    match claim(deps, key, claimed_by, now).await {
+        Claim::Claimed(record) | Claim::Unavailable(record) => Ok(record),
+        Claim::Skip {
+            report: Some(report),
+            ..
+        } => Err(Response::Duplicate(*report)),
+        Claim::Skip {
+            reason,
+            report: None,
+        } => Err(Response::Ignored {
+            reason,
+            deployment_id: deployment_id.map(str::to_string),
+        }),
+    }
+}

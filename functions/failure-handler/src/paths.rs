@@ -262,21 +262,9 @@ pub(crate) async fn handle_event(
         &deployment_id,
     );
     let mut actions = Vec::new();
-    match claim(deps, &key, claimed_by, now).await {
-        Claim::Claimed(record) | Claim::Unavailable(record) => actions.push(record),
-        Claim::Skip {
-            report: Some(report),
-            ..
-        } => return Ok(Response::Duplicate(*report)),
-        Claim::Skip {
-            reason,
-            report: None,
-        } => {
-            return Ok(Response::Ignored {
-                reason,
-                deployment_id: Some(deployment_id),
-            })
-        }
+    match claim_or_answer(deps, &key, claimed_by, now, Some(&deployment_id)).await {
+        Ok(record) => actions.push(record),
+        Err(answer) => return Ok(answer),
     }
 
     // No create-time record of the blue group on this path: point_at_blue
@@ -399,21 +387,9 @@ pub(crate) async fn handle_execution_end(
         deployment_id.as_deref(),
         &execution_name,
     );
-    match claim(deps, &key, claimed_by, now).await {
-        Claim::Claimed(record) | Claim::Unavailable(record) => actions.push(record),
-        Claim::Skip {
-            report: Some(report),
-            ..
-        } => return Ok(Response::Duplicate(*report)),
-        Claim::Skip {
-            reason,
-            report: None,
-        } => {
-            return Ok(Response::Ignored {
-                reason,
-                deployment_id,
-            })
-        }
+    match claim_or_answer(deps, &key, claimed_by, now, deployment_id.as_deref()).await {
+        Ok(record) => actions.push(record),
+        Err(answer) => return Ok(answer),
     }
     let view = read_view(deps, deployment_id.as_deref(), &mut actions).await;
     let plan = plan_runbook(

@@ -8,10 +8,9 @@
 //! (between the `faults` markers) before it asserts, so a failed check shows
 //! there as not survived.
 
-use greenlight_e2e::{green_instances, print_progress, record_figures, start};
+use greenlight_e2e::{green_instances, record_figures};
 use local_cloud::faults::{FaultKind, FaultSpec, FaultView};
-use local_cloud::revisions::RevisionKind;
-use local_cloud::scenarios::{self, DeploymentReport, TargetGroupSettings};
+use local_cloud::scenarios::{DeploymentReport, TargetGroupSettings};
 
 const FIGURES_HEADER: &str = "| scenario | faults (fired) | outcome | survived | load sent | load failed |\n|---|---|---|---|---|---|";
 
@@ -192,57 +191,5 @@ fn green_deployed_checks(checks: &mut Checks, report: &DeploymentReport) {
     common_checks(checks, report, &report.label);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn fault_throttling_storm_still_deploys_without_rollback() {
-    let cloud = start("fault-throttle").await;
-    let label = scenarios::new_label("801");
-    let report = scenarios::upload_with_faults(
-        &cloud,
-        RevisionKind::Good,
-        &label,
-        vec![
-            throttle_percent("codedeploy", 40.0, 8),
-            throttle_percent("elasticloadbalancing", 40.0, 9),
-        ],
-        &mut print_progress,
-    )
-    .await
-    .unwrap_or_else(|e| panic!("scenario did not run: {e}"));
-    let faults = cloud.faults.list();
-    let deployments = scenarios::group_deployments(&cloud)
-        .await
-        .unwrap_or_else(|e| panic!("ListDeployments: {e}"));
-
-    let mut checks = Checks::new();
-    checks.check(
-        "the storm fired on both services",
-        faults.len() == 2 && faults.iter().all(|f| f.fired > 0),
-        &faults,
-    );
-    checks.check(
-        "the execution succeeded",
-        report.followed.status == "SUCCEEDED",
-        (&report.followed.status, &report.followed.error),
-    );
-    let deployment = report.followed.deployment.clone();
-    checks.check(
-        "the deployment succeeded without a rollback",
-        deployment.as_ref().is_some_and(|d| {
-            d.status == greenlight_core::DeploymentStatus::Succeeded
-                && d.rollback_deployment_id.is_none()
-        }),
-        &deployment,
-    );
-    checks.check(
-        "one deployment in the group (no rollback deployment, no duplicate)",
-        deployments.len() == 1,
-        &deployments,
-    );
-    green_deployed_checks(&mut checks, &report);
-    checks.finish(
-        "throttling storm (CodeDeploy + ELBv2, 40 %)",
-        &faults,
-        &report,
-    );
-    cloud.shutdown().await;
-}
+// One file per family of scenarios (tests/faults/*.rs), sharing the checks above.
+mod throttling;

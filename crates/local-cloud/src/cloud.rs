@@ -39,6 +39,9 @@ pub struct Options {
     pub tuner_profile: greenlight_core::tuning::FastProfile,
     /// AWS-like API rate limits (default on: [`RateMode::Aws`]).
     pub rate_limits: RateMode,
+    /// The deployment watcher's `DEPLOYMENT_TIMEOUT_SECONDS` (template
+    /// parameter `DeploymentTimeoutSeconds`, default 3600, at least 300).
+    pub deployment_timeout_seconds: u32,
 }
 
 impl Options {
@@ -51,6 +54,7 @@ impl Options {
             settings: DemoSettings::default(),
             tuner_profile: greenlight_core::tuning::FastProfile::default(),
             rate_limits: RateMode::Aws,
+            deployment_timeout_seconds: 3600,
         }
     }
 }
@@ -397,7 +401,7 @@ fn function_configs(
             state_machine_arn: state_machine_arn.to_string(),
             // Step Functions waits are real seconds: look often locally.
             deployment_config_name: options.settings.deployment_config.clone(),
-            deployment_timeout_seconds: 3600,
+            deployment_timeout_seconds: options.deployment_timeout_seconds,
             post_reroute_timeout_seconds: 3 * 3600,
             min_wait_seconds: 1,
             max_wait_seconds: 2,

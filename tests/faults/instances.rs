@@ -349,7 +349,11 @@ async fn fault_green_instance_killed_during_allow_traffic() {
     checks.check(
         "the execution succeeded (minimum healthy hosts kept: one of two)",
         report.followed.status == "SUCCEEDED",
-        (&report.followed.status, &report.followed.error, &report.followed.cause),
+        (
+            &report.followed.status,
+            &report.followed.error,
+            &report.followed.cause,
+        ),
     );
     checks.check(
         "one deployment, Succeeded, no rollback",
@@ -359,7 +363,9 @@ async fn fault_green_instance_killed_during_allow_traffic() {
     let health = target_health(&cloud, &killed).await;
     checks.check(
         "the dead target is unhealthy, the ALB never routed to it",
-        health.as_ref().is_some_and(|(state, _)| state == "unhealthy"),
+        health
+            .as_ref()
+            .is_some_and(|(state, _)| state == "unhealthy"),
         &health,
     );
     green_deployed_checks_but_failures(&mut checks, &report);
@@ -387,8 +393,12 @@ async fn target_health(cloud: &LocalCloud, instance: &str) -> Option<(String, St
         .and_then(|d| d.target_health())
         .map(|h| {
             (
-                h.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
-                h.reason().map(|r| r.as_str().to_string()).unwrap_or_default(),
+                h.state()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                h.reason()
+                    .map(|r| r.as_str().to_string())
+                    .unwrap_or_default(),
             )
         })
 }
@@ -471,8 +481,9 @@ async fn fault_green_instance_killed_during_termination_wait() {
     // whole load over that window bounds it.
     let load = report.load.clone().unwrap_or_default();
     let profile = greenlight_core::tuning::FastProfile::default().health_check;
-    let window = f64::from(profile.unhealthy_threshold * profile.interval_seconds + profile.timeout_seconds)
-        * greenlight_e2e::TIME_SCALE;
+    let window =
+        f64::from(profile.unhealthy_threshold * profile.interval_seconds + profile.timeout_seconds)
+            * greenlight_e2e::TIME_SCALE;
     let bound = (2.0 * f64::from(scenarios::LOAD_RPS) * window).ceil() as u64;
     let only_502 = load.by_status.keys().all(|k| k == "200" || k == "502");
     checks.check(

@@ -215,5 +215,5 @@ fn green_deployed_checks_but_failures(checks: &mut Checks, report: &DeploymentRe
 }
 
 // One file per family of scenarios (tests/faults/*.rs), sharing the checks above.
-mod throttling;
 mod instances;
+mod throttling;

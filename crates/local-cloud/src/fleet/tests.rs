@@ -492,7 +492,9 @@ async fn a_killed_instance_never_reports_its_lifecycle_event_until_the_hour_is_u
     assert!(!result.succeeded, "{result:?}");
     assert_eq!(result.error_code.as_deref(), Some("UnknownError"));
     assert!(
-        result.message.contains("did not report lifecycle event BeforeBlockTraffic within 3600 seconds"),
+        result
+            .message
+            .contains("did not report lifecycle event BeforeBlockTraffic within 3600 seconds"),
         "{}",
         result.message
     );

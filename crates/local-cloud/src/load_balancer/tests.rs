@@ -796,10 +796,7 @@ async fn a_killed_instance_refuses_connections_and_its_target_turns_unhealthy() 
     rig.wait_state("i-dies", TargetState::Healthy).await;
     let addr = rig.fleet.socket_of("i-dies");
     let before = get(addr, "/version", Duration::from_secs(2)).await;
-    assert!(
-        before.as_ref().is_ok_and(|r| r.status == 200),
-        "{before:?}"
-    );
+    assert!(before.as_ref().is_ok_and(|r| r.status == 200), "{before:?}");
 
     assert!(rig.fleet.kill("i-dies").await, "the fleet knows i-dies");
     assert!(rig.fleet.is_dead("i-dies"));

@@ -139,7 +139,9 @@ impl Checks {
 /// The checks common to every scenario: settings back to the snapshot, one
 /// version serving the whole fleet (10 of 10 answers), no request through
 /// the listener failed (AWS's ALB fails none while one healthy fleet stays
-/// registered), and the load generator really ran.
+/// registered), the load generator really ran, and the upload is accounted
+/// for (deployed, superseded or rejected with a reason, read back through
+/// the APIs: `scenarios::account_for_upload`).
 fn common_checks(checks: &mut Checks, report: &DeploymentReport, version: &str) {
     common_checks_but_failures(checks, report, version);
     no_failed_requests(checks, report);
@@ -148,6 +150,11 @@ fn common_checks(checks: &mut Checks, report: &DeploymentReport, version: &str) 
 /// [`common_checks`] without "no request failed", for a scenario where
 /// AWS's ALB itself fails some (it checks them its own way).
 fn common_checks_but_failures(checks: &mut Checks, report: &DeploymentReport, version: &str) {
+    checks.check(
+        "every upload is accounted for",
+        report.upload.is_accounted(),
+        (&report.key, &report.upload),
+    );
     checks.check(
         "settings before are the seed's",
         report.settings_before == seed_settings(),
@@ -184,6 +191,11 @@ fn green_deployed_checks(checks: &mut Checks, report: &DeploymentReport) {
 
 /// [`green_deployed_checks`] without "no request failed".
 fn green_deployed_checks_but_failures(checks: &mut Checks, report: &DeploymentReport) {
+    checks.check(
+        "the upload ended deployed",
+        report.upload.is_deployed(),
+        &report.upload,
+    );
     let green_asg = report.green_asg().unwrap_or_default();
     checks.check(
         "only the green ASG exists",
@@ -215,5 +227,6 @@ fn green_deployed_checks_but_failures(checks: &mut Checks, report: &DeploymentRe
 }
 
 // One file per family of scenarios (tests/faults/*.rs), sharing the checks above.
+mod emulated;
 mod instances;
 mod throttling;

@@ -385,7 +385,9 @@ async fn fault_green_instance_killed_during_allow_traffic() {
     let health = target_health(&cloud, &killed).await;
     checks.check(
         "the dead target is unhealthy: the ALB never routed to it",
-        health.as_ref().is_some_and(|(state, _)| state == "unhealthy"),
+        health
+            .as_ref()
+            .is_some_and(|(state, _)| state == "unhealthy"),
         &health,
     );
     failed_before_reroute_checks_with(&mut checks, &cloud, &report, &deployments, Some(&killed));

@@ -39,6 +39,11 @@ pub struct Options {
     pub tuner_profile: greenlight_core::tuning::FastProfile,
     /// AWS-like API rate limits (default on: [`RateMode::Aws`]).
     pub rate_limits: RateMode,
+    /// The deployment watcher's `DEPLOYMENT_TIMEOUT_SECONDS` (template
+    /// parameter `DeploymentTimeoutSeconds`, at least 300) on the local
+    /// cloud's clock: the watcher gets it scaled, like `ROLLBACK_WAIT_SECONDS`.
+    /// None: 3600 real seconds, unscaled (a deadline no scenario reaches).
+    pub deployment_timeout_seconds: Option<u32>,
 }
 
 impl Options {
@@ -51,6 +56,7 @@ impl Options {
             settings: DemoSettings::default(),
             tuner_profile: greenlight_core::tuning::FastProfile::default(),
             rate_limits: RateMode::Aws,
+            deployment_timeout_seconds: None,
         }
     }
 }
@@ -405,7 +411,10 @@ fn function_configs(
             state_machine_arn: state_machine_arn.to_string(),
             // Step Functions waits are real seconds: look often locally.
             deployment_config_name: options.settings.deployment_config.clone(),
-            deployment_timeout_seconds: 3600,
+            deployment_timeout_seconds: options
+                .deployment_timeout_seconds
+                .map(|s| ((f64::from(s) * options.time_scale).ceil() as u32).max(1))
+                .unwrap_or(3600),
             post_reroute_timeout_seconds: 3 * 3600,
             min_wait_seconds: 1,
             max_wait_seconds: 2,

@@ -205,4 +205,6 @@ fn green_deployed_checks(checks: &mut Checks, report: &DeploymentReport) {
 
 // One file per family of scenarios (tests/faults/*.rs), sharing the checks above.
 mod emulated;
+mod lambda_timeout;
+mod stuck;
 mod throttling;

@@ -75,7 +75,7 @@ impl Checks {
                     .collect::<Vec<_>>()
                     .join(":");
                 let what = if what.is_empty() {
-                    "target".to_string()
+                    f.spec.resource.clone().unwrap_or_else(|| "target".into())
                 } else {
                     what
                 };

@@ -18,9 +18,9 @@ pub async fn start(name: &str) -> LocalCloud {
     start_with(name, |_| {}).await
 }
 
-/// [`start`] with options changed by `adjust` (a user's settings, e.g. a
-/// shorter `DeploymentTimeoutSeconds` or Ready wait).
-pub async fn start_with(name: &str, adjust: impl FnOnce(&mut Options)) -> LocalCloud {
+/// [`start`] with some options changed first (e.g. the watcher's deadlines,
+/// as template.yaml's parameters would).
+pub async fn start_with(name: &str, configure: impl FnOnce(&mut Options)) -> LocalCloud {
     let root = project_root();
     let work = root
         .join("target")
@@ -30,7 +30,7 @@ pub async fn start_with(name: &str, adjust: impl FnOnce(&mut Options)) -> LocalC
     let mut options = Options::new(&root, &work, TIME_SCALE);
     // One minute before blue is terminated (simulated), so a test takes seconds.
     options.settings.termination_wait_minutes = 1;
-    adjust(&mut options);
+    configure(&mut options);
     match LocalCloud::start(options).await {
         Ok(cloud) => cloud,
         Err(e) => panic!("the local cloud did not start for {name}: {e}"),

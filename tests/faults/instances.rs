@@ -211,7 +211,9 @@ async fn fault_green_instance_killed_during_installing() {
     // deployment is still InProgress when the execution ends, and the
     // runbook keeps the green group and says so.
     let cloud = start_with("fault-kill-installing", |o| {
-        o.deployment_timeout_seconds = Some(300);
+        // 300 simulated seconds at the tests' time scale (the watcher reads
+        // the real clock).
+        o.deployment_timeout_seconds = (300.0 * greenlight_e2e::TIME_SCALE) as u32;
     })
     .await;
     let (armed, report, deployments) = run_with(

@@ -80,7 +80,7 @@ impl Checks {
                     .collect::<Vec<_>>()
                     .join(":");
                 let what = if what.is_empty() {
-                    "target".to_string()
+                    f.spec.resource.clone().unwrap_or_else(|| "target".into())
                 } else {
                     what
                 };
@@ -229,4 +229,6 @@ fn green_deployed_checks_but_failures(checks: &mut Checks, report: &DeploymentRe
 // One file per family of scenarios (tests/faults/*.rs), sharing the checks above.
 mod emulated;
 mod instances;
+mod lambda_timeout;
+mod stuck;
 mod throttling;

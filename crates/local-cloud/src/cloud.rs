@@ -39,11 +39,13 @@ pub struct Options {
     pub tuner_profile: greenlight_core::tuning::FastProfile,
     /// AWS-like API rate limits (default on: [`RateMode::Aws`]).
     pub rate_limits: RateMode,
-    /// The deployment watcher's `DEPLOYMENT_TIMEOUT_SECONDS` (template
-    /// parameter `DeploymentTimeoutSeconds`, at least 300) on the local
-    /// cloud's clock: the watcher gets it scaled, like `ROLLBACK_WAIT_SECONDS`.
-    /// None: 3600 real seconds, unscaled (a deadline no scenario reaches).
-    pub deployment_timeout_seconds: Option<u32>,
+    /// The deployment-watcher's deadlines, template.yaml's
+    /// `DeploymentTimeoutSeconds` / `PostRerouteTimeoutSeconds` (their
+    /// defaults, 3600 / 10800). The watcher reads the real clock, so these are
+    /// real seconds here (not scaled): a test sets them short to reach a
+    /// deadline within its run.
+    pub deployment_timeout_seconds: u32,
+    pub post_reroute_timeout_seconds: u32,
 }
 
 impl Options {
@@ -56,7 +58,8 @@ impl Options {
             settings: DemoSettings::default(),
             tuner_profile: greenlight_core::tuning::FastProfile::default(),
             rate_limits: RateMode::Aws,
-            deployment_timeout_seconds: None,
+            deployment_timeout_seconds: 3600,
+            post_reroute_timeout_seconds: 3 * 3600,
         }
     }
 }
@@ -411,11 +414,8 @@ fn function_configs(
             state_machine_arn: state_machine_arn.to_string(),
             // Step Functions waits are real seconds: look often locally.
             deployment_config_name: options.settings.deployment_config.clone(),
-            deployment_timeout_seconds: options
-                .deployment_timeout_seconds
-                .map(|s| ((f64::from(s) * options.time_scale).ceil() as u32).max(1))
-                .unwrap_or(3600),
-            post_reroute_timeout_seconds: 3 * 3600,
+            deployment_timeout_seconds: options.deployment_timeout_seconds,
+            post_reroute_timeout_seconds: options.post_reroute_timeout_seconds,
             min_wait_seconds: 1,
             max_wait_seconds: 2,
             ignore_application_stop_failures: false,

@@ -192,5 +192,6 @@ fn green_deployed_checks(checks: &mut Checks, report: &DeploymentReport) {
 }
 
 // One file per family of scenarios (tests/faults/*.rs), sharing the checks above.
-mod throttling;
 mod dead_execution;
+mod pipeline_credentials;
+mod throttling;

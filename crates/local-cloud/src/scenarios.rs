@@ -205,6 +205,28 @@ pub async fn await_notifications(
     }
 }
 
+/// Every message waiting in the rejected-uploads queue (the trigger's
+/// on-failure destination), read back through SQS (and so consumed).
+pub async fn rejected_uploads(cloud: &LocalCloud) -> Result<Vec<String>, ScenarioError> {
+    let sqs = aws_sdk_sqs::Client::new(&cloud.sdk);
+    let mut out = Vec::new();
+    loop {
+        let got = sqs
+            .receive_message()
+            .queue_url(&cloud.resources.rejected_queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .map_err(aws("ReceiveMessage"))?;
+        let messages = got.messages();
+        if messages.is_empty() {
+            return Ok(out);
+        }
+        out.extend(messages.iter().filter_map(|m| m.body().map(str::to_string)));
+    }
+}
+
 pub async fn existing_asgs(
     cloud: &LocalCloud,
     names: &[String],
@@ -366,8 +388,7 @@ where
             seconds: 30,
         })?;
     let intervened = intervene(arn.clone()).await?;
-    let mut followed =
-        follow::follow(cloud, &arn, &name, Duration::from_secs(600), progress).await;
+    let mut followed = follow::follow(cloud, &arn, &name, Duration::from_secs(600), progress).await;
     // An execution that died outside its failure path is handled afterwards
     // (the status-change event brings the failure handler): its notification
     // is the last thing the runbook does before it completes its report, so

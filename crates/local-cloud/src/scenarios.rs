@@ -11,6 +11,11 @@ use crate::revisions::RevisionKind;
 use serde_json::Value;
 use std::time::Duration;
 
+mod accounting;
+pub use accounting::{
+    account_for_upload, decide_fate, rejected_records, ExecutionFacts, UploadFate,
+};
+
 /// Requests per second the load generator sends through the listener.
 pub const LOAD_RPS: u32 = 20;
 
@@ -70,6 +75,9 @@ pub struct DeploymentReport {
     pub load: Option<LoadReport>,
     /// Instance ids registered in the target group after the run.
     pub registered: Vec<String>,
+    /// What became of the upload (`key`), read back: deployed, superseded,
+    /// rejected with a reason, or unaccounted ([`account_for_upload`]).
+    pub upload: UploadFate,
 }
 
 impl DeploymentReport {
@@ -202,28 +210,6 @@ pub async fn await_notifications(
             return Ok(all);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// Every message waiting in the rejected-uploads queue (the trigger's
-/// on-failure destination), read back through SQS (and so consumed).
-pub async fn rejected_uploads(cloud: &LocalCloud) -> Result<Vec<String>, ScenarioError> {
-    let sqs = aws_sdk_sqs::Client::new(&cloud.sdk);
-    let mut out = Vec::new();
-    loop {
-        let got = sqs
-            .receive_message()
-            .queue_url(&cloud.resources.rejected_queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .map_err(aws("ReceiveMessage"))?;
-        let messages = got.messages();
-        if messages.is_empty() {
-            return Ok(out);
-        }
-        out.extend(messages.iter().filter_map(|m| m.body().map(str::to_string)));
     }
 }
 
@@ -410,6 +396,7 @@ where
     }
     let mut notifications = notifications;
     notifications.extend(self::notifications(cloud).await?);
+    let upload = account_for_upload(cloud, &key, &notifications).await?;
     let report = DeploymentReport {
         key,
         label: label.to_string(),
@@ -422,6 +409,7 @@ where
         registered: registered_targets(cloud).await?,
         load,
         followed,
+        upload,
     };
     Ok((report, intervened))
 }
@@ -604,6 +592,12 @@ async fn finish_report(
         ));
     }
     let expect_notification = followed.status != "SUCCEEDED";
+    let notifications = if expect_notification {
+        await_notifications(cloud, 1, Duration::from_secs(20)).await?
+    } else {
+        notifications(cloud).await?
+    };
+    let upload = account_for_upload(cloud, &key, &notifications).await?;
     Ok(DeploymentReport {
         key,
         label: label.to_string(),
@@ -612,14 +606,11 @@ async fn finish_report(
         group_asgs: group_asgs(cloud).await?,
         settings_before,
         settings_after: target_group_settings(cloud).await?,
-        notifications: if expect_notification {
-            await_notifications(cloud, 1, Duration::from_secs(20)).await?
-        } else {
-            notifications(cloud).await?
-        },
+        notifications,
         registered: registered_targets(cloud).await?,
         load,
         followed,
+        upload,
     })
 }
 

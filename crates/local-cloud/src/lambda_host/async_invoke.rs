@@ -7,11 +7,8 @@
 //! up to `MaximumRetryAttempts` (default 2) more times, waiting one minute
 //! before the first retry and two minutes between the first and the second;
 //! when every attempt failed it sends an invocation record to the
-//! `OnFailure` destination, if any. The record (same guide, "Capturing
-//! records of Lambda asynchronous invocations") carries `requestContext`
-//! (`requestId`, `functionArn`, `condition: RetriesExhausted`,
-//! `approximateInvokeCount`), the whole `requestPayload` (the event as it
-//! was invoked), `responseContext` and `responsePayload` (the error).
+//! `OnFailure` destination, if any: [`crate::relay::invocation_record`],
+//! whose `requestPayload` is the whole event as it was invoked.
 //!
 //! Used for the invocations the local cloud makes asynchronously on behalf
 //! of a service: CodePipeline's Lambda invoke action (Lambda developer
@@ -46,37 +43,6 @@ pub const DEFAULT_MAX_RETRY_ATTEMPTS: u32 = 2;
 /// The wait before retry `n` (1-based): one minute, then two (AWS time).
 pub fn retry_delay(n: u32) -> Duration {
     Duration::from_secs(if n <= 1 { 60 } else { 120 })
-}
-
-/// The invocation record Lambda sends to an on-failure destination (pure).
-pub fn failure_record(
-    request_id: &str,
-    function_arn: &str,
-    invoke_count: u32,
-    request_payload: &Value,
-    error: &Diagnostic,
-    timestamp: &str,
-) -> Value {
-    serde_json::json!({
-        "version": "1.0",
-        "timestamp": timestamp,
-        "requestContext": {
-            "requestId": request_id,
-            "functionArn": format!("{function_arn}:$LATEST"),
-            "condition": "RetriesExhausted",
-            "approximateInvokeCount": invoke_count,
-        },
-        "requestPayload": request_payload,
-        "responseContext": {
-            "statusCode": 200,
-            "executedVersion": "$LATEST",
-            "functionError": "Unhandled",
-        },
-        "responsePayload": {
-            "errorType": error.error_type,
-            "errorMessage": error.error_message,
-        },
-    })
 }
 
 /// Invokes hosted functions asynchronously with their `EventInvokeConfig`.
@@ -126,15 +92,13 @@ impl AsyncInvoker {
                 }
                 Err(error) => {
                     if let Some(queue_url) = &config.on_failure_queue_url {
-                        let record = failure_record(
-                            &request_id,
-                            &self.lambda.function_arn(function),
+                        let record = crate::relay::invocation_record(
+                            function,
+                            payload.clone(),
+                            &error.error_type,
+                            &error.error_message,
                             attempt,
-                            &payload,
-                            &error,
-                            &time::OffsetDateTime::now_utc()
-                                .format(&time::format_description::well_known::Rfc3339)
-                                .unwrap_or_default(),
+                            &request_id,
                         );
                         if let Err(e) = self
                             .sqs
@@ -157,27 +121,6 @@ impl AsyncInvoker {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_failure_record_carries_the_whole_request_payload() {
-        let payload = serde_json::json!({"CodePipeline.job": {"id": "job-1", "data": {"artifactCredentials": {"secretAccessKey": "s3cr3t"}}}});
-        let error = Diagnostic {
-            error_type: "Runtime.ExitError".into(),
-            error_message: "exit status 101".into(),
-        };
-        let record = failure_record(
-            "req-1",
-            "arn:aws:lambda:us-east-1:123456789012:function:f",
-            3,
-            &payload,
-            &error,
-            "2026-01-01T00:00:00Z",
-        );
-        assert_eq!(record["requestPayload"], payload);
-        assert_eq!(record["requestContext"]["condition"], "RetriesExhausted");
-        assert_eq!(record["requestContext"]["approximateInvokeCount"], 3);
-        assert_eq!(record["responsePayload"]["errorType"], "Runtime.ExitError");
-    }
 
     #[test]
     fn retries_wait_one_then_two_minutes() {

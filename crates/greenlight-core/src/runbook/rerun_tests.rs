@@ -74,7 +74,8 @@ fn the_claims_execution_round_trips_and_old_markers_still_parse() {
     let json = serde_json::to_value(&m).unwrap();
     assert_eq!(json["execution"], "exec-1");
     assert_eq!(serde_json::from_value::<ReportMarker>(json).unwrap(), m);
-    let old = serde_json::json!({"state": "inProgress", "claimedAtMs": NOW, "claimedBy": "req-0"});
+    let old =
+        serde_json::json!({"state": "inProgress", "claimedAtMs": NOW, "claimedBy": "req-dead"});
     assert_eq!(
         serde_json::from_value::<ReportMarker>(old).unwrap(),
         claim(None, 0)

@@ -87,7 +87,8 @@ pub fn decide_fate(
     // execution for one key is a duplicate and must be accounted for too.
     let mut fates = Vec::new();
     for e in executions {
-        let fate = ended_outside_failure_path(e, notifications).unwrap_or_else(|| execution_fate(e));
+        let fate =
+            ended_outside_failure_path(e, notifications).unwrap_or_else(|| execution_fate(e));
         if !fate.is_accounted() {
             return fate;
         }

@@ -227,8 +227,10 @@ fn green_deployed_checks_but_failures(checks: &mut Checks, report: &DeploymentRe
 }
 
 // One file per family of scenarios (tests/faults/*.rs), sharing the checks above.
+mod dead_execution;
 mod emulated;
 mod instances;
 mod lambda_timeout;
+mod pipeline_credentials;
 mod stuck;
 mod throttling;

@@ -234,6 +234,36 @@ impl LocalCloud {
             )
             .await
             .map_err(|e| CloudError::Start(format!("listener: {e}")))?;
+        // CodePipeline's asynchronous invocations with each function's
+        // EventInvokeConfig (retries, on-failure destination) from template.yaml.
+        let async_configs = crate::statemachine::event_invoke_configs(&template)
+            .map_err(|e| CloudError::Start(e.to_string()))?
+            .into_iter()
+            .map(|(name, c)| {
+                let on_failure_queue_url = c.on_failure.as_deref().and_then(|logical| {
+                    match logical {
+                        "RejectedUploads" => Some(resources.rejected_queue_url.clone()),
+                        other => {
+                            tracing::warn!(function = %name, destination = other, "on-failure destination not provisioned locally; records are dropped");
+                            None
+                        }
+                    }
+                });
+                (
+                    name,
+                    lambda_host::async_invoke::AsyncInvokeConfig {
+                        max_retry_attempts: c.max_retry_attempts,
+                        on_failure_queue_url,
+                    },
+                )
+            })
+            .collect();
+        pipeline.set_async_invoker(Arc::new(lambda_host::async_invoke::AsyncInvoker::new(
+            lambda.clone(),
+            aws_sdk_sqs::Client::new(&sdk),
+            scale,
+            async_configs,
+        )));
         let relay = Relay::start(
             aws_sdk_sqs::Client::new(&sdk),
             lambda.clone(),

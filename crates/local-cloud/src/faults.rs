@@ -19,7 +19,11 @@
 //!   request for `hangSeconds` and then drops the connection.
 //! - `crash_once`, `timeout_once`: the next `count` (default 1) invocations
 //!   of the hosted function named by `resource` crash (`Runtime.ExitError`) or
-//!   time out (`Sandbox.Timedout`), see [`crate::lambda_host`].
+//!   time out (`Sandbox.Timedout`), see [`crate::lambda_host`];
+//!   `oversize_once`: the next `count` (default 1) results of that function
+//!   are padded past Step Functions' 256 KB task-result limit (a function
+//!   answering with a result too large for the state machine), see
+//!   [`crate::front::data_limit`].
 //! - `kill_instance`, `hang_health`: the instance named by `resource` dies
 //!   (its server refuses connections, its CodeDeploy agent stops reporting)
 //!   or its health endpoint hangs, see [`crate::fleet::Fleet::kill`].
@@ -63,6 +67,7 @@ pub enum FaultKind {
     Hang,
     CrashOnce,
     TimeoutOnce,
+    OversizeOnce,
     KillInstance,
     HangHealth,
     FailRollback,
@@ -124,6 +129,7 @@ fn kind_name(kind: FaultKind) -> &'static str {
         FaultKind::Hang => "hang",
         FaultKind::CrashOnce => "crash_once",
         FaultKind::TimeoutOnce => "timeout_once",
+        FaultKind::OversizeOnce => "oversize_once",
         FaultKind::KillInstance => "kill_instance",
         FaultKind::HangHealth => "hang_health",
         FaultKind::FailRollback => "fail_rollback",
@@ -195,6 +201,7 @@ impl FaultSpec {
             }
             FaultKind::CrashOnce
             | FaultKind::TimeoutOnce
+            | FaultKind::OversizeOnce
             | FaultKind::KillInstance
             | FaultKind::HangHealth => {
                 if self.resource.as_deref().unwrap_or("").trim().is_empty() {
@@ -202,15 +209,19 @@ impl FaultSpec {
                         kind,
                         field: "resource",
                         hint: match self.kind {
-                            FaultKind::CrashOnce | FaultKind::TimeoutOnce => {
+                            FaultKind::CrashOnce
+                            | FaultKind::TimeoutOnce
+                            | FaultKind::OversizeOnce => {
                                 "the hosted function's name, e.g. greenlight-deployment-watcher"
                             }
                             _ => "the instance id, e.g. i-0123456789abcdef0",
                         },
                     });
                 }
-                if matches!(self.kind, FaultKind::CrashOnce | FaultKind::TimeoutOnce)
-                    && self.percent.is_none()
+                if matches!(
+                    self.kind,
+                    FaultKind::CrashOnce | FaultKind::TimeoutOnce | FaultKind::OversizeOnce
+                ) && self.percent.is_none()
                     && self.count.is_none()
                 {
                     self.count = Some(1);
@@ -280,6 +291,8 @@ pub enum Verdict {
 pub enum FunctionFault {
     Crash,
     Timeout,
+    /// The result is padded past Step Functions' 256 KB limit.
+    Oversize,
 }
 
 /// splitmix64: a tiny deterministic RNG for percentage faults.
@@ -433,6 +446,7 @@ impl Registry {
             let kind = match fault.spec.kind {
                 FaultKind::CrashOnce => FunctionFault::Crash,
                 FaultKind::TimeoutOnce => FunctionFault::Timeout,
+                FaultKind::OversizeOnce => FunctionFault::Oversize,
                 _ => continue,
             };
             if fault.spec.resource.as_deref() == Some(function) && fault.offer() {

@@ -26,10 +26,14 @@
 //! `Runtime.ExitError`, `RequestId: <id> Error: Runtime exited with error:
 //! exit status 101` (the status of a Rust panic); `timeout_once` runs the
 //! handler, holds the answer until the deadline and fails with
-//! `Sandbox.Timedout`.
+//! `Sandbox.Timedout`; `oversize_once` runs the handler and pads its result
+//! (a JSON object gets a `greenlightPadding` field) past Step Functions'
+//! 256 KB task-result limit, which the front server then enforces for the
+//! state machine's calls ([`crate::front::data_limit`]).
 //!
 //! Tests (and the CLI) may [`LambdaHost::register`] extra functions.
 
+pub mod async_invoke;
 mod greenlight;
 pub use greenlight::FunctionConfigs;
 
@@ -52,6 +56,9 @@ pub const DEFAULT_ACCOUNT_ID: &str = "123456789012";
 
 /// The five functions' names (as in template.yaml).
 pub const DEPLOY_TRIGGER: &str = "greenlight-deploy-trigger";
+/// template.yaml's `PipelineTriggerFunction`: deploy-trigger's code for
+/// CodePipeline jobs (no on-failure destination, no retries).
+pub const PIPELINE_TRIGGER: &str = "greenlight-pipeline-trigger";
 pub const HEALTH_CHECK_TUNER: &str = "greenlight-health-check-tuner";
 pub const TRAFFIC_VALIDATOR: &str = "greenlight-traffic-validator";
 pub const DEPLOYMENT_WATCHER: &str = "greenlight-deployment-watcher";
@@ -290,6 +297,7 @@ impl LambdaHost {
                 Err(timed_out(&request_id, timeout))
             }
             (Some(FunctionFault::Crash), Ok(_discarded)) => Err(runtime_exited(&request_id)),
+            (Some(FunctionFault::Oversize), Ok(result)) => result.map(oversized),
             (None, Ok(result)) => result,
         }
     }
@@ -301,6 +309,20 @@ impl LambdaHost {
         context.deadline =
             (greenlight_aws::now_ms().max(0) as u64).saturating_add(timeout.as_millis() as u64);
         context
+    }
+}
+
+/// `result` grown past Step Functions' task-result limit: an object gets a
+/// `greenlightPadding` string field, anything else is wrapped as
+/// `{"result": .., "greenlightPadding": ..}` (pure).
+pub fn oversized(result: Value) -> Value {
+    let padding = Value::String("x".repeat(crate::front::data_limit::SFN_PAYLOAD_LIMIT + 1));
+    match result {
+        Value::Object(mut map) => {
+            map.insert("greenlightPadding".to_string(), padding);
+            Value::Object(map)
+        }
+        other => serde_json::json!({"result": other, "greenlightPadding": padding}),
     }
 }
 
@@ -472,6 +494,18 @@ mod tests {
                 .ends_with("Error: Task timed out after 3.00 seconds"),
             "{}",
             err.error_message
+        );
+        faults
+            .add(spec(crate::faults::FaultKind::OversizeOnce))
+            .unwrap();
+        let big = host
+            .invoke("echo", serde_json::json!({"n": 1}))
+            .await
+            .unwrap();
+        assert_eq!(big["n"], 2, "the handler's own answer is kept");
+        assert!(
+            big.to_string().len() > crate::front::data_limit::SFN_PAYLOAD_LIMIT,
+            "padded past 256 KB"
         );
         // Spent: the next invocation answers.
         assert_eq!(

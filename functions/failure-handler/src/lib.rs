@@ -44,13 +44,13 @@ use greenlight_core::model::{DeploymentView, EpochMillis, PipelineInput, Source,
 use greenlight_core::runbook::{
     classify_event, classify_execution_end, classify_pipeline, codepipeline_job_id, compose_report,
     diagnose, event_disposition, event_restore_source, execution_end_disposition,
-    execution_end_restore_source, failing_evidence, green_deletion, in_progress_report,
-    lost_sight_restore_source, marker_decision, marker_key, notification, orphan_deployment,
-    orphan_search_since, ownership, pipeline_deployment_id, pipeline_restore_source, plan_runbook,
-    point_at_blue, should_search_orphan, ActionRecord, EventDisposition, ExecutionEnd,
-    ExistingMarker, FailureKind, FailureReport, GreenDeletion, MarkerDecision, Outcome, Ownership,
-    Repoint, ReportInput, ReportMarker, ReportSource, RestoreSource, RunbookDecision, RunbookPlan,
-    Step, EXECUTION_STATUS_CHANGE, TAKEOVER_AFTER_MS,
+    execution_end_restore_source, failing_evidence, failure_path_ended, green_deletion,
+    in_progress_report, lost_sight_restore_source, marker_decision_after, marker_key, notification,
+    orphan_deployment, orphan_search_since, ownership, pipeline_deployment_id,
+    pipeline_restore_source, plan_runbook, point_at_blue, should_search_orphan, ActionRecord,
+    EventDisposition, ExecutionEnd, ExistingMarker, FailureKind, FailureReport, GreenDeletion,
+    MarkerDecision, Outcome, Ownership, Repoint, ReportInput, ReportMarker, ReportSource,
+    RestoreSource, RunbookDecision, RunbookPlan, Step, EXECUTION_STATUS_CHANGE, TAKEOVER_AFTER_MS,
 };
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::{Deserialize, Serialize};

@@ -124,7 +124,15 @@ pub(crate) async fn handle_pipeline(
         deployment_id.as_deref(),
         execution_name,
     );
-    match claim(deps, &key, claimed_by, now).await {
+    // Step Functions runs one attempt of HandleFailure at a time and retries
+    // only after an attempt failed: a claim this execution's failure path
+    // left is from an attempt that crashed or timed out mid-runbook.
+    let claimant = Claimant {
+        by: claimed_by,
+        execution: Some(execution_name),
+        ended_failure_path: Some(execution_name),
+    };
+    match claim(deps, &key, &claimant, now).await {
         Claim::Claimed(record) | Claim::Unavailable(record) => actions.push(record),
         Claim::Skip {
             report: Some(report),
@@ -262,7 +270,12 @@ pub(crate) async fn handle_event(
         &deployment_id,
     );
     let mut actions = Vec::new();
-    match claim_or_answer(deps, &key, claimed_by, now, Some(&deployment_id)).await {
+    let claimant = Claimant {
+        by: claimed_by,
+        execution: None,
+        ended_failure_path: None,
+    };
+    match claim_or_answer(deps, &key, &claimant, now, Some(&deployment_id)).await {
         Ok(record) => actions.push(record),
         Err(answer) => return Ok(answer),
     }
@@ -387,7 +400,14 @@ pub(crate) async fn handle_execution_end(
         deployment_id.as_deref(),
         &execution_name,
     );
-    match claim_or_answer(deps, &key, claimed_by, now, deployment_id.as_deref()).await {
+    // Failed with FailureHandlerFailed: the handler's last attempt ended
+    // mid-runbook, so its fresh claim is taken over and the runbook finished.
+    let claimant = Claimant {
+        by: claimed_by,
+        execution: None,
+        ended_failure_path: failure_path_ended(&end),
+    };
+    match claim_or_answer(deps, &key, &claimant, now, deployment_id.as_deref()).await {
         Ok(record) => actions.push(record),
         Err(answer) => return Ok(answer),
     }

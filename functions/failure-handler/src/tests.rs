@@ -2322,3 +2322,6 @@ async fn an_execution_that_went_through_handle_failure_is_ignored_without_any_ca
         other => panic!("{other:?}"),
     }
 }
+
+#[path = "tests_rerun.rs"]
+mod rerun;

@@ -800,3 +800,6 @@ pub use report::*;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod rerun_tests;

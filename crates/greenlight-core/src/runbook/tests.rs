@@ -1002,6 +1002,7 @@ fn in_progress_marker_skips_while_young_and_is_taken_over_when_old() {
     let m = ReportMarker::InProgress {
         claimed_at_ms: NOW,
         claimed_by: "req-1".into(),
+        execution: None,
     };
     for age in [0, 1000, TAKEOVER_AFTER_MS - 1] {
         match marker_decision(ExistingMarker::Found(&m), NOW + age, TAKEOVER_AFTER_MS) {
@@ -1038,6 +1039,7 @@ fn marker_json_round_trips() {
     let m = ReportMarker::InProgress {
         claimed_at_ms: NOW,
         claimed_by: "req-1".into(),
+        execution: None,
     };
     let j = serde_json::to_value(&m).unwrap();
     assert_eq!(
@@ -1944,6 +1946,7 @@ fn a_marker_claimed_in_the_future_is_stale() {
     let m = ReportMarker::InProgress {
         claimed_at_ms: NOW + 365 * 24 * 3600 * 1000,
         claimed_by: "forger".into(),
+        execution: None,
     };
     match marker_decision(ExistingMarker::Found(&m), NOW, TAKEOVER_AFTER_MS) {
         MarkerDecision::TakeOver { reason } => assert!(reason.contains("future"), "{reason}"),
@@ -1953,6 +1956,7 @@ fn a_marker_claimed_in_the_future_is_stale() {
     let m = ReportMarker::InProgress {
         claimed_at_ms: NOW + MAX_CLOCK_SKEW_MS / 2,
         claimed_by: "peer".into(),
+        execution: None,
     };
     assert!(matches!(
         marker_decision(ExistingMarker::Found(&m), NOW, TAKEOVER_AFTER_MS),

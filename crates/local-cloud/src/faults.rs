@@ -449,8 +449,7 @@ impl Registry {
                 .operation
                 .as_deref()
                 .is_none_or(|op| action.is_some_and(|a| a.eq_ignore_ascii_case(op)));
-            if fault.spec.resource.as_deref() == Some(function) && action_matches && fault.offer()
-            {
+            if fault.spec.resource.as_deref() == Some(function) && action_matches && fault.offer() {
                 return Some(kind);
             }
         }

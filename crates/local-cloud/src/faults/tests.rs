@@ -184,17 +184,26 @@ fn function_faults_fire_once_for_their_function() {
         ..spec(FaultKind::CrashOnce)
     })
     .unwrap();
-    assert_eq!(r.take_function_fault("greenlight-failure-handler", None), None);
+    assert_eq!(
+        r.take_function_fault("greenlight-failure-handler", None),
+        None
+    );
     assert_eq!(
         r.take_function_fault("greenlight-deployment-watcher", None),
         Some(FunctionFault::Timeout)
     );
-    assert_eq!(r.take_function_fault("greenlight-deployment-watcher", None), None);
+    assert_eq!(
+        r.take_function_fault("greenlight-deployment-watcher", None),
+        None
+    );
     assert_eq!(
         r.take_function_fault("greenlight-deploy-trigger", None),
         Some(FunctionFault::Crash)
     );
-    assert_eq!(r.take_function_fault("greenlight-deploy-trigger", None), None);
+    assert_eq!(
+        r.take_function_fault("greenlight-deploy-trigger", None),
+        None
+    );
 }
 
 #[test]

@@ -78,14 +78,20 @@ pub(crate) async fn run_runbook(
     RunbookResult { latest, rollback }
 }
 
-/// Reads CodeDeploy's rollback deployment, after waiting (at most
-/// `ROLLBACK_WAIT_SECONDS`) for it to end when `wait`; `None` when it could
-/// not be read.
+/// Reads CodeDeploy's rollback deployment (GetDeployment only: its status
+/// and error are what the report needs, not its targets), after waiting (at
+/// most `ROLLBACK_WAIT_SECONDS`) for it to end when `wait`; `None` when it
+/// could not be read.
 async fn read_rollback(deps: &Deps, rollback: &str, wait: bool) -> Option<DeploymentView> {
     if wait {
         await_rollback_end(deps, rollback).await;
     }
-    match read_deployment(&deps.codedeploy, rollback).await {
+    let read =
+        match greenlight_aws::deployment::get_deployment_info(&deps.codedeploy, rollback).await {
+            Ok(info) => greenlight_aws::deployment::deployment_view(rollback, &info, &[]),
+            Err(e) => Err(e),
+        };
+    match read {
         Ok(view) => Some(view),
         Err(e) => {
             tracing::warn!(rollback, error = %e, "could not read the rollback deployment");

@@ -383,7 +383,10 @@ pub fn summary(
         }
         RestoreState::Failed => format!("load balancer settings {}", lb.detail),
     };
+    // A rollback that succeeded is the expected end and stays out of the one
+    // sentence (the notification's Rollback line still says so).
     let rollback_clause = rollback
+        .filter(|r| r.failed || !r.next_step.is_empty())
         .map(|r| format!("{}; ", trim_sentence(&r.detail)))
         .unwrap_or_default();
     format!(

@@ -122,11 +122,7 @@ pub fn notification(report: &FailureReport) -> Notification {
                 d.omitted_failed_instances
             ));
         }
-        if let Some(rb) = d
-            .rollback_deployment_id
-            .as_ref()
-            .filter(|_| report.rollback.is_none())
-        {
+        if let Some(rb) = &d.rollback_deployment_id {
             line(format!("Rollback deployment: {rb}"));
         }
     }

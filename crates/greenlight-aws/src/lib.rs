@@ -7,12 +7,12 @@ pub mod config;
 pub mod deployment;
 pub mod deployment_control;
 pub mod deployment_group;
+pub mod deployment_list;
 pub mod error;
 pub mod executions;
-pub mod group_gate;
+pub mod instances;
 pub mod load_balancer;
 pub mod notify;
-pub mod pipeline_job;
 pub mod reports;
 
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -122,3 +122,18 @@ pub fn describe_error<E: ProvideErrorMetadata + std::fmt::Display>(err: &E) -> S
     }
 }
 pub use error::AwsError;
+
+/// Test helpers shared by the modules' mock tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    /// An AWS JSON-protocol error answer (CodeDeploy, CodePipeline, Step
+    /// Functions) with `code` and HTTP `status`.
+    pub fn json_error(status: u16, code: &str) -> aws_sdk_codedeploy::config::http::HttpResponse {
+        aws_sdk_codedeploy::config::http::HttpResponse::new(
+            status.try_into().expect("status"),
+            aws_smithy_types::body::SdkBody::from(format!(
+                r#"{{"__type":"{code}","message":"m"}}"#
+            )),
+        )
+    }
+}

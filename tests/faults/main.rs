@@ -226,11 +226,59 @@ fn green_deployed_checks_but_failures(checks: &mut Checks, report: &DeploymentRe
     common_checks_but_failures(checks, report, &report.label);
 }
 
+/// The failure path's defined end before traffic moved: blue serves whole,
+/// the green ASG is gone, the group points at blue, only blue is registered,
+/// and exactly one notification names the deployment.
+fn blue_kept_checks(
+    checks: &mut Checks,
+    report: &DeploymentReport,
+    cloud: &local_cloud::cloud::LocalCloud,
+) {
+    let blue_asg = cloud.resources.names.blue_asg.clone();
+    checks.check(
+        "only the blue ASG exists (the green ASG is removed)",
+        report.existing_asgs == vec![blue_asg.clone()],
+        &report.existing_asgs,
+    );
+    checks.check(
+        "the group points at the blue ASG",
+        report.group_asgs == vec![blue_asg],
+        &report.group_asgs,
+    );
+    let mut blue = cloud.resources.blue_instances.clone();
+    blue.sort();
+    checks.check(
+        "only blue is registered",
+        report.registered == blue,
+        &report.registered,
+    );
+    let id = report
+        .followed
+        .deployment
+        .as_ref()
+        .map(|d| d.deployment_id.clone())
+        .unwrap_or_default();
+    checks.check(
+        "exactly one notification, naming the deployment",
+        report.notifications.len() == 1
+            && !id.is_empty()
+            && report.notifications[0].message.contains(&id),
+        report
+            .notifications
+            .iter()
+            .map(|n| n.subject.clone())
+            .collect::<Vec<_>>(),
+    );
+    common_checks(checks, report, local_cloud::scenarios::initial_version());
+}
+
 // One file per family of scenarios (tests/faults/*.rs), sharing the checks above.
 mod dead_execution;
 mod emulated;
 mod instances;
+mod lambda_crash;
 mod lambda_timeout;
 mod pipeline_credentials;
+mod rollback;
 mod stuck;
 mod throttling;

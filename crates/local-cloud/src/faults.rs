@@ -19,7 +19,10 @@
 //!   request for `hangSeconds` and then drops the connection.
 //! - `crash_once`, `timeout_once`: the next `count` (default 1) invocations
 //!   of the hosted function named by `resource` crash (`Runtime.ExitError`) or
-//!   time out (`Sandbox.Timedout`), see [`crate::lambda_host`];
+//!   time out (`Sandbox.Timedout`), see [`crate::lambda_host`]; with
+//!   `operation`, only invocations whose payload's `action` is that one
+//!   (`create`, `status`, `validate`...: the state machine task being run),
+//!   so a scenario can crash the watcher's `create` and not its `admit`;
 //!   `oversize_once`: the next `count` (default 1) results of that function
 //!   are padded past Step Functions' 256 KB task-result limit (a function
 //!   answering with a result too large for the state machine), see
@@ -441,7 +444,13 @@ impl Registry {
     }
 
     /// Whether the function's next invocation crashes or times out.
-    pub fn take_function_fault(&mut self, function: &str) -> Option<FunctionFault> {
+    /// `action` is the invocation payload's `action` (the state machine task),
+    /// matched against the fault's `operation` when it names one.
+    pub fn take_function_fault(
+        &mut self,
+        function: &str,
+        action: Option<&str>,
+    ) -> Option<FunctionFault> {
         for fault in self.faults.iter_mut() {
             let kind = match fault.spec.kind {
                 FaultKind::CrashOnce => FunctionFault::Crash,
@@ -449,7 +458,12 @@ impl Registry {
                 FaultKind::OversizeOnce => FunctionFault::Oversize,
                 _ => continue,
             };
-            if fault.spec.resource.as_deref() == Some(function) && fault.offer() {
+            let action_matches = fault
+                .spec
+                .operation
+                .as_deref()
+                .is_none_or(|op| action.is_some_and(|a| a.eq_ignore_ascii_case(op)));
+            if fault.spec.resource.as_deref() == Some(function) && action_matches && fault.offer() {
                 return Some(kind);
             }
         }
@@ -543,8 +557,12 @@ impl Faults {
         }
     }
 
-    pub fn take_function_fault(&self, function: &str) -> Option<FunctionFault> {
-        self.registry().take_function_fault(function)
+    pub fn take_function_fault(
+        &self,
+        function: &str,
+        action: Option<&str>,
+    ) -> Option<FunctionFault> {
+        self.registry().take_function_fault(function, action)
     }
 
     /// Whether the next rollback deployment of `application`/`group` must

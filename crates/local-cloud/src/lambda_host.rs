@@ -22,7 +22,10 @@
 //! deadline (a real Lambda sandbox is frozen then: work not done by then is
 //! lost). Faults ([`crate::faults`]): `crash_once` runs the handler, then
 //! the runtime exits before answering (side effects done, result lost: the
-//! harsher reading), answered as Lambda reports a runtime that exits:
+//! harsher reading; AWS Lambda developer guide, "Understanding retry behavior
+//! in Lambda" (docs.aws.amazon.com/lambda/latest/dg/invocation-retries): after
+//! a function error "your function's code might have run completely,
+//! partially, or not at all"), answered as Lambda reports a runtime that exits:
 //! `Runtime.ExitError`, `RequestId: <id> Error: Runtime exited with error:
 //! exit status 101` (the status of a Rust panic); `timeout_once` runs the
 //! handler, holds the answer until the deadline and fails with
@@ -280,10 +283,14 @@ impl LambdaHost {
         let real_timeout = limits.scale.real(timeout);
         let context = self.context_for(&name, real_timeout);
         let request_id = context.request_id.clone();
+        let action = payload
+            .get("action")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         let fault = limits
             .faults
             .as_ref()
-            .and_then(|f| f.take_function_fault(&name));
+            .and_then(|f| f.take_function_fault(&name, action.as_deref()));
         tracing::debug!(function = %name, request_id = %request_id, ?fault, "invoke");
         let deadline = tokio::time::Instant::now() + real_timeout;
         let outcome = tokio::time::timeout_at(deadline, function.invoke(payload, context)).await;

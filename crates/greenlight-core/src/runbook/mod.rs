@@ -791,12 +791,14 @@ mod guard;
 mod marker;
 mod notify;
 mod report;
+mod rollback;
 
 pub use execution_end::*;
 pub use guard::*;
 pub use marker::*;
 pub use notify::*;
 pub use report::*;
+pub use rollback::*;
 
 #[cfg(test)]
 mod tests;

@@ -57,7 +57,8 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// The account moto uses by default; every local ARN carries it.
 pub const DEFAULT_ACCOUNT_ID: &str = "123456789012";
 
-/// The five functions' names (as in template.yaml).
+/// The hosted functions' names (as in template.yaml: the five functions and the
+/// pipeline trigger on the deploy trigger's code).
 pub const DEPLOY_TRIGGER: &str = "greenlight-deploy-trigger";
 /// template.yaml's `PipelineTriggerFunction`: deploy-trigger's code for
 /// CodePipeline jobs (no on-failure destination, no retries).

@@ -7,10 +7,9 @@
 //! green ASG; issue 9, defect 5: the failure path finds the deployment by its
 //! description.
 
-use super::{blue_kept_checks, green_deployed_checks, spec, Checks};
-use greenlight_e2e::{print_progress, start};
+use super::{blue_kept_checks, green_deployed_checks, spec, upload_and_settle, Checks, Settled};
+use greenlight_e2e::start;
 use local_cloud::faults::{FaultKind, FaultSpec};
-use local_cloud::follow;
 use local_cloud::lambda_host::DEPLOYMENT_WATCHER;
 use local_cloud::revisions::RevisionKind;
 use local_cloud::scenarios;
@@ -24,28 +23,12 @@ async fn fault_lambda_crash_after_create_deployment_leaves_no_orphan() {
         operation: Some("create".into()),
         ..spec(FaultKind::CrashOnce)
     };
-    let mut report = scenarios::upload_with_faults(
-        &cloud,
-        RevisionKind::Good,
-        &label,
-        vec![crash],
-        &mut print_progress,
-    )
-    .await
-    .unwrap_or_else(|e| panic!("scenario did not run: {e}"));
-    // A late second notification (an event path reporting the same incident
-    // again) must be counted too.
-    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-    report.notifications.extend(
-        scenarios::notifications(&cloud)
-            .await
-            .unwrap_or_else(|e| panic!("notifications: {e}")),
-    );
-    let faults = cloud.faults.list();
-    let deployments = scenarios::group_deployments(&cloud)
-        .await
-        .unwrap_or_else(|e| panic!("ListDeployments: {e}"));
-    let executions = follow::executions_with_key(&cloud, &report.key).await;
+    let Settled {
+        report,
+        faults,
+        deployments,
+        executions,
+    } = upload_and_settle(&cloud, RevisionKind::Good, &label, vec![crash]).await;
 
     let mut checks = Checks::new();
     checks.check(

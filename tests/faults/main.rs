@@ -8,9 +8,12 @@
 //! (between the `faults` markers) before it asserts, so a failed check shows
 //! there as not survived.
 
-use greenlight_e2e::{green_instances, record_figures};
+use greenlight_e2e::{green_instances, print_progress, record_figures};
+use local_cloud::cloud::LocalCloud;
 use local_cloud::faults::{FaultKind, FaultSpec, FaultView};
-use local_cloud::scenarios::{DeploymentReport, TargetGroupSettings};
+use local_cloud::follow;
+use local_cloud::revisions::RevisionKind;
+use local_cloud::scenarios::{self, DeploymentReport, TargetGroupSettings};
 
 const FIGURES_HEADER: &str = "| scenario | faults (fired) | outcome | survived | load sent | load failed |\n|---|---|---|---|---|---|";
 
@@ -270,6 +273,47 @@ fn blue_kept_checks(
             .collect::<Vec<_>>(),
     );
     common_checks(checks, report, local_cloud::scenarios::initial_version());
+}
+
+/// What a scenario reads back once its upload has ended: the report, the
+/// faults with how often they fired, the group's deployments and the
+/// executions started for the upload's key.
+struct Settled {
+    report: DeploymentReport,
+    faults: Vec<FaultView>,
+    deployments: Vec<scenarios::GroupDeployment>,
+    executions: Vec<(String, String)>,
+}
+
+/// Uploads `kind` with `faults` armed and follows it to its end, then waits
+/// for late notifications (an event path that reports the same incident
+/// again after the execution ended must be counted too) and reads back the
+/// rest.
+async fn upload_and_settle(
+    cloud: &LocalCloud,
+    kind: RevisionKind,
+    label: &str,
+    faults: Vec<FaultSpec>,
+) -> Settled {
+    let mut report = scenarios::upload_with_faults(cloud, kind, label, faults, &mut print_progress)
+        .await
+        .unwrap_or_else(|e| panic!("scenario did not run: {e}"));
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    report.notifications.extend(
+        scenarios::notifications(cloud)
+            .await
+            .unwrap_or_else(|e| panic!("notifications: {e}")),
+    );
+    let deployments = scenarios::group_deployments(cloud)
+        .await
+        .unwrap_or_else(|e| panic!("ListDeployments: {e}"));
+    let executions = follow::executions_with_key(cloud, &report.key).await;
+    Settled {
+        report,
+        faults: cloud.faults.list(),
+        deployments,
+        executions,
+    }
 }
 
 // One file per family of scenarios (tests/faults/*.rs), sharing the checks above.

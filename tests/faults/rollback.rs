@@ -4,10 +4,9 @@
 //! failed AND its rollback failed; the rollback deployment is never reported
 //! as an incident of its own.
 
-use super::{blue_kept_checks, spec, Checks};
-use greenlight_e2e::{print_progress, start};
+use super::{blue_kept_checks, spec, upload_and_settle, Checks, Settled};
+use greenlight_e2e::start;
 use local_cloud::faults::{FaultKind, FaultSpec};
-use local_cloud::follow;
 use local_cloud::revisions::RevisionKind;
 use local_cloud::scenarios;
 
@@ -20,28 +19,18 @@ async fn fault_failed_rollback_is_one_incident() {
         resource: Some(format!("{}/{}", names.application, names.deployment_group)),
         ..spec(FaultKind::FailRollback)
     };
-    let mut report = scenarios::upload_with_faults(
+    let Settled {
+        report,
+        faults,
+        deployments,
+        executions,
+    } = upload_and_settle(
         &cloud,
         RevisionKind::FailingHealth,
         &label,
         vec![fail_rollback],
-        &mut print_progress,
     )
-    .await
-    .unwrap_or_else(|e| panic!("scenario did not run: {e}"));
-    // The rollback's own FAILURE event is delivered after the execution
-    // ended: give the event path time to (wrongly) report it again.
-    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-    report.notifications.extend(
-        scenarios::notifications(&cloud)
-            .await
-            .unwrap_or_else(|e| panic!("notifications: {e}")),
-    );
-    let faults = cloud.faults.list();
-    let deployments = scenarios::group_deployments(&cloud)
-        .await
-        .unwrap_or_else(|e| panic!("ListDeployments: {e}"));
-    let executions = follow::executions_with_key(&cloud, &report.key).await;
+    .await;
 
     let mut checks = Checks::new();
     checks.check(

@@ -38,6 +38,14 @@ pub async fn put_bundle(
     })
 }
 
+/// What a key segment keeps unencoded in `x-amz-copy-source`: RFC 3986's
+/// unreserved characters.
+const KEY_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// CopyObject `bucket`/`from_key` (version `from_version`, when given) to
 /// `bucket`/`to_key`: a new upload of a stored revision.
 pub async fn copy_bundle(
@@ -52,7 +60,7 @@ pub async fn copy_bundle(
     let encoded: String = from_key
         .split('/')
         .map(|segment| {
-            percent_encoding::utf8_percent_encode(segment, percent_encoding::NON_ALPHANUMERIC)
+            percent_encoding::utf8_percent_encode(segment, KEY_SEGMENT)
                 .to_string()
         })
         .collect::<Vec<_>>()

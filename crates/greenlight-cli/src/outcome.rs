@@ -46,7 +46,7 @@ pub const EXIT_CODES_HELP: &str = "Exit codes:
   5  superseded (a newer upload for the group replaced it)
   6  rejected (no execution started for the upload, or a check failed)
   7  timed out (--timeout ran out; the deployment goes on)
-  8  still in progress (status, watch stopped with Ctrl-C)";
+  8  in progress (status; watch stopped with Ctrl-C)";
 
 impl Outcome {
     pub fn exit_code(self) -> u8 {

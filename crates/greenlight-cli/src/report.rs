@@ -296,18 +296,18 @@ pub fn render(report: &Report, bars: bool) -> String {
                 .unwrap_or_else(|| "-".into());
             let state = if row.done { "done" } else { "running" };
             let line = format!(
-                "{:<14}{:>9.1}s{:>11}  {state}",
+                "{:<14}{:>9.1}s{:>11}  {state:<7}",
                 format!("{:?}", row.phase),
                 row.actual_seconds,
                 predicted
             );
             if bars {
                 out.push_str(&format!(
-                    "{line}  {}\n",
+                    "{line} {}\n",
                     bar(row.actual_seconds, row.predicted_seconds, 20)
                 ));
             } else {
-                out.push_str(&format!("{line}\n"));
+                out.push_str(&format!("{}\n", line.trim_end()));
             }
         }
     }

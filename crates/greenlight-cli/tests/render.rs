@@ -1,0 +1,113 @@
+//! Snapshot tests of the CLI's human output and `--json`: fixed deployments
+//! (tests/snapshots/*.json) rendered by the pure functions, compared with
+//! golden files. `UPDATE_SNAPSHOTS=1` rewrites the golden files.
+
+use greenlight_cli::report::{build_report, progress_line, render, render_history, Look};
+use greenlight_core::trigger::ExecutionStatus;
+use greenlight_core::watch::Predictions;
+use greenlight_core::DeploymentView;
+use std::path::PathBuf;
+
+const REROUTING: &str = include_str!("snapshots/deployment-rerouting.json");
+const FAILED: &str = include_str!("snapshots/deployment-failed.json");
+/// 30 s after the last event of the rerouting fixture.
+const NOW_MS: i64 = 1_795_437_215_000;
+
+fn golden(name: &str, actual: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(name);
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&path, actual).expect("write snapshot");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{} cannot be read ({e}); run with UPDATE_SNAPSHOTS=1 to create it",
+            path.display()
+        )
+    });
+    assert_eq!(
+        actual,
+        expected,
+        "{} differs (UPDATE_SNAPSHOTS=1 to accept)",
+        path.display()
+    );
+}
+
+fn view(json: &str) -> DeploymentView {
+    serde_json::from_str(json).expect("fixture is a DeploymentView")
+}
+
+fn running() -> Look {
+    Look {
+        execution: Some((
+            "gl-shop-a6c18ae7f04d102aa897636e371154cd".into(),
+            ExecutionStatus::Running,
+        )),
+        application: Some("shop".into()),
+        deployment_group: Some("shop-bluegreen".into()),
+        revision: Some("20261123154715-1".into()),
+        deployment: Some(view(REROUTING)),
+    }
+}
+
+fn failed() -> Look {
+    Look {
+        execution: Some((
+            "gl-shop-0123456789abcdef0123456789abcdef".into(),
+            ExecutionStatus::Failed {
+                error: Some("DeploymentFailed".into()),
+                cause: Some("AfterInstall failed on i-0green0".into()),
+            },
+        )),
+        application: Some("shop".into()),
+        deployment_group: Some("shop-bluegreen".into()),
+        revision: Some("20261123160000-2".into()),
+        deployment: Some(view(FAILED)),
+    }
+}
+
+#[test]
+fn status_of_a_running_deployment_human_and_json() {
+    let report = build_report(&running(), &Predictions::default(), NOW_MS);
+    golden("status-rerouting.txt", &render(&report, false));
+    golden("watch-rerouting-tty.txt", &render(&report, true));
+    golden("watch-rerouting-line.txt", &format!("{}\n", progress_line(&report)));
+    golden(
+        "status-rerouting.json",
+        &format!(
+            "{}\n",
+            serde_json::to_string_pretty(&report).expect("serializes")
+        ),
+    );
+}
+
+#[test]
+fn status_of_a_rolled_back_deployment_human_and_json() {
+    let report = build_report(&failed(), &Predictions::default(), NOW_MS);
+    golden("status-failed.txt", &render(&report, false));
+    golden(
+        "status-failed.json",
+        &format!(
+            "{}\n",
+            serde_json::to_string_pretty(&report).expect("serializes")
+        ),
+    );
+}
+
+#[test]
+fn history_lists_each_deployment_with_phases() {
+    let reports = vec![
+        build_report(&failed(), &Predictions::default(), NOW_MS),
+        build_report(&running(), &Predictions::default(), NOW_MS),
+    ];
+    golden("history.txt", &render_history(&reports));
+    golden(
+        "history.json",
+        &format!(
+            "{}\n",
+            serde_json::to_string_pretty(&reports).expect("serializes")
+        ),
+    );
+}

@@ -51,6 +51,11 @@ pub struct Global {
         default_value = "greenlight-reports/"
     )]
     pub report_prefix: String,
+    /// Real seconds per AWS second of the endpoint: the local cloud's time
+    /// scale (0.1 by default there), so phase durations read in AWS seconds
+    /// like their predictions. 1 on AWS.
+    #[arg(long, global = true, env = "GREENLIGHT_TIME_SCALE", default_value_t = 1.0)]
+    pub time_scale: f64,
     /// Seconds between two looks while following.
     #[arg(long, global = true, default_value_t = 3)]
     pub interval: u64,

@@ -26,7 +26,9 @@ use crate::outcome::{
     parse_subject, rollback_choice, rollback_key, upload_key, KeyError, Outcome, PastDeployment,
     Subject, EXIT_ERROR,
 };
-use crate::report::{build_report, progress_key, progress_line, render, Look, Report};
+use crate::report::{
+    build_report, progress_key, progress_line, render, scale_report, Look, Report,
+};
 
 /// Why a command could not do its work (exit code [`EXIT_ERROR`], or 6 for a rejection).
 #[derive(Debug, thiserror::Error)]
@@ -314,7 +316,10 @@ async fn look(ctx: &Ctx<'_>, located: &mut Located) -> Result<(Look, Predictions
 
 async fn report_of(ctx: &Ctx<'_>, located: &mut Located) -> Result<Report, CliError> {
     let (l, p) = look(ctx, located).await?;
-    Ok(build_report(&l, &p, now_ms()))
+    Ok(scale_report(
+        build_report(&l, &p, now_ms()),
+        ctx.global.time_scale,
+    ))
 }
 
 /// Follows until the outcome is final, `timeout` runs out (TimedOut) or

@@ -180,7 +180,10 @@ pub fn build_report(look: &Look, predictions: &Predictions, now_ms: EpochMillis)
                         status: t.status,
                         event: ev.map(|e| e.name.clone()),
                         event_status: ev.map(|e| e.status),
-                        diagnostic: ev.and_then(|e| e.diagnostics.as_ref()).map(|x| {
+                        diagnostic: ev
+                            .filter(|e| e.status == LifecycleStatus::Failed)
+                            .and_then(|e| e.diagnostics.as_ref())
+                            .map(|x| {
                             let script = x
                                 .script_name
                                 .as_deref()
@@ -219,6 +222,19 @@ pub fn build_report(look: &Look, predictions: &Predictions, now_ms: EpochMillis)
             .map(|e| format!("{}: {}", e.code, e.message)),
         rollback_deployment_id: dep.and_then(|d| d.rollback_deployment_id.clone()),
     }
+}
+
+/// Reads the phases' actual seconds in the endpoint's own seconds: the local
+/// cloud runs `time_scale` real seconds per AWS second (README, "Time
+/// scale"), so its durations are divided by it to compare with predictions
+/// made in AWS seconds. A scale of 1 (AWS) or anything not positive changes nothing.
+pub fn scale_report(mut report: Report, time_scale: f64) -> Report {
+    if time_scale > 0.0 && (time_scale - 1.0).abs() > f64::EPSILON {
+        for row in &mut report.phases {
+            row.actual_seconds = (row.actual_seconds / time_scale * 10.0).round() / 10.0;
+        }
+    }
+    report
 }
 
 /// A progress bar of `width` cells: `actual` against `predicted`; past the
@@ -441,7 +457,7 @@ pub fn render_marker(marker: &greenlight_core::runbook::ReportMarker) -> String 
         }
         ReportMarker::Completed { report, .. } => {
             let json = |v: &dyn erased::Ser| v.text();
-            let mut out = format!("{:?}: {}\n", report.error, report.summary);
+            let mut out = format!("{}\n", report.summary);
             if let Some(d) = &report.deployment_id {
                 out.push_str(&format!("deployment {d}  {}/{}\n", report.application, report.deployment_group));
             }
@@ -489,6 +505,20 @@ mod erased {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scale_report_reads_local_seconds_as_aws_seconds() {
+        let mut r = build_report(&Look::default(), &Predictions::default(), 0);
+        r.phases.push(PhaseRow {
+            phase: Phase::Installing,
+            done: true,
+            actual_seconds: 1.5,
+            predicted_seconds: Some(90),
+        });
+        assert_eq!(scale_report(r.clone(), 0.1).phases[0].actual_seconds, 15.0);
+        assert_eq!(scale_report(r.clone(), 1.0).phases[0].actual_seconds, 1.5);
+        assert_eq!(scale_report(r, 0.0).phases[0].actual_seconds, 1.5);
+    }
 
     #[test]
     fn bar_fills_against_the_prediction() {

@@ -43,6 +43,8 @@ async fn gl(cloud: &LocalCloud, args: &[&str]) -> (u8, String) {
             &names.report_prefix,
             "--interval",
             "1",
+            "--time-scale",
+            &greenlight_e2e::TIME_SCALE.to_string(),
         ]
         .iter()
         .map(|s| s.to_string()),

@@ -156,6 +156,22 @@ pub enum Command {
         /// The deployment id (d-...), or an execution ARN or name.
         subject: String,
     },
+    /// Read-only: check a deployment group's prerequisites (each failure with
+    /// its exact fix) and predict each phase with the target group's current
+    /// settings and with greenlight's profile. Exit 3 when a check fails.
+    Plan {
+        #[command(flatten)]
+        group: GroupArgs,
+        /// Instances in the fleet, for the predictions.
+        #[arg(long, default_value_t = 2)]
+        instances: u32,
+        /// The pipeline's DeploymentTimeoutSeconds (the Ready wait must fit in it).
+        #[arg(long, default_value_t = 3600)]
+        deployment_timeout_seconds: u32,
+        /// The pipeline's PostRerouteTimeoutSeconds (the termination wait must fit in it).
+        #[arg(long, default_value_t = 10800)]
+        post_reroute_timeout_seconds: u32,
+    },
     /// Redeploy the group's last good revision through the same pipeline
     /// (a copy of it under a new key).
     Rollback {

@@ -71,6 +71,7 @@ pub struct Clients {
     pub codedeploy: aws_sdk_codedeploy::Client,
     pub sfn: aws_sdk_sfn::Client,
     pub s3: aws_sdk_s3::Client,
+    pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
 }
 
 impl Clients {
@@ -80,6 +81,7 @@ impl Clients {
         Self {
             codedeploy: aws_sdk_codedeploy::Client::new(sdk),
             sfn: aws_sdk_sfn::Client::new(sdk),
+            elbv2: aws_sdk_elasticloadbalancingv2::Client::new(sdk),
             s3: aws_sdk_s3::Client::from_conf(
                 aws_sdk_s3::config::Builder::from(sdk)
                     .force_path_style(path_style)
@@ -582,6 +584,18 @@ async fn dispatch(ctx: &mut Ctx<'_>, command: &Command) -> Result<u8, CliError> 
         Command::Logs { deployment } => logs(ctx, deployment).await,
         Command::Promote { subject } => promote_or_abort(ctx, subject, true).await,
         Command::Abort { subject } => promote_or_abort(ctx, subject, false).await,
+        Command::Plan {
+            group,
+            instances,
+            deployment_timeout_seconds,
+            post_reroute_timeout_seconds,
+        } => {
+            let deadlines = greenlight_core::trigger::Deadlines {
+                deployment_timeout_seconds: *deployment_timeout_seconds,
+                post_reroute_timeout_seconds: *post_reroute_timeout_seconds,
+            };
+            plan(ctx, &group.app, &group.group, *instances, &deadlines).await
+        }
         Command::Rollback {
             group,
             wait,
@@ -787,4 +801,115 @@ async fn rollback(
         120,
     )
     .await
+}
+
+/// What `plan` prints.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PlanReport {
+    application: String,
+    deployment_group: String,
+    deployment_config: String,
+    instances: u32,
+    checks: Vec<greenlight_core::plan::Check>,
+    phases: Vec<greenlight_core::plan::PhasePlan>,
+    exit_code: u8,
+}
+
+async fn plan(
+    ctx: &mut Ctx<'_>,
+    app: &str,
+    group: &str,
+    instances: u32,
+    deadlines: &greenlight_core::trigger::Deadlines,
+) -> Result<u8, CliError> {
+    use greenlight_aws::load_balancer::{snapshot, tag_value, target_group_by_name};
+    use greenlight_core::plan::{
+        agent_evidence, group_checks, phase_plan, CheckStatus, TargetGroupState,
+        APPLICATION_TAG_KEY,
+    };
+    let (facts, setup) =
+        greenlight_aws::deployment_group::read_group_setup(&ctx.clients.codedeploy, app, group)
+            .await?;
+    let mut target_groups = Vec::new();
+    for name in &facts.target_groups {
+        let state = async {
+            let tg = target_group_by_name(&ctx.clients.elbv2, name).await?;
+            let snap = snapshot(&ctx.clients.elbv2, &tg.arn).await?;
+            let tag = tag_value(&ctx.clients.elbv2, &tg.arn, APPLICATION_TAG_KEY).await?;
+            Ok::<_, greenlight_aws::load_balancer::LbError>((snap, tag))
+        }
+        .await;
+        target_groups.push(match state {
+            Ok((snapshot, application_tag)) => TargetGroupState::Found {
+                name: name.clone(),
+                snapshot,
+                application_tag,
+            },
+            Err(e) => TargetGroupState::Missing {
+                name: name.clone(),
+                detail: e.to_string(),
+            },
+        });
+    }
+    let now = now_ms();
+    let mut recent =
+        recent_deployments(&ctx.clients.codedeploy, app, group, now - 30 * 86_400_000, now)
+            .await?;
+    recent.sort_by_key(|d| std::cmp::Reverse(d.created_at_ms));
+    let newest = match recent.first() {
+        Some(d) => Some(read_deployment(&ctx.clients.codedeploy, &d.deployment_id).await?),
+        None => None,
+    };
+    let agent = agent_evidence(newest.as_ref());
+    let checks = group_checks(app, group, &facts, &setup, &target_groups, &agent, deadlines);
+    let snapshots: Vec<_> = target_groups
+        .iter()
+        .filter_map(|t| match t {
+            TargetGroupState::Found { snapshot, .. } => Some(snapshot.clone()),
+            TargetGroupState::Missing { .. } => None,
+        })
+        .collect();
+    let config = setup
+        .deployment_config_name
+        .clone()
+        .unwrap_or_else(|| "CodeDeployDefault.OneAtATime".into());
+    let termination = blue_termination_wait_seconds(
+        facts.termination_action.as_deref(),
+        facts.termination_wait_minutes.unwrap_or(0),
+    );
+    let phases = phase_plan(
+        &snapshots,
+        &greenlight_core::tuning::FastProfile::default(),
+        termination,
+        greenlight_core::watch::Pace::of_config(Some(&config)),
+        instances,
+    );
+    let failed = checks.iter().any(|c| c.status == CheckStatus::Fail);
+    let report = PlanReport {
+        application: app.to_string(),
+        deployment_group: group.to_string(),
+        deployment_config: config,
+        instances,
+        checks,
+        phases,
+        exit_code: if failed {
+            Outcome::Failed.exit_code()
+        } else {
+            0
+        },
+    };
+    if ctx.global.json {
+        emit_json(ctx, &report);
+    } else {
+        emit(ctx, &crate::report::render_plan(
+            &report.application,
+            &report.deployment_group,
+            &report.deployment_config,
+            report.instances,
+            &report.checks,
+            &report.phases,
+        ));
+    }
+    Ok(report.exit_code)
 }

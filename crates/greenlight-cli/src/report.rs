@@ -487,6 +487,48 @@ pub fn render_marker(marker: &greenlight_core::runbook::ReportMarker) -> String 
     }
 }
 
+/// `plan`: each check (PASS / FAIL / ?, with its fix), then each phase's
+/// prediction with the current settings and with greenlight's profile.
+pub fn render_plan(
+    application: &str,
+    group: &str,
+    config: &str,
+    instances: u32,
+    checks: &[greenlight_core::plan::Check],
+    phases: &[greenlight_core::plan::PhasePlan],
+) -> String {
+    use greenlight_core::plan::CheckStatus;
+    let mut out = format!("plan for {application}/{group} ({config}, {instances} instances)\n");
+    for c in checks {
+        let mark = match c.status {
+            CheckStatus::Pass => "PASS",
+            CheckStatus::Fail => "FAIL",
+            CheckStatus::Unknown => "  ? ",
+        };
+        out.push_str(&format!("{mark}  {}: {}\n", c.name, c.detail));
+        if let Some(fix) = &c.fix {
+            out.push_str(&format!("      fix: {fix}\n"));
+        }
+    }
+    out.push_str(&format!(
+        "{:<14}{:>10}{:>12}\n",
+        "phase", "current", "greenlight"
+    ));
+    let (mut now, mut tuned) = (0u32, 0u32);
+    for p in phases {
+        now = now.saturating_add(p.current_seconds);
+        tuned = tuned.saturating_add(p.profile_seconds);
+        out.push_str(&format!(
+            "{:<14}{:>9}s{:>11}s\n",
+            format!("{:?}", p.phase),
+            p.current_seconds,
+            p.profile_seconds
+        ));
+    }
+    out.push_str(&format!("{:<14}{:>9}s{:>11}s\n", "total", now, tuned));
+    out
+}
+
 /// Serde values as their bare JSON text (enum names without quotes).
 mod erased {
     pub trait Ser {

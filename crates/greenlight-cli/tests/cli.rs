@@ -118,6 +118,7 @@ fn cli_help_version_and_usage_exit_codes() {
     assert!(help.contains("Exit codes:"), "{help}");
     for c in [
         "deploy", "status", "wait", "watch", "history", "logs", "promote", "abort", "rollback",
+        "plan",
     ] {
         assert!(help.contains(c), "{c} missing from --help");
         let (code, sub, _) = run(&[c, "--help"]);
@@ -248,6 +249,49 @@ async fn fault_cli_rollback_redeploys_the_previous_good_revision() {
     let cloud = greenlight_e2e::start("cli-rollback").await;
     let g = group_args(&cloud);
     let g: Vec<&str> = g.iter().map(String::as_str).collect();
+    // plan before any deployment: the demo's target group lacks greenlight's
+    // tag; applying the printed fix makes every readable check pass.
+    let mut args = vec!["--json", "plan"];
+    args.extend(&g);
+    let (code, text) = gl(&cloud, &args).await;
+    assert_eq!(code, 3, "{text}");
+    let plan = json(&text);
+    let checks = plan["checks"].as_array().expect("checks");
+    let failing: Vec<&Value> = checks.iter().filter(|c| c["status"] == "fail").collect();
+    assert_eq!(failing.len(), 1, "{text}");
+    assert_eq!(failing[0]["name"], "target group found and tagged");
+    let fix = failing[0]["fix"].as_str().expect("fix").to_string();
+    let arn = fix
+        .split_whitespace()
+        .skip_while(|w| *w != "--resource-arns")
+        .nth(1)
+        .expect("the fix names the target group ARN");
+    assert_eq!(arn, cloud.resources.target_group_arn);
+    aws_sdk_elasticloadbalancingv2::Client::new(&cloud.sdk)
+        .add_tags()
+        .resource_arns(arn)
+        .tags(
+            aws_sdk_elasticloadbalancingv2::types::Tag::builder()
+                .key("greenlight:application")
+                .value(&cloud.resources.names.application)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("tag added as the fix says");
+    let mut args = vec!["plan"];
+    args.extend(&g);
+    let (code, text) = gl(&cloud, &args).await;
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("PASS  target group found and tagged"), "{text}");
+    // The demo's seed settings (30 s × 10 healthy + 30 s, 300 s drain), two
+    // instances one at a time, against greenlight's (15 s + 30 s).
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("Rerouting") && l.contains("1260s") && l.contains("90s")),
+        "{text}"
+    );
+
     let (first_label, first) = bundle("cli-rollback", RevisionKind::Good, "1");
     let (code, out) = deploy(&cloud, &first, true).await;
     assert_eq!(code, 0, "{out}");

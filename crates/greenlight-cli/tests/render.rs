@@ -2,7 +2,9 @@
 //! (tests/snapshots/*.json) rendered by the pure functions, compared with
 //! golden files. `UPDATE_SNAPSHOTS=1` rewrites the golden files.
 
-use greenlight_cli::report::{build_report, progress_line, render, render_history, Look};
+use greenlight_cli::report::{
+    build_report, progress_line, render, render_history, render_plan, Look,
+};
 use greenlight_core::trigger::ExecutionStatus;
 use greenlight_core::watch::Predictions;
 use greenlight_core::DeploymentView;
@@ -108,6 +110,85 @@ fn history_lists_each_deployment_with_phases() {
         &format!(
             "{}\n",
             serde_json::to_string_pretty(&reports).expect("serializes")
+        ),
+    );
+}
+
+#[test]
+fn plan_human_and_json() {
+    use greenlight_core::plan::{group_checks, phase_plan, AgentEvidence, TargetGroupState};
+    use greenlight_core::trigger::{Deadlines, GroupFacts};
+    use greenlight_core::{HealthCheckSettings, TargetGroupSnapshot};
+    let facts = GroupFacts {
+        deployment_type: Some("BLUE_GREEN".into()),
+        deployment_option: Some("WITH_TRAFFIC_CONTROL".into()),
+        ready_action_on_timeout: Some("CONTINUE_DEPLOYMENT".into()),
+        target_groups: vec!["shop-tg".into()],
+        ready_wait_minutes: Some(0),
+        termination_action: Some("TERMINATE".into()),
+        termination_wait_minutes: Some(5),
+        auto_scaling_groups: vec!["shop-asg".into()],
+    };
+    let setup = greenlight_core::plan::GroupSetup {
+        green_fleet_action: Some("COPY_AUTO_SCALING_GROUP".into()),
+        auto_rollback_enabled: true,
+        auto_rollback_events: vec!["DEPLOYMENT_FAILURE".into()],
+        service_role_arn: Some("arn:aws:iam::111122223333:role/CodeDeployServiceRole".into()),
+        deployment_config_name: Some("CodeDeployDefault.OneAtATime".into()),
+    };
+    let snapshot = TargetGroupSnapshot {
+        target_group_arn:
+            "arn:aws:elasticloadbalancing:us-east-1:111122223333:targetgroup/shop-tg/73e2d6bc24d8a067"
+                .into(),
+        health_check: HealthCheckSettings {
+            interval_seconds: 30,
+            timeout_seconds: 5,
+            healthy_threshold: 10,
+            unhealthy_threshold: 2,
+        },
+        deregistration_delay_seconds: 300,
+    };
+    let tgs = vec![TargetGroupState::Found {
+        name: "shop-tg".into(),
+        snapshot: snapshot.clone(),
+        application_tag: None,
+    }];
+    let checks = group_checks(
+        "shop",
+        "shop-bluegreen",
+        &facts,
+        &setup,
+        &tgs,
+        &AgentEvidence::NoDeployment,
+        &Deadlines {
+            deployment_timeout_seconds: 3600,
+            post_reroute_timeout_seconds: 10800,
+        },
+    );
+    let phases = phase_plan(
+        &[snapshot],
+        &greenlight_core::tuning::FastProfile::default(),
+        Some(300),
+        greenlight_core::watch::Pace::OneAtATime,
+        2,
+    );
+    golden(
+        "plan.txt",
+        &render_plan(
+            "shop",
+            "shop-bluegreen",
+            "CodeDeployDefault.OneAtATime",
+            2,
+            &checks,
+            &phases,
+        ),
+    );
+    golden(
+        "plan.json",
+        &format!(
+            "{}\n",
+            serde_json::to_string_pretty(&serde_json::json!({"checks": checks, "phases": phases}))
+                .expect("serializes")
         ),
     );
 }

@@ -8,6 +8,7 @@
 pub mod errors;
 pub mod hook;
 pub mod model;
+pub mod plan;
 pub mod probe;
 pub mod runbook;
 pub mod trigger;

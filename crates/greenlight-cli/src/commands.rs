@@ -9,7 +9,7 @@ use greenlight_aws::deployment::{read_deployment, read_deployment_summary, ReadE
 use greenlight_aws::deployment_control::{continue_deployment, stop_with_rollback, StopOutcome};
 use greenlight_aws::deployment_group::{read_deployment_group, GroupReadError};
 use greenlight_aws::deployment_list::{active_deployment, recent_deployments};
-use greenlight_aws::executions::{describe_execution, is_missing_execution};
+use greenlight_aws::executions::{describe_execution, is_missing_execution, latest_state_output};
 use greenlight_aws::{artifacts, now_ms, reports, AwsError};
 use greenlight_core::runbook::{marker_key, ReportMarker};
 use greenlight_core::trigger::{
@@ -271,6 +271,14 @@ async fn look(ctx: &Ctx<'_>, located: &mut Located) -> Result<(Look, Predictions
         if let ExecutionStatus::Succeeded { output: Some(o) } = &exec.status {
             state = serde_json::from_str(o).ok();
         }
+        if state.is_none() {
+            // Running or failed: the newest state a task exited with.
+            state = latest_state_output(&ctx.clients.sfn, arn, |o| {
+                serde_json::from_str::<PipelineState>(o).ok()
+            })
+            .await?;
+        }
+        result.validation = state.as_ref().and_then(|s| s.validation.clone());
         if let Some(i) = &input {
             result.application = Some(i.application.clone());
             result.deployment_group = Some(i.deployment_group.clone());

@@ -110,6 +110,10 @@ pub struct Report {
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollback_deployment_id: Option<String>,
+    /// The gate's verdict and per-instance probe evidence, once the traffic
+    /// validator has answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validation: Option<greenlight_core::ValidationReport>,
 }
 
 /// What one look found.
@@ -122,6 +126,8 @@ pub struct Look {
     /// The revision label (from the execution input).
     pub revision: Option<String>,
     pub deployment: Option<DeploymentView>,
+    /// The traffic validator's report, from the execution's state.
+    pub validation: Option<greenlight_core::ValidationReport>,
 }
 
 /// The event an instance is at: the one in progress, else the first failed,
@@ -221,6 +227,7 @@ pub fn build_report(look: &Look, predictions: &Predictions, now_ms: EpochMillis)
             .and_then(|d| d.error.as_ref())
             .map(|e| format!("{}: {}", e.code, e.message)),
         rollback_deployment_id: dep.and_then(|d| d.rollback_deployment_id.clone()),
+        validation: look.validation.clone(),
     }
 }
 
@@ -345,6 +352,16 @@ pub fn render(report: &Report, bars: bool) -> String {
             out.push('\n');
         }
     }
+    if let Some(v) = &report.validation {
+        out.push_str(&format!(
+            "gate       {}: {}\n",
+            if v.passed { "passed" } else { "failed" },
+            v.summary
+        ));
+        for i in &v.instances {
+            out.push_str(&format!("  {}\n", probe_line(i)));
+        }
+    }
     if let Some(e) = &report.error {
         out.push_str(&format!("error      {e}\n"));
     }
@@ -357,6 +374,30 @@ pub fn render(report: &Report, bars: bool) -> String {
         report.exit_code
     ));
     out
+}
+
+/// One instance's probe evidence on one line.
+pub fn probe_line(i: &greenlight_core::InstanceEvidence) -> String {
+    let last = match (&i.last_error, i.last_status) {
+        (Some(e), _) => e.clone(),
+        (None, Some(s)) => format!(
+            "HTTP {s}{}",
+            i.last_body
+                .as_deref()
+                .filter(|b| !b.is_empty() && !i.passed)
+                .map(|b| format!(" {b:?}"))
+                .unwrap_or_default()
+        ),
+        (None, None) => "no answer".to_string(),
+    };
+    format!(
+        "probe {:<22}{} {}: {} probes, {} consecutive successes, last {last}",
+        i.instance_id,
+        i.address,
+        if i.passed { "passed" } else { "FAILED" },
+        i.probes,
+        i.consecutive_successes
+    )
 }
 
 /// One plain progress line (`watch` when stdout is not a terminal): the
@@ -394,6 +435,12 @@ pub fn progress_line(report: &Report) -> String {
     if !events.is_empty() {
         parts.push(events.join(", "));
     }
+    if let Some(v) = &report.validation {
+        parts.push(format!(
+            "gate {}",
+            if v.passed { "passed" } else { "failed" }
+        ));
+    }
     parts.join(" | ")
 }
 
@@ -401,7 +448,8 @@ pub fn progress_line(report: &Report) -> String {
 /// execution or deployment status, the phase, or any instance's event.
 pub fn progress_key(report: &Report) -> String {
     format!(
-        "{:?}|{:?}|{:?}|{:?}",
+        "{:?}|{:?}|{:?}|{:?}|{:?}",
+        report.validation.as_ref().map(|v| v.passed),
         report.execution.as_ref().map(|e| &e.status),
         report.deployment_status,
         report.phase,

@@ -144,18 +144,43 @@ async fn fault_cli_deploy_status_wait_history_logs_abort() {
     let g = group_args(&cloud);
     let g: Vec<&str> = g.iter().map(String::as_str).collect();
 
-    // deploy --wait: a good revision is deployed, exit 0.
+    // deploy (no wait), then watch it: plain progress lines (stdout is not a
+    // terminal here) through the phases and the gate, then the report; exit 0.
     let (label, path) = bundle("cli-deploy", RevisionKind::Good, "1");
-    let (code, out) = deploy(&cloud, &path, true).await;
+    let (code, out) = deploy(&cloud, &path, false).await;
     assert_eq!(code, 0, "{out}");
-    assert_eq!(out["report"]["outcome"], "deployed", "{out}");
-    assert_eq!(out["report"]["revision"], label.as_str());
     assert!(out["key"].as_str().unwrap_or("").ends_with(&format!("/{label}.zip")));
-    let dep = out["report"]["deploymentId"]
+    let exec = out["executionName"].as_str().expect("execution").to_string();
+    let mut watched = String::new();
+    for _ in 0..60 {
+        let (code, text) = gl(&cloud, &["watch", &exec]).await;
+        if code == 1 && text.is_empty() {
+            // The trigger has not started the execution yet.
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            continue;
+        }
+        assert_eq!(code, 0, "{text}");
+        watched = text;
+        break;
+    }
+    let progress: Vec<&str> = watched.lines().filter(|l| l.contains(" | ")).collect();
+    assert!(progress.len() >= 3, "progress lines: {watched}");
+    for phase in ["Installing", "Rerouting", "Terminating"] {
+        assert!(
+            progress.iter().any(|l| l.contains(phase)),
+            "no progress line in {phase}: {watched}"
+        );
+    }
+    assert!(watched.contains("gate passed"), "{watched}");
+    assert!(watched.contains("outcome    deployed (exit 0)"), "{watched}");
+    let (_, text) = gl(&cloud, &["--json", "status", &exec]).await;
+    let status = json(&text);
+    assert_eq!(status["revision"], label.as_str());
+    assert_eq!(status["validation"]["passed"], true, "{text}");
+    let dep = status["deploymentId"]
         .as_str()
         .expect("deployment id")
         .to_string();
-    let exec = out["executionName"].as_str().expect("execution").to_string();
 
     // status by deployment (text) and by group (JSON), wait by execution.
     let (code, text) = gl(&cloud, &["status", &dep]).await;

@@ -51,6 +51,12 @@ fn running() -> Look {
         deployment_group: Some("shop-bluegreen".into()),
         revision: Some("20261123154715-1".into()),
         deployment: Some(view(REROUTING)),
+        validation: Some(
+            serde_json::from_str(
+                r#"{"deploymentId":"d-7Q2KJ3X1A","passed":true,"summary":"2 green instances of deployment d-7Q2KJ3X1A passed validation","instances":[{"instanceId":"i-0green0","address":"127.0.0.2:8080","probes":3,"consecutiveSuccesses":3,"lastStatus":200,"lastBody":"ok","passed":true},{"instanceId":"i-0green1","address":"127.0.0.3:8080","probes":4,"consecutiveSuccesses":3,"lastStatus":200,"passed":true}],"action":"continued"}"#,
+            )
+            .expect("a ValidationReport"),
+        ),
     }
 }
 
@@ -67,6 +73,7 @@ fn failed() -> Look {
         deployment_group: Some("shop-bluegreen".into()),
         revision: Some("20261123160000-2".into()),
         deployment: Some(view(FAILED)),
+        validation: None,
     }
 }
 

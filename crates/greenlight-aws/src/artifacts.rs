@@ -59,10 +59,7 @@ pub async fn copy_bundle(
     // (S3 API reference, CopyObject `x-amz-copy-source`).
     let encoded: String = from_key
         .split('/')
-        .map(|segment| {
-            percent_encoding::utf8_percent_encode(segment, KEY_SEGMENT)
-                .to_string()
-        })
+        .map(|segment| percent_encoding::utf8_percent_encode(segment, KEY_SEGMENT).to_string())
         .collect::<Vec<_>>()
         .join("/");
     let mut source = format!("{bucket}/{encoded}");

@@ -179,7 +179,7 @@ pub async fn list_running_executions(
 }
 
 /// The newest execution state a state exited with (GetExecutionHistory,
-/// newest first, one page of at most 1000 events), parsed with `parse`;
+/// newest first, one page of at most 1000 events; the highest event id wins), parsed with `parse`;
 /// `None` when no exited state's output parses. The CLI reads the gate's
 /// [`greenlight_core::ValidationReport`] (`$.validation`) this way while the
 /// execution runs, before any output exists.
@@ -196,12 +196,17 @@ pub async fn latest_state_output<T>(
         .send()
         .await
         .map_err(|e| AwsError::from_sdk("GetExecutionHistory", execution_arn, &e))?;
+    // The newest by event id, whatever order the answer is in (moto 5.2.5
+    // ignores `reverseOrder`).
     Ok(page
         .events()
         .iter()
-        .filter_map(|e| e.state_exited_event_details())
-        .filter_map(|d| d.output())
-        .find_map(parse))
+        .filter_map(|e| {
+            let output = e.state_exited_event_details()?.output()?;
+            parse(output).map(|parsed| (e.id(), parsed))
+        })
+        .max_by_key(|(id, _)| *id)
+        .map(|(_, parsed)| parsed))
 }
 
 #[cfg(test)]
@@ -444,9 +449,9 @@ mod tests {
             .match_requests(|r| r.reverse_order() == Some(true))
             .then_output(move || {
                 GetExecutionHistoryOutput::builder()
+                    .events(event(1, r#"{"validation":"older"}"#))
                     .events(event(3, r#"{"other":1}"#))
                     .events(event(2, r#"{"validation":"newest"}"#))
-                    .events(event(1, r#"{"validation":"older"}"#))
                     .build()
                     .expect("output")
             });

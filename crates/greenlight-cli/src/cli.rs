@@ -35,7 +35,12 @@ pub struct Global {
     #[arg(long, global = true, env = "GREENLIGHT_BUCKET")]
     pub bucket: Option<String>,
     /// Key prefix of uploads (`ArtifactPrefix`).
-    #[arg(long, global = true, env = "GREENLIGHT_PREFIX", default_value = "artifacts/")]
+    #[arg(
+        long,
+        global = true,
+        env = "GREENLIGHT_PREFIX",
+        default_value = "artifacts/"
+    )]
     pub prefix: String,
     /// The pipeline state machine's ARN (the stack's state machine output).
     #[arg(long, global = true, env = "GREENLIGHT_STATE_MACHINE_ARN")]
@@ -54,7 +59,12 @@ pub struct Global {
     /// Real seconds per AWS second of the endpoint: the local cloud's time
     /// scale (0.1 by default there), so phase durations read in AWS seconds
     /// like their predictions. 1 on AWS.
-    #[arg(long, global = true, env = "GREENLIGHT_TIME_SCALE", default_value_t = 1.0)]
+    #[arg(
+        long,
+        global = true,
+        env = "GREENLIGHT_TIME_SCALE",
+        default_value_t = 1.0
+    )]
     pub time_scale: f64,
     /// Seconds between two looks while following.
     #[arg(long, global = true, default_value_t = 3)]

@@ -145,7 +145,8 @@ fn emit(ctx: &mut Ctx<'_>, text: &str) {
 }
 
 fn emit_json<T: Serialize>(ctx: &mut Ctx<'_>, value: &T) {
-    let text = serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    let text =
+        serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
     emit(ctx, &format!("{text}\n"));
 }
 
@@ -257,13 +258,15 @@ async fn look(ctx: &Ctx<'_>, located: &mut Located) -> Result<(Look, Predictions
         }
     }
     if let Some(arn) = &located.execution_arn {
-        let exec = describe_execution(&ctx.clients.sfn, arn).await.map_err(|e| {
-            if is_missing_execution(&e) {
-                CliError::NotFound(format!("execution {arn} does not exist: {e}"))
-            } else {
-                CliError::Aws(e)
-            }
-        })?;
+        let exec = describe_execution(&ctx.clients.sfn, arn)
+            .await
+            .map_err(|e| {
+                if is_missing_execution(&e) {
+                    CliError::NotFound(format!("execution {arn} does not exist: {e}"))
+                } else {
+                    CliError::Aws(e)
+                }
+            })?;
         let input: Option<PipelineInput> = exec
             .input
             .as_deref()
@@ -501,12 +504,7 @@ async fn check_group(ctx: &Ctx<'_>, app: &str, group: &str) -> Result<(), CliErr
 }
 
 /// Runs one parsed command; the exit code.
-pub async fn run(
-    command: &Command,
-    global: &Global,
-    clients: &Clients,
-    out: &mut dyn Write,
-) -> u8 {
+pub async fn run(command: &Command, global: &Global, clients: &Clients, out: &mut dyn Write) -> u8 {
     let tty = std::io::stdout().is_terminal();
     let mut ctx = Ctx {
         global,
@@ -588,7 +586,9 @@ async fn dispatch(ctx: &mut Ctx<'_>, command: &Command) -> Result<u8, CliError> 
             let report = follow(ctx, &mut located, None, true).await?;
             Ok(finish(ctx, &report))
         }
-        Command::History { group, limit, days } => history(ctx, &group.app, &group.group, *limit, *days).await,
+        Command::History { group, limit, days } => {
+            history(ctx, &group.app, &group.group, *limit, *days).await
+        }
         Command::Logs { deployment } => logs(ctx, deployment).await,
         Command::Promote { subject } => promote_or_abort(ctx, subject, true).await,
         Command::Abort { subject } => promote_or_abort(ctx, subject, false).await,
@@ -641,7 +641,10 @@ async fn history(
     if ctx.global.json {
         emit_json(ctx, &reports);
     } else if reports.is_empty() {
-        emit(ctx, &format!("no deployments of {app}/{group} in the last {days} days\n"));
+        emit(
+            ctx,
+            &format!("no deployments of {app}/{group} in the last {days} days\n"),
+        );
     } else {
         let text = crate::report::render_history(&reports);
         emit(ctx, &text);
@@ -686,9 +689,9 @@ async fn logs(ctx: &mut Ctx<'_>, deployment: &str) -> Result<u8, CliError> {
 async fn promote_or_abort(ctx: &mut Ctx<'_>, subject: &str, promote: bool) -> Result<u8, CliError> {
     let mut located = locate(ctx, Some(subject), None, None).await?;
     let (l, _) = look(ctx, &mut located).await?;
-    let d = l.deployment.ok_or_else(|| {
-        CliError::NotFound(format!("{subject} has no CodeDeploy deployment yet"))
-    })?;
+    let d = l
+        .deployment
+        .ok_or_else(|| CliError::NotFound(format!("{subject} has no CodeDeploy deployment yet")))?;
     let status = greenlight_core::watch::status_name(d.status);
     let (action, detail) = if promote {
         if d.status != DeploymentStatus::Ready {
@@ -698,7 +701,10 @@ async fn promote_or_abort(ctx: &mut Ctx<'_>, subject: &str, promote: bool) -> Re
             )));
         }
         continue_deployment(&ctx.clients.codedeploy, &d.deployment_id).await?;
-        ("promoted", "ContinueDeployment(READY_WAIT): traffic moves to the green fleet".to_string())
+        (
+            "promoted",
+            "ContinueDeployment(READY_WAIT): traffic moves to the green fleet".to_string(),
+        )
     } else {
         if d.status.is_terminal() {
             return Err(CliError::Refused(format!(
@@ -709,7 +715,9 @@ async fn promote_or_abort(ctx: &mut Ctx<'_>, subject: &str, promote: bool) -> Re
         match stop_with_rollback(&ctx.clients.codedeploy, &d.deployment_id).await? {
             StopOutcome::Stopping { status, message } => (
                 "aborted",
-                format!("StopDeployment with rollback: {status} {message}").trim().to_string(),
+                format!("StopDeployment with rollback: {status} {message}")
+                    .trim()
+                    .to_string(),
             ),
             StopOutcome::AlreadyCompleted => {
                 return Err(CliError::Refused(format!(
@@ -861,16 +869,29 @@ async fn plan(
         });
     }
     let now = now_ms();
-    let mut recent =
-        recent_deployments(&ctx.clients.codedeploy, app, group, now - 30 * 86_400_000, now)
-            .await?;
+    let mut recent = recent_deployments(
+        &ctx.clients.codedeploy,
+        app,
+        group,
+        now - 30 * 86_400_000,
+        now,
+    )
+    .await?;
     recent.sort_by_key(|d| std::cmp::Reverse(d.created_at_ms));
     let newest = match recent.first() {
         Some(d) => Some(read_deployment(&ctx.clients.codedeploy, &d.deployment_id).await?),
         None => None,
     };
     let agent = agent_evidence(newest.as_ref());
-    let checks = group_checks(app, group, &facts, &setup, &target_groups, &agent, deadlines);
+    let checks = group_checks(
+        app,
+        group,
+        &facts,
+        &setup,
+        &target_groups,
+        &agent,
+        deadlines,
+    );
     let snapshots: Vec<_> = target_groups
         .iter()
         .filter_map(|t| match t {
@@ -910,14 +931,17 @@ async fn plan(
     if ctx.global.json {
         emit_json(ctx, &report);
     } else {
-        emit(ctx, &crate::report::render_plan(
-            &report.application,
-            &report.deployment_group,
-            &report.deployment_config,
-            report.instances,
-            &report.checks,
-            &report.phases,
-        ));
+        emit(
+            ctx,
+            &crate::report::render_plan(
+                &report.application,
+                &report.deployment_group,
+                &report.deployment_config,
+                report.instances,
+                &report.checks,
+                &report.phases,
+            ),
+        );
     }
     Ok(report.exit_code)
 }

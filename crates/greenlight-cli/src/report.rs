@@ -190,13 +190,13 @@ pub fn build_report(look: &Look, predictions: &Predictions, now_ms: EpochMillis)
                             .filter(|e| e.status == LifecycleStatus::Failed)
                             .and_then(|e| e.diagnostics.as_ref())
                             .map(|x| {
-                            let script = x
-                                .script_name
-                                .as_deref()
-                                .map(|s| format!("{s}: "))
-                                .unwrap_or_default();
-                            format!("{script}{} {}", x.error_code, x.message)
-                        }),
+                                let script = x
+                                    .script_name
+                                    .as_deref()
+                                    .map(|s| format!("{s}: "))
+                                    .unwrap_or_default();
+                                format!("{script}{} {}", x.error_code, x.message)
+                            }),
                     }
                 })
                 .collect()
@@ -507,15 +507,27 @@ pub fn render_marker(marker: &greenlight_core::runbook::ReportMarker) -> String 
             let json = |v: &dyn erased::Ser| v.text();
             let mut out = format!("{}\n", report.summary);
             if let Some(d) = &report.deployment_id {
-                out.push_str(&format!("deployment {d}  {}/{}\n", report.application, report.deployment_group));
+                out.push_str(&format!(
+                    "deployment {d}  {}/{}\n",
+                    report.application, report.deployment_group
+                ));
             }
             for e in &report.validation_evidence {
                 out.push_str(&format!(
                     "  probe {} {}: {}\n",
                     e.instance_id,
                     e.address,
-                    if e.passed { "passed".to_string() } else {
-                        e.last_error.clone().or_else(|| e.last_status.map(|s| format!("HTTP {s} {}", e.last_body.clone().unwrap_or_default()))).unwrap_or_else(|| "failed".into())
+                    if e.passed {
+                        "passed".to_string()
+                    } else {
+                        e.last_error
+                            .clone()
+                            .or_else(|| {
+                                e.last_status.map(|s| {
+                                    format!("HTTP {s} {}", e.last_body.clone().unwrap_or_default())
+                                })
+                            })
+                            .unwrap_or_else(|| "failed".into())
                     }
                 ));
             }
@@ -666,7 +678,9 @@ mod tests {
         let s = execution_info(
             "gl-a",
             &ExecutionStatus::Succeeded {
-                output: Some(r#"{"admission":{"decision":"superseded","byExecution":"gl-b"}}"#.into()),
+                output: Some(
+                    r#"{"admission":{"decision":"superseded","byExecution":"gl-b"}}"#.into(),
+                ),
             },
         );
         assert_eq!(s.superseded_by.as_deref(), Some("gl-b"));

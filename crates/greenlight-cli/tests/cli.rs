@@ -73,7 +73,7 @@ fn bundle(dir: &str, kind: RevisionKind, build: &str) -> (String, PathBuf) {
 }
 
 /// `deploy --wait --json`: exit code and the JSON answer.
-async fn deploy(cloud: &LocalCloud, path: &PathBuf, wait: bool) -> (u8, Value) {
+async fn deploy(cloud: &LocalCloud, path: &std::path::Path, wait: bool) -> (u8, Value) {
     let names = &cloud.resources.names;
     let p = path.display().to_string();
     let mut args = vec![
@@ -149,8 +149,14 @@ async fn fault_cli_deploy_status_wait_history_logs_abort() {
     let (label, path) = bundle("cli-deploy", RevisionKind::Good, "1");
     let (code, out) = deploy(&cloud, &path, false).await;
     assert_eq!(code, 0, "{out}");
-    assert!(out["key"].as_str().unwrap_or("").ends_with(&format!("/{label}.zip")));
-    let exec = out["executionName"].as_str().expect("execution").to_string();
+    assert!(out["key"]
+        .as_str()
+        .unwrap_or("")
+        .ends_with(&format!("/{label}.zip")));
+    let exec = out["executionName"]
+        .as_str()
+        .expect("execution")
+        .to_string();
     let mut watched = String::new();
     for _ in 0..60 {
         let (code, text) = gl(&cloud, &["watch", &exec]).await;
@@ -172,7 +178,10 @@ async fn fault_cli_deploy_status_wait_history_logs_abort() {
         );
     }
     assert!(watched.contains("gate passed"), "{watched}");
-    assert!(watched.contains("outcome    deployed (exit 0)"), "{watched}");
+    assert!(
+        watched.contains("outcome    deployed (exit 0)"),
+        "{watched}"
+    );
     let (_, text) = gl(&cloud, &["--json", "status", &exec]).await;
     let status = json(&text);
     assert_eq!(status["revision"], label.as_str());
@@ -250,7 +259,10 @@ async fn fault_cli_deploy_status_wait_history_logs_abort() {
     let (_, third) = bundle("cli-deploy", RevisionKind::Slow, "3");
     let (code, out) = deploy(&cloud, &third, false).await;
     assert_eq!(code, 0, "{out}");
-    let exec3 = out["executionName"].as_str().expect("execution").to_string();
+    let exec3 = out["executionName"]
+        .as_str()
+        .expect("execution")
+        .to_string();
     let mut aborted = false;
     for _ in 0..120 {
         let (_, text) = gl(&cloud, &["--json", "status", &exec3]).await;
@@ -308,7 +320,10 @@ async fn fault_cli_rollback_redeploys_the_previous_good_revision() {
     args.extend(&g);
     let (code, text) = gl(&cloud, &args).await;
     assert_eq!(code, 0, "{text}");
-    assert!(text.contains("PASS  target group found and tagged"), "{text}");
+    assert!(
+        text.contains("PASS  target group found and tagged"),
+        "{text}"
+    );
     // The demo's seed settings (30 s × 10 healthy + 30 s, 300 s drain), two
     // instances one at a time, against greenlight's (15 s + 30 s).
     assert!(
@@ -320,7 +335,10 @@ async fn fault_cli_rollback_redeploys_the_previous_good_revision() {
     let (first_label, first) = bundle("cli-rollback", RevisionKind::Good, "1");
     let (code, out) = deploy(&cloud, &first, true).await;
     assert_eq!(code, 0, "{out}");
-    let first_dep = out["report"]["deploymentId"].as_str().expect("id").to_string();
+    let first_dep = out["report"]["deploymentId"]
+        .as_str()
+        .expect("id")
+        .to_string();
     let (_, second) = bundle("cli-rollback", RevisionKind::Good, "2");
     let (code, out) = deploy(&cloud, &second, true).await;
     assert_eq!(code, 0, "{out}");
@@ -332,10 +350,7 @@ async fn fault_cli_rollback_redeploys_the_previous_good_revision() {
     let out = json(&text);
     assert_eq!(out["fromDeployment"], first_dep.as_str());
     assert!(
-        out["key"]
-            .as_str()
-            .unwrap_or("")
-            .contains("/rollback-"),
+        out["key"].as_str().unwrap_or("").contains("/rollback-"),
         "{out}"
     );
     assert_eq!(out["report"]["outcome"], "deployed");
@@ -352,6 +367,9 @@ async fn fault_cli_rollback_redeploys_the_previous_good_revision() {
     let (code, text) = gl(&cloud, &args).await;
     assert_eq!(code, 0);
     assert_eq!(text.matches("deployed").count(), 3, "{text}");
-    assert!(text.lines().next().unwrap_or("").contains(&first_label), "{text}");
+    assert!(
+        text.lines().next().unwrap_or("").contains(&first_label),
+        "{text}"
+    );
     cloud.shutdown().await;
 }

@@ -82,7 +82,10 @@ fn status_of_a_running_deployment_human_and_json() {
     let report = build_report(&running(), &Predictions::default(), NOW_MS);
     golden("status-rerouting.txt", &render(&report, false));
     golden("watch-rerouting-tty.txt", &render(&report, true));
-    golden("watch-rerouting-line.txt", &format!("{}\n", progress_line(&report)));
+    golden(
+        "watch-rerouting-line.txt",
+        &format!("{}\n", progress_line(&report)),
+    );
     golden(
         "status-rerouting.json",
         &format!(

@@ -144,9 +144,9 @@ pub fn group_checks(
         ),
     ];
     let ready_ok = facts.ready_action_on_timeout.as_deref() == Some("STOP_DEPLOYMENT")
-        && facts
-            .ready_wait_minutes
-            .is_some_and(|m| m > 0 && i64::from(m) * 60 <= i64::from(deadlines.deployment_timeout_seconds));
+        && facts.ready_wait_minutes.is_some_and(|m| {
+            m > 0 && i64::from(m) * 60 <= i64::from(deadlines.deployment_timeout_seconds)
+        });
     checks.push(check(
         "Ready wait with STOP_DEPLOYMENT",
         ready_ok,
@@ -469,8 +469,10 @@ mod tests {
             &DEADLINES,
         );
         assert!(failing(&checks).is_empty(), "{checks:#?}");
-        assert!(checks.iter().all(|c| c.status != CheckStatus::Fail && c.fix.is_none()
-            || c.status == CheckStatus::Unknown));
+        assert!(checks
+            .iter()
+            .all(|c| c.status != CheckStatus::Fail && c.fix.is_none()
+                || c.status == CheckStatus::Unknown));
         let role = checks
             .iter()
             .find(|c| c.name.starts_with("service role"))
@@ -495,7 +497,15 @@ mod tests {
             deployment_id: "d-2".into(),
             detail: "ApplicationStop never started".into(),
         };
-        let checks = group_checks("shop", "shop-bg", &facts, &s, &tagged(None), &agent, &DEADLINES);
+        let checks = group_checks(
+            "shop",
+            "shop-bg",
+            &facts,
+            &s,
+            &tagged(None),
+            &agent,
+            &DEADLINES,
+        );
         assert_eq!(
             failing(&checks),
             vec![
@@ -516,9 +526,13 @@ mod tests {
                 .and_then(|c| c.fix.clone())
                 .unwrap_or_default()
         };
-        assert!(fix("Ready wait with STOP_DEPLOYMENT").contains("\"actionOnTimeout\":\"STOP_DEPLOYMENT\",\"waitTimeInMinutes\":30"));
-        assert!(fix("green fleet copies the Auto Scaling group").contains("COPY_AUTO_SCALING_GROUP"));
-        assert!(fix("automatic rollback").contains("enabled=true,events=DEPLOYMENT_FAILURE,DEPLOYMENT_STOP_ON_REQUEST"));
+        assert!(fix("Ready wait with STOP_DEPLOYMENT")
+            .contains("\"actionOnTimeout\":\"STOP_DEPLOYMENT\",\"waitTimeInMinutes\":30"));
+        assert!(
+            fix("green fleet copies the Auto Scaling group").contains("COPY_AUTO_SCALING_GROUP")
+        );
+        assert!(fix("automatic rollback")
+            .contains("enabled=true,events=DEPLOYMENT_FAILURE,DEPLOYMENT_STOP_ON_REQUEST"));
         assert_eq!(
             fix("target group found and tagged"),
             "aws elbv2 add-tags --resource-arns arn:tg/shop-tg --tags Key=greenlight:application,Value=shop"
@@ -589,7 +603,10 @@ mod tests {
 
     #[test]
     fn agent_evidence_reads_the_newest_deployment() {
-        use crate::{DeploymentStatus, DeploymentView, InstanceTargetView, LifecycleEventView, LifecycleStatus};
+        use crate::{
+            DeploymentStatus, DeploymentView, InstanceTargetView, LifecycleEventView,
+            LifecycleStatus,
+        };
         let view = |status: LifecycleStatus| DeploymentView {
             deployment_id: "d-1".into(),
             application: "shop".into(),

@@ -490,14 +490,23 @@ async fn start_and_follow(
 /// A deployment group's gate, checked before uploading: the trigger would
 /// reject the upload otherwise (`GroupNotGated`).
 async fn check_group(ctx: &Ctx<'_>, app: &str, group: &str) -> Result<(), CliError> {
-    let facts = read_deployment_group(&ctx.clients.codedeploy, app, group).await?;
+    let facts = match read_deployment_group(&ctx.clients.codedeploy, app, group).await {
+        Ok(facts) => facts,
+        // The trigger rejects such an upload (UnknownApplication / UnknownDeploymentGroup).
+        Err(e @ GroupReadError::NotFound { .. }) => return Err(CliError::Rejected(e.to_string())),
+        Err(e) => return Err(e.into()),
+    };
     let target = greenlight_core::trigger::Target {
         application: app.to_string(),
         deployment_group: group.to_string(),
     };
+    // The pipeline's deadlines are template parameters the CLI does not
+    // know: only the group's shape is checked here (the waits against the
+    // deadlines are `plan`'s and the trigger's), so no upload the trigger
+    // would accept is refused.
     let deadlines = greenlight_core::trigger::Deadlines {
-        deployment_timeout_seconds: 3600,
-        post_reroute_timeout_seconds: greenlight_core::watch::DEFAULT_POST_REROUTE_TIMEOUT_SECONDS,
+        deployment_timeout_seconds: u32::MAX,
+        post_reroute_timeout_seconds: u32::MAX,
     };
     greenlight_core::trigger::check_gated(&target, &facts, &deadlines)
         .map_err(|r| CliError::Rejected(r.to_string()))

@@ -132,6 +132,21 @@ fn cli_help_version_and_usage_exit_codes() {
     assert!(version.starts_with("greenlight "), "{version}");
     let (code, _, err) = run(&["deploy"]);
     assert_eq!(code, Some(2), "missing arguments are bad usage: {err}");
+    // A bundle that is not a zip is refused before any AWS call: rejected.
+    let (code, _, err) = run(&[
+        "--bucket",
+        "b",
+        "--state-machine-arn",
+        "arn:aws:states:us-east-1:1:stateMachine:p",
+        "deploy",
+        "build.tar.gz",
+        "--app",
+        "shop",
+        "--group",
+        "bg",
+    ]);
+    assert_eq!(code, Some(6), "{err}");
+    assert!(err.contains("not a .zip bundle"), "{err}");
     let (code, _, _) = run(&["no-such-command"]);
     assert_eq!(code, Some(2));
     let (code, _, err) = run(&["status", "--app", "a"]);
@@ -221,6 +236,27 @@ async fn fault_cli_deploy_status_wait_history_logs_abort() {
     assert!(phases
         .iter()
         .all(|p| p["predictedSeconds"].as_u64().is_some() && p["actualSeconds"].is_number()));
+
+    // An upload for a group that does not exist is refused before uploading.
+    let p = path.display().to_string();
+    let (code, text) = gl(
+        &cloud,
+        &[
+            "--json",
+            "deploy",
+            &p,
+            "--app",
+            g[1],
+            "--group",
+            "no-such-group",
+        ],
+    )
+    .await;
+    assert_eq!(code, 6, "{text}");
+    assert!(json(&text)["error"]
+        .as_str()
+        .unwrap_or("")
+        .contains("no-such-group"));
 
     // logs of a deployment that did not fail: no report, exit 1, says why.
     let (code, _) = gl(&cloud, &["logs", &dep]).await;

@@ -304,6 +304,10 @@ async fn fault_cli_deploy_status_wait_history_logs_abort() {
         let (_, text) = gl(&cloud, &["--json", "status", &exec3]).await;
         let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         if v["deploymentId"].is_string() {
+            // wait's own timeout: exit 7, the deployment goes on.
+            let (code, text) = gl(&cloud, &["--json", "wait", &exec3, "--timeout", "1"]).await;
+            assert_eq!(code, 7, "{text}");
+            assert_eq!(json(&text)["outcome"], "timedOut");
             let (code, text) = gl(&cloud, &["abort", &exec3]).await;
             assert_eq!(code, 0, "{text}");
             aborted = true;

@@ -90,9 +90,13 @@ pub struct TaskRequest<A> {
     pub execution_name: String,
     /// `$$.State.RetryCount` where the state passes it (Validate): 0 on the
     /// first attempt, so a retry knows an earlier attempt may have written.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_first_attempt")]
     pub retry_count: u32,
     pub pipeline: PipelineState,
+}
+
+fn is_first_attempt(retry_count: &u32) -> bool {
+    *retry_count == 0
 }
 
 /// A caught error, exactly as Step Functions writes it.

@@ -10,6 +10,7 @@ pub mod hook;
 pub mod model;
 pub mod probe;
 pub mod runbook;
+pub mod scaling;
 pub mod trigger;
 pub mod tuning;
 pub mod watch;

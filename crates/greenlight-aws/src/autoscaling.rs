@@ -213,7 +213,6 @@ pub async fn release_groups(
     Ok(release)
 }
 
-
 /// The Auto Scaling groups whose hold tag names `execution` (DescribeTags
 /// filtered on the tag key, paginated): how an ending that does not know the
 /// groups (a dead execution's clean-up, a failure before `create` recorded
@@ -248,7 +247,10 @@ pub async fn groups_held_by(
                 }
             }
         }
-        token = out.next_token().map(str::to_string).filter(|t| !t.is_empty());
+        token = out
+            .next_token()
+            .map(str::to_string)
+            .filter(|t| !t.is_empty());
         if token.is_none() {
             break;
         }

@@ -13,7 +13,13 @@ use std::sync::{Arc, Mutex};
 
 type Log = Arc<Mutex<Vec<String>>>;
 
-fn group(name: &str, suspended: &[&str], desired: i32, instances: usize, tag: Option<&str>) -> AutoScalingGroup {
+fn group(
+    name: &str,
+    suspended: &[&str],
+    desired: i32,
+    instances: usize,
+    tag: Option<&str>,
+) -> AutoScalingGroup {
     let mut b = AutoScalingGroup::builder()
         .auto_scaling_group_name(name)
         .desired_capacity(desired);
@@ -36,13 +42,12 @@ fn group(name: &str, suspended: &[&str], desired: i32, instances: usize, tag: Op
 }
 
 fn recording_client(groups: Vec<AutoScalingGroup>, log: Log) -> aws_sdk_autoscaling::Client {
-    let describe = mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups).then_output(
-        move || {
+    let describe =
+        mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups).then_output(move || {
             DescribeAutoScalingGroupsOutput::builder()
                 .set_auto_scaling_groups(Some(groups.clone()))
                 .build()
-        },
-    );
+        });
     let (l1, l2, l3, l4) = (log.clone(), log.clone(), log.clone(), log);
     let tag = mock!(aws_sdk_autoscaling::Client::create_or_update_tags)
         .match_requests(move |r| {
@@ -96,16 +101,16 @@ fn recording_client(groups: Vec<AutoScalingGroup>, log: Log) -> aws_sdk_autoscal
 #[tokio::test]
 async fn hold_records_the_tag_before_suspending_and_skips_the_users_suspensions() {
     let log: Log = Arc::default();
-    let client = recording_client(
-        vec![group("blue", &["Terminate"], 2, 2, None)],
-        log.clone(),
-    );
+    let client = recording_client(vec![group("blue", &["Terminate"], 2, 2, None)], log.clone());
     let hold = hold_groups(&client, &["blue".into(), "gone".into()], "exec-1")
         .await
         .unwrap();
     let calls = log.lock().unwrap().clone();
     assert_eq!(calls.len(), 2, "{calls:?}");
-    assert!(calls[0].starts_with("tag blue desired=2;instances=2;suspended=Launch,AZRebalance"), "{calls:?}");
+    assert!(
+        calls[0].starts_with("tag blue desired=2;instances=2;suspended=Launch,AZRebalance"),
+        "{calls:?}"
+    );
     assert!(calls[0].ends_with(";execution=exec-1"), "{calls:?}");
     assert_eq!(
         calls[1],
@@ -126,11 +131,22 @@ async fn a_retried_hold_does_not_rewrite_the_record() {
         instances: 2,
     };
     let client = recording_client(
-        vec![group("blue", &HELD_PROCESSES, 2, 2, Some(&record.tag_value()))],
+        vec![group(
+            "blue",
+            &HELD_PROCESSES,
+            2,
+            2,
+            Some(&record.tag_value()),
+        )],
         log.clone(),
     );
-    hold_groups(&client, &["blue".into()], "exec-1").await.unwrap();
-    assert_eq!(*log.lock().unwrap(), vec!["suspend blue Launch,Terminate".to_string()]);
+    hold_groups(&client, &["blue".into()], "exec-1")
+        .await
+        .unwrap();
+    assert_eq!(
+        *log.lock().unwrap(),
+        vec!["suspend blue Launch,Terminate".to_string()]
+    );
 }
 
 #[tokio::test]
@@ -144,7 +160,13 @@ async fn release_resumes_the_record_removes_it_and_reports_a_scale_out() {
     };
     let client = recording_client(
         vec![
-            group("blue", &["Launch", "Terminate", "HealthCheck"], 3, 2, Some(&record.tag_value())),
+            group(
+                "blue",
+                &["Launch", "Terminate", "HealthCheck"],
+                3,
+                2,
+                Some(&record.tag_value()),
+            ),
             group("other", &["Launch"], 1, 1, None),
         ],
         log.clone(),
@@ -166,11 +188,12 @@ async fn release_resumes_the_record_removes_it_and_reports_a_scale_out() {
 
 #[tokio::test]
 async fn a_describe_failure_is_an_aws_error_naming_the_groups() {
-    let rule = mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups).then_error(|| {
-        DescribeAutoScalingGroupsError::unhandled(std::io::Error::other("boom"))
-    });
+    let rule = mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups)
+        .then_error(|| DescribeAutoScalingGroupsError::unhandled(std::io::Error::other("boom")));
     let client = mock_client!(aws_sdk_autoscaling, RuleMode::MatchAny, [&rule]);
-    let err = release_groups(&client, &["blue".into()], "exec-1").await.unwrap_err();
+    let err = release_groups(&client, &["blue".into()], "exec-1")
+        .await
+        .unwrap_err();
     assert_eq!(err.operation, "DescribeAutoScalingGroups");
     assert_eq!(err.resource, "blue");
 }
@@ -178,7 +201,10 @@ async fn a_describe_failure_is_an_aws_error_naming_the_groups() {
 #[tokio::test]
 async fn no_groups_no_calls() {
     let client = mock_client!(aws_sdk_autoscaling, RuleMode::MatchAny, []);
-    assert_eq!(release_groups(&client, &[], "e").await.unwrap(), ScalingRelease::default());
+    assert_eq!(
+        release_groups(&client, &[], "e").await.unwrap(),
+        ScalingRelease::default()
+    );
 }
 
 #[tokio::test]

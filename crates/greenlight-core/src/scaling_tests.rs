@@ -72,7 +72,11 @@ fn the_longest_tag_fits_an_auto_scaling_tag_value() {
         desired: i32::MAX,
         instances: u32::MAX,
     };
-    assert!(record.tag_value().len() <= 256, "{}", record.tag_value().len());
+    assert!(
+        record.tag_value().len() <= 256,
+        "{}",
+        record.tag_value().len()
+    );
 }
 
 #[test]
@@ -133,8 +137,15 @@ fn a_stale_hold_of_another_execution_is_taken_over_not_mistaken_for_the_users() 
     assert!(plan.suspend.contains(&"Terminate".to_string()));
     assert!(plan.suspend.contains(&"AZRebalance".to_string()));
     assert!(!plan.suspend.contains(&"ScheduledActions".to_string()));
-    assert_eq!(plan.record.desired, 2, "the baseline before greenlight held it");
-    assert!(plan.note.as_deref().unwrap_or_default().contains("dead-exec"));
+    assert_eq!(
+        plan.record.desired, 2,
+        "the baseline before greenlight held it"
+    );
+    assert!(plan
+        .note
+        .as_deref()
+        .unwrap_or_default()
+        .contains("dead-exec"));
     assert_eq!(plan.write_tag, Some(plan.record.tag_value()));
 }
 
@@ -143,7 +154,11 @@ fn an_unreadable_tag_is_replaced_and_said() {
     let plan = plan_hold(&group(&["Launch"], 1, 1, Some("garbage")), "exec-1");
     assert!(!plan.suspend.contains(&"Launch".to_string()));
     assert!(plan.write_tag.is_some());
-    assert!(plan.note.as_deref().unwrap_or_default().contains("unreadable"));
+    assert!(plan
+        .note
+        .as_deref()
+        .unwrap_or_default()
+        .contains("unreadable"));
 }
 
 #[test]
@@ -169,8 +184,16 @@ fn a_scale_out_while_held_is_reported() {
     let event = release.event.expect("the scale-out is reported");
     assert_eq!((event.desired_before, event.desired_after), (2, 3));
     assert_eq!((event.instances_before, event.instances_after), (2, 2));
-    assert!(event.summary.contains("desired capacity 2 -> 3"), "{}", event.summary);
-    assert!(event.summary.contains("launches the missing"), "{}", event.summary);
+    assert!(
+        event.summary.contains("desired capacity 2 -> 3"),
+        "{}",
+        event.summary
+    );
+    assert!(
+        event.summary.contains("launches the missing"),
+        "{}",
+        event.summary
+    );
 }
 
 #[test]
@@ -181,7 +204,11 @@ fn a_scale_in_while_held_is_reported() {
         "exec-1",
     );
     let event = release.event.expect("the scale-in is reported");
-    assert!(event.summary.contains("terminates the extra"), "{}", event.summary);
+    assert!(
+        event.summary.contains("terminates the extra"),
+        "{}",
+        event.summary
+    );
 }
 
 #[test]
@@ -230,7 +257,10 @@ fn the_events_sentence_joins_the_summaries() {
     let release = ScalingRelease::default();
     assert_eq!(release.events_sentence(), None);
     let hold = plan_hold(&group(&[], 2, 2, None), "e");
-    let plan = plan_release(&group(&HELD_PROCESSES, 3, 2, hold.write_tag.as_deref()), "e");
+    let plan = plan_release(
+        &group(&HELD_PROCESSES, 3, 2, hold.write_tag.as_deref()),
+        "e",
+    );
     let release = ScalingRelease {
         events: plan.event.into_iter().collect(),
         ..Default::default()

@@ -410,9 +410,13 @@ async fn deployment_groups(request: &Request, deps: &Deps) -> Result<Vec<String>
             .unwrap_or_default();
     }
     if blue.is_empty() {
-        blue = read_deployment_group(&deps.codedeploy, &input.application, &input.deployment_group)
-            .await?
-            .auto_scaling_groups;
+        blue = read_deployment_group(
+            &deps.codedeploy,
+            &input.application,
+            &input.deployment_group,
+        )
+        .await?
+        .auto_scaling_groups;
     }
     let green = pipeline
         .deployment

@@ -1435,7 +1435,10 @@ type AsgLog = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
 
 /// DescribeAutoScalingGroups answering `groups` (name, suspended, desired,
 /// hold tag); SuspendProcesses / ResumeProcesses / tag writes recorded.
-fn asg_rules(groups: Vec<(String, Vec<&'static str>, i32, Option<String>)>, log: AsgLog) -> Vec<Rule> {
+fn asg_rules(
+    groups: Vec<(String, Vec<&'static str>, i32, Option<String>)>,
+    log: AsgLog,
+) -> Vec<Rule> {
     use aws_sdk_autoscaling::operation::create_or_update_tags::CreateOrUpdateTagsOutput;
     use aws_sdk_autoscaling::operation::delete_tags::DeleteTagsOutput;
     use aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsOutput;
@@ -1452,7 +1455,12 @@ fn asg_rules(groups: Vec<(String, Vec<&'static str>, i32, Option<String>)>, log:
                 b = b.suspended_processes(t::SuspendedProcess::builder().process_name(p).build());
             }
             if let Some(v) = tag {
-                b = b.tags(t::TagDescription::builder().key("greenlight:scaling-hold").value(v).build());
+                b = b.tags(
+                    t::TagDescription::builder()
+                        .key("greenlight:scaling-hold")
+                        .value(v)
+                        .build(),
+                );
             }
             b.build()
         })
@@ -1466,13 +1474,19 @@ fn asg_rules(groups: Vec<(String, Vec<&'static str>, i32, Option<String>)>, log:
         }),
         mock!(aws_sdk_autoscaling::Client::create_or_update_tags)
             .match_requests(move |r| {
-                l1.lock().unwrap().push(format!("tag {}", r.tags()[0].resource_id().unwrap_or_default()));
+                l1.lock().unwrap().push(format!(
+                    "tag {}",
+                    r.tags()[0].resource_id().unwrap_or_default()
+                ));
                 true
             })
             .then_output(|| CreateOrUpdateTagsOutput::builder().build()),
         mock!(aws_sdk_autoscaling::Client::suspend_processes)
             .match_requests(move |r| {
-                l2.lock().unwrap().push(format!("suspend {}", r.auto_scaling_group_name().unwrap_or_default()));
+                l2.lock().unwrap().push(format!(
+                    "suspend {}",
+                    r.auto_scaling_group_name().unwrap_or_default()
+                ));
                 true
             })
             .then_output(|| SuspendProcessesOutput::builder().build()),
@@ -1488,7 +1502,10 @@ fn asg_rules(groups: Vec<(String, Vec<&'static str>, i32, Option<String>)>, log:
             .then_output(|| ResumeProcessesOutput::builder().build()),
         mock!(aws_sdk_autoscaling::Client::delete_tags)
             .match_requests(move |r| {
-                l4.lock().unwrap().push(format!("untag {}", r.tags()[0].resource_id().unwrap_or_default()));
+                l4.lock().unwrap().push(format!(
+                    "untag {}",
+                    r.tags()[0].resource_id().unwrap_or_default()
+                ));
                 true
             })
             .then_output(|| DeleteTagsOutput::builder().build()),
@@ -1511,7 +1528,10 @@ async fn hold_before_create_holds_the_blue_group_of_the_deployment_group() {
     assert!(hold.groups[0].suspended.contains(&"Launch".to_string()));
     assert_eq!(
         *log.lock().unwrap(),
-        vec!["tag shop-asg-blue".to_string(), "suspend shop-asg-blue".to_string()]
+        vec![
+            "tag shop-asg-blue".to_string(),
+            "suspend shop-asg-blue".to_string()
+        ]
     );
 }
 
@@ -1520,7 +1540,10 @@ async fn hold_at_ready_also_holds_the_green_copy() {
     let log: AsgLog = Default::default();
     let green = format!("CodeDeploy_shop-bluegreen_{DEPLOYMENT_ID}");
     let asg = asg_rules(
-        vec![("shop-blue".into(), vec![], 2, None), (green.clone(), vec![], 2, None)],
+        vec![
+            ("shop-blue".into(), vec![], 2, None),
+            (green.clone(), vec![], 2, None),
+        ],
         log.clone(),
     );
     let deps = deps_with(&[], &[], &asg.iter().collect::<Vec<_>>());
@@ -1572,5 +1595,7 @@ async fn release_resumes_only_what_this_execution_held_and_reports_the_scale_out
         ]
     );
     assert_eq!(release.events.len(), 1);
-    assert!(release.events[0].summary.contains("desired capacity 2 -> 3"));
+    assert!(release.events[0]
+        .summary
+        .contains("desired capacity 2 -> 3"));
 }

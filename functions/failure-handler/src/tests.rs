@@ -2374,7 +2374,9 @@ fn held_blue_rules(resumed: Log<String>) -> Vec<Rule> {
                             .build(),
                     );
                 for p in ["Launch", "Terminate", "ScheduledActions"] {
-                    g = g.suspended_processes(t::SuspendedProcess::builder().process_name(p).build());
+                    g = g.suspended_processes(
+                        t::SuspendedProcess::builder().process_name(p).build(),
+                    );
                 }
                 for i in ["i-1", "i-2"] {
                     g = g.instances(t::Instance::builder().instance_id(i).build());
@@ -2395,9 +2397,10 @@ fn held_blue_rules(resumed: Log<String>) -> Vec<Rule> {
             .then_output(|| ResumeProcessesOutput::builder().build()),
         mock!(aws_sdk_autoscaling::Client::delete_tags)
             .match_requests(move |r| {
-                r2.lock()
-                    .unwrap()
-                    .push(format!("untag {}", r.tags()[0].resource_id().unwrap_or_default()));
+                r2.lock().unwrap().push(format!(
+                    "untag {}",
+                    r.tags()[0].resource_id().unwrap_or_default()
+                ));
                 true
             })
             .then_output(|| DeleteTagsOutput::builder().build()),
@@ -2435,7 +2438,11 @@ async fn a_failure_resumes_what_the_execution_held_and_reports_the_scale_event()
     let resume = action(&report, Step::ResumeScaling);
     assert_eq!(resume.outcome, Outcome::Done);
     assert_eq!(resume.target, BLUE_ASG);
-    assert!(resume.detail.contains("desired capacity 2 -> 3"), "{}", resume.detail);
+    assert!(
+        resume.detail.contains("desired capacity 2 -> 3"),
+        "{}",
+        resume.detail
+    );
     // The one notification reports it.
     let published = entries(&published);
     assert_eq!(published.len(), 1);
@@ -2474,8 +2481,16 @@ async fn a_release_that_fails_is_recorded_and_the_rest_still_runs() {
     );
     let resume = action(&report, Step::ResumeScaling);
     assert_eq!(resume.outcome, Outcome::Failed);
-    assert!(resume.detail.contains("resume-processes"), "{}", resume.detail);
+    assert!(
+        resume.detail.contains("resume-processes"),
+        "{}",
+        resume.detail
+    );
     assert_eq!(report.load_balancer.state, RestoreState::Restored);
     assert_eq!(entries(&published).len(), 1);
-    assert!(report.next_step.contains("ResumeScaling"), "{}", report.next_step);
+    assert!(
+        report.next_step.contains("ResumeScaling"),
+        "{}",
+        report.next_step
+    );
 }

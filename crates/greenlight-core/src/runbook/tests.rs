@@ -2409,6 +2409,14 @@ fn resumed_scaling_and_its_scale_event_show_in_the_notification() {
     assert!(n.message.contains("Scaling (shop-blue-asg): resumed Launch, Terminate; Auto Scaling group shop-blue-asg was asked to scale"), "{}", n.message);
     // A failed resume is a step that failed, not a "Scaling" line.
     assert!(!n.message.contains("Scaling (exec-1)"), "{}", n.message);
-    assert!(n.message.contains("ResumeScaling exec-1: AccessDenied"), "{}", n.message);
-    assert!(r.next_step.contains("ResumeScaling on exec-1"), "{}", r.next_step);
+    assert!(
+        n.message.contains("ResumeScaling exec-1: AccessDenied"),
+        "{}",
+        n.message
+    );
+    assert!(
+        r.next_step.contains("ResumeScaling on exec-1"),
+        "{}",
+        r.next_step
+    );
 }

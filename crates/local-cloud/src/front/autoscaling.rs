@@ -243,7 +243,7 @@ fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 /// Answers one Auto Scaling request of [`ACTIONS`].
-pub(crate) async fn handle(
+pub(super) async fn handle(
     held_capacity: &HeldCapacity,
     proxy: &Proxy,
     parts: Parts,
@@ -251,10 +251,14 @@ pub(crate) async fn handle(
     params: Vec<(String, String)>,
     action: &str,
 ) -> Response<Body> {
-    let group = param(&params, "AutoScalingGroupName").unwrap_or_default().to_string();
+    let group = param(&params, "AutoScalingGroupName")
+        .unwrap_or_default()
+        .to_string();
     match action {
         "SetDesiredCapacity" => {
-            let Some(desired) = param(&params, "DesiredCapacity").and_then(|d| d.parse::<i32>().ok()) else {
+            let Some(desired) =
+                param(&params, "DesiredCapacity").and_then(|d| d.parse::<i32>().ok())
+            else {
                 return proxy.forward(parts, body).await;
             };
             let Some(state) = describe(proxy, &parts, &group).await else {

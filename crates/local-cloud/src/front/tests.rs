@@ -310,7 +310,7 @@ async fn cloud(name: &str) -> Cloud {
         CodePipelineJobs::with_continuation_delay(lambda.clone(), scale, Duration::from_secs(10));
     let s3_events = Arc::new(crate::relay::S3EventState::default());
     front.start(Arc::new(Services {
-            held_capacity: Default::default(),
+        held_capacity: Default::default(),
         moto_endpoint: moto.endpoint(),
         lambda: lambda.clone(),
         codedeploy,
@@ -1620,7 +1620,10 @@ async fn a_scale_out_while_launch_is_suspended_launches_nothing_until_resumed() 
             .await
             .unwrap();
         let g = out.auto_scaling_groups()[0].clone();
-        (g.desired_capacity().unwrap_or_default(), g.instances().len())
+        (
+            g.desired_capacity().unwrap_or_default(),
+            g.instances().len(),
+        )
     };
     assert_eq!(read(asg.clone()).await, (2, 2));
     asg.suspend_processes()
@@ -1636,14 +1639,22 @@ async fn a_scale_out_while_launch_is_suspended_launches_nothing_until_resumed() 
         .send()
         .await
         .unwrap();
-    assert_eq!(read(asg.clone()).await, (3, 2), "desired set, nothing launched");
+    assert_eq!(
+        read(asg.clone()).await,
+        (3, 2),
+        "desired set, nothing launched"
+    );
     asg.update_auto_scaling_group()
         .auto_scaling_group_name("g")
         .desired_capacity(4)
         .send()
         .await
         .unwrap();
-    assert_eq!(read(asg.clone()).await, (4, 2), "desired set, nothing launched");
+    assert_eq!(
+        read(asg.clone()).await,
+        (4, 2),
+        "desired set, nothing launched"
+    );
     let above = asg
         .set_desired_capacity()
         .auto_scaling_group_name("g")
@@ -1669,7 +1680,11 @@ async fn a_scale_out_while_launch_is_suspended_launches_nothing_until_resumed() 
         .send()
         .await
         .unwrap();
-    assert_eq!(read(asg.clone()).await, (4, 4), "launched once Launch resumed");
+    assert_eq!(
+        read(asg.clone()).await,
+        (4, 4),
+        "launched once Launch resumed"
+    );
     // Not suspended: moto as usual.
     asg.set_desired_capacity()
         .auto_scaling_group_name("g")

@@ -2494,3 +2494,55 @@ async fn a_release_that_fails_is_recorded_and_the_rest_still_runs() {
         report.next_step
     );
 }
+
+/// A dead execution's clean-up (execution status-change event, no pipeline
+/// state) finds the groups it held by their tag and resumes them.
+#[tokio::test]
+async fn a_dead_executions_held_groups_are_resumed_by_its_clean_up() {
+    let resumed = log();
+    let mut m = Mocks::new();
+    let input = serde_json::to_string(&task_request().pipeline.input).unwrap();
+    m.sfn.push(
+        mock!(aws_sdk_sfn::Client::describe_execution).then_output(move || {
+            aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput::builder()
+                .execution_arn(format!(
+                    "arn:aws:states:us-east-1:111122223333:execution:greenlight-pipeline:{EXEC}"
+                ))
+                .state_machine_arn(STATE_MACHINE)
+                .status(aws_sdk_sfn::types::ExecutionStatus::Failed)
+                .start_date(aws_sdk_sfn::primitives::DateTime::from_millis(NOW))
+                .input(input.clone())
+                .build()
+                .unwrap()
+        }),
+    );
+    m.codedeploy = deployment_rules_changing(
+        2,
+        info(DEP, SdkStatus::Ready, &deployment_description(EXEC), None),
+        info(DEP, SdkStatus::Stopped, &deployment_description(EXEC), None),
+        ready_green(),
+    );
+    m.codedeploy.push(list_deployments_rule(&[DEP]));
+    m.codedeploy.push(stop_rule(log()));
+    m.codedeploy.push(deployment_group_rule(&[BLUE_ASG]));
+    m.autoscaling.push(delete_asg_rule(log()));
+    m.autoscaling.extend(held_blue_rules(resumed.clone()));
+    m.elbv2 = elb_tuned_rules(log());
+    m.sns.push(publish_rule(log()));
+    m.s3 = s3_fresh_rules(log());
+    let deps = m.deps();
+    let report = handled(
+        run(execution_event(Some("States.DataLimitExceeded")), &deps)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(report.error, FailureKind::ExecutionEnded);
+    assert_eq!(
+        entries(&resumed),
+        vec![
+            format!("resume {BLUE_ASG} Launch,Terminate"),
+            format!("untag {BLUE_ASG}")
+        ]
+    );
+    assert_eq!(action(&report, Step::ResumeScaling).outcome, Outcome::Done);
+}

@@ -309,6 +309,17 @@ class PipelineFlowTest(unittest.TestCase):
         self.assertEqual(script.actions().count("watcher:create"), 2)
         self.assertNotIn("handler:handle", script.actions())
 
+    def test_a_timeout_reported_as_lambda_unknown_is_retried_too(self):
+        # AWS may report a function timeout or out-of-memory kill as
+        # Lambda.Unknown ("Handle Lambda service exceptions"): same retry.
+        answers = dict(HAPPY)
+        answers[("watcher", "status")] = [LambdaError("Lambda.Unknown", "")] + HAPPY[("watcher", "status")]
+        answers[("validator", "validate")] = [LambdaError("Lambda.Unknown", ""), HAPPY[("validator", "validate")][0]]
+        described, script, _ = self.run_pipeline(answers)
+        self.assertEqual(described["status"], "SUCCEEDED", described)
+        self.assertEqual(script.actions().count("validator:validate"), 2)
+        self.assertNotIn("handler:handle", script.actions())
+
     def test_a_timed_out_validate_is_retried_and_the_retry_knows_it(self):
         # Validate is safe to run again: the retry gets retryCount 1 and, if an
         # earlier attempt's ContinueDeployment took effect, reports it instead

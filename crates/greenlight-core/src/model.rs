@@ -76,6 +76,12 @@ pub struct PipelineState {
     pub status: Option<StatusReport>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validation: Option<ValidationReport>,
+    /// deployment-watcher `hold`: the Auto Scaling groups held still.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaling: Option<crate::scaling::ScalingHold>,
+    /// deployment-watcher `release` on the success path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaling_released: Option<crate::scaling::ScalingRelease>,
     /// Set by a `Catch` (`ResultPath: "$.error"`): Step Functions' own shape.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<TaskError>,

@@ -172,6 +172,7 @@ pub(crate) async fn handle_pipeline(
         recorded_blue: &recorded_blue,
     };
     let result = run_runbook(deps, &target, view, &plan, &mut actions).await;
+    release_scaling(deps, execution_name, &mut actions).await;
     let rollback = result.rollback_outcome(&recorded_blue);
     let latest = result.latest;
     let restore_source = if classification.kind == FailureKind::LostSight {
@@ -462,6 +463,7 @@ pub(crate) async fn handle_execution_end(
         recorded_blue: &[],
     };
     let result = run_runbook(deps, &target, view, &plan, &mut actions).await;
+    release_scaling(deps, &execution_name, &mut actions).await;
     let rollback = result.rollback_outcome(&[]);
     let latest = result.latest;
     let restore_source = execution_end_restore_source(classification.kind, latest.as_ref());

@@ -155,13 +155,16 @@ pub enum Command {
         /// The deployment id (d-...).
         deployment: String,
     },
-    /// Let a deployment waiting at the gate (Ready) move traffic
-    /// (ContinueDeployment READY_WAIT).
+    /// Approve an execution's pending approval (SendTaskSuccess) if it waits
+    /// for one; else let a deployment waiting at the gate (Ready) move
+    /// traffic (ContinueDeployment READY_WAIT).
     Promote {
         /// The deployment id (d-...), or an execution ARN or name.
         subject: String,
     },
-    /// Stop a deployment and roll it back (StopDeployment with rollback).
+    /// Reject an execution's pending approval (SendTaskFailure) if it waits
+    /// for one; else stop the deployment and roll it back (StopDeployment
+    /// with rollback).
     Abort {
         /// The deployment id (d-...), or an execution ARN or name.
         subject: String,

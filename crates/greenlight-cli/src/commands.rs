@@ -698,6 +698,39 @@ async fn logs(ctx: &mut Ctx<'_>, deployment: &str) -> Result<u8, CliError> {
 async fn promote_or_abort(ctx: &mut Ctx<'_>, subject: &str, promote: bool) -> Result<u8, CliError> {
     let mut located = locate(ctx, Some(subject), None, None).await?;
     let (l, _) = look(ctx, &mut located).await?;
+    // An execution waiting for a human's approval (its AwaitApproval task
+    // token) is answered first: the pipeline then continues or stops the
+    // deployment itself.
+    if let Some(arn) = &located.execution_arn {
+        use greenlight_aws::approval::{answer_approval, ApprovalError};
+        let answer = greenlight_core::approval::ApprovalAnswer {
+            approved: promote,
+            by: std::env::var("USER")
+                .map(|u| format!("{u} (greenlight CLI)"))
+                .unwrap_or_else(|_| "greenlight CLI".to_string()),
+            reason: (!promote).then(|| "greenlight abort".to_string()),
+        };
+        match answer_approval(&ctx.clients.sfn, arn, &answer).await {
+            Ok(_) => {
+                let action = if promote { "approved" } else { "rejected" };
+                let name = arn.rsplit(':').next().unwrap_or(arn).to_string();
+                if ctx.global.json {
+                    emit_json(
+                        ctx,
+                        &serde_json::json!({"execution": name, "action": action, "detail": "answered the pending approval"}),
+                    );
+                } else {
+                    emit(
+                        ctx,
+                        &format!("{action} the pending approval of execution {name}\n"),
+                    );
+                }
+                return Ok(0);
+            }
+            Err(ApprovalError::NotPending { .. }) => {}
+            Err(ApprovalError::Aws(e)) => return Err(e.into()),
+        }
+    }
     let d = l
         .deployment
         .ok_or_else(|| CliError::NotFound(format!("{subject} has no CodeDeploy deployment yet")))?;

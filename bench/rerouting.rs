@@ -127,12 +127,11 @@ async fn main() {
     );
     let registration = Propagation::default().registration.as_secs_f64();
     let hc = &greenlight.health_check;
-    // The least an AllowTraffic can take per instance: the registration
-    // latency, then `healthy` consecutive passing checks, the first one
-    // `interval` after the check window opens, the last one answered within
-    // `timeout` ((healthy x interval) + timeout, the formula the tuner uses).
+    // The floor the issue and the tuner use: the registration latency, then
+    // (healthy x interval) + interval to turn healthy (the first check up to
+    // one interval after registration: `tuning::allow_traffic_seconds`).
     let floor_per_instance =
-        registration + f64::from(hc.healthy_threshold * hc.interval_seconds + hc.timeout_seconds);
+        registration + f64::from(greenlight_core::tuning::allow_traffic_seconds(hc));
     let instances = 2.0;
     let floor = floor_per_instance * instances;
 
@@ -169,8 +168,14 @@ async fn main() {
         );
     }
     let distance = (tuned.allow_traffic - floor) / floor * 100.0;
-    let goal = if distance <= 10.0 { "met" } else { "missed" };
-    println!("\nFloor of greenlight's AllowTraffic: ({} × {} s) + {} s per instance plus the {registration:.0} s registration latency = {floor_per_instance:.0} s per instance, {floor:.0} s for two. Measured {:.1} s: {distance:+.1} % from the floor (goal: within 10 %, {goal}).", hc.healthy_threshold, hc.interval_seconds, hc.timeout_seconds, tuned.allow_traffic);
+    let verdict = if distance < -10.0 {
+        "below the floor: the emulated ALB runs a new target's first health check as soon as its registration completes, while the formula allows up to one interval for it (AWS does not document when the first check runs); the goal cannot be judged until the emulation takes the harsher reading"
+    } else if distance <= 10.0 {
+        "goal (within 10 %) met"
+    } else {
+        "goal (within 10 %) missed"
+    };
+    println!("\nFloor of greenlight's AllowTraffic: ({} × {} s) + {} s per instance plus the {registration:.0} s registration latency = {floor_per_instance:.0} s per instance, {floor:.0} s for two. Measured {:.1} s: {distance:+.1} % from the floor; {verdict}.", hc.healthy_threshold, hc.interval_seconds, hc.interval_seconds, tuned.allow_traffic);
     println!("\nLimits: the local cloud's provisioning and install times are constants, not measurements of EC2; what the settings change is AllowTraffic (health checks after registration) and BlockTraffic (the deregistration delay), and the ratios for those are the result. The whole deployment also contains the fixed provisioning and install steps.");
 }
 

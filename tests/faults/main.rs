@@ -192,4 +192,5 @@ fn green_deployed_checks(checks: &mut Checks, report: &DeploymentReport) {
 }
 
 // One file per family of scenarios (tests/faults/*.rs), sharing the checks above.
+mod bake;
 mod throttling;

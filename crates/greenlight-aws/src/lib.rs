@@ -2,6 +2,7 @@
 //! config, environment), and AWS reads/writes mapped to `greenlight_core` types.
 
 pub mod autoscaling;
+pub mod cloudwatch;
 pub mod codepipeline;
 pub mod config;
 pub mod deployment;

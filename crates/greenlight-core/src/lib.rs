@@ -5,6 +5,7 @@
 //! enums and structs, and nothing here knows about the AWS SDK. The Lambda
 //! crates under `functions/` read the world, call these, and act.
 
+pub mod bake;
 pub mod errors;
 pub mod hook;
 pub mod model;

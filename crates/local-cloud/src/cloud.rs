@@ -39,6 +39,8 @@ pub struct Options {
     pub tuner_profile: greenlight_core::tuning::FastProfile,
     /// AWS-like API rate limits (default on: [`RateMode::Aws`]).
     pub rate_limits: RateMode,
+    /// The traffic validator's `BAKE_CONFIG` (default: no group bakes).
+    pub bake: Vec<greenlight_core::bake::GroupBake>,
 }
 
 impl Options {
@@ -51,6 +53,7 @@ impl Options {
             settings: DemoSettings::default(),
             tuner_profile: greenlight_core::tuning::FastProfile::default(),
             rate_limits: RateMode::Aws,
+            bake: Vec::new(),
         }
     }
 }
@@ -222,6 +225,11 @@ impl LocalCloud {
             )
             .await
             .map_err(|e| CloudError::Start(format!("listener: {e}")))?;
+        // The target group's CloudWatch metrics, from the traffic the listener serves.
+        lb.start_metrics(
+            aws_sdk_cloudwatch::Client::new(&sdk),
+            resources.load_balancer_arn.clone(),
+        );
         let relay = Relay::start(
             aws_sdk_sqs::Client::new(&sdk),
             lambda.clone(),
@@ -392,6 +400,7 @@ fn function_configs(
                 deadline_ms: 20_000,
                 ..greenlight_core::probe::ProbeConfig::default()
             },
+            bake: options.bake.clone(),
         },
         deployment_watcher: deployment_watcher::Config {
             state_machine_arn: state_machine_arn.to_string(),

@@ -164,6 +164,13 @@ pub(crate) async fn handle_pipeline(
         recorded_blue: &recorded_blue,
     };
     let latest = run_runbook(deps, &target, view, &plan, &mut actions).await;
+    if classification.kind == FailureKind::BakeFailed {
+        // The bake re-applied the fast profile before it stopped the
+        // deployment: restore only once the rollback has re-registered blue.
+        if let Some(id) = deployment_id.as_deref() {
+            crate::steps::await_bake_rollback(deps, id, latest.as_ref()).await;
+        }
+    }
     let restore_source = if classification.kind == FailureKind::LostSight {
         lost_sight_restore_source(state, latest.as_ref())
     } else {

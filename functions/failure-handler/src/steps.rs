@@ -92,6 +92,15 @@ async fn await_rollback_end(
     rollback: &str,
 ) -> Option<greenlight_core::model::DeploymentStatus> {
     let wait = std::time::Duration::from_secs(u64::from(deps.config.rollback_wait_seconds));
+    await_rollback_end_within(deps, rollback, wait).await
+}
+
+/// [`await_rollback_end`] within `wait`.
+async fn await_rollback_end_within(
+    deps: &Deps,
+    rollback: &str,
+    wait: std::time::Duration,
+) -> Option<greenlight_core::model::DeploymentStatus> {
     let started = std::time::Instant::now();
     loop {
         let status = greenlight_aws::deployment::read_status(&deps.codedeploy, rollback)
@@ -104,6 +113,43 @@ async fn await_rollback_end(
             }
             other => return other,
         }
+    }
+}
+
+/// After a failed bake: waits (within `ROLLBACK_WAIT_SECONDS`) until the
+/// stopped deployment names its rollback deployment and that rollback has
+/// ended, so the target groups are restored only after blue is back behind
+/// the load balancer on the fast profile. Logs what it saw; never fails.
+pub(crate) async fn await_bake_rollback(
+    deps: &Deps,
+    deployment_id: &str,
+    latest: Option<&DeploymentView>,
+) {
+    let wait = std::time::Duration::from_secs(u64::from(deps.config.rollback_wait_seconds));
+    let started = std::time::Instant::now();
+    let mut rollback = latest.and_then(|v| v.rollback_deployment_id.clone());
+    while rollback.is_none() && started.elapsed() < wait {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        rollback = greenlight_aws::deployment::read_deployment(&deps.codedeploy, deployment_id)
+            .await
+            .ok()
+            .and_then(|v| v.rollback_deployment_id);
+    }
+    match rollback {
+        Some(r) => {
+            let left = wait.saturating_sub(started.elapsed());
+            let status = await_rollback_end_within(deps, &r, left).await;
+            tracing::info!(
+                deployment_id,
+                rollback = r.as_str(),
+                ?status,
+                "bake rollback awaited before the restore"
+            );
+        }
+        None => tracing::warn!(
+            deployment_id,
+            "no rollback deployment appeared; restoring now"
+        ),
     }
 }
 

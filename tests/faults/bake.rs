@@ -1,0 +1,308 @@
+//! Issue 10's bake after the reroute: a good revision ends the termination
+//! wait early; a revision that degrades under real traffic fails the bake and
+//! is rolled back to blue while blue still exists.
+//!
+//! Timing: the local cloud's CodeDeploy and ALB run 10× faster than AWS, but
+//! CloudWatch metrics are per wall-clock minute (as the greenlight functions
+//! read them), so these scenarios take a minute or two each.
+
+use std::time::{Duration, Instant};
+
+use super::{green_deployed_checks, Checks};
+use greenlight_core::bake::{BakeThresholds, GroupBake};
+use greenlight_e2e::{print_progress, project_root, TIME_SCALE};
+use local_cloud::cloud::{LocalCloud, Options, INITIAL_VERSION};
+use local_cloud::revisions::RevisionKind;
+use local_cloud::scenarios;
+
+/// The blue termination wait of these scenarios, simulated minutes (30 min =
+/// 180 s real at the tests' time scale): long enough for any bake here.
+const TERMINATION_WAIT_MINUTES: i32 = 30;
+
+fn bake(options: &Options, bake_seconds: u32) -> GroupBake {
+    GroupBake {
+        application: options.names.application.clone(),
+        deployment_group: options.names.deployment_group.clone(),
+        bake_seconds,
+        alarms: Vec::new(),
+        thresholds: BakeThresholds {
+            max_5xx_count: Some(0),
+            max_5xx_rate_percent: Some(1.0),
+            max_response_time_ms: Some(2_000),
+            max_unhealthy_hosts: Some(0),
+        },
+        period_seconds: 60,
+        metric_delay_seconds: 15,
+        min_look_seconds: 2,
+        max_look_seconds: 5,
+    }
+}
+
+async fn start_baking(name: &str, bake_seconds: u32) -> LocalCloud {
+    let root = project_root();
+    let work = root
+        .join("target")
+        .join("e2e")
+        .join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    let mut options = Options::new(&root, &work, TIME_SCALE);
+    options.settings.termination_wait_minutes = TERMINATION_WAIT_MINUTES;
+    options.bake = vec![bake(&options, bake_seconds)];
+    match LocalCloud::start(options).await {
+        Ok(cloud) => cloud,
+        Err(e) => panic!("the local cloud did not start for {name}: {e}"),
+    }
+}
+
+/// The `$.bake` of a finished execution (its output).
+fn bake_report(report: &scenarios::DeploymentReport) -> Option<serde_json::Value> {
+    report.followed.output.as_ref()?.get("bake").cloned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fault_bake_good_revision_ends_the_termination_wait_early() {
+    let cloud = start_baking("fault-bake-good", 20).await;
+    let label = scenarios::new_label("1001");
+    let started = Instant::now();
+    let report = scenarios::upload_and_follow_settled(
+        &cloud,
+        RevisionKind::Good,
+        &label,
+        scenarios::SETTLE,
+        &mut print_progress,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("scenario did not run: {e}"));
+    let took = started.elapsed();
+    let bake = bake_report(&report);
+    let wait_real =
+        Duration::from_secs_f64(f64::from(TERMINATION_WAIT_MINUTES) * 60.0 * TIME_SCALE);
+    println!(
+        "bake (good): execution {} in {:.1} s real; termination wait {:.0} s real; bake {:?}; timeline {:?}",
+        report.followed.status,
+        took.as_secs_f64(),
+        wait_real.as_secs_f64(),
+        bake,
+        report.followed.timeline
+    );
+
+    let mut checks = Checks::new();
+    checks.check(
+        "the execution succeeded",
+        report.followed.status == "SUCCEEDED",
+        (&report.followed.status, &report.followed.error),
+    );
+    checks.check(
+        "the bake passed and continued the deployment",
+        bake.as_ref()
+            .is_some_and(|b| b["verdict"] == "passed" && b["bakeSeconds"] == 20),
+        &bake,
+    );
+    checks.check(
+        "the bake reports the saving",
+        bake.as_ref()
+            .and_then(|b| b["savedSeconds"].as_u64())
+            .is_some_and(|s| s > 0),
+        &bake,
+    );
+    checks.check(
+        "blue was released before the termination wait ran out",
+        took < wait_real,
+        (took, wait_real),
+    );
+    green_deployed_checks(&mut checks, &report);
+    checks.finish("bake: good revision, early termination", &[], &report);
+    cloud.shutdown().await;
+}
+
+/// Asks the listener for `/version` every 100 ms until stopped: (when sent,
+/// the version that answered 200, or None).
+fn watch_versions(
+    listener: std::net::SocketAddr,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Vec<(std::time::SystemTime, Option<String>)>>,
+) {
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        loop {
+            let sent = std::time::SystemTime::now();
+            let answer =
+                local_cloud::loadgen::get(listener, "/version", Duration::from_secs(2)).await;
+            seen.push((
+                sent,
+                match answer {
+                    Ok(r) if r.status == 200 => Some(r.text().trim().to_string()),
+                    _ => None,
+                },
+            ));
+            tokio::select! {
+                _ = &mut stopped => return seen,
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            }
+        }
+    });
+    (stop, task)
+}
+
+/// From when on every answer came from `version` (the first answer after the
+/// last one that did not), if the last answer did.
+fn serving_only_since(
+    seen: &[(std::time::SystemTime, Option<String>)],
+    version: &str,
+) -> Option<std::time::SystemTime> {
+    let last_other = seen
+        .iter()
+        .rposition(|(_, v)| v.as_deref() != Some(version));
+    match last_other {
+        None => seen.first().map(|(t, _)| *t),
+        Some(i) => seen.get(i + 1).map(|(t, _)| *t),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fault_bake_degrading_revision_is_rolled_back_to_blue() {
+    let cloud = start_baking("fault-bake-degrading", 150).await;
+    let label = scenarios::new_label("1002");
+    let (stop_watch, watch) = watch_versions(cloud.listener);
+    let report = scenarios::upload_and_follow_settled(
+        &cloud,
+        RevisionKind::Degrading,
+        &label,
+        scenarios::SETTLE,
+        &mut print_progress,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("scenario did not run: {e}"));
+    let _ = stop_watch.send(());
+    let seen = watch.await.unwrap_or_default();
+    let green_served = seen
+        .iter()
+        .any(|(_, v)| v.as_deref() == Some(label.as_str()));
+    let failed_answers = seen.iter().filter(|(_, v)| v.is_none()).count();
+    let blue_since = serving_only_since(&seen, INITIAL_VERSION);
+    let stopped_at_ms = report
+        .followed
+        .deployment
+        .as_ref()
+        .and_then(|d| d.completed_at_ms);
+    let seconds_to_blue = match (blue_since, stopped_at_ms) {
+        (Some(t), Some(stopped)) => t
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .map(|d| (d.as_millis() as i64 - stopped) as f64 / 1000.0),
+        _ => None,
+    };
+    // Whatever happens after the rollback: fresh load, nothing may fail.
+    let after = local_cloud::loadgen::start_load(
+        &format!("{}/version", cloud.listener_url()),
+        20,
+        Duration::from_secs(60),
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let after = after.stop().await;
+    let notifications = report.notifications.clone();
+    let deployments = scenarios::group_deployments(&cloud)
+        .await
+        .unwrap_or_else(|e| panic!("ListDeployments: {e}"));
+    println!(
+        "bake (degrading): execution {} {:?}; failed check (StopDeployment, CodeDeploy's second-granular stop time) at {:?} ms; blue serving all traffic {:?} s later; watcher: {} answers, {} not 200; load during the run {:?}; load after {:?}",
+        report.followed.status,
+        report.followed.error,
+        stopped_at_ms,
+        seconds_to_blue,
+        seen.len(),
+        failed_answers,
+        report.load,
+        after
+    );
+
+    let mut checks = Checks::new();
+    checks.check(
+        "the execution failed with BakeFailed",
+        report.followed.status == "FAILED"
+            && report.followed.error.as_deref() == Some("BakeFailed"),
+        (
+            &report.followed.status,
+            &report.followed.error,
+            &report.followed.cause,
+        ),
+    );
+    checks.check(
+        "the cause carries the metric evidence",
+        report
+            .followed
+            .cause
+            .as_deref()
+            .is_some_and(|c| c.contains("target 5xx")),
+        &report.followed.cause,
+    );
+    let deployment = report.followed.deployment.clone();
+    checks.check(
+        "the deployment was stopped with a rollback",
+        deployment.as_ref().is_some_and(|d| {
+            d.status == greenlight_core::DeploymentStatus::Stopped
+                && d.rollback_deployment_id.is_some()
+        }),
+        &deployment,
+    );
+    checks.check(
+        "the rollback succeeded",
+        deployments.iter().any(|d| {
+            d.ended
+                && d.status == "Succeeded"
+                && Some(&d.id)
+                    == deployment
+                        .as_ref()
+                        .and_then(|x| x.rollback_deployment_id.as_ref())
+        }),
+        &deployments,
+    );
+    checks.check(
+        "exactly one notification, naming the bake and the evidence",
+        notifications.len() == 1
+            && notifications[0].message.contains("BakeFailed")
+            && notifications[0].message.contains("target 5xx"),
+        &notifications,
+    );
+    checks.check(
+        "green served real traffic before the bake rolled it back",
+        green_served,
+        seen.len(),
+    );
+    checks.check(
+        "blue serves all traffic again",
+        blue_since.is_some(),
+        seconds_to_blue,
+    );
+    checks.check(
+        "the blue ASG is the group's again and green is gone",
+        report.group_asgs == vec![cloud.resources.names.blue_asg.clone()]
+            && report.existing_asgs == vec![cloud.resources.names.blue_asg.clone()],
+        (&report.group_asgs, &report.existing_asgs),
+    );
+    checks.check(
+        "no request failed after the rollback",
+        after.sent >= 20 && after.failed == 0,
+        &after,
+    );
+    checks.check(
+        "settings before are the seed's, settings after equal them",
+        report.settings_before == super::seed_settings()
+            && report.settings_after == report.settings_before,
+        (&report.settings_before, &report.settings_after),
+    );
+    checks.check(
+        "one version (blue) serves the whole fleet",
+        report.served_versions.len() == 1
+            && report.served_versions.get(INITIAL_VERSION) == Some(&10),
+        &report.served_versions,
+    );
+    checks.finish(
+        "bake: degrading revision, rolled back to blue",
+        &[],
+        &report,
+    );
+    cloud.shutdown().await;
+}

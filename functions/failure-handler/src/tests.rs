@@ -2368,7 +2368,7 @@ async fn a_failed_bake_leaves_the_fleet_to_the_rollback_restores_and_notifies_th
             "The deployment was stopped by the user",
         )),
     );
-    stopped.instance_termination_wait_time_started = Some(true);
+    stopped.instance_termination_wait_time_started = true;
     m.codedeploy = deployment_rules(
         stopped,
         vec![

@@ -31,7 +31,8 @@ use aws_sdk_elasticloadbalancingv2::operation::modify_target_group::ModifyTarget
 use aws_sdk_elasticloadbalancingv2::operation::modify_target_group_attributes::ModifyTargetGroupAttributesOutput;
 use aws_sdk_elasticloadbalancingv2::types::{TargetGroup, TargetGroupAttribute};
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
-use aws_smithy_types::DateTime;
+use aws_sdk_cloudwatch::primitives::DateTime;
+use lambda_runtime::LambdaEvent;
 use greenlight_core::bake::{BakeThresholds, BakeVerdict, GroupBake};
 use greenlight_core::probe::ProbeConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

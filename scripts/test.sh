@@ -13,7 +13,11 @@
 #   sam          sam validate --lint (offline)
 #   static       scripts/check-static.py (template <-> ASL <-> crates cross-checks, IAM)
 #   clippy       cargo clippy --workspace --all-targets -- -D warnings
-#   test         cargo test --workspace
+#   test         cargo test --workspace, in two passes over the same build: every test but the
+#                fault scenarios (`-- --skip fault_`, default test threads), then the fault
+#                scenarios alone (`-- fault_ --test-threads $FAULT_TEST_THREADS`, default 6): they
+#                mostly wait on their own local cloud (time scale 0.1), so more of them than cores
+#                can run at once; the summary adds both passes' counts
 #   service      the local cloud as a service (greenlight-local up/down) driven by the pinned AWS CLI:
 #                the greenlight-local binary the test step built + tests/service_cli_test.py
 #
@@ -117,6 +121,19 @@ step_service() {
     "$VENV/bin/python" -m unittest tests/service_cli_test.py -v
 }
 
+# Fault scenarios run side by side: each starts its own local cloud and shares nothing.
+FAULT_TEST_THREADS="${FAULT_TEST_THREADS:-6}"
+
+step_test() {
+  # Both passes use the same `--workspace` build (never -p/--exclude: a subset of packages
+  # unifies the AWS SDK's features differently and recompiles it). A test name containing
+  # `fault_` runs in exactly one of the two passes, so the counts add up.
+  cargo test --workspace -- --skip fault_
+  local t0=$SECONDS
+  cargo test --workspace -- fault_ --test-threads "$FAULT_TEST_THREADS"
+  echo "test.sh: fault scenarios ($FAULT_TEST_THREADS test threads) took $((SECONDS - t0))s"
+}
+
 step_static() {
   "$VENV/bin/python" scripts/check-static.py
 }
@@ -131,7 +148,7 @@ for step in "${STEPS[@]}"; do
     sam)      run_step sam step_sam ;;
     static)   run_step static step_static ;;
     clippy)   run_step clippy cargo clippy --workspace --all-targets -- -D warnings ;;
-    test)     run_step test cargo test --workspace ;;
+    test)     run_step test step_test ;;
     service)  run_step service step_service ;;
   esac
 done

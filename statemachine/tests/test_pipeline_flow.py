@@ -276,6 +276,28 @@ class PipelineFlowTest(unittest.TestCase):
         self.assertEqual(script.actions().count("tuner:restore"), 2)
         self.assertNotIn("handler:handle", script.actions())
 
+    def test_a_timed_out_create_or_status_is_retried(self):
+        # Sandbox.Timedout: the watcher's Lambda ran out of time. Create finds
+        # the deployment it may already have made by its description; Status
+        # only reads (its deadline StopDeployment may repeat): both run again.
+        answers = dict(HAPPY)
+        answers[("watcher", "create")] = [LambdaError("Sandbox.Timedout", "Task timed out after 60.00 seconds"), HAPPY[("watcher", "create")][0]]
+        answers[("watcher", "status")] = [LambdaError("Sandbox.Timedout", "Task timed out after 60.00 seconds")] + HAPPY[("watcher", "status")]
+        described, script, _ = self.run_pipeline(answers)
+        self.assertEqual(described["status"], "SUCCEEDED", described)
+        self.assertEqual(script.actions().count("watcher:create"), 2)
+        self.assertNotIn("handler:handle", script.actions())
+
+    def test_a_timed_out_validate_is_not_retried(self):
+        # Validate may have called ContinueDeployment before it timed out.
+        answers = dict(HAPPY)
+        answers[("validator", "validate")] = [LambdaError("Sandbox.Timedout", "Task timed out after 300.00 seconds")]
+        answers[("handler", "handle")] = [report("TaskFailed", "Validate timed out.")]
+        described, script, _ = self.run_pipeline(answers)
+        self.assertEqual(script.actions().count("validator:validate"), 1)
+        self.assertEqual(script.calls[-1][1]["pipeline"]["error"]["Error"], "Sandbox.Timedout")
+        self.assert_failed_with(described, "TaskFailed", "Validate timed out.")
+
     def test_aws_transient_on_validate_is_not_retried(self):
         # Validate calls ContinueDeployment/StopDeployment: not safe to run twice.
         answers = dict(HAPPY)

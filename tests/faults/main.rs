@@ -133,8 +133,15 @@ impl Checks {
 /// The checks common to every scenario: settings back to the snapshot, one
 /// version serving the whole fleet (10 of 10 answers), no request through
 /// the listener failed (AWS's ALB fails none while one healthy fleet stays
-/// registered), and the load generator really ran.
+/// registered), the load generator really ran, and the upload is accounted
+/// for (deployed, superseded or rejected with a reason, read back through
+/// the APIs: `scenarios::account_for_upload`).
 fn common_checks(checks: &mut Checks, report: &DeploymentReport, version: &str) {
+    checks.check(
+        "every upload is accounted for",
+        report.upload.is_accounted(),
+        (&report.key, &report.upload),
+    );
     checks.check(
         "settings before are the seed's",
         report.settings_before == seed_settings(),
@@ -161,6 +168,11 @@ fn common_checks(checks: &mut Checks, report: &DeploymentReport, version: &str) 
 
 /// The success path's defined end: green serves, blue's ASG is gone, only green is registered.
 fn green_deployed_checks(checks: &mut Checks, report: &DeploymentReport) {
+    checks.check(
+        "the upload ended deployed",
+        report.upload.is_deployed(),
+        &report.upload,
+    );
     let green_asg = report.green_asg().unwrap_or_default();
     checks.check(
         "only the green ASG exists",
@@ -193,4 +205,5 @@ fn green_deployed_checks(checks: &mut Checks, report: &DeploymentReport) {
 
 // One file per family of scenarios (tests/faults/*.rs), sharing the checks above.
 mod bake;
+mod emulated;
 mod throttling;

@@ -1,13 +1,28 @@
-//! CodePipeline job results: PutJobSuccessResult (with or without a
-//! continuation token) and PutJobFailureResult (JobFailed). Lengths are cut
-//! to CodePipeline's limits (summary 2048, message 5000, external execution
-//! id 1500 characters: CodePipeline API reference, ExecutionDetails and
-//! FailureDetails).
+//! CodePipeline job results, the one writer of them: PutJobSuccessResult
+//! (with or without a continuation token; the trigger) and
+//! PutJobFailureResult (JobFailed; the trigger and the failure handler).
+//! Lengths are cut to CodePipeline's limits (summary 2048, message 5000,
+//! external execution id 1500 characters: CodePipeline API reference,
+//! ExecutionDetails and FailureDetails).
 
 use aws_sdk_codepipeline::types::{ExecutionDetails, FailureDetails, FailureType};
 use greenlight_core::trigger::{truncate_chars, MAX_JOB_FAILURE_MESSAGE_LEN, MAX_JOB_SUMMARY_LEN};
 
 use crate::AwsError;
+
+/// FailureDetails.message: at most 5000 characters.
+pub const MAX_JOB_MESSAGE_CHARS: usize = MAX_JOB_FAILURE_MESSAGE_LEN;
+
+/// What PutJobFailureResult did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobAnswer {
+    /// The job is now failed.
+    Failed,
+    /// `InvalidJobStateException` / `JobNotFoundException`: the job was
+    /// answered before, or is gone. The error says which; the caller decides
+    /// whether that is fine (the failure handler) or not (the trigger).
+    AlreadyAnswered(AwsError),
+}
 
 /// ExecutionDetails.externalExecutionId and FailureDetails.externalExecutionId: at most 1500 characters.
 pub const MAX_EXTERNAL_EXECUTION_ID_LEN: usize = 1500;
@@ -41,16 +56,17 @@ pub async fn put_job_success(
     Ok(())
 }
 
-/// PutJobFailureResult (type JobFailed) for `job_id` with `message`.
+/// PutJobFailureResult (type JobFailed) for `job_id` with `message` (cut to
+/// [`MAX_JOB_MESSAGE_CHARS`]).
 pub async fn put_job_failure(
     client: &aws_sdk_codepipeline::Client,
     job_id: &str,
     message: &str,
     external_execution_id: Option<&str>,
-) -> Result<(), AwsError> {
+) -> Result<JobAnswer, AwsError> {
     let mut details = FailureDetails::builder()
         .r#type(FailureType::JobFailed)
-        .message(truncate_chars(message, MAX_JOB_FAILURE_MESSAGE_LEN));
+        .message(truncate_chars(message, MAX_JOB_MESSAGE_CHARS));
     if let Some(id) = external_execution_id {
         details = details.external_execution_id(truncate_chars(id, MAX_EXTERNAL_EXECUTION_ID_LEN));
     }
@@ -61,14 +77,27 @@ pub async fn put_job_failure(
             format!("failure details: {e}"),
         )
     })?;
-    client
+    match client
         .put_job_failure_result()
         .job_id(job_id)
         .failure_details(details)
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("PutJobFailureResult", job_id, &e))?;
-    Ok(())
+    {
+        Ok(_) => Ok(JobAnswer::Failed),
+        Err(e) => {
+            let err = AwsError::from_sdk("PutJobFailureResult", job_id, &e);
+            if err.has_code(&["InvalidJobStateException", "JobNotFoundException"])
+                || e.as_service_error().is_some_and(|s| {
+                    s.is_invalid_job_state_exception() || s.is_job_not_found_exception()
+                })
+            {
+                Ok(JobAnswer::AlreadyAnswered(err))
+            } else {
+                Err(err)
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -80,6 +109,16 @@ mod tests {
     use aws_sdk_codepipeline::operation::put_job_success_result::PutJobSuccessResultOutput;
     use aws_sdk_codepipeline::types::error::InvalidJobStateException;
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+    /// An AWS JSON error answer with `code`.
+    fn http(status: u16, code: &str) -> aws_sdk_codepipeline::config::http::HttpResponse {
+        aws_sdk_codepipeline::config::http::HttpResponse::new(
+            status.try_into().expect("status"),
+            aws_smithy_types::body::SdkBody::from(format!(
+                r#"{{"__type":"{code}","message":"m"}}"#
+            )),
+        )
+    }
 
     #[tokio::test]
     async fn success_carries_the_token_and_cut_summary() {
@@ -115,9 +154,11 @@ mod tests {
             )
         });
         let client = mock_client!(aws_sdk_codepipeline, RuleMode::MatchAny, [&rule]);
-        let e = put_job_failure(&client, "job-1", "why", None)
-            .await
-            .unwrap_err();
+        let Ok(JobAnswer::AlreadyAnswered(e)) =
+            put_job_failure(&client, "job-1", "why", None).await
+        else {
+            panic!("InvalidJobStateException is an answered job");
+        };
         assert_eq!(e.operation, "PutJobFailureResult");
         assert_eq!(e.resource, "job-1");
         assert_eq!(e.code.as_deref(), Some("InvalidJobStateException"));
@@ -125,8 +166,38 @@ mod tests {
             .match_requests(|r| r.failure_details().is_some_and(|d| d.message() == "why"))
             .then_output(|| PutJobFailureResultOutput::builder().build());
         let client = mock_client!(aws_sdk_codepipeline, RuleMode::MatchAny, [&ok]);
-        put_job_failure(&client, "job-1", "why", Some("arn"))
+        assert_eq!(
+            put_job_failure(&client, "job-1", "why", Some("arn")).await,
+            Ok(JobAnswer::Failed)
+        );
+    }
+
+    #[tokio::test]
+    async fn throttling_is_transient_and_access_denied_permanent() {
+        let throttled = mock!(aws_sdk_codepipeline::Client::put_job_failure_result)
+            .then_http_response(|| http(400, "ThrottlingException"));
+        let client = mock_client!(
+            aws_sdk_codepipeline,
+            RuleMode::MatchAny,
+            [&throttled],
+            |c| c.retry_config(
+                aws_sdk_codepipeline::config::retry::RetryConfig::standard().with_max_attempts(1)
+            )
+        );
+        let e = put_job_failure(&client, "job-1", "why", None)
             .await
-            .expect("answered");
+            .unwrap_err();
+        assert!(e.transient, "{e}");
+        assert_eq!(e.code.as_deref(), Some("ThrottlingException"));
+        let denied = mock!(aws_sdk_codepipeline::Client::put_job_success_result)
+            .then_http_response(|| http(400, "AccessDeniedException"));
+        let client = mock_client!(aws_sdk_codepipeline, RuleMode::MatchAny, [&denied]);
+        let e = put_job_success(&client, "job-2", "s", "arn", None)
+            .await
+            .unwrap_err();
+        assert!(!e.transient, "{e}");
+        assert_eq!(e.operation, "PutJobSuccessResult");
+        assert_eq!(e.resource, "job-2");
+        assert_eq!(e.code.as_deref(), Some("AccessDeniedException"));
     }
 }

@@ -67,6 +67,22 @@ impl ReadError {
             Self::Aws(e) => e.error_type(),
         }
     }
+
+    /// As a plain [`AwsError`] (a missing deployment is a permanent error of
+    /// `operation` on it).
+    pub fn into_aws(self, operation: &'static str) -> AwsError {
+        match self {
+            Self::NotFound {
+                deployment_id,
+                detail,
+            } => AwsError::unexpected(
+                operation,
+                deployment_id,
+                format!("the deployment does not exist ({detail})"),
+            ),
+            Self::Aws(e) => e,
+        }
+    }
 }
 
 fn classify<E>(
@@ -129,6 +145,53 @@ pub async fn read_status(
             e.to_string(),
         ))
     })
+}
+
+/// A deployment as the traffic validator's hook mode first reads it
+/// (GetDeployment): what decides what to probe.
+#[derive(Debug, Clone)]
+pub struct HookDeployment {
+    pub deployment_id: String,
+    /// `computePlatform` (`Server`, `ECS`, `Lambda`), when CodeDeploy says.
+    pub compute_platform: Option<String>,
+    /// The S3 revision's key, when the revision is in S3.
+    pub s3_key: Option<String>,
+    info: DeploymentInfo,
+}
+
+/// GetDeployment for the hook mode: platform and S3 key.
+pub async fn read_hook_deployment(
+    client: &aws_sdk_codedeploy::Client,
+    deployment_id: &str,
+) -> Result<HookDeployment, ReadError> {
+    let info = get_deployment_info(client, deployment_id).await?;
+    Ok(HookDeployment {
+        deployment_id: deployment_id.to_string(),
+        compute_platform: info.compute_platform().map(|p| p.as_str().to_string()),
+        s3_key: info
+            .revision()
+            .and_then(|r| r.s3_location())
+            .and_then(|s3| s3.key())
+            .map(str::to_string),
+        info,
+    })
+}
+
+/// The hook deployment's view with its instance targets (read now).
+pub async fn read_hook_view(
+    client: &aws_sdk_codedeploy::Client,
+    deployment: &HookDeployment,
+) -> Result<DeploymentView, ReadError> {
+    let targets = read_targets(client, &deployment.deployment_id).await?;
+    deployment_view(&deployment.deployment_id, &deployment.info, &targets)
+}
+
+/// The ECS task sets of deployment `deployment_id`'s targets ([`ecs_task_sets`]).
+pub async fn read_task_sets(
+    client: &aws_sdk_codedeploy::Client,
+    deployment_id: &str,
+) -> Result<Vec<TaskSetView>, ReadError> {
+    Ok(ecs_task_sets(&read_targets(client, deployment_id).await?))
 }
 
 /// GetDeployment's `deploymentInfo` (a missing deployment is `NotFound`).

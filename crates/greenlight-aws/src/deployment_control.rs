@@ -1,13 +1,16 @@
-//! CodeDeploy writes and group reads of the failure runbook: stop a
-//! deployment with rollback, read and set the group's Auto Scaling groups,
-//! list the group's deployments (to find one a dead task left behind).
-//! (Reading one deployment is `crate::deployment`.)
+//! CodeDeploy deployment writes, the one place greenlight makes them:
+//! CreateDeployment (deployment-watcher `create`), ContinueDeployment and
+//! PutLifecycleEventHookExecutionStatus (traffic-validator), StopDeployment
+//! with rollback (the watcher's deadline, the validator's failed gate, the
+//! failure runbook). Reading deployments is `crate::deployment` (one) and
+//! `crate::deployment_list` (a group's).
 
 use crate::AwsError;
-use aws_sdk_codedeploy::types::TimeRange;
-use aws_smithy_types::DateTime;
-use greenlight_core::model::EpochMillis;
-use greenlight_core::runbook::DeploymentSummary;
+use aws_sdk_codedeploy::types::{
+    BundleType, DeploymentWaitType, LifecycleEventStatus, RevisionLocation, RevisionLocationType,
+    S3Location,
+};
+use greenlight_core::model::Revision;
 
 /// What StopDeployment answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,105 +54,387 @@ pub async fn stop_with_rollback(
     }
 }
 
-/// GetDeploymentGroup `autoScalingGroups` (names).
-pub async fn group_auto_scaling_groups(
+/// ContinueDeployment(`READY_WAIT`): a blue/green deployment waiting in
+/// Ready moves on to rerouting traffic.
+pub async fn continue_deployment(
     client: &aws_sdk_codedeploy::Client,
-    application: &str,
-    group: &str,
-) -> Result<Vec<String>, AwsError> {
-    let resource = format!("{application}/{group}");
-    let out = client
-        .get_deployment_group()
-        .application_name(application)
-        .deployment_group_name(group)
-        .send()
-        .await
-        .map_err(|e| AwsError::from_sdk("GetDeploymentGroup", &resource, &e))?;
-    Ok(out
-        .deployment_group_info()
-        .map(|info| {
-            info.auto_scaling_groups()
-                .iter()
-                .filter_map(|a| a.name())
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default())
-}
-
-/// UpdateDeploymentGroup `autoScalingGroups = asgs`.
-pub async fn set_group_auto_scaling_groups(
-    client: &aws_sdk_codedeploy::Client,
-    application: &str,
-    group: &str,
-    asgs: &[String],
+    deployment_id: &str,
 ) -> Result<(), AwsError> {
-    let resource = format!("{application}/{group}");
     client
-        .update_deployment_group()
-        .application_name(application)
-        .current_deployment_group_name(group)
-        .set_auto_scaling_groups(Some(asgs.to_vec()))
+        .continue_deployment()
+        .deployment_id(deployment_id)
+        .deployment_wait_type(DeploymentWaitType::ReadyWait)
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("UpdateDeploymentGroup", &resource, &e))?;
+        .map_err(|e| AwsError::from_sdk("ContinueDeployment", deployment_id, &e))?;
     Ok(())
 }
 
-/// At most this many ListDeployments pages are read.
-pub const MAX_LIST_PAGES: usize = 5;
-/// At most this many deployments are read with GetDeployment.
-pub const MAX_CANDIDATES: usize = 25;
-
-/// The group's deployments created at or after `created_after_ms`
-/// (ListDeployments with `createTimeRange.start`, then GetDeployment for each
-/// id for its description and create time), newest pages first as CodeDeploy
-/// lists them, at most [`MAX_CANDIDATES`].
-pub async fn list_group_deployments(
+/// PutLifecycleEventHookExecutionStatus: `succeeded` → `Succeeded`, else
+/// `Failed`.
+pub async fn put_hook_status(
     client: &aws_sdk_codedeploy::Client,
-    application: &str,
-    group: &str,
-    created_after_ms: EpochMillis,
-) -> Result<Vec<DeploymentSummary>, AwsError> {
-    let resource = format!("{application}/{group}");
-    let range = TimeRange::builder()
-        .start(DateTime::from_millis(created_after_ms))
+    deployment_id: &str,
+    hook_execution_id: &str,
+    succeeded: bool,
+) -> Result<(), AwsError> {
+    let status = if succeeded {
+        LifecycleEventStatus::Succeeded
+    } else {
+        LifecycleEventStatus::Failed
+    };
+    client
+        .put_lifecycle_event_hook_execution_status()
+        .deployment_id(deployment_id)
+        .lifecycle_event_hook_execution_id(hook_execution_id)
+        .status(status)
+        .send()
+        .await
+        .map_err(|e| {
+            AwsError::from_sdk("PutLifecycleEventHookExecutionStatus", deployment_id, &e)
+        })?;
+    Ok(())
+}
+
+/// A CreateDeployment request: an S3 zip revision to a deployment group.
+#[derive(Debug, Clone, Copy)]
+pub struct NewDeployment<'a> {
+    pub application: &'a str,
+    pub deployment_group: &'a str,
+    pub revision: &'a Revision,
+    pub deployment_config_name: &'a str,
+    /// Names the execution, so a retried `create` finds the deployment.
+    pub description: &'a str,
+    pub ignore_application_stop_failures: bool,
+}
+
+/// Why CreateDeployment made no deployment. Each carries the AWS error
+/// (operation, `application/group`, code, transient).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CreateError {
+    /// `DeploymentLimitExceededException`: the group already has a deployment.
+    #[error(transparent)]
+    GroupBusy(AwsError),
+    /// `ApplicationDoesNotExistException` / `DeploymentGroupDoesNotExistException`.
+    #[error(transparent)]
+    GroupNotFound(AwsError),
+    /// `InvalidRevisionException` / `RevisionDoesNotExistException` /
+    /// `RevisionRequiredException`.
+    #[error(transparent)]
+    RevisionRejected(AwsError),
+    /// Any other refusal of the request (config, role, Auto Scaling group, ...).
+    #[error(transparent)]
+    Rejected(AwsError),
+    /// Transient (throttling, 5xx, timeout), or an answer without an id.
+    #[error(transparent)]
+    Aws(AwsError),
+}
+
+/// CreateDeployment of `request`; answers the new deployment's id.
+pub async fn create_deployment(
+    client: &aws_sdk_codedeploy::Client,
+    request: &NewDeployment<'_>,
+) -> Result<String, CreateError> {
+    let non_empty = |v: &Option<String>| {
+        v.as_deref()
+            .map(|s| s.trim().trim_matches('"'))
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let revision = request.revision;
+    let s3 = S3Location::builder()
+        .bucket(&revision.bucket)
+        .key(&revision.key)
+        .bundle_type(BundleType::Zip)
+        .set_version(non_empty(&revision.version))
+        .set_e_tag(non_empty(&revision.etag))
         .build();
-    let mut ids = Vec::new();
-    let mut token: Option<String> = None;
-    for _ in 0..MAX_LIST_PAGES {
-        let out = client
-            .list_deployments()
-            .application_name(application)
-            .deployment_group_name(group)
-            .create_time_range(range.clone())
-            .set_next_token(token.clone())
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("ListDeployments", &resource, &e))?;
-        ids.extend(out.deployments().iter().cloned());
-        token = out.next_token().map(str::to_string);
-        if token.is_none() || ids.len() >= MAX_CANDIDATES {
-            break;
+    let location = RevisionLocation::builder()
+        .revision_type(RevisionLocationType::S3)
+        .s3_location(s3)
+        .build();
+    let resource = format!("{}/{}", request.application, request.deployment_group);
+    let out = client
+        .create_deployment()
+        .application_name(request.application)
+        .deployment_group_name(request.deployment_group)
+        .revision(location)
+        .deployment_config_name(request.deployment_config_name)
+        .description(request.description)
+        .ignore_application_stop_failures(request.ignore_application_stop_failures)
+        .send()
+        .await
+        .map_err(|e| {
+            let aws = AwsError::from_sdk("CreateDeployment", &resource, &e);
+            let Some(s) = e.as_service_error() else {
+                return CreateError::Aws(aws);
+            };
+            if s.is_deployment_limit_exceeded_exception() {
+                CreateError::GroupBusy(aws)
+            } else if s.is_application_does_not_exist_exception()
+                || s.is_deployment_group_does_not_exist_exception()
+            {
+                CreateError::GroupNotFound(aws)
+            } else if s.is_invalid_revision_exception()
+                || s.is_revision_does_not_exist_exception()
+                || s.is_revision_required_exception()
+            {
+                CreateError::RevisionRejected(aws)
+            } else if aws.transient || s.is_throttling_exception() {
+                // Throttling or a 5xx: says nothing about the deployment group.
+                CreateError::Aws(AwsError {
+                    transient: true,
+                    ..aws
+                })
+            } else {
+                CreateError::Rejected(aws)
+            }
+        })?;
+    out.deployment_id()
+        .filter(|id| !id.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            CreateError::Aws(AwsError::unexpected(
+                "CreateDeployment",
+                resource,
+                "the answer has no deploymentId",
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_codedeploy::config::http::HttpResponse;
+    use aws_sdk_codedeploy::config::retry::RetryConfig;
+    use aws_sdk_codedeploy::operation::continue_deployment::ContinueDeploymentOutput;
+    use aws_sdk_codedeploy::operation::create_deployment::{
+        CreateDeploymentError, CreateDeploymentOutput,
+    };
+    use aws_sdk_codedeploy::operation::put_lifecycle_event_hook_execution_status::PutLifecycleEventHookExecutionStatusOutput;
+    use aws_sdk_codedeploy::operation::stop_deployment::{
+        StopDeploymentError, StopDeploymentOutput,
+    };
+    use aws_sdk_codedeploy::types::error::{
+        DeploymentAlreadyCompletedException, DeploymentLimitExceededException,
+        InvalidRevisionException,
+    };
+    use aws_sdk_codedeploy::types::StopStatus;
+    use aws_sdk_codedeploy::Client;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use aws_smithy_types::body::SdkBody;
+
+    /// An AWS JSON error answer with `code`.
+    fn http(status: u16, code: &str) -> HttpResponse {
+        HttpResponse::new(
+            status.try_into().expect("status"),
+            SdkBody::from(format!(r#"{{"__type":"{code}","message":"m"}}"#)),
+        )
+    }
+
+    fn revision() -> Revision {
+        Revision {
+            bucket: "artifacts".into(),
+            key: "shop/app-1.2.3.zip".into(),
+            version: Some("\"v1\"".into()),
+            etag: Some(" ".into()),
+            label: "1.2.3".into(),
         }
     }
-    ids.truncate(MAX_CANDIDATES);
-    let mut found = Vec::with_capacity(ids.len());
-    for id in ids {
-        let out = client
-            .get_deployment()
-            .deployment_id(&id)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("GetDeployment", &id, &e))?;
-        let info = out.deployment_info();
-        found.push(DeploymentSummary {
-            description: info.and_then(|i| i.description()).map(str::to_string),
-            created_at_ms: info
-                .and_then(|i| i.create_time())
-                .and_then(|t| t.to_millis().ok()),
-            deployment_id: id,
-        });
+
+    fn request(revision: &Revision) -> NewDeployment<'_> {
+        NewDeployment {
+            application: "shop",
+            deployment_group: "prod",
+            revision,
+            deployment_config_name: "CodeDeployDefault.OneAtATime",
+            description: "greenlight execution gl-1",
+            ignore_application_stop_failures: false,
+        }
     }
-    Ok(found)
+
+    #[tokio::test]
+    async fn create_sends_the_s3_revision_and_answers_the_id() {
+        let rule = mock!(Client::create_deployment)
+            .match_requests(|r| {
+                let s3 = r.revision().and_then(|l| l.s3_location());
+                r.application_name() == Some("shop")
+                    && r.deployment_group_name() == Some("prod")
+                    && r.description() == Some("greenlight execution gl-1")
+                    && s3.and_then(|s| s.key()) == Some("shop/app-1.2.3.zip")
+                    && s3.and_then(|s| s.version()) == Some("v1")
+                    && s3.and_then(|s| s.e_tag()).is_none()
+                    && s3.and_then(|s| s.bundle_type()) == Some(&BundleType::Zip)
+            })
+            .then_output(|| {
+                CreateDeploymentOutput::builder()
+                    .deployment_id("d-1")
+                    .build()
+            });
+        let client = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, [&rule]);
+        let r = revision();
+        assert_eq!(
+            create_deployment(&client, &request(&r)).await,
+            Ok("d-1".to_string())
+        );
+        assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn create_refusals_are_told_apart() {
+        let r = revision();
+        let busy = mock!(Client::create_deployment).then_error(|| {
+            CreateDeploymentError::DeploymentLimitExceededException(
+                DeploymentLimitExceededException::builder()
+                    .message("busy")
+                    .build(),
+            )
+        });
+        let client = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, [&busy]);
+        assert!(matches!(
+            create_deployment(&client, &request(&r)).await,
+            Err(CreateError::GroupBusy(e)) if e.resource == "shop/prod" && !e.transient
+        ));
+        let bad = mock!(Client::create_deployment).then_error(|| {
+            CreateDeploymentError::InvalidRevisionException(
+                InvalidRevisionException::builder()
+                    .message("no zip")
+                    .build(),
+            )
+        });
+        let client = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, [&bad]);
+        assert!(matches!(
+            create_deployment(&client, &request(&r)).await,
+            Err(CreateError::RevisionRejected(e)) if e.message.contains("no zip")
+        ));
+        let denied = mock!(Client::create_deployment)
+            .then_http_response(|| http(400, "InvalidRoleException"));
+        let client = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, [&denied]);
+        let Err(CreateError::Rejected(e)) = create_deployment(&client, &request(&r)).await else {
+            panic!("a permanent refusal is Rejected");
+        };
+        assert_eq!(
+            (
+                e.operation,
+                e.resource.as_str(),
+                e.code.as_deref(),
+                e.transient
+            ),
+            (
+                "CreateDeployment",
+                "shop/prod",
+                Some("InvalidRoleException"),
+                false
+            )
+        );
+        let throttled = mock!(Client::create_deployment)
+            .then_http_response(|| http(400, "ThrottlingException"));
+        let client = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, [&throttled], |c| c
+            .retry_config(RetryConfig::standard().with_max_attempts(1)));
+        let Err(CreateError::Aws(e)) = create_deployment(&client, &request(&r)).await else {
+            panic!("throttling is a plain transient AWS error");
+        };
+        assert!(e.transient);
+        assert_eq!(e.error_type(), greenlight_core::errors::AWS_TRANSIENT);
+        let empty = mock!(Client::create_deployment)
+            .then_output(|| CreateDeploymentOutput::builder().build());
+        let client = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, [&empty]);
+        assert!(matches!(
+            create_deployment(&client, &request(&r)).await,
+            Err(CreateError::Aws(e)) if !e.transient && e.message.contains("no deploymentId")
+        ));
+    }
+
+    #[tokio::test]
+    async fn stop_asks_for_rollback_and_takes_a_completed_deployment() {
+        let ok = mock!(Client::stop_deployment)
+            .match_requests(|r| {
+                r.deployment_id() == Some("d-1") && r.auto_rollback_enabled() == Some(true)
+            })
+            .then_output(|| {
+                StopDeploymentOutput::builder()
+                    .status(StopStatus::Pending)
+                    .status_message("stopping")
+                    .build()
+            });
+        let client = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, [&ok]);
+        assert_eq!(
+            stop_with_rollback(&client, "d-1").await,
+            Ok(StopOutcome::Stopping {
+                status: "Pending".into(),
+                message: "stopping".into()
+            })
+        );
+        let done = mock!(Client::stop_deployment).then_error(|| {
+            StopDeploymentError::DeploymentAlreadyCompletedException(
+                DeploymentAlreadyCompletedException::builder().build(),
+            )
+        });
+        let client = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, [&done]);
+        assert_eq!(
+            stop_with_rollback(&client, "d-1").await,
+            Ok(StopOutcome::AlreadyCompleted)
+        );
+        let throttled =
+            mock!(Client::stop_deployment).then_http_response(|| http(400, "ThrottlingException"));
+        let client = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, [&throttled], |c| c
+            .retry_config(RetryConfig::standard().with_max_attempts(1)));
+        let e = stop_with_rollback(&client, "d-1").await.unwrap_err();
+        assert!(e.transient, "{e}");
+        assert_eq!(
+            (e.operation, e.resource.as_str()),
+            ("StopDeployment", "d-1")
+        );
+    }
+
+    #[tokio::test]
+    async fn continue_and_hook_status() {
+        let cont = mock!(Client::continue_deployment)
+            .match_requests(|r| {
+                r.deployment_id() == Some("d-1")
+                    && r.deployment_wait_type() == Some(&DeploymentWaitType::ReadyWait)
+            })
+            .then_output(|| ContinueDeploymentOutput::builder().build());
+        let hook = mock!(Client::put_lifecycle_event_hook_execution_status)
+            .match_requests(|r| {
+                r.lifecycle_event_hook_execution_id() == Some("h-1")
+                    && r.status() == Some(&LifecycleEventStatus::Failed)
+            })
+            .then_output(|| PutLifecycleEventHookExecutionStatusOutput::builder().build());
+        let client = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, [&cont, &hook]);
+        continue_deployment(&client, "d-1")
+            .await
+            .expect("continued");
+        put_hook_status(&client, "d-1", "h-1", false)
+            .await
+            .expect("answered");
+        assert_eq!((cont.num_calls(), hook.num_calls()), (1, 1));
+
+        let throttled = mock!(Client::continue_deployment)
+            .then_http_response(|| http(503, "ServiceUnavailable"));
+        let client = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, [&throttled], |c| c
+            .retry_config(RetryConfig::standard().with_max_attempts(1)));
+        let e = continue_deployment(&client, "d-1").await.unwrap_err();
+        assert!(e.transient, "{e}");
+        let gone = mock!(Client::put_lifecycle_event_hook_execution_status)
+            .then_http_response(|| http(400, "LifecycleEventAlreadyCompletedException"));
+        let client = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, [&gone]);
+        let e = put_hook_status(&client, "d-1", "h-1", true)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (
+                e.operation,
+                e.resource.as_str(),
+                e.code.as_deref(),
+                e.transient
+            ),
+            (
+                "PutLifecycleEventHookExecutionStatus",
+                "d-1",
+                Some("LifecycleEventAlreadyCompletedException"),
+                false
+            )
+        );
+    }
 }

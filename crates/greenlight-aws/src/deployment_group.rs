@@ -1,22 +1,43 @@
-//! Reading one CodeDeploy deployment group (GetDeploymentGroup) into the
-//! core's [`GroupFacts`]: deployment style, the Ready gate and its wait, the
-//! blue termination wait, the ALB target groups and the Auto Scaling groups.
+//! CodeDeploy deployment groups, the one reader and writer of them:
+//! GetDeploymentGroup into the core's [`GroupFacts`] (deployment style, the
+//! Ready gate and its wait, the blue termination wait, the ALB target groups
+//! and the Auto Scaling groups), and UpdateDeploymentGroup of its Auto
+//! Scaling groups.
 //!
-//! Used by deployment-watcher (`create` records the blue Auto Scaling groups
-//! and the termination wait) and [`crate::load_balancer::target_group_arns`]
-//! (the target group names).
+//! One call site builds the GetDeploymentGroup request ([`lookup`]); its
+//! answers are read three ways: the trigger's gate ([`read_group_facts`]:
+//! unknown application told apart from unknown group), the facts reader
+//! ([`read_deployment_group`]: deployment-watcher `create`, and
+//! [`crate::load_balancer::target_group_arns`]), and the failure runbook's
+//! [`group_auto_scaling_groups`].
 
+use aws_sdk_codedeploy::operation::get_deployment_group::GetDeploymentGroupError;
 use aws_sdk_codedeploy::types::DeploymentGroupInfo;
 use greenlight_core::errors;
-use greenlight_core::trigger::GroupFacts;
+use greenlight_core::trigger::{GroupFacts, Target};
 
 use crate::error::AwsError;
+
+/// What GetDeploymentGroup answered about a target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupLookup {
+    Found(GroupFacts),
+    /// ApplicationDoesNotExist / InvalidApplicationName / ApplicationNameRequired.
+    NoApplication {
+        detail: String,
+    },
+    /// DeploymentGroupDoesNotExist / InvalidDeploymentGroupName /
+    /// DeploymentGroupNameRequired, or an answer without deploymentGroupInfo.
+    NoGroup {
+        detail: String,
+    },
+}
 
 /// Why a deployment group could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GroupReadError {
-    /// `ApplicationDoesNotExistException` / `DeploymentGroupDoesNotExistException`
-    /// (or an invalid name).
+    /// The application or the deployment group does not exist (or its name
+    /// is invalid).
     #[error("CodeDeploy deployment group {group:?} of application {application:?} does not exist ({detail}); check the application and deployment group names")]
     NotFound {
         application: String,
@@ -36,47 +57,125 @@ impl GroupReadError {
             Self::Aws(e) => e.error_type(),
         }
     }
+
+    /// A `NotFound` for `application`/`group` from the service's error.
+    pub(crate) fn not_found(application: &str, group: &str, error: AwsError) -> Self {
+        Self::NotFound {
+            application: application.to_string(),
+            group: group.to_string(),
+            detail: match &error.code {
+                Some(code) => format!("{code}: {}", error.message),
+                None => error.message,
+            },
+        }
+    }
 }
 
-/// GetDeploymentGroup `application`/`group` as [`GroupFacts`].
+/// GetDeploymentGroup `application`/`group`: the one place the request is
+/// built and its service errors are told apart.
+async fn lookup(
+    client: &aws_sdk_codedeploy::Client,
+    application: &str,
+    group: &str,
+) -> Result<GroupLookup, AwsError> {
+    let answer = client
+        .get_deployment_group()
+        .application_name(application)
+        .deployment_group_name(group)
+        .send()
+        .await;
+    let out = match answer {
+        Ok(out) => out,
+        Err(err) => {
+            let error =
+                AwsError::from_sdk("GetDeploymentGroup", format!("{application}/{group}"), &err);
+            let detail = match &error.code {
+                Some(code) => format!("{code}: {}", error.message),
+                None => error.message.clone(),
+            };
+            return match err.as_service_error() {
+                Some(
+                    GetDeploymentGroupError::ApplicationDoesNotExistException(_)
+                    | GetDeploymentGroupError::InvalidApplicationNameException(_)
+                    | GetDeploymentGroupError::ApplicationNameRequiredException(_),
+                ) => Ok(GroupLookup::NoApplication { detail }),
+                Some(
+                    GetDeploymentGroupError::DeploymentGroupDoesNotExistException(_)
+                    | GetDeploymentGroupError::InvalidDeploymentGroupNameException(_)
+                    | GetDeploymentGroupError::DeploymentGroupNameRequiredException(_),
+                ) => Ok(GroupLookup::NoGroup { detail }),
+                _ => Err(error),
+            };
+        }
+    };
+    Ok(match out.deployment_group_info() {
+        Some(info) => GroupLookup::Found(group_facts(info)),
+        None => GroupLookup::NoGroup {
+            detail: "GetDeploymentGroup returned no deploymentGroupInfo".into(),
+        },
+    })
+}
+
+/// GetDeploymentGroup for `target`, as the trigger's gate reads it.
+pub async fn read_group_facts(
+    client: &aws_sdk_codedeploy::Client,
+    target: &Target,
+) -> Result<GroupLookup, AwsError> {
+    lookup(client, &target.application, &target.deployment_group).await
+}
+
+/// GetDeploymentGroup `application`/`group` as [`GroupFacts`]; a missing
+/// application or group is [`GroupReadError::NotFound`].
 pub async fn read_deployment_group(
     client: &aws_sdk_codedeploy::Client,
     application: &str,
     group: &str,
 ) -> Result<GroupFacts, GroupReadError> {
-    let resource = format!("{application}/{group}");
-    let out = client
-        .get_deployment_group()
+    match lookup(client, application, group).await? {
+        GroupLookup::Found(facts) => Ok(facts),
+        GroupLookup::NoApplication { detail } | GroupLookup::NoGroup { detail } => {
+            Err(GroupReadError::NotFound {
+                application: application.to_string(),
+                group: group.to_string(),
+                detail,
+            })
+        }
+    }
+}
+
+/// GetDeploymentGroup `autoScalingGroups` (names).
+pub async fn group_auto_scaling_groups(
+    client: &aws_sdk_codedeploy::Client,
+    application: &str,
+    group: &str,
+) -> Result<Vec<String>, GroupReadError> {
+    Ok(read_deployment_group(client, application, group)
+        .await?
+        .auto_scaling_groups)
+}
+
+/// UpdateDeploymentGroup `autoScalingGroups = asgs`.
+pub async fn set_group_auto_scaling_groups(
+    client: &aws_sdk_codedeploy::Client,
+    application: &str,
+    group: &str,
+    asgs: &[String],
+) -> Result<(), AwsError> {
+    client
+        .update_deployment_group()
         .application_name(application)
-        .deployment_group_name(group)
+        .current_deployment_group_name(group)
+        .set_auto_scaling_groups(Some(asgs.to_vec()))
         .send()
         .await
-        .map_err(|err| {
-            let not_found = err.as_service_error().is_some_and(|e| {
-                e.is_deployment_group_does_not_exist_exception()
-                    || e.is_application_does_not_exist_exception()
-                    || e.is_invalid_application_name_exception()
-                    || e.is_invalid_deployment_group_name_exception()
-            });
-            let aws = AwsError::from_sdk("GetDeploymentGroup", &resource, &err);
-            if not_found {
-                GroupReadError::NotFound {
-                    application: application.to_string(),
-                    group: group.to_string(),
-                    detail: aws.message,
-                }
-            } else {
-                GroupReadError::Aws(aws)
-            }
+        .map_err(|e| {
+            AwsError::from_sdk(
+                "UpdateDeploymentGroup",
+                format!("{application}/{group}"),
+                &e,
+            )
         })?;
-    let info = out.deployment_group_info().ok_or_else(|| {
-        AwsError::unexpected(
-            "GetDeploymentGroup",
-            &resource,
-            "the answer has no deploymentGroupInfo",
-        )
-    })?;
-    Ok(group_facts(info))
+    Ok(())
 }
 
 /// Maps GetDeploymentGroup's `deploymentGroupInfo` to the core's facts.
@@ -178,8 +277,9 @@ pub async fn read_group_alarm_names(
 mod tests {
     use super::*;
     use aws_sdk_codedeploy::config::http::HttpResponse;
-    use aws_sdk_codedeploy::operation::get_deployment_group::{
-        GetDeploymentGroupError, GetDeploymentGroupOutput,
+    use aws_sdk_codedeploy::operation::get_deployment_group::GetDeploymentGroupOutput;
+    use aws_sdk_codedeploy::types::error::{
+        ApplicationDoesNotExistException, DeploymentGroupDoesNotExistException,
     };
     use aws_sdk_codedeploy::types::{
         AutoScalingGroup, BlueGreenDeploymentConfiguration, BlueInstanceTerminationOption,
@@ -343,5 +443,103 @@ mod tests {
                 .expect("read"),
             ["shop-5xx"]
         );
+    }
+
+    fn target() -> Target {
+        Target {
+            application: "shop".into(),
+            deployment_group: "shop-prod".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn missing_application_and_group_are_told_apart() {
+        let app = mock!(aws_sdk_codedeploy::Client::get_deployment_group).then_error(|| {
+            GetDeploymentGroupError::ApplicationDoesNotExistException(
+                ApplicationDoesNotExistException::builder()
+                    .message("no app")
+                    .build(),
+            )
+        });
+        let client = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, [&app]);
+        assert!(matches!(
+            read_group_facts(&client, &target()).await,
+            Ok(GroupLookup::NoApplication { detail }) if detail.contains("no app")
+        ));
+        let group = mock!(aws_sdk_codedeploy::Client::get_deployment_group).then_error(|| {
+            GetDeploymentGroupError::DeploymentGroupDoesNotExistException(
+                DeploymentGroupDoesNotExistException::builder().build(),
+            )
+        });
+        let client = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, [&group]);
+        assert!(matches!(
+            read_group_facts(&client, &target()).await,
+            Ok(GroupLookup::NoGroup { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn facts_are_read_as_strings() {
+        let rule = mock!(aws_sdk_codedeploy::Client::get_deployment_group).then_output(|| {
+            GetDeploymentGroupOutput::builder()
+                .deployment_group_info(
+                    DeploymentGroupInfo::builder()
+                        .deployment_style(
+                            DeploymentStyle::builder()
+                                .deployment_type(DeploymentType::InPlace)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build()
+        });
+        let client = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, [&rule]);
+        let Ok(GroupLookup::Found(facts)) = read_group_facts(&client, &target()).await else {
+            panic!("expected facts");
+        };
+        assert_eq!(facts.deployment_type.as_deref(), Some("IN_PLACE"));
+        assert_eq!(facts.ready_action_on_timeout, None);
+        assert!(facts.target_groups.is_empty());
+    }
+
+    #[tokio::test]
+    async fn group_writes_and_the_asg_reader() {
+        let read = mock!(Client::get_deployment_group).then_output(|| {
+            GetDeploymentGroupOutput::builder()
+                .deployment_group_info(info())
+                .build()
+        });
+        let client = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, [&read]);
+        assert_eq!(
+            group_auto_scaling_groups(&client, "shop", "prod").await,
+            Ok(vec!["shop-blue".to_string()])
+        );
+        let write = mock!(Client::update_deployment_group)
+            .match_requests(|r| {
+                r.current_deployment_group_name() == Some("prod")
+                    && r.auto_scaling_groups() == ["shop-blue".to_string()]
+            })
+            .then_output(|| {
+                aws_sdk_codedeploy::operation::update_deployment_group::UpdateDeploymentGroupOutput::builder().build()
+            });
+        let client = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, [&write]);
+        set_group_auto_scaling_groups(&client, "shop", "prod", &["shop-blue".to_string()])
+            .await
+            .expect("updated");
+        assert_eq!(write.num_calls(), 1);
+        let denied = mock!(Client::update_deployment_group).then_http_response(|| {
+            HttpResponse::new(
+                400.try_into().unwrap(),
+                SdkBody::from(r#"{"__type":"AccessDeniedException","message":"no"}"#),
+            )
+        });
+        let client = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, [&denied]);
+        let e = set_group_auto_scaling_groups(&client, "shop", "prod", &[])
+            .await
+            .unwrap_err();
+        assert!(!e.transient);
+        assert_eq!(e.operation, "UpdateDeploymentGroup");
+        assert_eq!(e.resource, "shop/prod");
+        assert_eq!(e.code.as_deref(), Some("AccessDeniedException"));
     }
 }

@@ -1,5 +1,7 @@
-//! Step Functions executions: StartExecution (idempotent by name) and
-//! DescribeExecution, mapped to `greenlight_core::trigger` types.
+//! Step Functions executions: StartExecution (idempotent by name),
+//! DescribeExecution (the one reader: status, output/error/cause and input)
+//! and ListExecutions (the running executions of the pipeline), mapped to
+//! `greenlight_core::trigger` types.
 
 use aws_sdk_sfn::operation::start_execution::StartExecutionError;
 use aws_sdk_sfn::types::ExecutionStatus as SdkStatus;
@@ -68,6 +70,17 @@ pub async fn start_execution(
 pub struct ExecutionView {
     pub name: String,
     pub status: ExecutionStatus,
+    /// The execution's input (JSON text; `None` when Step Functions does not
+    /// return it, e.g. input too large or not readable to the caller).
+    pub input: Option<String>,
+}
+
+/// DescribeExecution's error code for an execution that does not exist.
+pub const EXECUTION_DOES_NOT_EXIST: &str = "ExecutionDoesNotExist";
+
+/// True when `err` says the execution does not exist.
+pub fn is_missing_execution(err: &AwsError) -> bool {
+    err.has_code(&[EXECUTION_DOES_NOT_EXIST])
 }
 
 /// DescribeExecution `execution_arn`.
@@ -80,7 +93,16 @@ pub async fn describe_execution(
         .execution_arn(execution_arn)
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("DescribeExecution", execution_arn, &e))?;
+        .map_err(|e| {
+            let mut err = AwsError::from_sdk("DescribeExecution", execution_arn, &e);
+            if err.code.is_none()
+                && e.as_service_error()
+                    .is_some_and(|s| s.is_execution_does_not_exist())
+            {
+                err.code = Some(EXECUTION_DOES_NOT_EXIST.to_string());
+            }
+            err
+        })?;
     let name = out.name().map(str::to_string).unwrap_or_else(|| {
         execution_arn
             .rsplit(':')
@@ -109,33 +131,51 @@ pub async fn describe_execution(
         },
         other => ExecutionStatus::Unknown(other.as_str().to_string()),
     };
-    Ok(ExecutionView { name, status })
-}
-
-/// DescribeExecution as the failure path reads it: the execution's status and
-/// input (JSON text; `None` when Step Functions does not return it).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExecutionInput {
-    pub status: String,
-    pub input: Option<String>,
-}
-
-/// DescribeExecution of `execution_arn`, with its input (the failure path
-/// reads a dead execution's PipelineState from it).
-pub async fn describe_execution_input(
-    sfn: &aws_sdk_sfn::Client,
-    execution_arn: &str,
-) -> Result<ExecutionInput, AwsError> {
-    let out = sfn
-        .describe_execution()
-        .execution_arn(execution_arn)
-        .send()
-        .await
-        .map_err(|e| AwsError::from_sdk("DescribeExecution", execution_arn, &e))?;
-    Ok(ExecutionInput {
-        status: out.status().as_str().to_string(),
-        input: out.input().map(str::to_string),
+    Ok(ExecutionView {
+        name,
+        status,
+        input: owned(out.input()),
     })
+}
+
+/// One execution ListExecutions lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutionSummary {
+    pub name: String,
+    pub execution_arn: String,
+}
+
+/// At most this many ListExecutions pages are read (1000 executions a page
+/// at most: Step Functions API reference, ListExecutions `maxResults`).
+pub const MAX_EXECUTION_PAGES: usize = 50;
+
+/// ListExecutions(statusFilter RUNNING) of `state_machine_arn`, every page
+/// (at most [`MAX_EXECUTION_PAGES`]).
+pub async fn list_running_executions(
+    client: &aws_sdk_sfn::Client,
+    state_machine_arn: &str,
+) -> Result<Vec<ExecutionSummary>, AwsError> {
+    let mut found = Vec::new();
+    let mut next_token: Option<String> = None;
+    for _ in 0..MAX_EXECUTION_PAGES {
+        let page = client
+            .list_executions()
+            .state_machine_arn(state_machine_arn)
+            .status_filter(SdkStatus::Running)
+            .set_next_token(next_token.take())
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("ListExecutions", state_machine_arn, &e))?;
+        found.extend(page.executions().iter().map(|item| ExecutionSummary {
+            name: item.name().to_string(),
+            execution_arn: item.execution_arn().to_string(),
+        }));
+        match page.next_token() {
+            Some(t) if !t.is_empty() => next_token = Some(t.to_string()),
+            _ => break,
+        }
+    }
+    Ok(found)
 }
 
 #[cfg(test)]
@@ -241,5 +281,124 @@ mod tests {
         let e = describe_execution(&client, EXEC).await.unwrap_err();
         assert_eq!(e.code.as_deref(), Some("ExecutionDoesNotExist"));
         assert_eq!(e.resource, EXEC);
+    }
+
+    fn http(status: u16, code: &str) -> aws_sdk_sfn::config::http::HttpResponse {
+        aws_sdk_sfn::config::http::HttpResponse::new(
+            status.try_into().expect("status"),
+            aws_smithy_types::body::SdkBody::from(format!(
+                r#"{{"__type":"{code}","message":"m"}}"#
+            )),
+        )
+    }
+
+    #[tokio::test]
+    async fn describe_reads_the_input_and_names_a_missing_execution() {
+        let rule = mock!(aws_sdk_sfn::Client::describe_execution).then_output(|| {
+            DescribeExecutionOutput::builder()
+                .execution_arn(EXEC)
+                .state_machine_arn(SM)
+                .status(SdkStatus::Running)
+                .input(r#"{"k":1}"#)
+                .start_date(aws_smithy_types::DateTime::from_secs(0))
+                .build()
+                .expect("output")
+        });
+        let client = mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&rule]);
+        let v = describe_execution(&client, EXEC).await.expect("read");
+        assert_eq!(
+            v,
+            ExecutionView {
+                name: "gl-x".into(),
+                status: ExecutionStatus::Running,
+                input: Some(r#"{"k":1}"#.into()),
+            }
+        );
+        // A typed error without metadata still reads as ExecutionDoesNotExist.
+        let gone = mock!(aws_sdk_sfn::Client::describe_execution).then_error(|| {
+            DescribeExecutionError::ExecutionDoesNotExist(ExecutionDoesNotExist::builder().build())
+        });
+        let client = mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&gone]);
+        let e = describe_execution(&client, EXEC).await.unwrap_err();
+        assert!(is_missing_execution(&e), "{e}");
+        assert!(!e.transient);
+        let throttled = mock!(aws_sdk_sfn::Client::describe_execution)
+            .then_http_response(|| http(400, "ThrottlingException"));
+        let client = mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&throttled], |c| c
+            .retry_config(
+                aws_sdk_sfn::config::retry::RetryConfig::standard().with_max_attempts(1)
+            ));
+        let e = describe_execution(&client, EXEC).await.unwrap_err();
+        assert!(e.transient, "{e}");
+        assert!(!is_missing_execution(&e));
+    }
+
+    #[tokio::test]
+    async fn running_executions_across_pages() {
+        use aws_sdk_sfn::operation::list_executions::ListExecutionsOutput;
+        use aws_sdk_sfn::types::ExecutionListItem;
+        let item = |name: &str| {
+            ExecutionListItem::builder()
+                .execution_arn(format!("{EXEC}-{name}"))
+                .state_machine_arn(SM)
+                .name(name)
+                .status(SdkStatus::Running)
+                .start_date(aws_smithy_types::DateTime::from_secs(0))
+                .build()
+                .expect("item")
+        };
+        let first = mock!(aws_sdk_sfn::Client::list_executions)
+            .match_requests(|r| {
+                r.next_token().is_none() && r.status_filter() == Some(&SdkStatus::Running)
+            })
+            .then_output(move || {
+                ListExecutionsOutput::builder()
+                    .executions(item("a"))
+                    .next_token("t")
+                    .build()
+                    .expect("output")
+            });
+        let second = mock!(aws_sdk_sfn::Client::list_executions)
+            .match_requests(|r| r.next_token() == Some("t"))
+            .then_output(move || {
+                ListExecutionsOutput::builder()
+                    .executions(item("b"))
+                    .build()
+                    .expect("output")
+            });
+        let client = mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&first, &second]);
+        let names: Vec<String> = list_running_executions(&client, SM)
+            .await
+            .expect("listed")
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+        let throttled = mock!(aws_sdk_sfn::Client::list_executions)
+            .then_http_response(|| http(400, "ThrottlingException"));
+        let client = mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&throttled], |c| c
+            .retry_config(
+                aws_sdk_sfn::config::retry::RetryConfig::standard().with_max_attempts(1)
+            ));
+        let e = list_running_executions(&client, SM).await.unwrap_err();
+        assert!(e.transient, "{e}");
+        let missing = mock!(aws_sdk_sfn::Client::list_executions)
+            .then_http_response(|| http(400, "StateMachineDoesNotExist"));
+        let client = mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&missing]);
+        let e = list_running_executions(&client, SM).await.unwrap_err();
+        assert_eq!(
+            (
+                e.operation,
+                e.resource.as_str(),
+                e.code.as_deref(),
+                e.transient
+            ),
+            (
+                "ListExecutions",
+                SM,
+                Some("StateMachineDoesNotExist"),
+                false
+            )
+        );
     }
 }

@@ -8,12 +8,12 @@ pub mod config;
 pub mod deployment;
 pub mod deployment_control;
 pub mod deployment_group;
+pub mod deployment_list;
 pub mod error;
 pub mod executions;
-pub mod group_gate;
+pub mod instances;
 pub mod load_balancer;
 pub mod notify;
-pub mod pipeline_job;
 pub mod reports;
 
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;

@@ -154,7 +154,10 @@ impl LocalCloud {
             faults: Some(faults.clone()),
         });
         let pipeline = CodePipelineJobs::new(lambda.clone(), scale);
+        // The front server records CopyObject writes; the relay's S3 events read them.
+        let s3_events = Arc::new(crate::relay::S3EventState::default());
         front.start(Arc::new(Services {
+            s3_events: s3_events.clone(),
             moto_endpoint: moto.endpoint(),
             lambda: lambda.clone(),
             codedeploy: codedeploy.clone(),
@@ -234,21 +237,26 @@ impl LocalCloud {
             aws_sdk_sqs::Client::new(&sdk),
             lambda.clone(),
             vec![
+                // template.yaml: the trigger's OnFailure destination is RejectedUploads.
                 RelayRoute {
                     queue_url: resources.trigger_queue_url.clone(),
                     function_name: lambda_host::DEPLOY_TRIGGER.into(),
+                    on_failure_queue: Some(resources.rejected_queue_url.clone()),
                 },
                 RelayRoute {
                     queue_url: resources.codedeploy_queue_url.clone(),
                     function_name: lambda_host::FAILURE_HANDLER.into(),
+                    on_failure_queue: None,
                 },
                 RelayRoute {
                     queue_url: resources.execution_queue_url.clone(),
                     function_name: lambda_host::FAILURE_HANDLER.into(),
+                    on_failure_queue: None,
                 },
             ],
             RelayConfig {
                 dead_letter_log: Some(options.work_dir.join("dead-letters.jsonl")),
+                s3_events,
                 ..RelayConfig::default()
             },
         );

@@ -98,6 +98,9 @@ pub struct Services {
     pub pipeline: Arc<CodePipelineJobs>,
     /// Faults and rate limits applied before routing (see [`crate::faults`]).
     pub faults: Arc<Faults>,
+    /// Shared with the relay: objects written by CopyObject, so their S3
+    /// event says `reason: CopyObject` ([`copy_object_target`]).
+    pub s3_events: Arc<crate::relay::S3EventState>,
 }
 
 /// ELBv2 writes after which the emulated load balancer re-reads moto.
@@ -454,8 +457,55 @@ async fn route(
         Route::CloudWatchCbor { operation } => {
             cloudwatch_cbor(proxy, parts, &body, &operation).await
         }
-        Route::Moto => proxy.forward(parts, body).await,
+        Route::Moto => {
+            // Recorded before moto answers: moto queues the S3 event while it
+            // handles the request, and the relay may read it before the
+            // answer is back here.
+            let copy = copy_object_target(&parts.method, &path, query.as_deref(), &parts.headers);
+            if let Some((bucket, key)) = &copy {
+                services.s3_events.record_copy(bucket, key);
+            }
+            let response = proxy.forward(parts, body).await;
+            if let Some((bucket, key)) = &copy {
+                if !response.status().is_success() {
+                    services.s3_events.forget_copy(bucket, key);
+                }
+            }
+            response
+        }
     })
+}
+
+/// The bucket and key a path-style S3 CopyObject request writes: `PUT
+/// /{bucket}/{key}` with an `x-amz-copy-source` header (S3 API reference,
+/// "CopyObject"); UploadPartCopy (the same header on a part upload, with
+/// `partNumber` and `uploadId`) writes no object. The key is the path's
+/// percent-decoded rest.
+pub fn copy_object_target(
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Option<(String, String)> {
+    if method != Method::PUT || !headers.contains_key("x-amz-copy-source") {
+        return None;
+    }
+    let part_upload = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .any(|(name, _)| name == "uploadId" || name == "partNumber");
+    if part_upload {
+        return None;
+    }
+    let (bucket, key) = path.strip_prefix('/')?.split_once('/')?;
+    if bucket.is_empty() || key.is_empty() {
+        return None;
+    }
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8()
+            .map(|c| c.into_owned())
+            .ok()
+    };
+    Some((decode(bucket)?, decode(key)?))
 }
 
 /// A CBOR CloudWatch request answered by moto's JSON 1.0 CloudWatch ([`cloudwatch`]).

@@ -4,6 +4,7 @@ pub mod clock;
 pub mod cloud;
 pub mod codedeploy;
 pub mod codepipeline;
+pub mod emulated;
 pub mod execution_events;
 pub mod fault_cli;
 pub mod faults;

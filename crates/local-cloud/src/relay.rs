@@ -41,6 +41,16 @@
 //!   greater than the key's last, from a nanosecond clock, and a duplicate
 //!   delivery of one event keeps its sequencer.
 //!
+//! A message given up on from a route with an `on_failure_queue` (the
+//! trigger's: template.yaml's `EventInvokeConfig.DestinationConfig.OnFailure`
+//! → RejectedUploads) is also sent there as the invocation record Lambda
+//! writes to an asynchronous invocation's on-failure destination
+//! ([`invocation_record`]; Lambda developer guide, "Capturing records of
+//! Lambda asynchronous invocations": `requestContext.condition`
+//! `RetriesExhausted`, `requestPayload` = the event, `responsePayload` = the
+//! function's error). The relay's tries stand in for the invocation and its
+//! `MaximumRetryAttempts` retries (`max_receive_count` = 1 + 2 retries).
+//!
 //! Not faithful: S3 events' `request-id` stays moto's constant; moto's
 //! pattern matcher sees the raw event (a pattern on `detail.object.etag`
 //! would not match there).
@@ -61,10 +71,13 @@ use tokio::task::JoinHandle;
 pub const MOTO_CONSTANT_EVENT_ID: &str = "17793124-05d4-b198-2fde-7ededc63b103";
 
 /// One queue and the function its events go to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RelayRoute {
     pub queue_url: String,
     pub function_name: String,
+    /// The function's on-failure destination (an SQS queue URL): an event
+    /// given up on is sent there as an [`invocation_record`].
+    pub on_failure_queue: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -81,6 +94,9 @@ pub struct RelayConfig {
     pub max_concurrency: usize,
     /// Dead letters are also appended here as JSON lines, when set.
     pub dead_letter_log: Option<PathBuf>,
+    /// What S3 event normalization remembers; shared with the front server,
+    /// which records the objects CopyObject writes ([`S3EventState::record_copy`]).
+    pub s3_events: Arc<S3EventState>,
 }
 
 impl Default for RelayConfig {
@@ -92,6 +108,7 @@ impl Default for RelayConfig {
             retry_delay: Duration::from_secs(1),
             max_concurrency: 8,
             dead_letter_log: None,
+            s3_events: Arc::new(S3EventState::default()),
         }
     }
 }
@@ -138,9 +155,9 @@ impl Relay {
         let inner = Arc::new(Inner {
             sqs,
             lambda,
+            s3_events: config.s3_events.clone(),
             config,
             dead: Mutex::new(Vec::new()),
-            s3_events: Arc::new(S3EventState::default()),
             delivered: AtomicU64::new(0),
             failed_attempts: AtomicU64::new(0),
         });
@@ -265,9 +282,11 @@ async fn deliver(inner: &Inner, route: &RelayRoute, message: aws_sdk_sqs::types:
     let Some(handle) = message.receipt_handle() else {
         return;
     };
+    let mut delivered_event = None;
     let outcome = match serde_json::from_str::<Value>(&body) {
         Ok(event) => {
             let event = normalize_event(event, &inner.s3_events);
+            delivered_event = Some(event.clone());
             inner
                 .lambda
                 .invoke(&route.function_name, event)
@@ -298,6 +317,19 @@ async fn deliver(inner: &Inner, route: &RelayRoute, message: aws_sdk_sqs::types:
                     error_message,
                     body,
                 };
+                if let Some(queue) = &route.on_failure_queue {
+                    let payload =
+                        delivered_event.unwrap_or_else(|| Value::String(letter.body.clone()));
+                    let record = invocation_record(
+                        &route.function_name,
+                        payload,
+                        &letter.error_type,
+                        &letter.error_message,
+                        receive_count,
+                        &letter.message_id,
+                    );
+                    send_record(inner, queue, &record).await;
+                }
                 record_dead_letter(inner, letter);
                 delete(inner, route, handle).await;
             } else {
@@ -328,6 +360,60 @@ async fn delete(inner: &Inner, route: &RelayRoute, handle: &str) {
         .await
     {
         tracing::warn!(queue = %route.queue_url, error = %greenlight_aws::describe_error(&e), "relay: DeleteMessage failed");
+    }
+}
+
+/// The record Lambda sends to an asynchronous invocation's on-failure
+/// destination once its retries are exhausted (Lambda developer guide,
+/// "Capturing records of Lambda asynchronous invocations", example invocation
+/// record). `request_id` stands in for the invocation's request id.
+pub fn invocation_record(
+    function_name: &str,
+    event: Value,
+    error_type: &str,
+    error_message: &str,
+    invoke_count: u32,
+    request_id: &str,
+) -> Value {
+    let timestamp = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    json!({
+        "version": "1.0",
+        "timestamp": timestamp,
+        "requestContext": {
+            "requestId": request_id,
+            "functionArn": format!(
+                "arn:aws:lambda:{}:{}:function:{function_name}:$LATEST",
+                crate::provision::REGION,
+                crate::provision::ACCOUNT_ID
+            ),
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": invoke_count
+        },
+        "requestPayload": event,
+        "responseContext": {
+            "statusCode": 200,
+            "executedVersion": "$LATEST",
+            "functionError": "Unhandled"
+        },
+        "responsePayload": {
+            "errorType": error_type,
+            "errorMessage": error_message
+        }
+    })
+}
+
+async fn send_record(inner: &Inner, queue_url: &str, record: &Value) {
+    if let Err(e) = inner
+        .sqs
+        .send_message()
+        .queue_url(queue_url)
+        .message_body(record.to_string())
+        .send()
+        .await
+    {
+        tracing::error!(queue = %queue_url, error = %greenlight_aws::describe_error(&e), "relay: the on-failure destination refused the invocation record");
     }
 }
 
@@ -368,6 +454,11 @@ impl S3EventState {
         if let Ok(mut m) = self.inner.lock() {
             m.copies.insert((bucket.to_string(), key.to_string()));
         }
+    }
+
+    /// Undoes [`Self::record_copy`] when the CopyObject request failed.
+    pub fn forget_copy(&self, bucket: &str, key: &str) {
+        let _ = self.take_copy(bucket, key);
     }
 
     fn take_copy(&self, bucket: &str, key: &str) -> bool {

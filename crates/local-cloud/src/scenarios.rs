@@ -11,6 +11,11 @@ use crate::revisions::RevisionKind;
 use serde_json::Value;
 use std::time::Duration;
 
+mod accounting;
+pub use accounting::{
+    account_for_upload, decide_fate, rejected_records, ExecutionFacts, UploadFate,
+};
+
 /// Requests per second the load generator sends through the listener.
 pub const LOAD_RPS: u32 = 20;
 
@@ -70,6 +75,9 @@ pub struct DeploymentReport {
     pub load: Option<LoadReport>,
     /// Instance ids registered in the target group after the run.
     pub registered: Vec<String>,
+    /// What became of the upload (`key`), read back: deployed, superseded,
+    /// rejected with a reason, or unaccounted ([`account_for_upload`]).
+    pub upload: UploadFate,
 }
 
 impl DeploymentReport {
@@ -514,6 +522,12 @@ async fn finish_report(
         ));
     }
     let expect_notification = followed.status != "SUCCEEDED";
+    let notifications = if expect_notification {
+        await_notifications(cloud, 1, Duration::from_secs(20)).await?
+    } else {
+        notifications(cloud).await?
+    };
+    let upload = account_for_upload(cloud, &key, &notifications).await?;
     Ok(DeploymentReport {
         key,
         label: label.to_string(),
@@ -522,14 +536,11 @@ async fn finish_report(
         group_asgs: group_asgs(cloud).await?,
         settings_before,
         settings_after: target_group_settings(cloud).await?,
-        notifications: if expect_notification {
-            await_notifications(cloud, 1, Duration::from_secs(20)).await?
-        } else {
-            notifications(cloud).await?
-        },
+        notifications,
         registered: registered_targets(cloud).await?,
         load,
         followed,
+        upload,
     })
 }
 

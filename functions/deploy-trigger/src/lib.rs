@@ -28,10 +28,10 @@
 //! (the RejectedUploads queue, kept 14 days); only S3 events, which carry no
 //! secret, can fail the invocation.
 
-use greenlight_aws::codepipeline::{put_job_failure, put_job_success};
+use greenlight_aws::codepipeline::{put_job_failure, put_job_success, JobAnswer as JobResult};
 use greenlight_aws::config::{optional, parsed_or, required, ConfigError};
+use greenlight_aws::deployment_group::{read_group_facts, GroupLookup};
 use greenlight_aws::executions::{describe_execution, start_execution};
-use greenlight_aws::group_gate::{read_group_facts, GroupLookup};
 use greenlight_aws::AwsError;
 use greenlight_core::errors;
 use greenlight_core::model::{EpochMillis, PipelineInput, Source};
@@ -971,6 +971,16 @@ async fn continue_job(token: &str, job_id: &str, deps: &Deps) -> Result<JobAnswe
     })
 }
 
+/// PutJobFailureResult's answer as the trigger takes it: a job that was
+/// already answered (or is gone) is an error here, since the trigger answers
+/// each job once.
+fn failed(answer: Result<JobResult, AwsError>) -> Result<(), AwsError> {
+    match answer? {
+        JobResult::Failed => Ok(()),
+        JobResult::AlreadyAnswered(e) => Err(e),
+    }
+}
+
 /// PutJobSuccessResult / PutJobFailureResult. A failed success report is
 /// followed by a failure report, so the job is always answered if CodePipeline
 /// accepts anything at all; only when nothing is accepted is this an error.
@@ -994,9 +1004,11 @@ async fn answer_job(deps: &Deps, job_id: &str, answer: JobAnswer) -> Result<Resp
                 Ok(()) => Ok(response),
                 Err(e) => {
                     let message = format!("PutJobSuccessResult failed ({e}) after: {summary}");
-                    put_job_failure(&deps.codepipeline, job_id, &message, Some(&execution_arn))
-                        .await
-                        .map_err(Error::aws(FIX_JOB_RESULT))?;
+                    failed(
+                        put_job_failure(&deps.codepipeline, job_id, &message, Some(&execution_arn))
+                            .await,
+                    )
+                    .map_err(Error::aws(FIX_JOB_RESULT))?;
                     Ok(Response::Failed {
                         job_id: job_id.to_string(),
                         execution_arn: Some(execution_arn),
@@ -1011,13 +1023,15 @@ async fn answer_job(deps: &Deps, job_id: &str, answer: JobAnswer) -> Result<Resp
             execution_arn,
             error_type,
         } => {
-            put_job_failure(
-                &deps.codepipeline,
-                job_id,
-                &message,
-                execution_arn.as_deref(),
+            failed(
+                put_job_failure(
+                    &deps.codepipeline,
+                    job_id,
+                    &message,
+                    execution_arn.as_deref(),
+                )
+                .await,
             )
-            .await
             .map_err(Error::aws(FIX_JOB_RESULT))?;
             let message = truncate_chars(&message, MAX_JOB_FAILURE_MESSAGE_LEN);
             Ok(match error_type.strip_prefix("rejected:") {

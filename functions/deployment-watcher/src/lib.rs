@@ -19,36 +19,35 @@
 //! Every decision is a pure function in `greenlight_core::watch`; this crate
 //! reads AWS, calls them and acts.
 
-use aws_sdk_codedeploy::config::http::HttpResponse;
-use aws_sdk_codedeploy::error::SdkError;
-use aws_sdk_codedeploy::types::{
-    BundleType, DeploymentStatus as SdkDeploymentStatus, RevisionLocation, RevisionLocationType,
-    S3Location, TimeRange,
-};
-use aws_sdk_sfn::types::ExecutionStatus;
-use aws_smithy_types::DateTime;
 use greenlight_aws::config::{parsed_or, required, ConfigError};
 use greenlight_aws::deployment::{read_deployment, ReadError};
+use greenlight_aws::deployment_control::{
+    create_deployment, stop_with_rollback, CreateError, NewDeployment, StopOutcome,
+};
 use greenlight_aws::deployment_group::{read_deployment_group, GroupReadError};
+use greenlight_aws::deployment_list::{active_deployment, recent_deployments};
+use greenlight_aws::executions::{
+    describe_execution, is_missing_execution, list_running_executions,
+};
 use greenlight_aws::{now_ms, AwsError};
 use greenlight_core::errors;
 use greenlight_core::model::{
     Admission, CreatedDeployment, EpochMillis, PipelineInput, PipelineState, StatusReport,
     TaskRequest,
 };
+use greenlight_core::trigger::ExecutionStatus;
 use greenlight_core::watch::{
     self, created_deployment, deployment_description, own_deployment, AdmissionDecision, Candidate,
-    LookContext, Predictions, RecentDeployment, WaitBounds, WatchAction, ACTIVE_STATUSES,
+    LookContext, Predictions, WaitBounds, WatchAction,
 };
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::{Deserialize, Serialize};
 
 /// How far back `create` looks for a deployment this execution already made.
 pub const REUSE_LOOKBACK_MS: EpochMillis = 24 * 60 * 60 * 1000;
-/// `BatchGetDeployments` accepts at most 25 ids per call.
-pub const BATCH_GET_DEPLOYMENTS_MAX: usize = 25;
-/// Upper bound on ListDeployments pages read by `create` (100 ids a page).
-pub const MAX_LIST_PAGES: usize = 20;
+pub use greenlight_aws::deployment_list::{
+    BATCH_GET_DEPLOYMENTS_MAX, MAX_RECENT_PAGES as MAX_LIST_PAGES,
+};
 
 /// Settings, from the environment (see README).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -255,10 +254,6 @@ impl From<GroupReadError> for Error {
     }
 }
 
-fn to_millis(t: Option<&DateTime>) -> Option<EpochMillis> {
-    t.and_then(|t| t.to_millis().ok())
-}
-
 /// The Lambda entry point.
 pub async fn handler(event: LambdaEvent<Request>, deps: &Deps) -> Result<Response, Error> {
     let request = event.payload;
@@ -285,7 +280,12 @@ pub async fn handler(event: LambdaEvent<Request>, deps: &Deps) -> Result<Respons
 
 async fn admit(request: &Request, deps: &Deps) -> Result<Admission, Error> {
     let input = &request.pipeline.input;
-    let active = active_deployment(deps, &input.application, &input.deployment_group).await?;
+    let active = active_deployment(
+        &deps.codedeploy,
+        &input.application,
+        &input.deployment_group,
+    )
+    .await?;
     let others = running_uploads(deps, &request.execution_name).await?;
     let candidates: Vec<Candidate<'_>> = others
         .iter()
@@ -327,114 +327,37 @@ async fn admit(request: &Request, deps: &Deps) -> Result<Admission, Error> {
     }
 }
 
-/// The first active (Created, Queued, InProgress, Baking, Ready) deployment of the group.
-async fn active_deployment(
-    deps: &Deps,
-    application: &str,
-    group: &str,
-) -> Result<Option<String>, Error> {
-    let statuses: Vec<SdkDeploymentStatus> = ACTIVE_STATUSES
-        .iter()
-        .map(|s| SdkDeploymentStatus::from(watch::status_name(*s)))
-        .collect();
-    let page = deps
-        .codedeploy
-        .list_deployments()
-        .application_name(application)
-        .deployment_group_name(group)
-        .set_include_only_statuses(Some(statuses))
-        .send()
-        .await
-        .map_err(|e| list_deployments_error(&e, application, group))?;
-    Ok(page.deployments().first().cloned())
-}
-
-fn list_deployments_error(
-    e: &SdkError<
-        aws_sdk_codedeploy::operation::list_deployments::ListDeploymentsError,
-        HttpResponse,
-    >,
-    application: &str,
-    group: &str,
-) -> Error {
-    let aws = AwsError::from_sdk("ListDeployments", format!("{application}/{group}"), e);
-    match e.as_service_error() {
-        Some(s)
-            if s.is_application_does_not_exist_exception()
-                || s.is_deployment_group_does_not_exist_exception() =>
-        {
-            Error::DeploymentGroupNotFound(format!(
-                "CodeDeploy application {application} / deployment group {group} does not exist ({}); create it (see README, EC2 blue/green deployment group) or fix the key mapping",
-                aws.message
-            ))
-        }
-        _ => Error::Aws(aws),
-    }
-}
-
 /// The other RUNNING executions of the pipeline with their (parsable) input.
 async fn running_uploads(
     deps: &Deps,
     my_name: &str,
 ) -> Result<Vec<(String, PipelineInput)>, Error> {
-    let arn = &deps.config.state_machine_arn;
+    let running = list_running_executions(&deps.sfn, &deps.config.state_machine_arn).await?;
     let mut uploads = Vec::new();
-    let mut next_token: Option<String> = None;
-    loop {
-        let page = deps
-            .sfn
-            .list_executions()
-            .state_machine_arn(arn)
-            .status_filter(ExecutionStatus::Running)
-            .set_next_token(next_token.take())
-            .send()
-            .await
-            .map_err(|e| Error::Aws(AwsError::from_sdk("ListExecutions", arn, &e)))?;
-        for item in page.executions() {
-            if item.name() == my_name {
-                continue;
-            }
-            let described = match deps
-                .sfn
-                .describe_execution()
-                .execution_arn(item.execution_arn())
-                .send()
-                .await
-            {
-                Ok(d) => d,
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_execution_does_not_exist()) =>
-                {
-                    continue
-                }
-                Err(e) => {
-                    return Err(Error::Aws(AwsError::from_sdk(
-                        "DescribeExecution",
-                        item.execution_arn(),
-                        &e,
-                    )))
-                }
-            };
-            if described.status() != &ExecutionStatus::Running {
-                continue;
-            }
-            match described.input().map(serde_json::from_str::<PipelineInput>) {
-                Some(Ok(input)) => uploads.push((item.name().to_string(), input)),
-                Some(Err(e)) => tracing::warn!(
-                    execution = %item.name(),
-                    error = %e,
-                    "skipping a running execution whose input is not a PipelineInput"
-                ),
-                None => tracing::warn!(
-                    execution = %item.name(),
-                    "skipping a running execution without input"
-                ),
-            }
+    for item in running.iter().filter(|item| item.name != my_name) {
+        let described = match describe_execution(&deps.sfn, &item.execution_arn).await {
+            Ok(d) => d,
+            Err(e) if is_missing_execution(&e) => continue,
+            Err(e) => return Err(Error::Aws(e)),
+        };
+        if described.status != ExecutionStatus::Running {
+            continue;
         }
-        match page.next_token() {
-            Some(t) if !t.is_empty() => next_token = Some(t.to_string()),
-            _ => break,
+        match described
+            .input
+            .as_deref()
+            .map(serde_json::from_str::<PipelineInput>)
+        {
+            Some(Ok(input)) => uploads.push((item.name.clone(), input)),
+            Some(Err(e)) => tracing::warn!(
+                execution = %item.name,
+                error = %e,
+                "skipping a running execution whose input is not a PipelineInput"
+            ),
+            None => tracing::warn!(
+                execution = %item.name,
+                "skipping a running execution without input"
+            ),
         }
     }
     Ok(uploads)
@@ -486,45 +409,19 @@ async fn create_or_reuse(request: &Request, deps: &Deps) -> Result<CreatedDeploy
         ));
     }
     let revision = &input.revision;
-    let non_empty = |v: &Option<String>| {
-        v.as_deref()
-            .map(|s| s.trim().trim_matches('"'))
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
+    let description = deployment_description(&request.execution_name);
+    let new = NewDeployment {
+        application: &input.application,
+        deployment_group: &input.deployment_group,
+        revision,
+        deployment_config_name: &deps.config.deployment_config_name,
+        description: &description,
+        ignore_application_stop_failures: deps.config.ignore_application_stop_failures,
     };
-    let s3 = S3Location::builder()
-        .bucket(&revision.bucket)
-        .key(&revision.key)
-        .bundle_type(BundleType::Zip)
-        .set_version(non_empty(&revision.version))
-        .set_e_tag(non_empty(&revision.etag))
-        .build();
-    let location = RevisionLocation::builder()
-        .revision_type(RevisionLocationType::S3)
-        .s3_location(s3)
-        .build();
-    let out = deps
-        .codedeploy
-        .create_deployment()
-        .application_name(&input.application)
-        .deployment_group_name(&input.deployment_group)
-        .revision(location)
-        .deployment_config_name(&deps.config.deployment_config_name)
-        .description(deployment_description(&request.execution_name))
-        .ignore_application_stop_failures(deps.config.ignore_application_stop_failures)
-        .send()
+    let id = create_deployment(&deps.codedeploy, &new)
         .await
-        .map_err(|e| create_error(&e, &input.application, &input.deployment_group, revision))?;
-    let id = out
-        .deployment_id()
-        .filter(|id| !id.is_empty())
-        .ok_or_else(|| {
-            Error::Aws(AwsError::unexpected(
-                "CreateDeployment",
-                format!("{}/{}", input.application, input.deployment_group),
-                "the answer has no deploymentId",
-            ))
-        })?;
+        .map_err(|e| create_error(e, &input.application, &input.deployment_group, revision))?;
+    let id = id.as_str();
     tracing::info!(
         execution = %request.execution_name,
         deployment_id = %id,
@@ -537,47 +434,26 @@ async fn create_or_reuse(request: &Request, deps: &Deps) -> Result<CreatedDeploy
 }
 
 fn create_error(
-    e: &SdkError<
-        aws_sdk_codedeploy::operation::create_deployment::CreateDeploymentError,
-        HttpResponse,
-    >,
+    e: CreateError,
     application: &str,
     group: &str,
     revision: &greenlight_core::model::Revision,
 ) -> Error {
-    let aws = AwsError::from_sdk("CreateDeployment", format!("{application}/{group}"), e);
-    let detail = aws.to_string();
     let object = format!("s3://{}/{}", revision.bucket, revision.key);
-    let Some(s) = e.as_service_error() else {
-        return Error::Aws(aws);
-    };
-    if s.is_deployment_limit_exceeded_exception() {
-        Error::GroupBusy(format!(
-            "CodeDeploy refused a second deployment in {application}/{group} ({detail}); this upload waits its turn (the state machine retries GroupBusy)"
-        ))
-    } else if s.is_application_does_not_exist_exception()
-        || s.is_deployment_group_does_not_exist_exception()
-    {
-        Error::DeploymentGroupNotFound(format!(
-            "CodeDeploy application {application} / deployment group {group} does not exist ({detail}); create it or fix the key mapping"
-        ))
-    } else if s.is_invalid_revision_exception()
-        || s.is_revision_does_not_exist_exception()
-        || s.is_revision_required_exception()
-    {
-        Error::InvalidRevision(format!(
-            "CodeDeploy rejected revision {object} for {application}/{group} ({detail}); check that the object exists with that version/ETag and is a zip with appspec.yml at its root"
-        ))
-    } else if aws.transient || s.is_throttling_exception() {
-        // Throttling or a 5xx: says nothing about the deployment group.
-        Error::Aws(AwsError {
-            transient: true,
-            ..aws
-        })
-    } else {
-        Error::DeploymentCreateRejected(format!(
-            "CodeDeploy rejected CreateDeployment of {object} to {application}/{group}: {detail}; fix the deployment group (config, role, Auto Scaling group, load balancer) and upload again"
-        ))
+    match e {
+        CreateError::GroupBusy(aws) => Error::GroupBusy(format!(
+            "CodeDeploy refused a second deployment in {application}/{group} ({aws}); this upload waits its turn (the state machine retries GroupBusy)"
+        )),
+        CreateError::GroupNotFound(aws) => Error::DeploymentGroupNotFound(format!(
+            "CodeDeploy application {application} / deployment group {group} does not exist ({aws}); create it or fix the key mapping"
+        )),
+        CreateError::RevisionRejected(aws) => Error::InvalidRevision(format!(
+            "CodeDeploy rejected revision {object} for {application}/{group} ({aws}); check that the object exists with that version/ETag and is a zip with appspec.yml at its root"
+        )),
+        CreateError::Rejected(aws) => Error::DeploymentCreateRejected(format!(
+            "CodeDeploy rejected CreateDeployment of {object} to {application}/{group}: {aws}; fix the deployment group (config, role, Auto Scaling group, load balancer) and upload again"
+        )),
+        CreateError::Aws(aws) => Error::Aws(aws),
     }
 }
 
@@ -586,53 +462,16 @@ async fn existing_deployment(
     deps: &Deps,
     request: &Request,
     now: EpochMillis,
-) -> Result<Option<RecentDeployment>, Error> {
+) -> Result<Option<watch::RecentDeployment>, Error> {
     let input = &request.pipeline.input;
-    let (application, group) = (&input.application, &input.deployment_group);
-    let range = TimeRange::builder()
-        .start(DateTime::from_millis(now - REUSE_LOOKBACK_MS))
-        .end(DateTime::from_millis(now + 60_000))
-        .build();
-    let mut ids: Vec<String> = Vec::new();
-    let mut next_token: Option<String> = None;
-    for _ in 0..MAX_LIST_PAGES {
-        let page = deps
-            .codedeploy
-            .list_deployments()
-            .application_name(application)
-            .deployment_group_name(group)
-            .create_time_range(range.clone())
-            .set_next_token(next_token.take())
-            .send()
-            .await
-            .map_err(|e| list_deployments_error(&e, application, group))?;
-        ids.extend(page.deployments().iter().cloned());
-        match page.next_token() {
-            Some(t) if !t.is_empty() => next_token = Some(t.to_string()),
-            _ => break,
-        }
-    }
-    let mut recent = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(BATCH_GET_DEPLOYMENTS_MAX) {
-        let out = deps
-            .codedeploy
-            .batch_get_deployments()
-            .set_deployment_ids(Some(chunk.to_vec()))
-            .send()
-            .await
-            .map_err(|e| {
-                Error::Aws(AwsError::from_sdk(
-                    "BatchGetDeployments",
-                    format!("{application}/{group}"),
-                    &e,
-                ))
-            })?;
-        recent.extend(out.deployments_info().iter().map(|d| RecentDeployment {
-            deployment_id: d.deployment_id().unwrap_or_default().to_string(),
-            description: d.description().map(str::to_string),
-            created_at_ms: to_millis(d.create_time()),
-        }));
-    }
+    let recent = recent_deployments(
+        &deps.codedeploy,
+        &input.application,
+        &input.deployment_group,
+        now - REUSE_LOOKBACK_MS,
+        now + 60_000,
+    )
+    .await?;
     Ok(own_deployment(&request.execution_name, &recent).cloned())
 }
 
@@ -683,32 +522,21 @@ async fn status(request: &Request, deps: &Deps) -> Result<StatusReport, Error> {
         );
     }
     if assessment.action == WatchAction::StopWithRollback {
-        match deps
-            .codedeploy
-            .stop_deployment()
-            .deployment_id(id)
-            .auto_rollback_enabled(true)
-            .send()
-            .await
-        {
-            Ok(out) => tracing::warn!(
+        match stop_with_rollback(&deps.codedeploy, id).await {
+            Ok(StopOutcome::Stopping { status, .. }) => tracing::warn!(
                 execution = %request.execution_name,
                 deployment_id = %id,
-                stop_status = ?out.status(),
+                stop_status = %status,
                 "deadline passed: stopped the deployment with rollback"
             ),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_deployment_already_completed_exception()) =>
-            {
+            Ok(StopOutcome::AlreadyCompleted) => {
                 // It finished between our read and the stop: report how it ended.
                 let view = read_deployment(&deps.codedeploy, id).await?;
                 if view.status.is_terminal() {
                     report = watch::assess(&view, &ctx).report;
                 }
             }
-            Err(e) => {
-                let aws = AwsError::from_sdk("StopDeployment", id.as_str(), &e);
+            Err(aws) => {
                 tracing::error!(
                     execution = %request.execution_name,
                     deployment_id = %id,

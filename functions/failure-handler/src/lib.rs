@@ -26,18 +26,17 @@
 
 use aws_lambda_events::event::codedeploy::CodeDeployEvent;
 use greenlight_aws::autoscaling::{describe_group, force_delete_group, DeleteOutcome};
+use greenlight_aws::codepipeline::{put_job_failure, JobAnswer};
 use greenlight_aws::config::{optional, parsed_or, required, ConfigError};
 use greenlight_aws::deployment::read_deployment;
-use greenlight_aws::deployment_control::{
-    group_auto_scaling_groups, list_group_deployments, set_group_auto_scaling_groups,
-    stop_with_rollback, StopOutcome,
-};
-use greenlight_aws::executions::describe_execution_input;
+use greenlight_aws::deployment_control::{stop_with_rollback, StopOutcome};
+use greenlight_aws::deployment_group::{group_auto_scaling_groups, set_group_auto_scaling_groups};
+use greenlight_aws::deployment_list::list_group_deployments;
+use greenlight_aws::executions::describe_execution;
 use greenlight_aws::load_balancer::{
     restore_recorded, restore_target_group, target_group_arns, LbError, RestoreOutcome,
 };
 use greenlight_aws::notify::publish;
-use greenlight_aws::pipeline_job::{fail_job as put_job_failure, JobAnswer};
 use greenlight_aws::reports::{get_marker, put_marker, Condition, LOST_RACE_CODES};
 use greenlight_aws::AwsError;
 use greenlight_core::errors;
@@ -60,7 +59,7 @@ use serde::{Deserialize, Serialize};
 pub const DEFAULT_REPORT_PREFIX: &str = "greenlight-reports/";
 
 /// CodePipeline accepts at most 5000 characters of failure message.
-pub use greenlight_aws::pipeline_job::MAX_JOB_MESSAGE_CHARS;
+pub use greenlight_aws::codepipeline::MAX_JOB_MESSAGE_CHARS;
 
 /// Default `ROLLBACK_WAIT_SECONDS`: well inside the function's 300 s timeout.
 pub const DEFAULT_ROLLBACK_WAIT_SECONDS: u32 = 120;

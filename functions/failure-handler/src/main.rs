@@ -1,3 +1,7 @@
+// The handler's future nests the runbook's AWS calls (greenlight-aws readers
+// built on one another) deeper than rustc's default layout query depth.
+#![recursion_limit = "256"]
+
 use failure_handler::{handler, Config, Deps};
 use lambda_runtime::{service_fn, LambdaEvent};
 

@@ -355,7 +355,7 @@ pub(crate) async fn handle_execution_end(
             "the execution status-change event names no execution (detail.name and detail.executionArn are empty)".to_string(),
         ));
     }
-    let described = describe_execution_input(&deps.sfn, &end.execution_arn).await?;
+    let described = describe_execution(&deps.sfn, &end.execution_arn).await?;
     let Some(input) = described
         .input
         .as_deref()

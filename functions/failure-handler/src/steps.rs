@@ -397,7 +397,7 @@ pub(crate) async fn finish(
 /// PutJobFailureResult(JobFailed, summary); a job already answered (or gone)
 /// is fine.
 pub(crate) async fn fail_job(deps: &Deps, job_id: &str, summary: &str) -> ActionRecord {
-    match put_job_failure(&deps.codepipeline, job_id, summary).await {
+    match put_job_failure(&deps.codepipeline, job_id, summary, None).await {
         Ok(JobAnswer::Failed) => ActionRecord::new(
             Step::FailCodePipelineJob,
             job_id,

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput;
 use aws_sdk_cloudwatch::operation::get_metric_data::{GetMetricDataError, GetMetricDataOutput};
+use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{MetricAlarm, MetricDataResult, StateValue};
 use aws_sdk_codedeploy::error::ErrorMetadata;
 use aws_sdk_codedeploy::operation::batch_get_deployment_targets::BatchGetDeploymentTargetsOutput;
@@ -31,10 +32,9 @@ use aws_sdk_elasticloadbalancingv2::operation::modify_target_group::ModifyTarget
 use aws_sdk_elasticloadbalancingv2::operation::modify_target_group_attributes::ModifyTargetGroupAttributesOutput;
 use aws_sdk_elasticloadbalancingv2::types::{TargetGroup, TargetGroupAttribute};
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
-use aws_sdk_cloudwatch::primitives::DateTime;
-use lambda_runtime::LambdaEvent;
 use greenlight_core::bake::{BakeThresholds, BakeVerdict, GroupBake};
 use greenlight_core::probe::ProbeConfig;
+use lambda_runtime::LambdaEvent;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 

@@ -38,11 +38,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::codedeploy::CodeDeployLifecycleEvent;
-use aws_sdk_codedeploy::types::{DeploymentWaitType, LifecycleEventStatus};
 use greenlight_aws::config::{optional, parsed_or, ConfigError};
 use greenlight_aws::deployment::{
-    deployment_view, ecs_task_sets, get_deployment_info, read_deployment, read_targets, ReadError,
+    read_deployment, read_hook_deployment, read_hook_view, read_task_sets, ReadError,
 };
+use greenlight_aws::deployment_control::{
+    continue_deployment, put_hook_status, stop_with_rollback, StopOutcome,
+};
+use greenlight_aws::instances::private_ips;
 use greenlight_aws::load_balancer::{
     registered_targets, target_group_arns, target_group_by_name, target_group_port, LbError,
 };
@@ -396,25 +399,26 @@ async fn validate_task(
     let label = task.pipeline.input.revision.label.clone();
     let run = gate(deps, &view, Some(&label), context).await?;
     let action = if run.passed() {
-        deps.codedeploy
-            .continue_deployment()
-            .deployment_id(&deployment_id)
-            .deployment_wait_type(DeploymentWaitType::ReadyWait)
-            .send()
-            .await
-            .map_err(|e| {
-                Error::Aws(AwsError::from_sdk("ContinueDeployment", &deployment_id, &e))
-            })?;
+        continue_deployment(&deps.codedeploy, &deployment_id).await?;
         tracing::info!(deployment_id, summary = %run.summary, "green fleet passed; deployment continued");
         ValidationAction::Continued
     } else {
-        deps.codedeploy
-            .stop_deployment()
-            .deployment_id(&deployment_id)
-            .auto_rollback_enabled(true)
-            .send()
-            .await
-            .map_err(|e| Error::Aws(AwsError::from_sdk("StopDeployment", &deployment_id, &e)))?;
+        if stop_with_rollback(&deps.codedeploy, &deployment_id).await?
+            == StopOutcome::AlreadyCompleted
+        {
+            // Not stopped by greenlight: it ended first (how, the failure
+            // path reads). A permanent error, as CodeDeploy answered it.
+            return Err(Error::Aws(AwsError {
+                operation: "StopDeployment",
+                resource: deployment_id,
+                code: Some("DeploymentAlreadyCompletedException".to_string()),
+                message: format!(
+                    "the deployment completed before the failed validation could stop it ({})",
+                    run.summary
+                ),
+                transient: false,
+            }));
+        }
         tracing::warn!(deployment_id, summary = %run.summary, "green fleet failed; deployment stopped with rollback");
         ValidationAction::Stopped
     };
@@ -465,24 +469,13 @@ async fn answer_hook(
             )
         }
     };
-    let status = match hook_status {
-        HookStatus::Succeeded => LifecycleEventStatus::Succeeded,
-        HookStatus::Failed => LifecycleEventStatus::Failed,
-    };
-    deps.codedeploy
-        .put_lifecycle_event_hook_execution_status()
-        .deployment_id(&deployment_id)
-        .lifecycle_event_hook_execution_id(&hook_id)
-        .status(status)
-        .send()
-        .await
-        .map_err(|e| {
-            Error::Aws(AwsError::from_sdk(
-                "PutLifecycleEventHookExecutionStatus",
-                &deployment_id,
-                &e,
-            ))
-        })?;
+    put_hook_status(
+        &deps.codedeploy,
+        &deployment_id,
+        &hook_id,
+        hook_status == HookStatus::Succeeded,
+    )
+    .await?;
     tracing::info!(deployment_id, ?hook_status, summary = %summary, "lifecycle hook answered");
     Ok(HookReport {
         deployment_id,
@@ -503,19 +496,14 @@ async fn hook_checks(
     deployment_id: &str,
     context: &Context,
 ) -> Result<GateRun, Error> {
-    let info = get_deployment_info(&deps.codedeploy, deployment_id).await?;
-    let plan = hook::hook_plan(info.compute_platform().map(|p| p.as_str()));
+    let deployment = read_hook_deployment(&deps.codedeploy, deployment_id).await?;
+    let plan = hook::hook_plan(deployment.compute_platform.as_deref());
     // Hook mode has no pipeline state: the label comes from the S3 revision.
-    let s3_key = info
-        .revision()
-        .and_then(|r| r.s3_location())
-        .and_then(|s3| s3.key());
-    let label = hook::revision_label(&plan, s3_key);
+    let label = hook::revision_label(&plan, deployment.s3_key.as_deref());
     tracing::info!(deployment_id, ?plan, ?label, "hook mode");
     match plan {
         HookPlan::ProbeInstances => {
-            let targets = read_targets(&deps.codedeploy, deployment_id).await?;
-            let view = deployment_view(deployment_id, &info, &targets)?;
+            let view = read_hook_view(&deps.codedeploy, &deployment).await?;
             gate(deps, &view, label.as_deref(), context).await
         }
         HookPlan::ProbeGreenTaskSet => {
@@ -537,8 +525,8 @@ async fn ecs_gate(
     context: &Context,
 ) -> Result<GateRun, Error> {
     let started_at = now_ms();
-    let targets = read_targets(&deps.codedeploy, deployment_id).await?;
-    let green = match hook::green_task_set(&ecs_task_sets(&targets)) {
+    let task_sets = read_task_sets(&deps.codedeploy, deployment_id).await?;
+    let green = match hook::green_task_set(&task_sets) {
         Ok(green) => green,
         Err(reason) => return Ok(GateRun::refused(deployment_id, &reason)),
     };
@@ -725,43 +713,6 @@ fn lb_error(e: LbError) -> Error {
         LbError::Aws(aws) => Error::Aws(aws),
         other => Error::LoadBalancer(other),
     }
-}
-
-/// Private IPv4 address of each instance (EC2 DescribeInstances). An
-/// instance EC2 does not return is absent from the map.
-async fn private_ips(
-    ec2: &aws_sdk_ec2::Client,
-    instance_ids: &[String],
-) -> Result<HashMap<String, String>, Error> {
-    let mut ips = HashMap::new();
-    let mut next_token: Option<String> = None;
-    loop {
-        let page = ec2
-            .describe_instances()
-            .set_instance_ids(Some(instance_ids.to_vec()))
-            .set_next_token(next_token.take())
-            .send()
-            .await
-            .map_err(|e| {
-                Error::Aws(AwsError::from_sdk(
-                    "DescribeInstances",
-                    instance_ids.join(", "),
-                    &e,
-                ))
-            })?;
-        for instance in page.reservations().iter().flat_map(|r| r.instances()) {
-            if let (Some(id), Some(ip)) = (instance.instance_id(), instance.private_ip_address()) {
-                if !ip.is_empty() {
-                    ips.insert(id.to_string(), ip.to_string());
-                }
-            }
-        }
-        match page.next_token() {
-            Some(t) if !t.is_empty() => next_token = Some(t.to_string()),
-            _ => break,
-        }
-    }
-    Ok(ips)
 }
 
 /// Probes the listed instances concurrently; answers by tracker index.

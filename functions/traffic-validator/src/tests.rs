@@ -24,9 +24,10 @@ use aws_sdk_codedeploy::operation::stop_deployment::StopDeploymentOutput;
 use aws_sdk_codedeploy::types::error::DeploymentDoesNotExistException;
 use aws_sdk_codedeploy::types::{
     ComputePlatform as CdPlatform, DeploymentGroupInfo, DeploymentInfo,
-    DeploymentStatus as CdStatus, DeploymentTarget, DeploymentTargetType, EcsTarget, EcsTaskSet,
-    InstanceTarget, LoadBalancerInfo, RevisionLocation, RevisionLocationType, S3Location,
-    StopStatus, TargetGroupInfo, TargetLabel, TargetStatus,
+    DeploymentStatus as CdStatus, DeploymentTarget, DeploymentTargetType, DeploymentWaitType,
+    EcsTarget, EcsTaskSet, InstanceTarget, LifecycleEventStatus, LoadBalancerInfo,
+    RevisionLocation, RevisionLocationType, S3Location, StopStatus, TargetGroupInfo, TargetLabel,
+    TargetStatus,
 };
 use aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput;
 use aws_sdk_ec2::types::{Instance, Reservation};

@@ -22,6 +22,45 @@ fn signed(service: &str) -> String {
 // ---------- routing units ----------
 
 #[test]
+fn copy_object_requests_name_the_object_they_write() {
+    let copy = headers(&[("x-amz-copy-source", "/b/artifacts/app/v1.zip")]);
+    assert_eq!(
+        copy_object_target(
+            &Method::PUT,
+            "/b/artifacts/app/copied%20v3%2B1.zip",
+            None,
+            &copy
+        ),
+        Some(("b".into(), "artifacts/app/copied v3+1.zip".into()))
+    );
+    assert_eq!(
+        copy_object_target(&Method::PUT, "/b/k.zip", Some("x-id=CopyObject"), &copy),
+        Some(("b".into(), "k.zip".into()))
+    );
+    // UploadPartCopy writes a part, not an object.
+    assert_eq!(
+        copy_object_target(
+            &Method::PUT,
+            "/b/k.zip",
+            Some("partNumber=1&uploadId=abc"),
+            &copy
+        ),
+        None
+    );
+    // PutObject (no copy source), other methods, a bucket-level request.
+    assert_eq!(
+        copy_object_target(&Method::PUT, "/b/k.zip", None, &HeaderMap::new()),
+        None
+    );
+    assert_eq!(
+        copy_object_target(&Method::POST, "/b/k.zip", None, &copy),
+        None
+    );
+    assert_eq!(copy_object_target(&Method::PUT, "/b", None, &copy), None);
+    assert_eq!(copy_object_target(&Method::PUT, "/b/", None, &copy), None);
+}
+
+#[test]
 fn lambda_invocations_are_recognized_by_path_and_service() {
     let h = headers(&[("authorization", &signed("lambda"))]);
     let path = "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Agreenlight-deploy-trigger/invocations";
@@ -220,6 +259,7 @@ fn invoke_paths_are_url_decoded() {
 
 struct Cloud {
     faults: Arc<crate::faults::Faults>,
+    s3_events: Arc<crate::relay::S3EventState>,
     front: Front,
     _moto: MotoServer,
     sdk: aws_config::SdkConfig,
@@ -268,6 +308,7 @@ async fn cloud(name: &str) -> Cloud {
     let lambda = LambdaHost::empty(DEFAULT_ACCOUNT_ID, "us-east-1");
     let pipeline =
         CodePipelineJobs::with_continuation_delay(lambda.clone(), scale, Duration::from_secs(10));
+    let s3_events = Arc::new(crate::relay::S3EventState::default());
     front.start(Arc::new(Services {
         moto_endpoint: moto.endpoint(),
         lambda: lambda.clone(),
@@ -276,9 +317,11 @@ async fn cloud(name: &str) -> Cloud {
         fleet,
         pipeline: pipeline.clone(),
         faults: faults.clone(),
+        s3_events: s3_events.clone(),
     }));
     Cloud {
         faults,
+        s3_events,
         front,
         _moto: moto,
         sdk,
@@ -836,6 +879,17 @@ async fn eventbridge_rules_reach_hosted_functions_through_sqs() {
     let events = aws_sdk_eventbridge::Client::new(&cloud.sdk);
     let s3 = aws_sdk_s3::Client::new(&cloud.sdk);
 
+    // The failing function's on-failure destination (as template.yaml's
+    // OnFailure → RejectedUploads for the trigger).
+    let destination = sqs
+        .create_queue()
+        .queue_name("on-failure")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
     let mut routes = Vec::new();
     for (queue, pattern, function) in [
         (
@@ -891,6 +945,7 @@ async fn eventbridge_rules_reach_hosted_functions_through_sqs() {
         routes.push(RelayRoute {
             queue_url: url,
             function_name: function.into(),
+            on_failure_queue: (function == "always-fails").then(|| destination.clone()),
         });
     }
     let relay = Relay::start(
@@ -900,6 +955,7 @@ async fn eventbridge_rules_reach_hosted_functions_through_sqs() {
         RelayConfig {
             max_receive_count: 2,
             retry_delay: Duration::ZERO,
+            s3_events: cloud.s3_events.clone(),
             ..RelayConfig::default()
         },
     );
@@ -934,6 +990,15 @@ async fn eventbridge_rules_reach_hosted_functions_through_sqs() {
             .await
             .unwrap();
     }
+    // CopyObject, as the AWS CLI's `aws s3 cp s3://b/k s3://b/k2` sends it
+    // (PUT with x-amz-copy-source), to a key that needs percent-encoding.
+    s3.copy_object()
+        .bucket("relay-bucket")
+        .key("artifacts/app/copied v3+1.zip")
+        .copy_source("relay-bucket/artifacts/app/v1.zip")
+        .send()
+        .await
+        .unwrap();
     events
         .put_events()
         .entries(
@@ -948,7 +1013,7 @@ async fn eventbridge_rules_reach_hosted_functions_through_sqs() {
         .unwrap();
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while (received.lock().unwrap().len() < 2 || relay.dead_letters().is_empty())
+    while (received.lock().unwrap().len() < 3 || relay.dead_letters().is_empty())
         && tokio::time::Instant::now() < deadline
     {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -957,7 +1022,7 @@ async fn eventbridge_rules_reach_hosted_functions_through_sqs() {
     let got = received.lock().unwrap().clone();
     assert_eq!(
         got.len(),
-        2,
+        3,
         "the rule's pattern filters (prefix): {got:#?}"
     );
     let keys: Vec<&str> = got
@@ -965,10 +1030,18 @@ async fn eventbridge_rules_reach_hosted_functions_through_sqs() {
         .map(|e| e["detail"]["object"]["key"].as_str().unwrap())
         .collect();
     assert!(
-        keys.contains(&"artifacts/app/v1.zip") && keys.contains(&"artifacts/app/v2.zip"),
+        keys.contains(&"artifacts/app/v1.zip")
+            && keys.contains(&"artifacts/app/v2.zip")
+            && keys.contains(&"artifacts/app/copied v3+1.zip"),
         "{keys:?}"
     );
     for event in &got {
+        let copied = event["detail"]["object"]["key"] == "artifacts/app/copied v3+1.zip";
+        assert_eq!(
+            event["detail"]["reason"],
+            if copied { "CopyObject" } else { "PutObject" },
+            "{event}"
+        );
         let object = &event["detail"]["object"];
         assert!(
             object["etag"].is_string() && object.get("eTag").is_none(),
@@ -976,15 +1049,34 @@ async fn eventbridge_rules_reach_hosted_functions_through_sqs() {
         );
         assert!(object.get("version-id").is_none());
         assert!(event["time"].as_str().unwrap().ends_with('Z'));
-        assert_eq!(event["detail"]["reason"], "PutObject");
         assert_eq!(event["detail-type"], "Object Created");
     }
     assert_ne!(got[0]["id"], got[1]["id"]);
+    // The given-up event went to the on-failure destination as Lambda's invocation record.
+    let records = sqs
+        .receive_message()
+        .queue_url(&destination)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    let records: Vec<Value> = records
+        .messages()
+        .iter()
+        .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
+        .collect();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(
+        records[0]["requestContext"]["condition"],
+        "RetriesExhausted"
+    );
+    assert_eq!(records[0]["requestPayload"]["source"], "test.app");
+    assert_eq!(records[0]["responsePayload"]["errorType"], "Boom");
     let dead = relay.dead_letters();
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert_eq!(dead[0].error_type, "Boom");
     assert_eq!(dead[0].receive_count, 2);
-    assert_eq!(relay.delivered(), 2);
+    assert_eq!(relay.delivered(), 3);
     assert_eq!(relay.failed_attempts(), 2);
     relay.stop().await;
 }

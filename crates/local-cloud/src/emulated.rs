@@ -1,0 +1,230 @@
+//! The one table of AWS behaviours the local cloud emulates where AWS bites,
+//! each with its source and whether AWS documents it. The README's emulation
+//! table (between `<!-- emulated:begin -->` and `<!-- emulated:end -->`) is
+//! [`readme_table`] verbatim (a test checks they agree), and the test run
+//! writes [`reliability_section`] into RELIABILITY.md. The code that emulates
+//! each behaviour cites the same source in its comments.
+
+/// Whether AWS documents the behaviour as emulated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// Emulated as the cited AWS document says.
+    Documented,
+    /// AWS does not document this detail (named here): the harsher reading is emulated.
+    Harsher(&'static str),
+}
+
+impl Reading {
+    pub fn text(self) -> String {
+        match self {
+            Self::Documented => "documented".to_string(),
+            Self::Harsher(detail) => format!("undocumented: harsher reading ({detail})"),
+        }
+    }
+}
+
+/// One emulated behaviour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Emulated {
+    pub behaviour: &'static str,
+    pub emulation: &'static str,
+    /// AWS document name(s), with URL.
+    pub source: &'static str,
+    pub reading: Reading,
+}
+
+pub const EMULATED: &[Emulated] = &[
+    Emulated {
+        behaviour: "ALB registration delay",
+        emulation: "a registered target stays `initial` (`Elb.RegistrationInProgress`) and is not health checked for 10 s (configurable, `LoadBalancer::set_propagation`), then needs its healthy threshold of checks",
+        source: "ELB guide \"Register targets\" (\"as soon as the registration process completes and the target passes the initial health checks\"), https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-register-targets.html",
+        reading: Reading::Harsher("no ALB figure is documented; 10 s is the low end of reported values"),
+    },
+    Emulated {
+        behaviour: "ALB deregistration delay",
+        emulation: "a deregistered target shows `draining` at once but still gets new requests for 5 s; its drain cannot complete before",
+        source: "widely reported, against the ELB guide's \"stops routing ... as soon as you deregister it\": https://github.com/kubernetes-sigs/aws-load-balancer-controller/issues/1064",
+        reading: Reading::Harsher("the propagation delay of a deregistration"),
+    },
+    Emulated {
+        behaviour: "ALB fail-open",
+        emulation: "only when every registered target is `unhealthy`; never to `initial` targets; a mix of `initial` and `unhealthy` gets 503",
+        source: "ELB guide \"Health checks for Application Load Balancer target groups\", https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html",
+        reading: Reading::Harsher("a mix of `initial` and `unhealthy` targets"),
+    },
+    Emulated {
+        behaviour: "Minimum healthy hosts",
+        emulation: "OneAtATime (MOST_CONCURRENCY 1): one at a time, a failure tolerated only on the last instance; HalfAtATime (FLEET_PERCENT 50): half rounded down at a time, half rounded up must succeed; AllAtOnce (HOST_COUNT 0): one success is enough; custom HOST_COUNT/FLEET_PERCENT configs (`Create/Get/Delete/ListDeploymentConfigs`) decide install and AllowTraffic the same way; BlockTraffic batched alike",
+        source: "CodeDeploy API reference `MinimumHealthyHosts`, https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_MinimumHealthyHosts.html; user guide \"Working with deployment configurations\", \"Instance health\"",
+        reading: Reading::Harsher("a one-instance fleet with its instance failed never succeeds"),
+    },
+    Emulated {
+        behaviour: "Blue/green rollback",
+        emulation: "a new deployment (`codeDeployRollback`) with targets and lifecycle events: AllowTraffic on the original instances (must all pass their health checks again), Before/Block/AfterBlockTraffic on the replacement instances (green registered by a part-way AllowTraffic is deregistered and drained), then the replacement ASG is deleted; it takes the LB's time and can fail (not rolled back again)",
+        source: "CodeDeploy user guide \"Redeploy and roll back a deployment\", https://docs.aws.amazon.com/codedeploy/latest/userguide/deployments-rollback-and-redeploy.html",
+        reading: Reading::Harsher("the fate of the green ASG is reported differently; for a runbook CodeDeploy deletes it"),
+    },
+    Emulated {
+        behaviour: "CreateDeployment validations",
+        emulation: "`RevisionDoesNotExistException` (S3 object, version or eTag missing), `DescriptionTooLongException` (> 100 characters), `InvalidAutoScalingGroupException` (copy-ASG group with more than one ASG)",
+        source: "CodeDeploy API reference CreateDeployment errors, https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_CreateDeployment.html; user guide \"CodeDeploy quotas\" (description 100)",
+        reading: Reading::Documented,
+    },
+    Emulated {
+        behaviour: "Deployment targets",
+        emulation: "`ListDeploymentTargets` answers `DeploymentNotStartedException` while Created/Queued",
+        source: "CodeDeploy API reference ListDeploymentTargets, https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_ListDeploymentTargets.html",
+        reading: Reading::Documented,
+    },
+    Emulated {
+        behaviour: "Lifecycle event limit",
+        emulation: "AllowTraffic and BlockTraffic fail after 3600 s",
+        source: "CodeDeploy user guide \"CodeDeploy quotas\", https://docs.aws.amazon.com/codedeploy/latest/userguide/limits.html",
+        reading: Reading::Documented,
+    },
+    Emulated {
+        behaviour: "CodePipeline job timers",
+        emulation: "an invocation that errors or returns without answering leaves the job in progress; a job unanswered for 20 min fails (the timer restarts with each continuation job), an action fails after 24 h",
+        source: "CodePipeline user guide \"Invoke an AWS Lambda function in a pipeline\", https://docs.aws.amazon.com/codepipeline/latest/userguide/actions-invoke-lambda-function.html",
+        reading: Reading::Documented,
+    },
+    Emulated {
+        behaviour: "S3 EventBridge events",
+        emulation: "`reason` PutObject / CompleteMultipartUpload (multipart ETag) / CopyObject (a `PUT` with `x-amz-copy-source` through the front server); `sequencer` hex, increasing per key, stable across duplicate deliveries",
+        source: "S3 user guide \"EventBridge event message structure\", https://docs.aws.amazon.com/AmazonS3/latest/userguide/ev-events.html; \"Event message structure\" (sequencer), https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html",
+        reading: Reading::Documented,
+    },
+    Emulated {
+        behaviour: "Lambda timeouts",
+        emulation: "each hosted function runs with template.yaml's `Timeout`; past it the invocation fails with `Sandbox.Timedout`, a task failure Step Functions can Retry/Catch",
+        source: "Step Functions developer guide \"Handling errors in Step Functions workflows\", https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html",
+        reading: Reading::Documented,
+    },
+    Emulated {
+        behaviour: "Step Functions payload limit",
+        emulation: "a task result over 262,144 bytes fails the execution uncatchably (`States.DataLimitExceeded`; moto reports it as `States.Runtime`)",
+        source: "Step Functions developer guide \"Step Functions service quotas\", https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html; \"Handling errors\" (not matched by `States.ALL`)",
+        reading: Reading::Documented,
+    },
+    Emulated {
+        behaviour: "API rate limits",
+        emulation: "token buckets per service and operation answering each service's throttling error: ELBv2 `Describe*` 40 / 10 per s, EC2 non-mutating 100 / 20 per s, StartExecution 800 / 150 per s, Lambda Invoke 100 per s; CodeDeploy, CodePipeline, Auto Scaling 10 / 5 per s",
+        source: "ELB user guide \"Request throttling for the ELB API\", https://docs.aws.amazon.com/elasticloadbalancing/latest/userguide/elb-api-throttling.html; EC2 \"Request throttling for the Amazon EC2 API\", https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html; \"Step Functions service quotas\"; \"Lambda quotas\"",
+        reading: Reading::Harsher("CodeDeploy, CodePipeline and Auto Scaling document no API rate; ELBv2 write and other Step Functions rates not checked"),
+    },
+    Emulated {
+        behaviour: "Lambda on-failure destination",
+        emulation: "an S3 event the trigger still fails after its 2 retries goes to the RejectedUploads queue as Lambda's invocation record (`RetriesExhausted`, `requestPayload`, `responsePayload`)",
+        source: "Lambda developer guide \"Capturing records of Lambda asynchronous invocations\", https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html",
+        reading: Reading::Documented,
+    },
+    Emulated {
+        behaviour: "Step Functions status-change events",
+        emulation: "an execution that ends FAILED, TIMED_OUT or ABORTED emits \"Step Functions Execution Status Change\" to EventBridge (moto emits none)",
+        source: "Step Functions developer guide \"Automating Step Functions event delivery with EventBridge\", https://docs.aws.amazon.com/step-functions/latest/dg/eventbridge-integration.html",
+        reading: Reading::Documented,
+    },
+];
+
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|")
+}
+
+/// The README's emulation table (markdown), one row per [`EMULATED`] entry.
+pub fn readme_table() -> String {
+    let mut out = String::from(
+        "| Behaviour | Emulation | Source | AWS documents it |\n| --- | --- | --- | --- |\n",
+    );
+    for e in EMULATED {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            cell(e.behaviour),
+            cell(e.emulation),
+            cell(e.source),
+            cell(&e.reading.text())
+        ));
+    }
+    out
+}
+
+/// RELIABILITY.md's section on the emulated behaviours.
+pub fn reliability_section() -> String {
+    let documented = EMULATED
+        .iter()
+        .filter(|e| e.reading == Reading::Documented)
+        .count();
+    let mut out = format!(
+        "## AWS behaviours the local cloud emulates\n\nWritten by the test run from `local_cloud::emulated::EMULATED` (the README's emulation table is the same table). {} behaviours: {documented} as documented, {} where AWS documents no detail and the harsher reading is taken.\n\n| Behaviour | Source | AWS documents it |\n| --- | --- | --- |\n",
+        EMULATED.len(),
+        EMULATED.len() - documented
+    );
+    for e in EMULATED {
+        out.push_str(&format!(
+            "| {} | {} | {} |\n",
+            cell(e.behaviour),
+            cell(e.source),
+            cell(&e.reading.text())
+        ));
+    }
+    out
+}
+
+/// The text between `<!-- emulated:begin -->` and `<!-- emulated:end -->` in `readme`.
+pub fn readme_section(readme: &str) -> Option<&str> {
+    let begin = "<!-- emulated:begin -->";
+    let start = readme.find(begin)? + begin.len();
+    let stop = start + readme[start..].find("<!-- emulated:end -->")?;
+    Some(&readme[start..stop])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_readme_emulation_table_is_this_table() {
+        let readme = include_str!("../../../README.md");
+        let section = readme_section(readme)
+            .expect("README.md has an <!-- emulated:begin --> ... <!-- emulated:end --> section");
+        assert_eq!(
+            section.trim(),
+            readme_table().trim(),
+            "README.md's emulation table differs from local_cloud::emulated::EMULATED: paste readme_table()'s output between the markers"
+        );
+    }
+
+    #[test]
+    fn every_row_cites_a_source_and_says_how_it_reads() {
+        for e in EMULATED {
+            assert!(
+                e.source.contains("https://"),
+                "{}: no source URL",
+                e.behaviour
+            );
+            if let Reading::Harsher(detail) = e.reading {
+                assert!(
+                    !detail.is_empty(),
+                    "{}: name the undocumented detail",
+                    e.behaviour
+                );
+            }
+        }
+        let mut names: Vec<_> = EMULATED.iter().map(|e| e.behaviour).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), EMULATED.len(), "behaviours are unique");
+    }
+
+    #[test]
+    fn the_reliability_section_counts_and_lists_every_behaviour() {
+        let s = reliability_section();
+        for e in EMULATED {
+            assert!(s.contains(e.behaviour), "{}", e.behaviour);
+        }
+        let harsher = EMULATED
+            .iter()
+            .filter(|e| matches!(e.reading, Reading::Harsher(_)))
+            .count();
+        assert!(s.contains(&format!("{harsher} where AWS documents no detail")));
+    }
+}

@@ -237,7 +237,8 @@ fn the_rate_alone_fails_when_the_count_check_is_off() {
             evidence: vec![BakeEvidence::Metric {
                 check: MetricCheck::Target5xxRatePercent,
                 period_start_ms: START,
-                value: 1.1,
+                // exactly what the decision computes: 11 / 1000 × 100
+                value: 11.0 / 1000.0 * 100.0,
                 limit: 1.0
             }]
         }

@@ -27,7 +27,7 @@ asl-validator each read one file; none notices a missing DefinitionUri file):
                     greenlight-aws modules it uses) is allowed by that function's role, and
                     every action the role allows is called somewhere (least privilege).
  10. error-names    every ErrorEquals name in each state machine definition is a Lambda.* /
-                    States.* / Sandbox.* name or one of greenlight_core::errors::ALL (parsed from
+                    States.* / Sandbox.* / Runtime.* name or one of greenlight_core::errors::ALL (parsed from
                     crates/greenlight-core/src/errors.rs); every name of ours a Retry retries is
                     in errors::RETRIED; and no `fn error_type` body under functions/ or
                     crates/greenlight-aws returns a string literal (names come from the core).
@@ -628,7 +628,7 @@ def check_iam_coverage(template: dict, expanded: dict) -> list[str]:
 ERRORS_RS = ROOT / "crates" / "greenlight-core" / "src" / "errors.rs"
 ERROR_CONST = re.compile(r"pub\s+const\s+([A-Z][A-Z0-9_]*)\s*:\s*&str\s*=\s*\"([^\"]+)\"\s*;")
 ERROR_LIST = re.compile(r"pub\s+const\s+([A-Z][A-Z0-9_]*)\s*:\s*&\[&str\]\s*=\s*&\[(.*?)\];", re.S)
-SERVICE_ERROR_PREFIXES = ("Lambda.", "States.", "Sandbox.")
+SERVICE_ERROR_PREFIXES = ("Lambda.", "States.", "Sandbox.", "Runtime.")
 ERROR_TYPE_FN = re.compile(r"\bfn\s+error_type\s*\(")
 STRING_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"')
 

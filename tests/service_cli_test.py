@@ -39,9 +39,11 @@ DEPLOYMENT_SUCCEEDS_TIMEOUT = 300
 COMMAND_TIMEOUT = 60
 
 # The seed's health check, which greenlight must put back after the deployment.
-# The functions greenlight's template defines, hosted in-process by the local cloud.
+# The functions greenlight's template defines, hosted in-process by the local cloud
+# (the pipeline trigger runs the deploy trigger's code for CodePipeline jobs).
 FUNCTION_NAMES = sorted([
     "greenlight-deploy-trigger",
+    "greenlight-pipeline-trigger",
     "greenlight-health-check-tuner",
     "greenlight-traffic-validator",
     "greenlight-deployment-watcher",
@@ -222,7 +224,7 @@ class ServiceCliTest(unittest.TestCase):
                              ("provided.al2023", "bootstrap", ["arm64"], "Active"))
             self.assertIn("in-process by greenlight's local cloud", f["Description"])
             self.assertNotIn("Environment", f)
-        # The CLI pages with MaxItems/NextMarker (--page-size) and gets the same five.
+        # The CLI pages with MaxItems/NextMarker (--page-size) and gets the same six.
         paged = self.aws("lambda", "list-functions", "--page-size", "2")["Functions"]
         self.assertEqual(sorted(f["FunctionName"] for f in paged), FUNCTION_NAMES)
 

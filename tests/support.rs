@@ -15,6 +15,12 @@ pub fn project_root() -> PathBuf {
 
 /// Starts a local cloud for one test, its files under target/e2e/<name>.
 pub async fn start(name: &str) -> LocalCloud {
+    start_with(name, |_| {}).await
+}
+
+/// [`start`] with some options changed first (e.g. the watcher's deadlines,
+/// as template.yaml's parameters would).
+pub async fn start_with(name: &str, configure: impl FnOnce(&mut Options)) -> LocalCloud {
     let root = project_root();
     let work = root
         .join("target")
@@ -24,6 +30,7 @@ pub async fn start(name: &str) -> LocalCloud {
     let mut options = Options::new(&root, &work, TIME_SCALE);
     // One minute before blue is terminated (simulated), so a test takes seconds.
     options.settings.termination_wait_minutes = 1;
+    configure(&mut options);
     match LocalCloud::start(options).await {
         Ok(cloud) => cloud,
         Err(e) => panic!("the local cloud did not start for {name}: {e}"),

@@ -8,9 +8,12 @@
 //! (between the `faults` markers) before it asserts, so a failed check shows
 //! there as not survived.
 
-use greenlight_e2e::{green_instances, record_figures};
+use greenlight_e2e::{green_instances, print_progress, record_figures};
+use local_cloud::cloud::LocalCloud;
 use local_cloud::faults::{FaultKind, FaultSpec, FaultView};
-use local_cloud::scenarios::{DeploymentReport, TargetGroupSettings};
+use local_cloud::follow;
+use local_cloud::revisions::RevisionKind;
+use local_cloud::scenarios::{self, DeploymentReport, TargetGroupSettings};
 
 const FIGURES_HEADER: &str = "| scenario | faults (fired) | outcome | survived | load sent | load failed |\n|---|---|---|---|---|---|";
 
@@ -48,12 +51,17 @@ fn throttle_percent(service: &str, percent: f64, seed: u64) -> FaultSpec {
     }
 }
 
-/// The checks every fault scenario makes, named, with what was seen.
-struct Checks(Vec<(String, bool, String)>);
+/// The checks every fault scenario makes, named, with what was seen, and
+/// notes for the figures row (e.g. which failed requests AWS would fail too).
+struct Checks(Vec<(String, bool, String)>, Vec<String>);
 
 impl Checks {
     fn new() -> Self {
-        Self(Vec::new())
+        Self(Vec::new(), Vec::new())
+    }
+    /// A note shown in the figures row's outcome column.
+    fn note(&mut self, text: impl Into<String>) {
+        self.1.push(text.into());
     }
     fn check(&mut self, name: &str, ok: bool, seen: impl std::fmt::Debug) {
         self.0.push((name.to_string(), ok, format!("{seen:?}")));
@@ -75,7 +83,7 @@ impl Checks {
                     .collect::<Vec<_>>()
                     .join(":");
                 let what = if what.is_empty() {
-                    "target".to_string()
+                    f.spec.resource.clone().unwrap_or_else(|| "target".into())
                 } else {
                     what
                 };
@@ -92,14 +100,15 @@ impl Checks {
             .collect::<Vec<_>>()
             .join(", ");
         let outcome = format!(
-            "{}{}",
+            "{}{}{}",
             report.followed.status,
             report
                 .followed
                 .error
                 .as_deref()
                 .map(|e| format!(" ({e})"))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            self.1.iter().map(|n| format!("; {n}")).collect::<String>()
         );
         let (sent, failed) = report
             .load
@@ -137,6 +146,13 @@ impl Checks {
 /// for (deployed, superseded or rejected with a reason, read back through
 /// the APIs: `scenarios::account_for_upload`).
 fn common_checks(checks: &mut Checks, report: &DeploymentReport, version: &str) {
+    common_checks_but_failures(checks, report, version);
+    no_failed_requests(checks, report);
+}
+
+/// [`common_checks`] without "no request failed", for a scenario where
+/// AWS's ALB itself fails some (it checks them its own way).
+fn common_checks_but_failures(checks: &mut Checks, report: &DeploymentReport, version: &str) {
     checks.check(
         "every upload is accounted for",
         report.upload.is_accounted(),
@@ -159,6 +175,10 @@ fn common_checks(checks: &mut Checks, report: &DeploymentReport, version: &str) 
     );
     let load = report.load.clone().unwrap_or_default();
     checks.check("the load generator ran", load.sent >= 20, &load);
+}
+
+fn no_failed_requests(checks: &mut Checks, report: &DeploymentReport) {
+    let load = report.load.clone().unwrap_or_default();
     checks.check(
         "no request through the listener failed",
         load.failed == 0 && load.ok == load.sent,
@@ -168,6 +188,12 @@ fn common_checks(checks: &mut Checks, report: &DeploymentReport, version: &str) 
 
 /// The success path's defined end: green serves, blue's ASG is gone, only green is registered.
 fn green_deployed_checks(checks: &mut Checks, report: &DeploymentReport) {
+    green_deployed_checks_but_failures(checks, report);
+    no_failed_requests(checks, report);
+}
+
+/// [`green_deployed_checks`] without "no request failed".
+fn green_deployed_checks_but_failures(checks: &mut Checks, report: &DeploymentReport) {
     checks.check(
         "the upload ended deployed",
         report.upload.is_deployed(),
@@ -200,10 +226,104 @@ fn green_deployed_checks(checks: &mut Checks, report: &DeploymentReport) {
         report.notifications.is_empty(),
         &report.notifications,
     );
-    common_checks(checks, report, &report.label);
+    common_checks_but_failures(checks, report, &report.label);
+}
+
+/// The failure path's defined end before traffic moved: blue serves whole,
+/// the green ASG is gone, the group points at blue, only blue is registered,
+/// and exactly one notification names the deployment.
+fn blue_kept_checks(
+    checks: &mut Checks,
+    report: &DeploymentReport,
+    cloud: &local_cloud::cloud::LocalCloud,
+) {
+    let blue_asg = cloud.resources.names.blue_asg.clone();
+    checks.check(
+        "only the blue ASG exists (the green ASG is removed)",
+        report.existing_asgs == vec![blue_asg.clone()],
+        &report.existing_asgs,
+    );
+    checks.check(
+        "the group points at the blue ASG",
+        report.group_asgs == vec![blue_asg],
+        &report.group_asgs,
+    );
+    let mut blue = cloud.resources.blue_instances.clone();
+    blue.sort();
+    checks.check(
+        "only blue is registered",
+        report.registered == blue,
+        &report.registered,
+    );
+    let id = report
+        .followed
+        .deployment
+        .as_ref()
+        .map(|d| d.deployment_id.clone())
+        .unwrap_or_default();
+    checks.check(
+        "exactly one notification, naming the deployment",
+        report.notifications.len() == 1
+            && !id.is_empty()
+            && report.notifications[0].message.contains(&id),
+        report
+            .notifications
+            .iter()
+            .map(|n| n.subject.clone())
+            .collect::<Vec<_>>(),
+    );
+    common_checks(checks, report, local_cloud::scenarios::initial_version());
+}
+
+/// What a scenario reads back once its upload has ended: the report, the
+/// faults with how often they fired, the group's deployments and the
+/// executions started for the upload's key.
+struct Settled {
+    report: DeploymentReport,
+    faults: Vec<FaultView>,
+    deployments: Vec<scenarios::GroupDeployment>,
+    executions: Vec<(String, String)>,
+}
+
+/// Uploads `kind` with `faults` armed and follows it to its end, then waits
+/// for late notifications (an event path that reports the same incident
+/// again after the execution ended must be counted too) and reads back the
+/// rest.
+async fn upload_and_settle(
+    cloud: &LocalCloud,
+    kind: RevisionKind,
+    label: &str,
+    faults: Vec<FaultSpec>,
+) -> Settled {
+    let mut report = scenarios::upload_with_faults(cloud, kind, label, faults, &mut print_progress)
+        .await
+        .unwrap_or_else(|e| panic!("scenario did not run: {e}"));
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    report.notifications.extend(
+        scenarios::notifications(cloud)
+            .await
+            .unwrap_or_else(|e| panic!("notifications: {e}")),
+    );
+    let deployments = scenarios::group_deployments(cloud)
+        .await
+        .unwrap_or_else(|e| panic!("ListDeployments: {e}"));
+    let executions = follow::executions_with_key(cloud, &report.key).await;
+    Settled {
+        report,
+        faults: cloud.faults.list(),
+        deployments,
+        executions,
+    }
 }
 
 // One file per family of scenarios (tests/faults/*.rs), sharing the checks above.
 mod bake;
+mod dead_execution;
 mod emulated;
+mod instances;
+mod lambda_crash;
+mod lambda_timeout;
+mod pipeline_credentials;
+mod rollback;
+mod stuck;
 mod throttling;

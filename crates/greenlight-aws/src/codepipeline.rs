@@ -110,15 +110,7 @@ mod tests {
     use aws_sdk_codepipeline::types::error::InvalidJobStateException;
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
 
-    /// An AWS JSON error answer with `code`.
-    fn http(status: u16, code: &str) -> aws_sdk_codepipeline::config::http::HttpResponse {
-        aws_sdk_codepipeline::config::http::HttpResponse::new(
-            status.try_into().expect("status"),
-            aws_smithy_types::body::SdkBody::from(format!(
-                r#"{{"__type":"{code}","message":"m"}}"#
-            )),
-        )
-    }
+    use crate::test_support::json_error as http;
 
     #[tokio::test]
     async fn success_carries_the_token_and_cut_summary() {

@@ -368,6 +368,12 @@ pub fn deployment_view(
             .and_then(|r| r.rollback_deployment_id())
             .filter(|id| !id.is_empty())
             .map(str::to_string),
+        creator: info.creator().map(|c| c.as_str().to_string()),
+        rollback_triggering_deployment_id: info
+            .rollback_info()
+            .and_then(|r| r.rollback_triggering_deployment_id())
+            .filter(|id| !id.is_empty())
+            .map(str::to_string),
         original_auto_scaling_groups: info
             .target_instances()
             .map(|t| t.auto_scaling_groups().to_vec())
@@ -536,6 +542,24 @@ mod tests {
     }
 
     #[test]
+    fn maps_the_creator_and_the_triggering_deployment_of_a_rollback() {
+        let mut i = info(SdkStatus::Failed);
+        i.creator = Some(aws_sdk_codedeploy::types::DeploymentCreator::CodeDeployRollback);
+        i.rollback_info = Some(
+            RollbackInfo::builder()
+                .rollback_triggering_deployment_id("d-ORIGINAL")
+                .build(),
+        );
+        let v = deployment_view("d-ROLLBACK", &i, &[]).unwrap();
+        assert_eq!(v.creator.as_deref(), Some("codeDeployRollback"));
+        assert_eq!(
+            v.rollback_triggering_deployment_id.as_deref(),
+            Some("d-ORIGINAL")
+        );
+        assert_eq!(v.rollback_deployment_id, None);
+    }
+
+    #[test]
     fn maps_info_targets_and_events() {
         let mut i = info(SdkStatus::Failed);
         i.error_information = Some(
@@ -598,6 +622,7 @@ mod tests {
         assert_eq!(err.code, "HEALTH_CONSTRAINTS");
         assert!(err.message.contains("exit code 1"));
         assert_eq!(v.rollback_deployment_id.as_deref(), Some("d-ROLLBACK"));
+        assert_eq!(v.rollback_triggering_deployment_id, None);
         assert_eq!(
             v.original_auto_scaling_groups,
             vec!["shop-asg-blue".to_string()]

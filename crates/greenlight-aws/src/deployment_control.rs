@@ -205,7 +205,6 @@ pub async fn create_deployment(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_codedeploy::config::http::HttpResponse;
     use aws_sdk_codedeploy::config::retry::RetryConfig;
     use aws_sdk_codedeploy::operation::continue_deployment::ContinueDeploymentOutput;
     use aws_sdk_codedeploy::operation::create_deployment::{
@@ -222,15 +221,8 @@ mod tests {
     use aws_sdk_codedeploy::types::StopStatus;
     use aws_sdk_codedeploy::Client;
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
-    use aws_smithy_types::body::SdkBody;
 
-    /// An AWS JSON error answer with `code`.
-    fn http(status: u16, code: &str) -> HttpResponse {
-        HttpResponse::new(
-            status.try_into().expect("status"),
-            SdkBody::from(format!(r#"{{"__type":"{code}","message":"m"}}"#)),
-        )
-    }
+    use crate::test_support::json_error as http;
 
     fn revision() -> Revision {
         Revision {

@@ -31,6 +31,21 @@ struct Filter {
     range: Option<TimeRange>,
 }
 
+impl Filter {
+    /// Deployments created from `from_ms` (to `to_ms`, when given).
+    fn created(from_ms: EpochMillis, to_ms: Option<EpochMillis>) -> Self {
+        Self {
+            statuses: None,
+            range: Some(
+                TimeRange::builder()
+                    .start(DateTime::from_millis(from_ms))
+                    .set_end(to_ms.map(DateTime::from_millis))
+                    .build(),
+            ),
+        }
+    }
+}
+
 /// One ListDeployments page: the ids and the next token (`None` at the
 /// end). A missing application or group is [`GroupReadError::NotFound`].
 async fn list_page(
@@ -121,15 +136,7 @@ pub async fn recent_deployments(
     from_ms: EpochMillis,
     to_ms: EpochMillis,
 ) -> Result<Vec<RecentDeployment>, GroupReadError> {
-    let filter = Filter {
-        statuses: None,
-        range: Some(
-            TimeRange::builder()
-                .start(DateTime::from_millis(from_ms))
-                .end(DateTime::from_millis(to_ms))
-                .build(),
-        ),
-    };
+    let filter = Filter::created(from_ms, Some(to_ms));
     let ids = list_ids(
         client,
         application,
@@ -168,14 +175,7 @@ pub async fn list_group_deployments(
     group: &str,
     created_after_ms: EpochMillis,
 ) -> Result<Vec<DeploymentSummary>, GroupReadError> {
-    let filter = Filter {
-        statuses: None,
-        range: Some(
-            TimeRange::builder()
-                .start(DateTime::from_millis(created_after_ms))
-                .build(),
-        ),
-    };
+    let filter = Filter::created(created_after_ms, None);
     let ids = list_ids(
         client,
         application,
@@ -202,7 +202,6 @@ pub async fn list_group_deployments(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_codedeploy::config::http::HttpResponse;
     use aws_sdk_codedeploy::config::retry::RetryConfig;
     use aws_sdk_codedeploy::operation::batch_get_deployments::BatchGetDeploymentsOutput;
     use aws_sdk_codedeploy::operation::get_deployment::GetDeploymentOutput;
@@ -213,15 +212,9 @@ mod tests {
     use aws_sdk_codedeploy::types::DeploymentInfo;
     use aws_sdk_codedeploy::Client;
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
-    use aws_smithy_types::body::SdkBody;
     use greenlight_core::errors;
 
-    fn http(status: u16, code: &str) -> HttpResponse {
-        HttpResponse::new(
-            status.try_into().expect("status"),
-            SdkBody::from(format!(r#"{{"__type":"{code}","message":"m"}}"#)),
-        )
-    }
+    use crate::test_support::json_error as http;
 
     fn info(id: &str, description: &str) -> DeploymentInfo {
         DeploymentInfo::builder()

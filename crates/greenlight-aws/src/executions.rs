@@ -283,14 +283,7 @@ mod tests {
         assert_eq!(e.resource, EXEC);
     }
 
-    fn http(status: u16, code: &str) -> aws_sdk_sfn::config::http::HttpResponse {
-        aws_sdk_sfn::config::http::HttpResponse::new(
-            status.try_into().expect("status"),
-            aws_smithy_types::body::SdkBody::from(format!(
-                r#"{{"__type":"{code}","message":"m"}}"#
-            )),
-        )
-    }
+    use crate::test_support::json_error as http;
 
     #[tokio::test]
     async fn describe_reads_the_input_and_names_a_missing_execution() {

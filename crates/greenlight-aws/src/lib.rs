@@ -123,3 +123,18 @@ pub fn describe_error<E: ProvideErrorMetadata + std::fmt::Display>(err: &E) -> S
     }
 }
 pub use error::AwsError;
+
+/// Test helpers shared by the modules' mock tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    /// An AWS JSON-protocol error answer (CodeDeploy, CodePipeline, Step
+    /// Functions) with `code` and HTTP `status`.
+    pub fn json_error(status: u16, code: &str) -> aws_sdk_codedeploy::config::http::HttpResponse {
+        aws_sdk_codedeploy::config::http::HttpResponse::new(
+            status.try_into().expect("status"),
+            aws_smithy_types::body::SdkBody::from(format!(
+                r#"{{"__type":"{code}","message":"m"}}"#
+            )),
+        )
+    }
+}

@@ -33,6 +33,11 @@ pub const TARGET_GROUP_NOT_FOUND: &str = "TargetGroupNotFound";
 pub const CORRUPT_SNAPSHOT_TAG: &str = "CorruptSnapshotTag";
 pub const INTERNAL_ERROR: &str = "InternalError";
 
+/// The error of the state machine's `FailureHandlerFailed` Fail state (an
+/// execution's end, not a function's `errorType`, so not in [`ALL`]): the
+/// failure handler's last attempt ended without a report.
+pub const FAILURE_HANDLER_FAILED: &str = "FailureHandlerFailed";
+
 // deploy-trigger's own names (its upload rejections are
 // `trigger::Rejection::error_type`). The trigger is invoked by EventBridge,
 // S3 and CodePipeline, never by the state machine; the job outcomes below are

@@ -346,6 +346,15 @@ pub struct DeploymentView {
     pub error: Option<DeploymentErrorInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_deployment_id: Option<String>,
+    /// `creator`: `user`, `autoscaling`, `codeDeployRollback` (a rollback
+    /// deployment CodeDeploy created), ... (CodeDeploy API reference,
+    /// `DeploymentInfo.creator`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creator: Option<String>,
+    /// `rollbackInfo.rollbackTriggeringDeploymentId`: on a rollback
+    /// deployment, the deployment whose failure or stop it rolls back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_triggering_deployment_id: Option<String>,
     /// The ASG(s) the deployment started from (`targetInstances.autoScalingGroups`): blue.
     #[serde(default)]
     pub original_auto_scaling_groups: Vec<String>,

@@ -995,6 +995,8 @@ mod tests {
             completed_at_ms: None,
             error: None,
             rollback_deployment_id: None,
+            creator: None,
+            rollback_triggering_deployment_id: None,
             original_auto_scaling_groups: vec!["shop-blue".to_string()],
             termination_wait_started: Some(false),
             targets,

@@ -41,6 +41,13 @@ pub struct Options {
     pub rate_limits: RateMode,
     /// The traffic validator's `BAKE_CONFIG` (default: no group bakes).
     pub bake: Vec<greenlight_core::bake::GroupBake>,
+    /// The deployment-watcher's deadlines, template.yaml's
+    /// `DeploymentTimeoutSeconds` / `PostRerouteTimeoutSeconds` (their
+    /// defaults, 3600 / 10800). The watcher reads the real clock, so these are
+    /// real seconds here (not scaled): a test sets them short to reach a
+    /// deadline within its run.
+    pub deployment_timeout_seconds: u32,
+    pub post_reroute_timeout_seconds: u32,
 }
 
 impl Options {
@@ -54,6 +61,8 @@ impl Options {
             tuner_profile: greenlight_core::tuning::FastProfile::default(),
             rate_limits: RateMode::Aws,
             bake: Vec::new(),
+            deployment_timeout_seconds: 3600,
+            post_reroute_timeout_seconds: 3 * 3600,
         }
     }
 }
@@ -233,6 +242,36 @@ impl LocalCloud {
             aws_sdk_cloudwatch::Client::new(&sdk),
             resources.load_balancer_arn.clone(),
         );
+        // CodePipeline's asynchronous invocations with each function's
+        // EventInvokeConfig (retries, on-failure destination) from template.yaml.
+        let async_configs = crate::statemachine::event_invoke_configs(&template)
+            .map_err(|e| CloudError::Start(e.to_string()))?
+            .into_iter()
+            .map(|(name, c)| {
+                let on_failure_queue_url = c.on_failure.as_deref().and_then(|logical| {
+                    match logical {
+                        "RejectedUploads" => Some(resources.rejected_queue_url.clone()),
+                        other => {
+                            tracing::warn!(function = %name, destination = other, "on-failure destination not provisioned locally; records are dropped");
+                            None
+                        }
+                    }
+                });
+                (
+                    name,
+                    lambda_host::async_invoke::AsyncInvokeConfig {
+                        max_retry_attempts: c.max_retry_attempts,
+                        on_failure_queue_url,
+                    },
+                )
+            })
+            .collect();
+        pipeline.set_async_invoker(Arc::new(lambda_host::async_invoke::AsyncInvoker::new(
+            lambda.clone(),
+            aws_sdk_sqs::Client::new(&sdk),
+            scale,
+            async_configs,
+        )));
         let relay = Relay::start(
             aws_sdk_sqs::Client::new(&sdk),
             lambda.clone(),
@@ -414,8 +453,8 @@ fn function_configs(
             state_machine_arn: state_machine_arn.to_string(),
             // Step Functions waits are real seconds: look often locally.
             deployment_config_name: options.settings.deployment_config.clone(),
-            deployment_timeout_seconds: 3600,
-            post_reroute_timeout_seconds: 3 * 3600,
+            deployment_timeout_seconds: options.deployment_timeout_seconds,
+            post_reroute_timeout_seconds: options.post_reroute_timeout_seconds,
             min_wait_seconds: 1,
             max_wait_seconds: 2,
             ignore_application_stop_failures: false,

@@ -15,7 +15,10 @@
 //!   while CodePipeline invokes the function again with a NEW job whose data
 //!   carries that token; the action ends with the first answer that has no
 //!   token (success) or with a failure (`failureDetails.message`);
-//! - CodePipeline invokes the function asynchronously, so it does not see the
+//! - CodePipeline invokes the function asynchronously (Lambda developer
+//!   guide, "Using AWS Lambda with AWS CodePipeline"), with the function's
+//!   `EventInvokeConfig` (retries, on-failure destination:
+//!   [`crate::lambda_host::async_invoke`]), so it does not see the
 //!   function's error or return: a job not answered within 20 minutes fails
 //!   (the timer starts again with each continuation job), and the action
 //!   fails once it has run 24 hours whatever its jobs do (DESIGN.md's review
@@ -33,7 +36,8 @@
 //! for definitions only), output artifacts.
 
 use crate::clock::TimeScale;
-use crate::lambda_host::{LambdaHost, DEPLOY_TRIGGER};
+use crate::lambda_host::async_invoke::AsyncInvoker;
+use crate::lambda_host::{LambdaHost, PIPELINE_TRIGGER};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -50,7 +54,7 @@ pub struct StartJob {
     /// The action's `UserParameters` (omitted from the event when None).
     #[serde(default)]
     pub user_parameters: Option<String>,
-    /// The function to invoke (default: the deploy trigger).
+    /// The function to invoke (default: template.yaml's PipelineTriggerFunction).
     #[serde(default)]
     pub function_name: Option<String>,
     /// The input artifact's revision (S3 version id), `null` when None.
@@ -135,6 +139,9 @@ pub const ACTION_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 /// The CodePipeline job service.
 pub struct CodePipelineJobs {
     lambda: Arc<LambdaHost>,
+    /// Lambda's asynchronous invocation (retries, on-failure destination),
+    /// once the local cloud knows the destinations; plain invocation before.
+    invoker: std::sync::RwLock<Option<Arc<AsyncInvoker>>>,
     scale: TimeScale,
     continuation_delay: Duration,
     jobs: Mutex<HashMap<String, Job>>,
@@ -157,11 +164,19 @@ impl CodePipelineJobs {
     ) -> Arc<Self> {
         Arc::new_cyclic(|this| Self {
             lambda,
+            invoker: std::sync::RwLock::new(None),
             scale,
             continuation_delay: delay,
             jobs: Mutex::new(HashMap::new()),
             this: this.clone(),
         })
+    }
+
+    /// Invoke job functions through `invoker` (their `EventInvokeConfig`).
+    pub fn set_async_invoker(&self, invoker: Arc<AsyncInvoker>) {
+        if let Ok(mut slot) = self.invoker.write() {
+            *slot = Some(invoker);
+        }
     }
 
     fn jobs(&self) -> std::sync::MutexGuard<'_, HashMap<String, Job>> {
@@ -174,7 +189,7 @@ impl CodePipelineJobs {
         let function_name = start
             .function_name
             .clone()
-            .unwrap_or_else(|| DEPLOY_TRIGGER.to_string());
+            .unwrap_or_else(|| PIPELINE_TRIGGER.to_string());
         let id = new_job_id();
         self.jobs().insert(
             id.clone(),
@@ -260,7 +275,11 @@ impl CodePipelineJobs {
             return; // timed out before its invocation (a continuation's delay)
         }
         let event = self.job_event(job_id, &job);
-        let result = self.lambda.invoke(&job.function_name, event).await;
+        let invoker = self.invoker.read().ok().and_then(|i| i.clone());
+        let result = match invoker {
+            Some(invoker) => invoker.invoke(&job.function_name, event).await,
+            None => self.lambda.invoke(&job.function_name, event).await,
+        };
         let mut jobs = self.jobs();
         let Some(job) = jobs.get_mut(job_id) else {
             return;

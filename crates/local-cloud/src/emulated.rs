@@ -114,8 +114,8 @@ pub const EMULATED: &[Emulated] = &[
     },
     Emulated {
         behaviour: "Lambda on-failure destination",
-        emulation: "an S3 event the trigger still fails after its 2 retries goes to the RejectedUploads queue as Lambda's invocation record (`RetriesExhausted`, `requestPayload`, `responsePayload`)",
-        source: "Lambda developer guide \"Capturing records of Lambda asynchronous invocations\", https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html",
+        emulation: "an S3 event the trigger still fails after its 2 retries goes to the RejectedUploads queue as Lambda's invocation record (`RetriesExhausted`, `requestPayload`, `responsePayload`); CodePipeline invokes its function asynchronously, with the function's `EventInvokeConfig` from template.yaml: `MaximumRetryAttempts` retries (1 min, then 2 min), then the record to the `OnFailure` destination if any (`PipelineTriggerFunction` has none)",
+        source: "Lambda developer guide \"Capturing records of Lambda asynchronous invocations\", https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html; \"Using AWS Lambda with AWS CodePipeline\", https://docs.aws.amazon.com/lambda/latest/dg/services-codepipeline.html; \"Invoking a Lambda function asynchronously\", https://docs.aws.amazon.com/lambda/latest/dg/invocation-async.html",
         reading: Reading::Documented,
     },
     Emulated {

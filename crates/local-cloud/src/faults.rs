@@ -19,7 +19,14 @@
 //!   request for `hangSeconds` and then drops the connection.
 //! - `crash_once`, `timeout_once`: the next `count` (default 1) invocations
 //!   of the hosted function named by `resource` crash (`Runtime.ExitError`) or
-//!   time out (`Sandbox.Timedout`), see [`crate::lambda_host`].
+//!   time out (`Sandbox.Timedout`), see [`crate::lambda_host`]; with
+//!   `operation`, only invocations whose payload's `action` is that one
+//!   (`create`, `status`, `validate`...: the state machine task being run),
+//!   so a scenario can crash the watcher's `create` and not its `admit`;
+//!   `oversize_once`: the next `count` (default 1) results of that function
+//!   are padded past Step Functions' 256 KB task-result limit (a function
+//!   answering with a result too large for the state machine), see
+//!   [`crate::front::data_limit`].
 //! - `kill_instance`, `hang_health`: the instance named by `resource` dies
 //!   (its server refuses connections, its CodeDeploy agent stops reporting)
 //!   or its health endpoint hangs, see [`crate::fleet::Fleet::kill`].
@@ -63,6 +70,7 @@ pub enum FaultKind {
     Hang,
     CrashOnce,
     TimeoutOnce,
+    OversizeOnce,
     KillInstance,
     HangHealth,
     FailRollback,
@@ -124,6 +132,7 @@ fn kind_name(kind: FaultKind) -> &'static str {
         FaultKind::Hang => "hang",
         FaultKind::CrashOnce => "crash_once",
         FaultKind::TimeoutOnce => "timeout_once",
+        FaultKind::OversizeOnce => "oversize_once",
         FaultKind::KillInstance => "kill_instance",
         FaultKind::HangHealth => "hang_health",
         FaultKind::FailRollback => "fail_rollback",
@@ -195,6 +204,7 @@ impl FaultSpec {
             }
             FaultKind::CrashOnce
             | FaultKind::TimeoutOnce
+            | FaultKind::OversizeOnce
             | FaultKind::KillInstance
             | FaultKind::HangHealth => {
                 if self.resource.as_deref().unwrap_or("").trim().is_empty() {
@@ -202,15 +212,19 @@ impl FaultSpec {
                         kind,
                         field: "resource",
                         hint: match self.kind {
-                            FaultKind::CrashOnce | FaultKind::TimeoutOnce => {
+                            FaultKind::CrashOnce
+                            | FaultKind::TimeoutOnce
+                            | FaultKind::OversizeOnce => {
                                 "the hosted function's name, e.g. greenlight-deployment-watcher"
                             }
                             _ => "the instance id, e.g. i-0123456789abcdef0",
                         },
                     });
                 }
-                if matches!(self.kind, FaultKind::CrashOnce | FaultKind::TimeoutOnce)
-                    && self.percent.is_none()
+                if matches!(
+                    self.kind,
+                    FaultKind::CrashOnce | FaultKind::TimeoutOnce | FaultKind::OversizeOnce
+                ) && self.percent.is_none()
                     && self.count.is_none()
                 {
                     self.count = Some(1);
@@ -280,6 +294,8 @@ pub enum Verdict {
 pub enum FunctionFault {
     Crash,
     Timeout,
+    /// The result is padded past Step Functions' 256 KB limit.
+    Oversize,
 }
 
 /// splitmix64: a tiny deterministic RNG for percentage faults.
@@ -428,14 +444,26 @@ impl Registry {
     }
 
     /// Whether the function's next invocation crashes or times out.
-    pub fn take_function_fault(&mut self, function: &str) -> Option<FunctionFault> {
+    /// `action` is the invocation payload's `action` (the state machine task),
+    /// matched against the fault's `operation` when it names one.
+    pub fn take_function_fault(
+        &mut self,
+        function: &str,
+        action: Option<&str>,
+    ) -> Option<FunctionFault> {
         for fault in self.faults.iter_mut() {
             let kind = match fault.spec.kind {
                 FaultKind::CrashOnce => FunctionFault::Crash,
                 FaultKind::TimeoutOnce => FunctionFault::Timeout,
+                FaultKind::OversizeOnce => FunctionFault::Oversize,
                 _ => continue,
             };
-            if fault.spec.resource.as_deref() == Some(function) && fault.offer() {
+            let action_matches = fault
+                .spec
+                .operation
+                .as_deref()
+                .is_none_or(|op| action.is_some_and(|a| a.eq_ignore_ascii_case(op)));
+            if fault.spec.resource.as_deref() == Some(function) && action_matches && fault.offer() {
                 return Some(kind);
             }
         }
@@ -529,8 +557,12 @@ impl Faults {
         }
     }
 
-    pub fn take_function_fault(&self, function: &str) -> Option<FunctionFault> {
-        self.registry().take_function_fault(function)
+    pub fn take_function_fault(
+        &self,
+        function: &str,
+        action: Option<&str>,
+    ) -> Option<FunctionFault> {
+        self.registry().take_function_fault(function, action)
     }
 
     /// Whether the next rollback deployment of `application`/`group` must

@@ -213,11 +213,15 @@ pub struct Fleet {
 }
 
 /// How long CodeDeploy waits for a lifecycle event the agent of a dead
-/// instance never reports, in AWS seconds. AWS does not document what
-/// happens when an agent goes silent mid-deployment; a lifecycle event may
-/// run up to one hour (CodeDeploy user guide, "Quotas": lifecycle event
-/// timeout 3600 s) and reports of dead instances describe the event failing
-/// when that hour is up: the harsher reading, used here.
+/// instance never reports, in AWS seconds: one hour. CodeDeploy user guide,
+/// "Troubleshoot Amazon EC2 Auto Scaling issues": "CodeDeploy has a one-hour
+/// timeout for the CodeDeploy agent to respond to pending deployments";
+/// "Integrating CodeDeploy with Amazon EC2 Auto Scaling": when an instance
+/// shuts down, "the other deployments that were running can take an hour to
+/// time out"; "Quotas": a lifecycle event may run up to 3600 s. An AppSpec
+/// hook's `timeout` does not shorten it: the agent enforces that timeout,
+/// and a dead instance's agent enforces nothing (AWS does not say the
+/// service applies it; the harsher reading, used here).
 pub const SILENT_AGENT_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// Lock a std mutex, recovering from poisoning (a panicked holder left plain data).

@@ -22,14 +22,21 @@
 //! deadline (a real Lambda sandbox is frozen then: work not done by then is
 //! lost). Faults ([`crate::faults`]): `crash_once` runs the handler, then
 //! the runtime exits before answering (side effects done, result lost: the
-//! harsher reading), answered as Lambda reports a runtime that exits:
+//! harsher reading; AWS Lambda developer guide, "Understanding retry behavior
+//! in Lambda" (docs.aws.amazon.com/lambda/latest/dg/invocation-retries): after
+//! a function error "your function's code might have run completely,
+//! partially, or not at all"), answered as Lambda reports a runtime that exits:
 //! `Runtime.ExitError`, `RequestId: <id> Error: Runtime exited with error:
 //! exit status 101` (the status of a Rust panic); `timeout_once` runs the
 //! handler, holds the answer until the deadline and fails with
-//! `Sandbox.Timedout`.
+//! `Sandbox.Timedout`; `oversize_once` runs the handler and pads its result
+//! (a JSON object gets a `greenlightPadding` field) past Step Functions'
+//! 256 KB task-result limit, which the front server then enforces for the
+//! state machine's calls ([`crate::front::data_limit`]).
 //!
 //! Tests (and the CLI) may [`LambdaHost::register`] extra functions.
 
+pub mod async_invoke;
 mod greenlight;
 pub use greenlight::FunctionConfigs;
 
@@ -50,8 +57,12 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// The account moto uses by default; every local ARN carries it.
 pub const DEFAULT_ACCOUNT_ID: &str = "123456789012";
 
-/// The five functions' names (as in template.yaml).
+/// The hosted functions' names (as in template.yaml: the five functions and the
+/// pipeline trigger on the deploy trigger's code).
 pub const DEPLOY_TRIGGER: &str = "greenlight-deploy-trigger";
+/// template.yaml's `PipelineTriggerFunction`: deploy-trigger's code for
+/// CodePipeline jobs (no on-failure destination, no retries).
+pub const PIPELINE_TRIGGER: &str = "greenlight-pipeline-trigger";
 pub const HEALTH_CHECK_TUNER: &str = "greenlight-health-check-tuner";
 pub const TRAFFIC_VALIDATOR: &str = "greenlight-traffic-validator";
 pub const DEPLOYMENT_WATCHER: &str = "greenlight-deployment-watcher";
@@ -273,10 +284,14 @@ impl LambdaHost {
         let real_timeout = limits.scale.real(timeout);
         let context = self.context_for(&name, real_timeout);
         let request_id = context.request_id.clone();
+        let action = payload
+            .get("action")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         let fault = limits
             .faults
             .as_ref()
-            .and_then(|f| f.take_function_fault(&name));
+            .and_then(|f| f.take_function_fault(&name, action.as_deref()));
         tracing::debug!(function = %name, request_id = %request_id, ?fault, "invoke");
         let deadline = tokio::time::Instant::now() + real_timeout;
         let outcome = tokio::time::timeout_at(deadline, function.invoke(payload, context)).await;
@@ -290,6 +305,7 @@ impl LambdaHost {
                 Err(timed_out(&request_id, timeout))
             }
             (Some(FunctionFault::Crash), Ok(_discarded)) => Err(runtime_exited(&request_id)),
+            (Some(FunctionFault::Oversize), Ok(result)) => result.map(oversized),
             (None, Ok(result)) => result,
         }
     }
@@ -301,6 +317,20 @@ impl LambdaHost {
         context.deadline =
             (greenlight_aws::now_ms().max(0) as u64).saturating_add(timeout.as_millis() as u64);
         context
+    }
+}
+
+/// `result` grown past Step Functions' task-result limit: an object gets a
+/// `greenlightPadding` string field, anything else is wrapped as
+/// `{"result": .., "greenlightPadding": ..}` (pure).
+pub fn oversized(result: Value) -> Value {
+    let padding = Value::String("x".repeat(crate::front::data_limit::SFN_PAYLOAD_LIMIT + 1));
+    match result {
+        Value::Object(mut map) => {
+            map.insert("greenlightPadding".to_string(), padding);
+            Value::Object(map)
+        }
+        other => serde_json::json!({"result": other, "greenlightPadding": padding}),
     }
 }
 
@@ -472,6 +502,18 @@ mod tests {
                 .ends_with("Error: Task timed out after 3.00 seconds"),
             "{}",
             err.error_message
+        );
+        faults
+            .add(spec(crate::faults::FaultKind::OversizeOnce))
+            .unwrap();
+        let big = host
+            .invoke("echo", serde_json::json!({"n": 1}))
+            .await
+            .unwrap();
+        assert_eq!(big["n"], 2, "the handler's own answer is kept");
+        assert!(
+            big.to_string().len() > crate::front::data_limit::SFN_PAYLOAD_LIMIT,
+            "padded past 256 KB"
         );
         // Spent: the next invocation answers.
         assert_eq!(

@@ -344,6 +344,76 @@ async fn upload_follow_read(
     finish_report(cloud, key, label, followed, settings_before, load).await
 }
 
+/// Like [`upload_and_follow_settled`], but once the execution is found runs
+/// `intervene(execution_arn)` (which may wait for a moment of the run and
+/// then act on it: stop the execution, inject a fault...) before following
+/// the execution to its end. Whatever `intervene` returns is handed back.
+pub async fn upload_and_intervene<T, F, Fut>(
+    cloud: &LocalCloud,
+    kind: RevisionKind,
+    label: &str,
+    settle: Duration,
+    intervene: F,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(DeploymentReport, T), ScenarioError>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = Result<T, ScenarioError>>,
+{
+    let settings_before = target_group_settings(cloud).await?;
+    let load = loadgen::start_load(
+        &format!("{}/version", cloud.listener_url()),
+        LOAD_RPS,
+        Duration::from_secs(600),
+    );
+    let key = cloud.upload_revision(kind, label).await?;
+    let (arn, name) = follow::find_execution(cloud, &key, Duration::from_secs(30))
+        .await
+        .ok_or_else(|| ScenarioError::NoExecution {
+            key: key.clone(),
+            seconds: 30,
+        })?;
+    let intervened = intervene(arn.clone()).await?;
+    let mut followed = follow::follow(cloud, &arn, &name, Duration::from_secs(600), progress).await;
+    // An execution that died outside its failure path is handled afterwards
+    // (the status-change event brings the failure handler): its notification
+    // is the last thing the runbook does before it completes its report, so
+    // read back only once it came (or `settle` passed), and the group is idle.
+    let notifications = if followed.status == "SUCCEEDED" {
+        Vec::new()
+    } else {
+        await_notifications(cloud, 1, settle).await?
+    };
+    await_group_idle(cloud, settle).await?;
+    followed.deployment = follow::deployment_of(cloud, &name).await;
+    let load = Some(load.stop().await);
+    let mut asg_names = vec![cloud.resources.names.blue_asg.clone()];
+    if let Some(d) = &followed.deployment {
+        asg_names.push(format!(
+            "CodeDeploy_{}_{}",
+            d.deployment_group, d.deployment_id
+        ));
+    }
+    let mut notifications = notifications;
+    notifications.extend(self::notifications(cloud).await?);
+    let upload = account_for_upload(cloud, &key, &notifications).await?;
+    let report = DeploymentReport {
+        key,
+        label: label.to_string(),
+        served_versions: served_versions(cloud, 10).await,
+        existing_asgs: existing_asgs(cloud, &asg_names).await?,
+        group_asgs: group_asgs(cloud).await?,
+        settings_before,
+        settings_after: target_group_settings(cloud).await?,
+        notifications,
+        registered: registered_targets(cloud).await?,
+        load,
+        followed,
+        upload,
+    };
+    Ok((report, intervened))
+}
+
 /// Registers a fault as `POST /_greenlight/faults` does: API, function and
 /// rollback faults wait for their calls; instance faults (`kill_instance`,
 /// `hang_health`) apply at once.

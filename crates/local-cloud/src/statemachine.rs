@@ -155,18 +155,98 @@ pub fn function_timeouts(
     .unwrap_or(LAMBDA_DEFAULT_TIMEOUT_SECONDS);
     let mut out = BTreeMap::new();
     if let Some(resources) = template.get("Resources").and_then(Yaml::as_mapping) {
-        for resource in resources.values() {
+        for (logical, resource) in resources {
             let serverless =
                 resource.get("Type").and_then(Yaml::as_str) == Some("AWS::Serverless::Function");
             let props = resource.get("Properties");
             let code_uri = props.and_then(|p| p.get("CodeUri")).and_then(Yaml::as_str);
             if let (true, Some(code_uri)) = (serverless, code_uri) {
                 let timeout = seconds(props.and_then(|p| p.get("Timeout"))).unwrap_or(global);
-                out.insert(
-                    function_name(code_uri),
-                    std::time::Duration::from_secs(timeout),
-                );
+                let timeout = std::time::Duration::from_secs(timeout);
+                out.insert(function_name(code_uri), timeout);
+                // A second resource on the same code (PipelineTriggerFunction).
+                if let Some(logical) = logical.as_str() {
+                    out.entry(logical_function_name(logical)).or_insert(timeout);
+                }
             }
+        }
+    }
+    Ok(out)
+}
+
+/// Local function name for a function resource's logical id, e.g.
+/// `PipelineTriggerFunction` → `greenlight-pipeline-trigger` (two resources
+/// may share one `CodeUri`, so asynchronous settings are keyed by this).
+pub fn logical_function_name(logical_id: &str) -> String {
+    let base = logical_id.strip_suffix("Function").unwrap_or(logical_id);
+    let mut out = String::from("greenlight");
+    for c in base.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('-');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// One function's `EventInvokeConfig` as template.yaml declares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventInvokeConfig {
+    /// `MaximumRetryAttempts`, Lambda's default 2 when absent.
+    pub max_retry_attempts: u32,
+    /// The logical id of the `OnFailure` destination (`!GetAtt <Queue>.Arn`).
+    pub on_failure: Option<String>,
+}
+
+/// Each `AWS::Serverless::Function`'s `EventInvokeConfig`, keyed by
+/// [`logical_function_name`]; a function without one gets Lambda's defaults.
+pub fn event_invoke_configs(
+    template_yaml: &str,
+) -> Result<BTreeMap<String, EventInvokeConfig>, RenderError> {
+    let template: Yaml =
+        serde_yaml::from_str(template_yaml).map_err(|e| RenderError::Yaml(e.to_string()))?;
+    let mut out = BTreeMap::new();
+    if let Some(resources) = template.get("Resources").and_then(Yaml::as_mapping) {
+        for (logical, resource) in resources {
+            if resource.get("Type").and_then(Yaml::as_str) != Some("AWS::Serverless::Function") {
+                continue;
+            }
+            let Some(logical) = logical.as_str() else {
+                continue;
+            };
+            let config = resource
+                .get("Properties")
+                .and_then(|p| p.get("EventInvokeConfig"));
+            let max_retry_attempts = config
+                .and_then(|c| c.get("MaximumRetryAttempts"))
+                .and_then(|v| match v {
+                    Yaml::Number(n) => n.as_u64(),
+                    Yaml::String(s) => s.trim().parse().ok(),
+                    _ => None,
+                })
+                .map(|n| n.min(2) as u32)
+                .unwrap_or(2);
+            let on_failure = config
+                .and_then(|c| c.get("DestinationConfig"))
+                .and_then(|d| d.get("OnFailure"))
+                .and_then(|o| o.get("Destination"))
+                .and_then(|d| match d {
+                    Yaml::Tagged(t) => t
+                        .value
+                        .as_str()
+                        .and_then(|a| a.strip_suffix(".Arn"))
+                        .map(str::to_string),
+                    _ => None,
+                });
+            out.insert(
+                logical_function_name(logical),
+                EventInvokeConfig {
+                    max_retry_attempts,
+                    on_failure,
+                },
+            );
         }
     }
     Ok(out)
@@ -191,6 +271,57 @@ pub fn render(asl: &str, substitutions: &BTreeMap<String, String>) -> Result<Str
     }
     out.push_str(rest);
     Ok(out)
+}
+
+#[cfg(test)]
+mod event_invoke_tests {
+    use super::*;
+
+    const PROJECT_TEMPLATE: &str = include_str!("../../../template.yaml");
+
+    #[test]
+    fn codepipeline_jobs_go_to_a_function_without_destination_or_retries() {
+        let configs = event_invoke_configs(PROJECT_TEMPLATE).unwrap();
+        assert_eq!(
+            configs.get(crate::lambda_host::PIPELINE_TRIGGER),
+            Some(&EventInvokeConfig {
+                max_retry_attempts: 0,
+                on_failure: None
+            }),
+            "{configs:?}"
+        );
+        // The S3 path keeps its rejected-uploads queue.
+        assert_eq!(
+            configs.get(crate::lambda_host::DEPLOY_TRIGGER),
+            Some(&EventInvokeConfig {
+                max_retry_attempts: 2,
+                on_failure: Some("RejectedUploads".into())
+            })
+        );
+        // Both run the trigger's code with the same timeout.
+        let timeouts = function_timeouts(PROJECT_TEMPLATE).unwrap();
+        assert_eq!(
+            timeouts.get(crate::lambda_host::PIPELINE_TRIGGER),
+            timeouts.get(crate::lambda_host::DEPLOY_TRIGGER)
+        );
+    }
+
+    #[test]
+    fn logical_names_match_the_code_uri_names_of_the_five_functions() {
+        for (logical, folder) in [
+            ("DeployTriggerFunction", "functions/deploy-trigger"),
+            ("HealthCheckTunerFunction", "functions/health-check-tuner"),
+            ("TrafficValidatorFunction", "functions/traffic-validator"),
+            ("DeploymentWatcherFunction", "functions/deployment-watcher"),
+            ("FailureHandlerFunction", "functions/failure-handler"),
+        ] {
+            assert_eq!(logical_function_name(logical), function_name(folder));
+        }
+        assert_eq!(
+            logical_function_name("PipelineTriggerFunction"),
+            crate::lambda_host::PIPELINE_TRIGGER
+        );
+    }
 }
 
 #[cfg(test)]
@@ -287,8 +418,10 @@ Resources:
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let template = std::fs::read_to_string(root.join("template.yaml")).unwrap();
         let t = function_timeouts(&template).unwrap();
-        assert_eq!(t.len(), 5, "{t:?}");
+        // Five functions, deploy-trigger's code twice (PipelineTriggerFunction).
+        assert_eq!(t.len(), 6, "{t:?}");
         assert_eq!(t["greenlight-deploy-trigger"].as_secs(), 30);
+        assert_eq!(t["greenlight-pipeline-trigger"].as_secs(), 30);
         assert_eq!(t["greenlight-traffic-validator"].as_secs(), 720);
         assert_eq!(t["greenlight-failure-handler"].as_secs(), 300);
         assert_eq!(t["greenlight-deployment-watcher"].as_secs(), 60);

@@ -7,7 +7,9 @@
 //! 2. EventBridge "CodeDeploy Deployment State-change Notification" with
 //!    state `FAILURE` or `STOP`, for deployments started outside the pipeline
 //!    (a deployment whose description names a greenlight execution is left to
-//!    that execution's own failure path);
+//!    that execution's own failure path; a rollback deployment CodeDeploy
+//!    created is folded into the incident of the deployment it rolls back,
+//!    `runbook::rollback_event_fold`);
 //! 3. EventBridge "Step Functions Execution Status Change" (`ABORTED`,
 //!    `TIMED_OUT`, `FAILED`): executions that ended without running their
 //!    failure path.
@@ -40,17 +42,20 @@ use greenlight_aws::notify::publish;
 use greenlight_aws::reports::{get_marker, put_marker, Condition, LOST_RACE_CODES};
 use greenlight_aws::AwsError;
 use greenlight_core::errors;
-use greenlight_core::model::{DeploymentView, EpochMillis, PipelineInput, Source, TaskRequest};
+use greenlight_core::model::{
+    DeploymentStatus, DeploymentView, EpochMillis, PipelineInput, Source, TaskRequest,
+};
 use greenlight_core::runbook::{
     classify_event, classify_execution_end, classify_pipeline, codepipeline_job_id, compose_report,
     diagnose, event_disposition, event_restore_source, execution_end_disposition,
-    execution_end_restore_source, failing_evidence, green_deletion, in_progress_report,
-    lost_sight_restore_source, marker_decision, marker_key, notification, orphan_deployment,
-    orphan_search_since, ownership, pipeline_deployment_id, pipeline_restore_source, plan_runbook,
-    point_at_blue, should_search_orphan, ActionRecord, EventDisposition, ExecutionEnd,
+    execution_end_restore_source, failing_evidence, failure_path_ended, green_deletion,
+    in_progress_report, lost_sight_restore_source, marker_decision_after, marker_key, notification,
+    orphan_deployment, orphan_search_since, ownership, pipeline_deployment_id,
+    pipeline_restore_source, plan_runbook, point_at_blue, rollback_event_fold, rollback_outcome,
+    rollback_trigger, should_search_orphan, ActionRecord, EventDisposition, ExecutionEnd,
     ExistingMarker, FailureKind, FailureReport, GreenDeletion, MarkerDecision, Outcome, Ownership,
-    Repoint, ReportInput, ReportMarker, ReportSource, RestoreSource, RunbookDecision, RunbookPlan,
-    Step, EXECUTION_STATUS_CHANGE, TAKEOVER_AFTER_MS,
+    Repoint, ReportInput, ReportMarker, ReportSource, RestoreSource, RollbackFold, RollbackOutcome,
+    RunbookDecision, RunbookPlan, Step, EXECUTION_STATUS_CHANGE, TAKEOVER_AFTER_MS,
 };
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::{Deserialize, Serialize};

@@ -17,14 +17,33 @@ pub(crate) enum Claim {
     Unavailable(ActionRecord),
 }
 
+/// Who claims, for [`claim`].
+pub(crate) struct Claimant<'a> {
+    /// The invocation (its request id).
+    pub by: &'a str,
+    /// The execution whose failure path claims (recorded in the marker).
+    pub execution: Option<&'a str>,
+    /// The execution whose failure-path attempts are known to have ended:
+    /// its fresh in-progress claim is taken over
+    /// (`greenlight_core::runbook::marker_decision_after`).
+    pub ended_failure_path: Option<&'a str>,
+}
+
 /// Claims `key` for this invocation: `PutObject If-None-Match: *` with an
 /// in-progress marker. When it exists, reads it and lets the core decide.
-pub(crate) async fn claim(deps: &Deps, key: &str, claimed_by: &str, now: EpochMillis) -> Claim {
+pub(crate) async fn claim(
+    deps: &Deps,
+    key: &str,
+    claimant: &Claimant<'_>,
+    now: EpochMillis,
+) -> Claim {
+    let claimed_by = claimant.by;
     let bucket = deps.config.report_bucket.as_str();
     let location = format!("s3://{bucket}/{key}");
     let mine = ReportMarker::InProgress {
         claimed_at_ms: now,
         claimed_by: claimed_by.to_string(),
+        execution: claimant.execution.map(str::to_string),
     };
     match put_marker(&deps.s3, bucket, key, &mine, Condition::Absent).await {
         Ok(()) => {
@@ -76,7 +95,12 @@ pub(crate) async fn claim(deps: &Deps, key: &str, claimed_by: &str, now: EpochMi
         Some(Ok(marker)) => ExistingMarker::Found(marker),
         Some(Err(_)) => ExistingMarker::Unreadable,
     };
-    match marker_decision(existing, now, TAKEOVER_AFTER_MS) {
+    match marker_decision_after(
+        existing,
+        now,
+        TAKEOVER_AFTER_MS,
+        claimant.ended_failure_path,
+    ) {
         MarkerDecision::Skip { reason, report } => {
             tracing::info!(
                 marker = location.as_str(),
@@ -134,11 +158,11 @@ pub(crate) async fn claim(deps: &Deps, key: &str, claimed_by: &str, now: EpochMi
 pub(crate) async fn claim_or_answer(
     deps: &Deps,
     key: &str,
-    claimed_by: &str,
+    claimant: &Claimant<'_>,
     now: EpochMillis,
     deployment_id: Option<&str>,
 ) -> Result<ActionRecord, Response> {
-    match claim(deps, key, claimed_by, now).await {
+    match claim(deps, key, claimant, now).await {
         Claim::Claimed(record) | Claim::Unavailable(record) => Ok(record),
         Claim::Skip {
             report: Some(report),

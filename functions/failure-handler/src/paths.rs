@@ -124,7 +124,15 @@ pub(crate) async fn handle_pipeline(
         deployment_id.as_deref(),
         execution_name,
     );
-    match claim(deps, &key, claimed_by, now).await {
+    // Step Functions runs one attempt of HandleFailure at a time and retries
+    // only after an attempt failed: a claim this execution's failure path
+    // left is from an attempt that crashed or timed out mid-runbook.
+    let claimant = Claimant {
+        by: claimed_by,
+        execution: Some(execution_name),
+        ended_failure_path: Some(execution_name),
+    };
+    match claim(deps, &key, &claimant, now).await {
         Claim::Claimed(record) | Claim::Unavailable(record) => actions.push(record),
         Claim::Skip {
             report: Some(report),
@@ -163,14 +171,16 @@ pub(crate) async fn handle_pipeline(
         deployment_id: deployment_id.as_deref(),
         recorded_blue: &recorded_blue,
     };
-    let latest = run_runbook(deps, &target, view, &plan, &mut actions).await;
+    let mut result = run_runbook(deps, &target, view, &plan, &mut actions).await;
     if classification.kind == FailureKind::BakeFailed {
         // The bake re-applied the fast profile before it stopped the
         // deployment: restore only once the rollback has re-registered blue.
         if let Some(id) = deployment_id.as_deref() {
-            crate::steps::await_bake_rollback(deps, id, latest.as_ref()).await;
+            crate::steps::await_bake_rollback(deps, id, &mut result).await;
         }
     }
+    let rollback = result.rollback_outcome(&recorded_blue);
+    let latest = result.latest;
     let restore_source = if classification.kind == FailureKind::LostSight {
         lost_sight_restore_source(state, latest.as_ref())
     } else {
@@ -188,6 +198,7 @@ pub(crate) async fn handle_pipeline(
         diagnosis: latest.as_ref().map(diagnose),
         validation_evidence: failing_evidence(state),
         runbook: plan,
+        rollback,
         restore_source,
         actions,
         now,
@@ -223,18 +234,48 @@ pub(crate) async fn handle_event(
             "the CodeDeploy state-change event has no detail.deploymentId".to_string(),
         ));
     };
-    let view = read_deployment(&deps.codedeploy, &deployment_id)
-        .await
-        .map_err(|e| {
-            if e.is_not_found() {
-                Error::InvalidInput(e.to_string())
-            } else {
-                Error::AwsError {
-                    operation: "reading the deployment",
-                    detail: e.to_string(),
-                }
+    let view = read_event_deployment(deps, &deployment_id, "reading the deployment").await?;
+    // A rollback CodeDeploy created is part of the incident of the
+    // deployment it rolls back, never an incident of its own.
+    let original = match rollback_trigger(&view) {
+        Some(Some(original_id)) => Some(
+            read_event_deployment(
+                deps,
+                &original_id,
+                "reading the deployment this rollback rolls back",
+            )
+            .await?,
+        ),
+        _ => None,
+    };
+    let (deployment_id, view, state) = match rollback_event_fold(&view, original.as_ref()) {
+        RollbackFold::Own => (deployment_id, view, detail.state.clone()),
+        RollbackFold::Ignore { reason } => {
+            tracing::info!(reason = reason.as_str(), "rollback event folded");
+            return Ok(Response::Ignored {
+                reason,
+                deployment_id: Some(deployment_id),
+            });
+        }
+        RollbackFold::Original {
+            deployment_id: original_id,
+        } => match original {
+            Some(original) => {
+                tracing::info!(
+                    rollback = deployment_id.as_str(),
+                    original = original_id.as_str(),
+                    "rollback event folded into the original deployment's incident"
+                );
+                let state = if original.status == DeploymentStatus::Stopped {
+                    "STOP"
+                } else {
+                    "FAILURE"
+                };
+                (original_id, original, state.to_string())
             }
-        })?;
+            None => (deployment_id, view, detail.state.clone()),
+        },
+    };
     if let Ownership::Pipeline { execution_name } = ownership(&view) {
         let reason = format!(
             "owned by execution {execution_name}: deployment {deployment_id} was created by the greenlight pipeline, whose own failure path handles it"
@@ -252,14 +293,14 @@ pub(crate) async fn handle_event(
             "neither deployment {deployment_id} nor the event names its application and deployment group"
         )));
     }
-    let classification = classify_event(&detail.state, &view);
+    let classification = classify_event(&state, &view);
     let source = ReportSource::Event {
         event_id: event.id.clone(),
-        state: detail.state.clone(),
+        state: state.clone(),
     };
     tracing::info!(
         deployment_id = deployment_id.as_str(),
-        state = detail.state.as_str(),
+        state = state.as_str(),
         "handling a deployment that failed outside the pipeline"
     );
 
@@ -269,7 +310,12 @@ pub(crate) async fn handle_event(
         &deployment_id,
     );
     let mut actions = Vec::new();
-    match claim_or_answer(deps, &key, claimed_by, now, Some(&deployment_id)).await {
+    let claimant = Claimant {
+        by: claimed_by,
+        execution: None,
+        ended_failure_path: None,
+    };
+    match claim_or_answer(deps, &key, &claimant, now, Some(&deployment_id)).await {
         Ok(record) => actions.push(record),
         Err(answer) => return Ok(answer),
     }
@@ -289,7 +335,9 @@ pub(crate) async fn handle_event(
         deployment_id: Some(&deployment_id),
         recorded_blue: &[],
     };
-    let latest = run_runbook(deps, &target, Some(view), &plan, &mut actions).await;
+    let result = run_runbook(deps, &target, Some(view), &plan, &mut actions).await;
+    let rollback = result.rollback_outcome(&[]);
+    let latest = result.latest;
     let restore_source = event_restore_source();
     restore_load_balancer(deps, &application, &group, &restore_source, &mut actions).await;
 
@@ -303,6 +351,7 @@ pub(crate) async fn handle_event(
         diagnosis: latest.as_ref().map(diagnose),
         validation_evidence: Vec::new(),
         runbook: plan,
+        rollback,
         restore_source,
         actions,
         now,
@@ -394,7 +443,14 @@ pub(crate) async fn handle_execution_end(
         deployment_id.as_deref(),
         &execution_name,
     );
-    match claim_or_answer(deps, &key, claimed_by, now, deployment_id.as_deref()).await {
+    // Failed with FailureHandlerFailed: the handler's last attempt ended
+    // mid-runbook, so its fresh claim is taken over and the runbook finished.
+    let claimant = Claimant {
+        by: claimed_by,
+        execution: None,
+        ended_failure_path: failure_path_ended(&end),
+    };
+    match claim_or_answer(deps, &key, &claimant, now, deployment_id.as_deref()).await {
         Ok(record) => actions.push(record),
         Err(answer) => return Ok(answer),
     }
@@ -412,7 +468,9 @@ pub(crate) async fn handle_execution_end(
         deployment_id: deployment_id.as_deref(),
         recorded_blue: &[],
     };
-    let latest = run_runbook(deps, &target, view, &plan, &mut actions).await;
+    let result = run_runbook(deps, &target, view, &plan, &mut actions).await;
+    let rollback = result.rollback_outcome(&[]);
+    let latest = result.latest;
     let restore_source = execution_end_restore_source(classification.kind, latest.as_ref());
     restore_load_balancer(deps, &application, &group, &restore_source, &mut actions).await;
     let report = compose_report(ReportInput {
@@ -425,12 +483,34 @@ pub(crate) async fn handle_execution_end(
         diagnosis: latest.as_ref().map(diagnose),
         validation_evidence: Vec::new(),
         runbook: plan,
+        rollback,
         restore_source,
         actions,
         now,
     });
     let report = finish(deps, &key, now, report, job_id.as_deref()).await;
     Ok(Response::Handled(report))
+}
+
+/// Reads a deployment an event names: not found is bad input, anything else
+/// an AWS error (Lambda's retry of the event runs it again).
+async fn read_event_deployment(
+    deps: &Deps,
+    deployment_id: &str,
+    operation: &'static str,
+) -> Result<DeploymentView, Error> {
+    read_deployment(&deps.codedeploy, deployment_id)
+        .await
+        .map_err(|e| {
+            if e.is_not_found() {
+                Error::InvalidInput(e.to_string())
+            } else {
+                Error::AwsError {
+                    operation,
+                    detail: e.to_string(),
+                }
+            }
+        })
 }
 
 pub(crate) fn non_empty_or(primary: &str, fallback: Option<&str>) -> String {

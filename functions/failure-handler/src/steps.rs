@@ -15,15 +15,32 @@ pub(crate) struct Target<'a> {
     pub(crate) recorded_blue: &'a [String],
 }
 
-/// Runs the plan; answers the latest view of the deployment (re-read after
-/// a StopDeployment, else the one given).
+/// What the runbook left: the latest view of the deployment (re-read after
+/// a StopDeployment, else the one given) and of CodeDeploy's rollback of it.
+pub(crate) struct RunbookResult {
+    pub(crate) latest: Option<DeploymentView>,
+    /// The rollback deployment as last read (none without a rollback, or
+    /// when it could not be read).
+    pub(crate) rollback: Option<DeploymentView>,
+}
+
+impl RunbookResult {
+    /// How the rollback ended, for the report ([`rollback_outcome`]).
+    pub(crate) fn rollback_outcome(&self, recorded_blue: &[String]) -> Option<RollbackOutcome> {
+        self.latest
+            .as_ref()
+            .and_then(|v| rollback_outcome(v, self.rollback.as_ref(), recorded_blue))
+    }
+}
+
+/// Runs the plan.
 pub(crate) async fn run_runbook(
     deps: &Deps,
     target: &Target<'_>,
     view: Option<DeploymentView>,
     plan: &RunbookPlan,
     actions: &mut Vec<ActionRecord>,
-) -> Option<DeploymentView> {
+) -> RunbookResult {
     let mut latest = view;
     if plan.stop_deployment {
         if let Some(id) = target.deployment_id {
@@ -33,16 +50,54 @@ pub(crate) async fn run_runbook(
             latest = read_view(deps, Some(id), actions).await;
         }
     }
+    let removing_green = matches!(
+        plan.decision,
+        RunbookDecision::RemoveGreenAndPointAtBlue { .. }
+    );
+    // The rollback is read for the report in any case; before removing the
+    // green group the runbook waits for it to end (it owns the replacement
+    // fleet while it runs).
+    let rollback = match latest
+        .as_ref()
+        .and_then(|v| v.rollback_deployment_id.as_deref())
+    {
+        Some(rollback) => read_rollback(deps, rollback, removing_green).await,
+        None => None,
+    };
     if let RunbookDecision::RemoveGreenAndPointAtBlue { green_asg, .. } = &plan.decision {
-        actions.push(delete_green_asg(deps, green_asg, latest.as_ref()).await);
+        let rollback_status = rollback.as_ref().map(|r| r.status);
+        actions.push(delete_green_asg(deps, green_asg, latest.as_ref(), rollback_status).await);
         actions.push(point_group_at_blue(deps, target, green_asg).await);
     }
     tracing::info!(
         deployment_id = target.deployment_id.unwrap_or(""),
         decision = ?plan.decision,
+        rollback_status = ?rollback.as_ref().map(|r| r.status),
         "runbook applied"
     );
-    latest
+    RunbookResult { latest, rollback }
+}
+
+/// Reads CodeDeploy's rollback deployment (GetDeployment only: its status
+/// and error are what the report needs, not its targets), after waiting (at
+/// most `ROLLBACK_WAIT_SECONDS`) for it to end when `wait`; `None` when it
+/// could not be read.
+async fn read_rollback(deps: &Deps, rollback: &str, wait: bool) -> Option<DeploymentView> {
+    if wait {
+        await_rollback_end(deps, rollback).await;
+    }
+    let read =
+        match greenlight_aws::deployment::get_deployment_info(&deps.codedeploy, rollback).await {
+            Ok(info) => greenlight_aws::deployment::deployment_view(rollback, &info, &[]),
+            Err(e) => Err(e),
+        };
+    match read {
+        Ok(view) => Some(view),
+        Err(e) => {
+            tracing::warn!(rollback, error = %e, "could not read the rollback deployment");
+            None
+        }
+    }
 }
 
 /// StopDeployment with rollback; an already finished deployment is fine.
@@ -119,21 +174,27 @@ async fn await_rollback_end_within(
 /// After a failed bake: waits (within `ROLLBACK_WAIT_SECONDS`) until the
 /// stopped deployment names its rollback deployment and that rollback has
 /// ended, so the target groups are restored only after blue is back behind
-/// the load balancer on the fast profile. Logs what it saw; never fails.
+/// the load balancer on the fast profile. Updates `result` with the stopped
+/// deployment and its rollback as last read (for the report); never fails.
 pub(crate) async fn await_bake_rollback(
     deps: &Deps,
     deployment_id: &str,
-    latest: Option<&DeploymentView>,
+    result: &mut RunbookResult,
 ) {
     let wait = std::time::Duration::from_secs(u64::from(deps.config.rollback_wait_seconds));
     let started = std::time::Instant::now();
-    let mut rollback = latest.and_then(|v| v.rollback_deployment_id.clone());
+    let mut rollback = result
+        .latest
+        .as_ref()
+        .and_then(|v| v.rollback_deployment_id.clone());
     while rollback.is_none() && started.elapsed() < wait {
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-        rollback = greenlight_aws::deployment::read_deployment(&deps.codedeploy, deployment_id)
-            .await
-            .ok()
-            .and_then(|v| v.rollback_deployment_id);
+        if let Ok(view) =
+            greenlight_aws::deployment::read_deployment(&deps.codedeploy, deployment_id).await
+        {
+            rollback = view.rollback_deployment_id.clone();
+            result.latest = Some(view);
+        }
     }
     match rollback {
         Some(r) => {
@@ -145,6 +206,9 @@ pub(crate) async fn await_bake_rollback(
                 ?status,
                 "bake rollback awaited before the restore"
             );
+            if let Some(view) = read_rollback(deps, &r, false).await {
+                result.rollback = Some(view);
+            }
         }
         None => tracing::warn!(
             deployment_id,
@@ -157,6 +221,7 @@ pub(crate) async fn delete_green_asg(
     deps: &Deps,
     name: &str,
     latest: Option<&DeploymentView>,
+    rollback_status: Option<greenlight_core::model::DeploymentStatus>,
 ) -> ActionRecord {
     let found = match describe_group(&deps.autoscaling, name).await {
         Ok(found) => found,
@@ -168,10 +233,6 @@ pub(crate) async fn delete_green_asg(
                 format!("could not describe the group, so it was not deleted: {e}"),
             )
         }
-    };
-    let rollback_status = match latest.and_then(|v| v.rollback_deployment_id.as_deref()) {
-        Some(rollback) => await_rollback_end(deps, rollback).await,
-        None => None,
     };
     match green_deletion(name, latest, found.as_ref(), rollback_status) {
         GreenDeletion::Absent { .. } => ActionRecord::new(

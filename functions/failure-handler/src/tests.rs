@@ -2420,3 +2420,6 @@ async fn a_failed_bake_leaves_the_fleet_to_the_rollback_restores_and_notifies_th
         published[0].1
     );
 }
+
+#[path = "tests_rerun.rs"]
+mod rerun;

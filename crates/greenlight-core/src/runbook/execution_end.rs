@@ -88,6 +88,21 @@ pub fn execution_end_disposition(
     EventDisposition::Handle
 }
 
+/// The execution whose failure path is known to have ended, for
+/// [`marker_decision_after`]: an execution that FAILED with
+/// `FailureHandlerFailed` reached that state through HandleFailure's Catch,
+/// so the handler's last attempt had ended (crashed, timed out or failed)
+/// before the execution did. None for any other end: an execution aborted or
+/// timed out while HandleFailure ran may still have its invocation running
+/// (Lambda finishes an invocation whose caller went away), so its claim ages
+/// out instead.
+pub fn failure_path_ended(end: &ExecutionEnd) -> Option<&str> {
+    (end.status == "FAILED"
+        && end.error.as_deref().map(str::trim) == Some(crate::errors::FAILURE_HANDLER_FAILED))
+    .then_some(end.name.as_str())
+    .filter(|name| !name.trim().is_empty())
+}
+
 /// Classifies an execution that ended outside the failure path. A transient
 /// error name ([`crate::errors::is_transient`], e.g. `States.Timeout`) is
 /// [`FailureKind::LostSight`]: the deployment is left running.

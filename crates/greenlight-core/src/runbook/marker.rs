@@ -16,6 +16,12 @@ pub enum ReportMarker {
     InProgress {
         claimed_at_ms: EpochMillis,
         claimed_by: String,
+        /// The execution whose failure path (its `HandleFailure` task) made
+        /// the claim; absent for the event-driven paths. Lets a later attempt
+        /// of that failure path, or the execution's own end, know the
+        /// claimant is gone ([`marker_decision_after`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        execution: Option<String>,
     },
     /// Handled; the report of what was done.
     #[serde(rename_all = "camelCase")]
@@ -66,6 +72,45 @@ pub fn marker_decision(
     now: EpochMillis,
     takeover_after_ms: EpochMillis,
 ) -> MarkerDecision {
+    marker_decision_after(existing, now, takeover_after_ms, None)
+}
+
+/// [`marker_decision`], knowing that every attempt of execution
+/// `ended_failure_path`'s failure path that could have claimed the marker has
+/// ended: an in-progress claim made by that failure path is then taken over
+/// at once, however fresh (its invocation crashed or timed out mid-runbook;
+/// waiting for [`TAKEOVER_AFTER_MS`] would leave the load balancer tuned and
+/// nobody notified, and a Step Functions Retry would never see it go).
+///
+/// Who knows that: a later attempt of the same `HandleFailure` task (Step
+/// Functions runs one attempt of a task at a time and retries only after the
+/// previous attempt failed: Step Functions developer guide, "Handling errors
+/// in Step Functions workflows", Retry), and the execution's end event when
+/// the execution failed with `FailureHandlerFailed` (its Catch ran, so the
+/// handler's last attempt had ended: [`failure_path_ended`]).
+pub fn marker_decision_after(
+    existing: ExistingMarker<'_>,
+    now: EpochMillis,
+    takeover_after_ms: EpochMillis,
+    ended_failure_path: Option<&str>,
+) -> MarkerDecision {
+    if let (
+        ExistingMarker::Found(ReportMarker::InProgress {
+            claimed_by,
+            execution: Some(execution),
+            ..
+        }),
+        Some(ended),
+    ) = (existing, ended_failure_path)
+    {
+        if execution == ended {
+            return MarkerDecision::TakeOver {
+                reason: format!(
+                    "the claim by {claimed_by} was made by execution {execution}'s failure path, whose attempt ended without completing the report"
+                ),
+            };
+        }
+    }
     match existing {
         ExistingMarker::Absent => MarkerDecision::Proceed,
         ExistingMarker::Unreadable => MarkerDecision::TakeOver {
@@ -82,6 +127,7 @@ pub fn marker_decision(
         ExistingMarker::Found(ReportMarker::InProgress {
             claimed_at_ms,
             claimed_by,
+            ..
         }) => {
             let age = now.saturating_sub(*claimed_at_ms);
             if *claimed_at_ms > now.saturating_add(MAX_CLOCK_SKEW_MS) {

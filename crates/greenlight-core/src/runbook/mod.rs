@@ -838,12 +838,17 @@ mod guard;
 mod marker;
 mod notify;
 mod report;
+mod rollback;
 
 pub use execution_end::*;
 pub use guard::*;
 pub use marker::*;
 pub use notify::*;
 pub use report::*;
+pub use rollback::*;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod rerun_tests;

@@ -21,8 +21,13 @@ pub fn notification(report: &FailureReport) -> Notification {
         Some(id) => format!(" {id}"),
         None => String::new(),
     };
+    let rollback_failed = if report.rollback.as_ref().is_some_and(|r| r.failed) {
+        " and rollback FAILED"
+    } else {
+        ""
+    };
     let subject = ascii_subject(&format!(
-        "greenlight {}: {}/{}{}",
+        "greenlight {}{rollback_failed}: {}/{}{}",
         report.error, report.application, report.deployment_group, target
     ));
 
@@ -120,6 +125,9 @@ pub fn notification(report: &FailureReport) -> Notification {
         if let Some(rb) = &d.rollback_deployment_id {
             line(format!("Rollback deployment: {rb}"));
         }
+    }
+    if let Some(r) = &report.rollback {
+        line(format!("Rollback: {}", r.detail));
     }
     for e in &report.validation_evidence {
         line(format!("Failing instance {}", evidence_text(e)));

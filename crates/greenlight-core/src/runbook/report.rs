@@ -184,6 +184,9 @@ pub struct FailureReport {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub validation_evidence: Vec<InstanceEvidence>,
     pub runbook: RunbookPlan,
+    /// How CodeDeploy's rollback of the deployment ended (when it has one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<RollbackOutcome>,
     pub actions: Vec<ActionRecord>,
     pub load_balancer: LoadBalancerRestore,
     pub next_step: String,
@@ -202,6 +205,8 @@ pub struct ReportInput {
     pub diagnosis: Option<Diagnosis>,
     pub validation_evidence: Vec<InstanceEvidence>,
     pub runbook: RunbookPlan,
+    /// [`rollback_outcome`] of the deployment, when it has a rollback.
+    pub rollback: Option<RollbackOutcome>,
     pub restore_source: RestoreSource,
     pub actions: Vec<ActionRecord>,
     pub now: EpochMillis,
@@ -369,6 +374,7 @@ pub fn runbook_clause(plan: &RunbookPlan, actions: &[ActionRecord]) -> String {
 pub fn summary(
     classification: &Classification,
     plan: &RunbookPlan,
+    rollback: Option<&RollbackOutcome>,
     actions: &[ActionRecord],
     lb: &LoadBalancerRestore,
     next: &str,
@@ -380,8 +386,14 @@ pub fn summary(
         }
         RestoreState::Failed => format!("load balancer settings {}", lb.detail),
     };
+    // A rollback that succeeded is the expected end and stays out of the one
+    // sentence (the notification's Rollback line still says so).
+    let rollback_clause = rollback
+        .filter(|r| r.failed || !r.next_step.is_empty())
+        .map(|r| format!("{}; ", trim_sentence(&r.detail)))
+        .unwrap_or_default();
     format!(
-        "{}: {}; {}; {}; next: {}.",
+        "{}: {}; {rollback_clause}{}; {}; next: {}.",
         classification.kind,
         classification.cause,
         runbook_clause(plan, actions),
@@ -390,17 +402,31 @@ pub fn summary(
     )
 }
 
+/// The operator's next step with the rollback's by-hand step first (a failed
+/// or unfinished rollback leaves production as it is: that comes before
+/// anything else).
+pub fn with_rollback_step(next: String, rollback: Option<&RollbackOutcome>) -> String {
+    match rollback.filter(|r| !r.next_step.is_empty()) {
+        Some(r) => format!("{}; then {next}", trim_sentence(&r.next_step)),
+        None => next,
+    }
+}
+
 /// Builds the report from what the handler found and did.
 pub fn compose_report(input: ReportInput) -> FailureReport {
     let load_balancer = summarize_restore(&input.restore_source, &input.actions);
-    let next = next_step(
-        input.classification.kind,
-        &input.runbook.decision,
-        &input.actions,
+    let next = with_rollback_step(
+        next_step(
+            input.classification.kind,
+            &input.runbook.decision,
+            &input.actions,
+        ),
+        input.rollback.as_ref(),
     );
     let summary = summary(
         &input.classification,
         &input.runbook,
+        input.rollback.as_ref(),
         &input.actions,
         &load_balancer,
         &next,
@@ -417,6 +443,7 @@ pub fn compose_report(input: ReportInput) -> FailureReport {
         diagnosis: input.diagnosis,
         validation_evidence: input.validation_evidence,
         runbook: input.runbook,
+        rollback: input.rollback,
         actions: input.actions,
         load_balancer,
         next_step: next,
@@ -462,6 +489,7 @@ pub fn in_progress_report(
         diagnosis: None,
         validation_evidence: failing_evidence(state),
         runbook,
+        rollback: None,
         actions: Vec::new(),
         load_balancer,
         next_step: next,

@@ -223,6 +223,8 @@ fn view(status: DeploymentStatus, targets: Vec<InstanceTargetView>) -> Deploymen
             message: "The overall deployment failed because too many individual instances failed deployment".into(),
         }),
         rollback_deployment_id: Some("d-ROLLBACK1".into()),
+        creator: Some("user".into()),
+        rollback_triggering_deployment_id: None,
         original_auto_scaling_groups: vec!["shop-blue-asg".into()],
         termination_wait_started: Some(false),
         targets,
@@ -946,6 +948,7 @@ fn event_path_restores_from_tags() {
 fn sample_report() -> FailureReport {
     let s = validation_failed_state();
     compose_report(ReportInput {
+        rollback: None,
         source: ReportSource::Pipeline {
             execution_name: "exec-1".into(),
             codepipeline_job_id: None,
@@ -1003,6 +1006,7 @@ fn in_progress_marker_skips_while_young_and_is_taken_over_when_old() {
     let m = ReportMarker::InProgress {
         claimed_at_ms: NOW,
         claimed_by: "req-1".into(),
+        execution: None,
     };
     for age in [0, 1000, TAKEOVER_AFTER_MS - 1] {
         match marker_decision(ExistingMarker::Found(&m), NOW + age, TAKEOVER_AFTER_MS) {
@@ -1039,6 +1043,7 @@ fn marker_json_round_trips() {
     let m = ReportMarker::InProgress {
         claimed_at_ms: NOW,
         claimed_by: "req-1".into(),
+        execution: None,
     };
     let j = serde_json::to_value(&m).unwrap();
     assert_eq!(
@@ -1186,6 +1191,7 @@ fn install_failure_report(actions: Vec<ActionRecord>) -> FailureReport {
         ],
     );
     compose_report(ReportInput {
+        rollback: None,
         source: ReportSource::Pipeline {
             execution_name: "exec-1".into(),
             codepipeline_job_id: Some("job-9".into()),
@@ -1442,6 +1448,7 @@ fn event_report_and_notification() {
     );
     v.description = Some("manual".into());
     let r = compose_report(ReportInput {
+        rollback: None,
         source: ReportSource::Event {
             event_id: Some("ev-1".into()),
             state: "FAILURE".into(),
@@ -1493,6 +1500,7 @@ fn notification_without_deployment() {
     s.input.revision.version = None;
     s.input.revision.etag = Some("\"abc\"".into());
     let r = compose_report(ReportInput {
+        rollback: None,
         source: ReportSource::Pipeline {
             execution_name: "exec-2".into(),
             codepipeline_job_id: None,
@@ -1907,6 +1915,7 @@ fn lost_sight_notification_says_greenlight_lost_sight() {
     let v = view(DeploymentStatus::InProgress, vec![]);
     let s = transient_state("AwsTransient");
     let r = compose_report(ReportInput {
+        rollback: None,
         source: ReportSource::Pipeline {
             execution_name: "exec-1".into(),
             codepipeline_job_id: None,
@@ -1945,6 +1954,7 @@ fn a_marker_claimed_in_the_future_is_stale() {
     let m = ReportMarker::InProgress {
         claimed_at_ms: NOW + 365 * 24 * 3600 * 1000,
         claimed_by: "forger".into(),
+        execution: None,
     };
     match marker_decision(ExistingMarker::Found(&m), NOW, TAKEOVER_AFTER_MS) {
         MarkerDecision::TakeOver { reason } => assert!(reason.contains("future"), "{reason}"),
@@ -1954,6 +1964,7 @@ fn a_marker_claimed_in_the_future_is_stale() {
     let m = ReportMarker::InProgress {
         claimed_at_ms: NOW + MAX_CLOCK_SKEW_MS / 2,
         claimed_by: "peer".into(),
+        execution: None,
     };
     assert!(matches!(
         marker_decision(ExistingMarker::Found(&m), NOW, TAKEOVER_AFTER_MS),
@@ -2014,6 +2025,7 @@ fn report_stays_small_with_huge_log_tails_and_many_instances() {
         huge.clone(),
     )];
     let r = compose_report(ReportInput {
+        rollback: None,
         source: ReportSource::Pipeline {
             execution_name: "exec-1".into(),
             codepipeline_job_id: None,
@@ -2291,4 +2303,222 @@ fn a_bake_rollback_is_left_to_codedeploy_the_runbook_does_not_race_it() {
     assert!(
         matches!(plan.decision, RunbookDecision::NothingToUndo { ref reason } if reason.contains("succeeded"))
     );
+}
+
+// ---- rollback deployments: one incident with the deployment they roll back ----
+
+/// CodeDeploy's rollback of `view(...)` (d-ABC123), as GetDeployment shows it.
+fn rollback_view(status: DeploymentStatus) -> DeploymentView {
+    let mut r = view(status, vec![]);
+    r.deployment_id = "d-ROLLBACK1".into();
+    r.description = Some("Rollback of deployment d-ABC123".into());
+    r.creator = Some(ROLLBACK_CREATOR.into());
+    r.rollback_triggering_deployment_id = Some("d-ABC123".into());
+    r.rollback_deployment_id = None;
+    r.error = Some(DeploymentErrorInfo {
+        code: "INTERNAL_ERROR".into(),
+        message: "The rollback deployment failed.".into(),
+    });
+    r
+}
+
+#[test]
+fn rollback_trigger_reads_the_creator_and_the_triggering_deployment() {
+    let original = view(DeploymentStatus::Stopped, vec![]);
+    assert_eq!(rollback_trigger(&original), None);
+    let r = rollback_view(DeploymentStatus::Failed);
+    assert_eq!(rollback_trigger(&r), Some(Some("d-ABC123".to_string())));
+    // Either field alone marks a rollback.
+    let mut only_creator = r.clone();
+    only_creator.rollback_triggering_deployment_id = None;
+    assert_eq!(rollback_trigger(&only_creator), Some(None));
+    let mut only_info = r.clone();
+    only_info.creator = None;
+    assert_eq!(
+        rollback_trigger(&only_info),
+        Some(Some("d-ABC123".to_string()))
+    );
+    // A blank or self-referencing triggering id names no original.
+    let mut blank = r.clone();
+    blank.rollback_triggering_deployment_id = Some("  ".into());
+    assert_eq!(rollback_trigger(&blank), Some(None));
+    let mut own = original.clone();
+    own.rollback_triggering_deployment_id = Some(own.deployment_id.clone());
+    assert_eq!(rollback_trigger(&own), None);
+}
+
+#[test]
+fn failed_rollback_of_a_pipeline_deployment_is_not_an_incident_of_its_own() {
+    // Before the fold, the rollback's FAILURE event was handled as a
+    // deployment started outside the pipeline: a second notification and a
+    // runbook on a "green" group named after the rollback's id.
+    let rollback = rollback_view(DeploymentStatus::Failed);
+    assert_eq!(ownership(&rollback), Ownership::Outside);
+    let original = view(DeploymentStatus::Stopped, vec![]);
+    match rollback_event_fold(&rollback, Some(&original)) {
+        RollbackFold::Ignore { reason } => {
+            assert!(reason.contains("d-ROLLBACK1"), "{reason}");
+            assert!(reason.contains("d-ABC123"), "{reason}");
+            assert!(reason.contains("exec-1"), "{reason}");
+        }
+        other => panic!("expected Ignore, got {other:?}"),
+    }
+}
+
+#[test]
+fn failed_rollback_of_an_outside_deployment_folds_into_the_original() {
+    let rollback = rollback_view(DeploymentStatus::Failed);
+    let mut original = view(DeploymentStatus::Failed, vec![]);
+    original.description = Some("manual deployment by an operator".into());
+    let expected = RollbackFold::Original {
+        deployment_id: "d-ABC123".into(),
+    };
+    assert_eq!(rollback_event_fold(&rollback, Some(&original)), expected);
+    // The original could not be read: still the original's incident (its
+    // marker dedupes), never the rollback's.
+    assert_eq!(rollback_event_fold(&rollback, None), expected);
+}
+
+#[test]
+fn deployments_that_are_not_rollbacks_are_their_own_incident() {
+    let mut v = view(DeploymentStatus::Failed, vec![]);
+    v.description = Some("manual".into());
+    assert_eq!(rollback_event_fold(&v, None), RollbackFold::Own);
+    // A rollback naming no original is reported rather than dropped.
+    let mut orphan = rollback_view(DeploymentStatus::Failed);
+    orphan.rollback_triggering_deployment_id = None;
+    assert_eq!(rollback_event_fold(&orphan, None), RollbackFold::Own);
+}
+
+#[test]
+fn failed_rollback_before_traffic_moved_says_blue_serves_and_what_to_check() {
+    // Green AllowTraffic started (and failed): green may have been registered.
+    let original = view(
+        DeploymentStatus::Stopped,
+        vec![green("i-g1", green_events_failing_at("AllowTraffic"), F)],
+    );
+    // Stopped at the Ready gate: green AllowTraffic never started.
+    let gate = view(
+        DeploymentStatus::Stopped,
+        vec![green(
+            "i-g1",
+            LIFECYCLE_ORDER[..7]
+                .iter()
+                .map(|n| ev(n, OK))
+                .chain(LIFECYCLE_ORDER[7..10].iter().map(|n| ev(n, S)))
+                .collect(),
+            S,
+        )],
+    );
+    let rollback = rollback_view(DeploymentStatus::Failed);
+    let out = rollback_outcome(&gate, Some(&rollback), &recorded_blue()).unwrap();
+    assert!(out.failed);
+    assert_eq!(out.deployment_id, "d-ROLLBACK1");
+    assert_eq!(out.status, Some(DeploymentStatus::Failed));
+    assert!(out.detail.contains("d-ROLLBACK1 FAILED"), "{}", out.detail);
+    assert!(out.detail.contains("INTERNAL_ERROR"), "{}", out.detail);
+    assert!(out.detail.contains("never registered"), "{}", out.detail);
+    assert!(out.detail.contains("shop-blue-asg"), "{}", out.detail);
+    assert!(out.next_step.contains("CodeDeploy_shop-prod_d-ABC123"));
+    assert!(out.next_step.contains("shop-blue-asg"));
+
+    // Green AllowTraffic had started: both fleets may be registered.
+    let out = rollback_outcome(&original, Some(&rollback), &recorded_blue()).unwrap();
+    assert!(out.failed);
+    assert!(out.detail.contains("BOTH versions"), "{}", out.detail);
+    assert!(out
+        .next_step
+        .contains("deregister the instances of CodeDeploy_shop-prod_d-ABC123"));
+    // Without a record of blue, the report does not guess its name.
+    let out = rollback_outcome(&gate, Some(&rollback), &[]).unwrap();
+    assert!(out.detail.contains("the original Auto Scaling group"));
+}
+
+#[test]
+fn rollback_outcome_when_it_succeeded_runs_or_cannot_be_read() {
+    let original = view(DeploymentStatus::Stopped, vec![]);
+    let ok = rollback_outcome(
+        &original,
+        Some(&rollback_view(DeploymentStatus::Succeeded)),
+        &recorded_blue(),
+    )
+    .unwrap();
+    assert!(!ok.failed);
+    assert!(ok.next_step.is_empty());
+    assert!(ok.detail.contains("succeeded"));
+    let running = rollback_outcome(
+        &original,
+        Some(&rollback_view(DeploymentStatus::InProgress)),
+        &recorded_blue(),
+    )
+    .unwrap();
+    assert!(!running.failed);
+    assert!(running.detail.contains("still InProgress"));
+    assert!(running
+        .next_step
+        .starts_with("watch rollback deployment d-ROLLBACK1"));
+    let unread = rollback_outcome(&original, None, &recorded_blue()).unwrap();
+    assert!(!unread.failed);
+    assert_eq!(unread.status, None);
+    assert!(unread.detail.contains("could not be read"));
+    let mut none = original.clone();
+    none.rollback_deployment_id = None;
+    assert_eq!(rollback_outcome(&none, None, &recorded_blue()), None);
+}
+
+#[test]
+fn one_report_says_the_deployment_failed_and_its_rollback_failed() {
+    let s = validation_failed_state();
+    let v = view(DeploymentStatus::Stopped, vec![]);
+    let rollback = rollback_outcome(
+        &v,
+        Some(&rollback_view(DeploymentStatus::Failed)),
+        &recorded_blue(),
+    );
+    let r = compose_report(ReportInput {
+        rollback,
+        source: ReportSource::Pipeline {
+            execution_name: "exec-1".into(),
+            codepipeline_job_id: None,
+        },
+        application: "shop".into(),
+        deployment_group: "shop-prod".into(),
+        deployment_id: Some("d-ABC123".into()),
+        revision: Some(s.input.revision.clone()),
+        classification: classify_pipeline(&s),
+        diagnosis: Some(diagnose(&v)),
+        validation_evidence: failing_evidence(&s),
+        runbook: plan_runbook(
+            FailureKind::ValidationFailed,
+            "shop-prod",
+            Some("d-ABC123"),
+            Some(&v),
+            &recorded_blue(),
+        ),
+        restore_source: pipeline_restore_source(&s),
+        actions: vec![],
+        now: NOW,
+    });
+    assert_eq!(r.error, FailureKind::ValidationFailed);
+    assert!(
+        r.summary.contains("rollback deployment d-ROLLBACK1 FAILED"),
+        "{}",
+        r.summary
+    );
+    assert!(r.next_step.starts_with("the rollback failed, so by hand"));
+    let n = notification(&r);
+    assert!(n.subject.contains("rollback FAILED"), "{}", n.subject);
+    assert!(n.subject.contains("d-ABC123"));
+    assert!(n.subject.len() <= MAX_SUBJECT_CHARS);
+    assert!(n
+        .message
+        .contains("Rollback: CodeDeploy's rollback deployment d-ROLLBACK1 FAILED"));
+    assert!(n.message.contains("shop-blue-asg"));
+    let j = serde_json::to_value(&r).unwrap();
+    assert_eq!(j["rollback"]["failed"], true);
+    // Old reports (no rollback field) still parse.
+    let mut old = j.clone();
+    old.as_object_mut().unwrap().remove("rollback");
+    let back: FailureReport = serde_json::from_value(old).unwrap();
+    assert_eq!(back.rollback, None);
 }

@@ -184,17 +184,53 @@ fn function_faults_fire_once_for_their_function() {
         ..spec(FaultKind::CrashOnce)
     })
     .unwrap();
-    assert_eq!(r.take_function_fault("greenlight-failure-handler"), None);
     assert_eq!(
-        r.take_function_fault("greenlight-deployment-watcher"),
+        r.take_function_fault("greenlight-failure-handler", None),
+        None
+    );
+    assert_eq!(
+        r.take_function_fault("greenlight-deployment-watcher", None),
         Some(FunctionFault::Timeout)
     );
-    assert_eq!(r.take_function_fault("greenlight-deployment-watcher"), None);
     assert_eq!(
-        r.take_function_fault("greenlight-deploy-trigger"),
+        r.take_function_fault("greenlight-deployment-watcher", None),
+        None
+    );
+    assert_eq!(
+        r.take_function_fault("greenlight-deploy-trigger", None),
         Some(FunctionFault::Crash)
     );
-    assert_eq!(r.take_function_fault("greenlight-deploy-trigger"), None);
+    assert_eq!(
+        r.take_function_fault("greenlight-deploy-trigger", None),
+        None
+    );
+}
+
+#[test]
+fn function_faults_with_an_operation_fire_only_on_that_action() {
+    let mut r = Registry::default();
+    r.add(FaultSpec {
+        resource: Some("greenlight-deployment-watcher".into()),
+        operation: Some("create".into()),
+        ..spec(FaultKind::CrashOnce)
+    })
+    .unwrap();
+    assert_eq!(
+        r.take_function_fault("greenlight-deployment-watcher", Some("admit")),
+        None
+    );
+    assert_eq!(
+        r.take_function_fault("greenlight-deployment-watcher", None),
+        None
+    );
+    assert_eq!(
+        r.take_function_fault("greenlight-deployment-watcher", Some("create")),
+        Some(FunctionFault::Crash)
+    );
+    assert_eq!(
+        r.take_function_fault("greenlight-deployment-watcher", Some("create")),
+        None
+    );
 }
 
 #[test]

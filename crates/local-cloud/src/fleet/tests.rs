@@ -476,3 +476,29 @@ fn log_tail_keeps_the_last_4kb_on_a_line_boundary() {
     assert!(t.starts_with("[stdout]line "));
     assert!(t.ends_with("[stdout]line 999"));
 }
+
+#[tokio::test]
+async fn a_killed_instance_never_reports_its_lifecycle_event_until_the_hour_is_up() {
+    // 3600 s at this scale is 0.36 s real.
+    let (fleet, _dir) = fleet("killed-agent", 0.0001);
+    fleet
+        .launch_with_bundle("i-dead", build_revision(RevisionKind::Good, "v1"))
+        .await
+        .expect("launch");
+    assert!(fleet.kill("i-dead").await);
+    let result = fleet
+        .run_lifecycle_event("i-dead", "d-KILLED01", "BeforeBlockTraffic")
+        .await;
+    assert!(!result.succeeded, "{result:?}");
+    assert_eq!(result.error_code.as_deref(), Some("UnknownError"));
+    assert!(
+        result
+            .message
+            .contains("did not report lifecycle event BeforeBlockTraffic within 3600 seconds"),
+        "{}",
+        result.message
+    );
+    // Its server stays down: nothing answers on its address.
+    let answer = get(fleet.socket_of("i-dead"), "/version", T).await;
+    assert!(matches!(answer, Err(GetError::Connect(_))), "{answer:?}");
+}

@@ -1,4 +1,5 @@
-//! The five greenlight function crates behind [`HostedFunction`].
+//! The five greenlight function crates behind [`HostedFunction`] (deploy-trigger
+//! twice, as template.yaml deploys it: for S3 events and for CodePipeline jobs).
 
 use super::*;
 use lambda_runtime::LambdaEvent;
@@ -55,6 +56,12 @@ impl LambdaHost {
             .map(|r| r.to_string())
             .unwrap_or_else(|| "us-east-1".to_string());
         let host = Self::empty(DEFAULT_ACCOUNT_ID, &region);
+        host.register(
+            PIPELINE_TRIGGER,
+            Arc::new(DeployTrigger {
+                deps: deploy_trigger::Deps::new(sdk, configs.deploy_trigger.clone()),
+            }),
+        );
         host.register(
             DEPLOY_TRIGGER,
             Arc::new(DeployTrigger {

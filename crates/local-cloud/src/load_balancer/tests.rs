@@ -762,3 +762,98 @@ async fn no_fail_open_to_initial_targets() {
         .expect("503");
     assert_eq!(r.status, 503);
 }
+
+/// DescribeTargetHealth through the SDK: (state, reason) of `id`.
+async fn described(lb: &Arc<LoadBalancer>, id: &str) -> (Option<String>, Option<String>) {
+    let client = client_for(&format!("http://{}", xml_endpoint(lb.clone()).await));
+    let out = client
+        .describe_target_health()
+        .target_group_arn(ARN)
+        .send()
+        .await
+        .expect("parsed by the SDK");
+    out.target_health_descriptions()
+        .iter()
+        .find(|d| d.target().and_then(|t| t.id()) == Some(id))
+        .and_then(|d| d.target_health())
+        .map(|h| {
+            (
+                h.state().map(|s| s.as_str().to_string()),
+                h.reason().map(|r| r.as_str().to_string()),
+            )
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_killed_instance_refuses_connections_and_its_target_turns_unhealthy() {
+    let rig = rig("kill");
+    rig.fleet
+        .launch_with_bundle("i-dies", build_revision(RevisionKind::Good, "v1"))
+        .await
+        .expect("launch");
+    rig.register(&["i-dies"], settings(2, 2), 30);
+    rig.wait_state("i-dies", TargetState::Healthy).await;
+    let addr = rig.fleet.socket_of("i-dies");
+    let before = get(addr, "/version", Duration::from_secs(2)).await;
+    assert!(before.as_ref().is_ok_and(|r| r.status == 200), "{before:?}");
+
+    assert!(rig.fleet.kill("i-dies").await, "the fleet knows i-dies");
+    assert!(rig.fleet.is_dead("i-dies"));
+    let after = get(addr, "/version", Duration::from_secs(2)).await;
+    assert!(
+        matches!(after, Err(crate::loadgen::GetError::Connect(_))),
+        "a dead instance refuses connections: {after:?}"
+    );
+    let t = rig.wait_state("i-dies", TargetState::Unhealthy).await;
+    assert_eq!(t.reason.as_deref(), Some("Target.FailedHealthChecks"));
+    assert_eq!(
+        described(&rig.lb, "i-dies").await,
+        (
+            Some("unhealthy".to_string()),
+            Some("Target.FailedHealthChecks".to_string())
+        )
+    );
+    // An unknown instance cannot be killed.
+    assert!(!rig.fleet.kill("i-unknown").await);
+}
+
+#[tokio::test]
+async fn a_hung_health_endpoint_times_out_and_its_target_turns_unhealthy() {
+    let rig = rig("hang-health");
+    rig.fleet
+        .launch_with_bundle("i-hangs", build_revision(RevisionKind::Good, "v1"))
+        .await
+        .expect("launch");
+    rig.register(&["i-hangs"], settings(2, 2), 30);
+    rig.wait_state("i-hangs", TargetState::Healthy).await;
+    let addr = rig.fleet.socket_of("i-hangs");
+
+    assert!(rig.fleet.set_health_hang("i-hangs", true));
+    let health = get(addr, "/health", Duration::from_millis(300)).await;
+    assert!(
+        matches!(health, Err(crate::loadgen::GetError::Timeout)),
+        "/health never answers: {health:?}"
+    );
+    // Only the health endpoint hangs: the app still serves.
+    let version = get(addr, "/version", Duration::from_secs(2)).await;
+    assert!(
+        version.as_ref().is_ok_and(|r| r.status == 200),
+        "{version:?}"
+    );
+    let t = rig.wait_state("i-hangs", TargetState::Unhealthy).await;
+    assert_eq!(t.reason.as_deref(), Some("Target.Timeout"));
+    assert_eq!(
+        described(&rig.lb, "i-hangs").await,
+        (
+            Some("unhealthy".to_string()),
+            Some("Target.Timeout".to_string())
+        )
+    );
+
+    // Cleared, the target passes its healthy threshold again.
+    assert!(rig.fleet.set_health_hang("i-hangs", false));
+    rig.wait_state("i-hangs", TargetState::Healthy).await;
+    // An unknown instance cannot be made to hang.
+    assert!(!rig.fleet.set_health_hang("i-unknown", true));
+}

@@ -87,7 +87,8 @@ pub fn decide_fate(
     // execution for one key is a duplicate and must be accounted for too.
     let mut fates = Vec::new();
     for e in executions {
-        let fate = execution_fate(e);
+        let fate =
+            ended_outside_failure_path(e, notifications).unwrap_or_else(|| execution_fate(e));
         if !fate.is_accounted() {
             return fate;
         }
@@ -118,6 +119,37 @@ pub fn decide_fate(
             "no execution for {key}, no RejectedUploads record and no notification naming it"
         ),
     }
+}
+
+/// An execution that was aborted or timed out never ran its failure path:
+/// the upload is accounted for only once the failure handler, brought by the
+/// execution's status-change event, sent the notification naming it.
+fn ended_outside_failure_path(
+    e: &ExecutionFacts,
+    notifications: &[Notification],
+) -> Option<UploadFate> {
+    if !matches!(e.status.as_str(), "ABORTED" | "TIMED_OUT") {
+        return None;
+    }
+    Some(
+        match notifications.iter().find(|n| n.message.contains(&e.name)) {
+            Some(n) => UploadFate::Rejected {
+                source: "notification".into(),
+                reason: format!(
+                    "execution {} ended {}: {}",
+                    e.name,
+                    e.status,
+                    n.subject.clone().unwrap_or_default()
+                ),
+            },
+            None => UploadFate::Unaccounted {
+                seen: format!(
+                    "execution {} ended {} and no notification names it",
+                    e.name, e.status
+                ),
+            },
+        },
+    )
 }
 
 fn execution_fate(e: &ExecutionFacts) -> UploadFate {

@@ -186,3 +186,16 @@ fn the_invocation_record_has_lambdas_documented_shape() {
     assert_eq!(r["responseContext"]["functionError"], "Unhandled");
     assert_eq!(r["responsePayload"]["errorType"], "NotAZip");
 }
+
+#[test]
+fn an_aborted_execution_is_accounted_for_only_by_the_notification_naming_it() {
+    for status in ["ABORTED", "TIMED_OUT"] {
+        let e = execution(status);
+        assert!(!decide_fate(KEY, std::slice::from_ref(&e), &[], &[]).is_accounted());
+        let n = Notification {
+            subject: Some("greenlight: execution ended".into()),
+            message: format!("execution {} of the pipeline ended {status}", e.name),
+        };
+        assert!(decide_fate(KEY, &[e], &[], &[n]).is_rejected());
+    }
+}

@@ -1,0 +1,115 @@
+//! The deployment-watcher's Lambda timing out (`timeout_once`: the handler
+//! runs, its answer is held past the function's Timeout, the invocation
+//! fails with `Sandbox.Timedout`). The state machine retries
+//! `Sandbox.Timedout` on Create and Status only (statemachine/README.md,
+//! "Retries"): a status look only reads, and a create finds the deployment it
+//! already made by its description. So both runs continue to a deployed
+//! green fleet, with one deployment in the group.
+
+use super::{green_deployed_checks, seed_settings, spec, Checks};
+use greenlight_e2e::{print_progress, start};
+use local_cloud::faults::{FaultKind, FaultSpec};
+use local_cloud::revisions::RevisionKind;
+use local_cloud::scenarios;
+use std::time::Duration;
+
+fn watcher_timeout() -> FaultSpec {
+    FaultSpec {
+        resource: Some(local_cloud::lambda_host::DEPLOYMENT_WATCHER.into()),
+        count: Some(1),
+        ..spec(FaultKind::TimeoutOnce)
+    }
+}
+
+/// Runs a good upload with a watcher timeout injected when `moment` says so,
+/// and checks the run continued to a deployed green fleet.
+async fn timeout_at(
+    name: &str,
+    scenario: &str,
+    build: &str,
+    moment: impl Fn(&local_cloud::cloud::LocalCloud) -> MomentFuture<'_>,
+) {
+    let cloud = start(name).await;
+    let label = scenarios::new_label(build);
+    let mut progress = print_progress;
+    let inject = scenarios::inject_when(
+        &cloud,
+        Duration::from_secs(120),
+        || moment(&cloud),
+        |_| watcher_timeout(),
+    );
+    let run = scenarios::upload_and_follow_settled(
+        &cloud,
+        RevisionKind::Good,
+        &label,
+        scenarios::SETTLE,
+        &mut progress,
+    );
+    let (injected, report) = tokio::join!(inject, run);
+    let injected = injected.unwrap_or_else(|e| panic!("fault not injected: {e}"));
+    let report = report.unwrap_or_else(|e| panic!("scenario did not run: {e}"));
+    let faults = cloud.faults.list();
+    let deployments = scenarios::group_deployments(&cloud)
+        .await
+        .unwrap_or_else(|e| panic!("ListDeployments: {e}"));
+
+    let mut checks = Checks::new();
+    checks.check(
+        "the watcher timed out once",
+        injected.is_some() && faults.len() == 1 && faults[0].fired == 1,
+        &faults,
+    );
+    checks.check(
+        "the execution continued and succeeded",
+        report.followed.status == "SUCCEEDED",
+        (&report.followed.status, &report.followed.error),
+    );
+    checks.check(
+        "one deployment in the group (no duplicate, no rollback)",
+        deployments.len() == 1 && deployments[0].status == "Succeeded",
+        &deployments,
+    );
+    green_deployed_checks(&mut checks, &report);
+    checks.finish(scenario, &faults, &report);
+    cloud.shutdown().await;
+}
+
+type MomentFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Option<()>> + 'a>>;
+
+/// The deployment exists: the watcher's next invocation is a Status look.
+fn deployment_exists(cloud: &local_cloud::cloud::LocalCloud) -> MomentFuture<'_> {
+    Box::pin(async move {
+        let deployments = scenarios::group_deployments(cloud).await.ok()?;
+        (!deployments.is_empty()).then_some(())
+    })
+}
+
+/// The tuner has changed the target group: the watcher's next invocation is Create.
+fn tuned(cloud: &local_cloud::cloud::LocalCloud) -> MomentFuture<'_> {
+    Box::pin(async move {
+        let settings = scenarios::target_group_settings(cloud).await.ok()?;
+        (settings != seed_settings()).then_some(())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fault_watcher_status_timeout_is_retried_and_deploys() {
+    timeout_at(
+        "fault-status-timeout",
+        "watcher Lambda timeout on Status",
+        "811",
+        deployment_exists,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fault_watcher_create_timeout_reuses_its_deployment() {
+    timeout_at(
+        "fault-create-timeout",
+        "watcher Lambda timeout on Create",
+        "812",
+        tuned,
+    )
+    .await;
+}

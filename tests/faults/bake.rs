@@ -115,13 +115,16 @@ async fn fault_bake_good_revision_ends_the_termination_wait_early() {
     cloud.shutdown().await;
 }
 
-/// Asks the listener for `/version` every 100 ms until stopped: (when sent,
-/// the version that answered 200, or None).
+/// One `/version` ask: when it was sent, and the version that answered 200
+/// (None: no 200 answer).
+type Seen = (std::time::SystemTime, Option<String>);
+
+/// Asks the listener for `/version` every 100 ms until stopped.
 fn watch_versions(
     listener: std::net::SocketAddr,
 ) -> (
     tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<Vec<(std::time::SystemTime, Option<String>)>>,
+    tokio::task::JoinHandle<Vec<Seen>>,
 ) {
     let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -149,7 +152,7 @@ fn watch_versions(
 /// From when on every answer came from `version` (the first answer after the
 /// last one that did not), if the last answer did.
 fn serving_only_since(
-    seen: &[(std::time::SystemTime, Option<String>)],
+    seen: &[Seen],
     version: &str,
 ) -> Option<std::time::SystemTime> {
     let last_other = seen

@@ -238,7 +238,7 @@ fn check_group(g: &GroupBake) -> Result<(), String> {
     {
         return Err("an alarm name is empty or longer than 255 characters".into());
     }
-    if g.period_seconds == 0 || g.period_seconds % 60 != 0 {
+    if g.period_seconds == 0 || !g.period_seconds.is_multiple_of(60) {
         return Err(format!(
             "periodSeconds {} must be a positive multiple of 60 (ALB metrics are per minute)",
             g.period_seconds

@@ -9,7 +9,6 @@
 use std::time::{Duration, Instant};
 
 use super::{green_deployed_checks, Checks};
-use greenlight_core::bake::{BakeThresholds, GroupBake};
 use greenlight_e2e::{print_progress, project_root, TIME_SCALE};
 use local_cloud::cloud::{LocalCloud, Options, INITIAL_VERSION};
 use local_cloud::revisions::RevisionKind;
@@ -18,25 +17,6 @@ use local_cloud::scenarios;
 /// The blue termination wait of these scenarios, simulated minutes (30 min =
 /// 180 s real at the tests' time scale): long enough for any bake here.
 const TERMINATION_WAIT_MINUTES: i32 = 30;
-
-fn bake(options: &Options, bake_seconds: u32) -> GroupBake {
-    GroupBake {
-        application: options.names.application.clone(),
-        deployment_group: options.names.deployment_group.clone(),
-        bake_seconds,
-        alarms: Vec::new(),
-        thresholds: BakeThresholds {
-            max_5xx_count: Some(0),
-            max_5xx_rate_percent: Some(1.0),
-            max_response_time_ms: Some(2_000),
-            max_unhealthy_hosts: Some(0),
-        },
-        period_seconds: 60,
-        metric_delay_seconds: 15,
-        min_look_seconds: 2,
-        max_look_seconds: 5,
-    }
-}
 
 async fn start_baking(name: &str, bake_seconds: u32) -> LocalCloud {
     let root = project_root();
@@ -47,7 +27,7 @@ async fn start_baking(name: &str, bake_seconds: u32) -> LocalCloud {
     let _ = std::fs::remove_dir_all(&work);
     let mut options = Options::new(&root, &work, TIME_SCALE);
     options.settings.termination_wait_minutes = TERMINATION_WAIT_MINUTES;
-    options.bake = vec![bake(&options, bake_seconds)];
+    options.bake = vec![options.demo_bake(bake_seconds)];
     match LocalCloud::start(options).await {
         Ok(cloud) => cloud,
         Err(e) => panic!("the local cloud did not start for {name}: {e}"),
@@ -110,6 +90,14 @@ async fn fault_bake_good_revision_ends_the_termination_wait_early() {
         took < wait_real,
         (took, wait_real),
     );
+    if let Some(saved) = bake.as_ref().and_then(|b| b["savedSeconds"].as_u64()) {
+        checks.note(format!(
+            "bake {} s passed, savedSeconds {saved} (the 1800 s wait minus the bake's real seconds), run {:.0} s real vs a {:.0} s real wait",
+            bake.as_ref().and_then(|b| b["bakeSeconds"].as_u64()).unwrap_or(0),
+            took.as_secs_f64(),
+            wait_real.as_secs_f64()
+        ));
+    }
     green_deployed_checks(&mut checks, &report);
     checks.finish("bake: good revision, early termination", &[], &report);
     cloud.shutdown().await;
@@ -151,10 +139,7 @@ fn watch_versions(
 
 /// From when on every answer came from `version` (the first answer after the
 /// last one that did not), if the last answer did.
-fn serving_only_since(
-    seen: &[Seen],
-    version: &str,
-) -> Option<std::time::SystemTime> {
+fn serving_only_since(seen: &[Seen], version: &str) -> Option<std::time::SystemTime> {
     let last_other = seen
         .iter()
         .rposition(|(_, v)| v.as_deref() != Some(version));
@@ -197,6 +182,27 @@ async fn fault_bake_degrading_revision_is_rolled_back_to_blue() {
             .map(|d| (d.as_millis() as i64 - stopped) as f64 / 1000.0),
         _ => None,
     };
+    // The watcher's failed answers by window: before the failed check (the
+    // bake's detection window: green degraded, the minute had to close and
+    // reach CloudWatch), between the failed check and blue serving all
+    // traffic (the rollback: blue re-registered while green still answers),
+    // and after (must be none).
+    let at_ms = |t: &std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64)
+    };
+    let failed_in = |from: Option<i64>, to: Option<i64>| {
+        seen.iter()
+            .filter(|(t, v)| {
+                let t = at_ms(t);
+                v.is_none() && from.is_none_or(|f| t >= f) && to.is_none_or(|e| t < e)
+            })
+            .count()
+    };
+    let blue_since_ms = blue_since.as_ref().map(at_ms);
+    let failed_detecting = failed_in(None, stopped_at_ms);
+    let failed_rolling_back = stopped_at_ms.map_or(0, |s| failed_in(Some(s), blue_since_ms));
+    let failed_after_blue = blue_since_ms.map_or(failed_answers, |b| failed_in(Some(b), None));
     // Whatever happens after the rollback: fresh load, nothing may fail.
     let after = local_cloud::loadgen::start_load(
         &format!("{}/version", cloud.listener_url()),
@@ -285,6 +291,15 @@ async fn fault_bake_degrading_revision_is_rolled_back_to_blue() {
             && report.existing_asgs == vec![cloud.resources.names.blue_asg.clone()],
         (&report.group_asgs, &report.existing_asgs),
     );
+    checks.check(
+        "no watched request failed once blue served all traffic",
+        failed_after_blue == 0,
+        (failed_detecting, failed_rolling_back, failed_after_blue),
+    );
+    checks.note(format!(
+        "failed check (StopDeployment) to blue serving all traffic: {} s; watched requests failed while detecting {failed_detecting}, while rolling back {failed_rolling_back}, after {failed_after_blue}; the load's failures are green's 500s before blue served again",
+        seconds_to_blue.map_or("unmeasured".to_string(), |s| format!("{s:.1}"))
+    ));
     checks.check(
         "no request failed after the rollback",
         after.sent >= 20 && after.failed == 0,

@@ -65,6 +65,31 @@ impl Options {
             post_reroute_timeout_seconds: 3 * 3600,
         }
     }
+
+    /// A bake of `bake_seconds` (real seconds: the functions read the real
+    /// clock) for the demo group, with the built-in target-group checks
+    /// strict (no target 5xx, at most 1 % 5xx, 2 s average response time,
+    /// no unhealthy host), per-minute ALB metrics, a pass waiting 15 s past
+    /// the bake for the last minute (the local ALB publishes a minute 10 s
+    /// after it closed), and a look every 2..5 s.
+    pub fn demo_bake(&self, bake_seconds: u32) -> greenlight_core::bake::GroupBake {
+        greenlight_core::bake::GroupBake {
+            application: self.names.application.clone(),
+            deployment_group: self.names.deployment_group.clone(),
+            bake_seconds,
+            alarms: Vec::new(),
+            thresholds: greenlight_core::bake::BakeThresholds {
+                max_5xx_count: Some(0),
+                max_5xx_rate_percent: Some(1.0),
+                max_response_time_ms: Some(2_000),
+                max_unhealthy_hosts: Some(0),
+            },
+            period_seconds: 60,
+            metric_delay_seconds: 15,
+            min_look_seconds: 2,
+            max_look_seconds: 5,
+        }
+    }
 }
 
 /// The first revision the blue fleet serves before any greenlight deployment.

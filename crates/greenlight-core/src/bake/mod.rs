@@ -133,7 +133,7 @@ pub struct BakeThresholds {
 pub struct GroupBake {
     pub application: String,
     pub deployment_group: String,
-    /// How long green must stay clean after the reroute (60..=172800).
+    /// How long green must stay clean after the reroute (1..=172800, CodeDeploy's longest termination wait).
     pub bake_seconds: u32,
     /// CloudWatch alarms to watch, by name, besides those configured on the
     /// deployment group itself (`alarmConfiguration`).

@@ -1,21 +1,28 @@
 //! Rerouting benchmark: the same two-instance blue/green deployment of the
-//! same revision, run on the local cloud twice, side by side in one process:
+//! same revision, run on the local cloud three times, side by side in one
+//! process (each its own local cloud, started together):
 //!
-//! - baseline: the health-check tuner applies the target group's own settings
-//!   (the seed's interval 30 s, timeout 5 s, healthy 10, unhealthy 2,
-//!   deregistration delay 300 s), i.e. plain CodeDeploy with the team's ALB;
+//! - ALB defaults: the settings a new target group gets (interval 30 s,
+//!   timeout 5 s, healthy 5, unhealthy 2, deregistration delay 300 s);
+//! - team: the original team's settings (30 / 5 / 10 / 2 / 300), i.e. plain
+//!   CodeDeploy with the team's ALB;
 //! - greenlight: the default fast profile (5 s, 2 s, 2, 2, 30 s).
 //!
 //! It measures, from CodeDeploy's own lifecycle events (read back through the
 //! API), the AllowTraffic and BlockTraffic durations and the whole deployment,
-//! in AWS seconds (measured real time divided by the time scale), and prints
-//! the ratios as a Markdown table for BENCHMARKS.md.
+//! the blue termination (Terminating, termination wait 0), in AWS seconds
+//! (measured real time divided by the time scale), with the ALB's
+//! registration latency as the local cloud emulates it, and prints a
+//! Markdown section for BENCHMARKS.md: durations, ratios against greenlight,
+//! and the distance of greenlight's AllowTraffic to its floor. `bench/run`
+//! runs it.
 //!
-//!     cargo run -p greenlight-bench --bin rerouting -- [TIME_SCALE]
+//!     target/debug/rerouting [TIME_SCALE]
 
 use greenlight_core::tuning::FastProfile;
 use greenlight_core::{DeploymentView, FleetLabel, HealthCheckSettings};
 use local_cloud::cloud::{LocalCloud, Options};
+use local_cloud::load_balancer::Propagation;
 use local_cloud::revisions::RevisionKind;
 use local_cloud::scenarios;
 use std::path::PathBuf;
@@ -23,6 +30,7 @@ use std::path::PathBuf;
 struct Measured {
     allow_traffic: f64,
     block_traffic: f64,
+    terminating: f64,
     total: f64,
     status: String,
 }
@@ -36,6 +44,23 @@ fn event_seconds(view: &DeploymentView, label: FleetLabel, event: &str, scale: f
         .filter_map(|e| Some((e.ended_at_ms? - e.started_at_ms?) as f64 / 1000.0))
         .sum::<f64>()
         / scale
+}
+
+/// From the end of blue's last BlockTraffic step to the deployment's end:
+/// the "Terminating original instances" step (CodeDeploy records no
+/// lifecycle event for it), with a termination wait of 0.
+fn terminating_seconds(view: &DeploymentView, scale: f64) -> f64 {
+    let blocked = view
+        .targets
+        .iter()
+        .filter(|t| t.label == Some(FleetLabel::Blue))
+        .flat_map(|t| t.lifecycle_events.iter())
+        .filter_map(|e| e.ended_at_ms)
+        .max();
+    match (blocked, view.completed_at_ms) {
+        (Some(a), Some(b)) => (b - a) as f64 / 1000.0 / scale,
+        _ => f64::NAN,
+    }
 }
 
 async fn run(name: &str, profile: FastProfile, scale: f64) -> Measured {
@@ -67,8 +92,23 @@ async fn run(name: &str, profile: FastProfile, scale: f64) -> Measured {
     Measured {
         allow_traffic: event_seconds(&view, FleetLabel::Green, "AllowTraffic", scale),
         block_traffic: event_seconds(&view, FleetLabel::Blue, "BlockTraffic", scale),
+        terminating: terminating_seconds(&view, scale),
         total,
         status: report.followed.status,
+    }
+}
+
+/// Settings as the ALB API takes them: interval, timeout, healthy and
+/// unhealthy thresholds, deregistration delay.
+fn profile(interval: u32, timeout: u32, healthy: u32, unhealthy: u32, dereg: u32) -> FastProfile {
+    FastProfile {
+        health_check: HealthCheckSettings {
+            interval_seconds: interval,
+            timeout_seconds: timeout,
+            healthy_threshold: healthy,
+            unhealthy_threshold: unhealthy,
+        },
+        deregistration_delay_seconds: dereg,
     }
 }
 
@@ -78,32 +118,66 @@ async fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(0.05);
-    let baseline_profile = FastProfile {
-        health_check: HealthCheckSettings {
-            interval_seconds: 30,
-            timeout_seconds: 5,
-            healthy_threshold: 10,
-            unhealthy_threshold: 2,
-        },
-        deregistration_delay_seconds: 300,
-    };
-    // Side by side: both deployments run at the same time on their own local clouds.
-    let (baseline, tuned) = tokio::join!(
-        run("baseline", baseline_profile, scale),
-        run("greenlight", FastProfile::default(), scale)
+    let greenlight = FastProfile::default();
+    // Side by side: the three deployments run at the same time, each on its own local cloud.
+    let (defaults, team, tuned) = tokio::join!(
+        run("alb-defaults", profile(30, 5, 5, 2, 300), scale),
+        run("team", profile(30, 5, 10, 2, 300), scale),
+        run("greenlight", greenlight.clone(), scale)
     );
-    println!("time scale {scale}; two instances, CodeDeployDefault.OneAtATime, termination wait 0");
-    println!(
-        "baseline execution {}, greenlight execution {}\n",
-        baseline.status, tuned.status
-    );
-    println!("| measure (AWS seconds, summed over instances) | baseline (seed settings) | greenlight (tuned) | ratio |");
-    println!("|---|---:|---:|---:|");
-    for (name, b, g) in [
-        ("AllowTraffic", baseline.allow_traffic, tuned.allow_traffic),
-        ("BlockTraffic", baseline.block_traffic, tuned.block_traffic),
-        ("whole deployment", baseline.total, tuned.total),
+    let registration = Propagation::default().registration.as_secs_f64();
+    let hc = &greenlight.health_check;
+    // The least an AllowTraffic can take per instance: the registration
+    // latency, then `healthy` consecutive passing checks, the first one
+    // `interval` after the check window opens, the last one answered within
+    // `timeout` ((healthy x interval) + timeout, the formula the tuner uses).
+    let floor_per_instance =
+        registration + f64::from(hc.healthy_threshold * hc.interval_seconds + hc.timeout_seconds);
+    let instances = 2.0;
+    let floor = floor_per_instance * instances;
+
+    println!("## Phase durations by load-balancer settings\n");
+    println!("Command: `bench/run` (runs `target/debug/rerouting {scale}`).\n");
+    println!("Two instances, `CodeDeployDefault.OneAtATime`, termination wait 0, time scale {scale}; three local clouds side by side in one process; the emulated ALB's registration latency is {registration:.0} s (README emulation table). Durations in AWS seconds, summed over the instances, from CodeDeploy's lifecycle events read back through the API. Executions: ALB defaults {}, team {}, greenlight {}.\n", defaults.status, team.status, tuned.status);
+    println!("| phase | ALB defaults (30/5/5/2/300) | team (30/5/10/2/300) | greenlight (5/2/2/2/30) | defaults ÷ greenlight | team ÷ greenlight |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (name, d, t, g) in [
+        (
+            "AllowTraffic",
+            defaults.allow_traffic,
+            team.allow_traffic,
+            tuned.allow_traffic,
+        ),
+        (
+            "BlockTraffic",
+            defaults.block_traffic,
+            team.block_traffic,
+            tuned.block_traffic,
+        ),
+        (
+            "Terminating",
+            defaults.terminating,
+            team.terminating,
+            tuned.terminating,
+        ),
+        ("whole deployment", defaults.total, team.total, tuned.total),
     ] {
-        println!("| {name} | {b:.1} | {g:.1} | {:.1}× faster |", b / g);
+        println!(
+            "| {name} | {d:.1} | {t:.1} | {g:.1} | {} | {} |",
+            ratio(d, g),
+            ratio(t, g)
+        );
+    }
+    let distance = (tuned.allow_traffic - floor) / floor * 100.0;
+    let goal = if distance <= 10.0 { "met" } else { "missed" };
+    println!("\nFloor of greenlight's AllowTraffic: ({} × {} s) + {} s per instance plus the {registration:.0} s registration latency = {floor_per_instance:.0} s per instance, {floor:.0} s for two. Measured {:.1} s: {distance:+.1} % from the floor (goal: within 10 %, {goal}).", hc.healthy_threshold, hc.interval_seconds, hc.timeout_seconds, tuned.allow_traffic);
+    println!("\nLimits: the local cloud's provisioning and install times are constants, not measurements of EC2; what the settings change is AllowTraffic (health checks after registration) and BlockTraffic (the deregistration delay), and the ratios for those are the result. The whole deployment also contains the fixed provisioning and install steps.");
+}
+
+fn ratio(baseline: f64, greenlight: f64) -> String {
+    if greenlight > 0.0 && baseline.is_finite() {
+        format!("{:.1}×", baseline / greenlight)
+    } else {
+        "n/a".to_string()
     }
 }

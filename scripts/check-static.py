@@ -710,6 +710,13 @@ def check_error_names(template: dict) -> list[str]:
             continue
         uri, text = found
         for state, kind, names in asl_retriers_and_catchers(text):
+            # AWS reports a function timeout or crash as Sandbox.Timedout /
+            # Runtime.ExitError, or as Lambda.Unknown ("Unhandled errors in
+            # Lambda are reported as Lambda.Unknown ... out-of-memory errors and
+            # function timeouts", Step Functions developer guide, "Handle Lambda
+            # service exceptions"): a retrier for one must name the other.
+            if kind == "Retry" and {"Sandbox.Timedout", "Runtime.ExitError"} & set(names) and "Lambda.Unknown" not in names:
+                problems.append(f"{uri}: {state}.Retry retries {sorted(set(names) & {'Sandbox.Timedout', 'Runtime.ExitError'})} but not 'Lambda.Unknown', the name AWS may report for the same timeout or crash")
             for error in names:
                 if error.startswith(SERVICE_ERROR_PREFIXES):
                     continue

@@ -221,7 +221,10 @@ class PipelineFlowTest(unittest.TestCase):
     def test_every_task_gets_action_execution_name_and_the_whole_state(self):
         _, script, _ = self.run_pipeline(HAPPY, name="exec-shape")
         for name, payload in script.calls:
-            self.assertEqual(set(payload), {"action", "executionName", "pipeline"}, name)
+            # Validate also gets $$.State.RetryCount: a retry must know an
+            # earlier attempt may have continued the deployment.
+            extra = {"retryCount"} if name == "validator:validate" else set()
+            self.assertEqual(set(payload), {"action", "executionName", "pipeline"} | extra, name)
             self.assertEqual(payload["executionName"], "exec-shape")
             self.assertEqual(payload["pipeline"]["revision"], PIPELINE_INPUT["revision"])
         by_name = dict(script.calls)
@@ -288,26 +291,58 @@ class PipelineFlowTest(unittest.TestCase):
         self.assertEqual(script.actions().count("watcher:create"), 2)
         self.assertNotIn("handler:handle", script.actions())
 
-    def test_a_timed_out_validate_is_not_retried(self):
-        # Validate may have called ContinueDeployment before it timed out.
+    def test_a_timeout_reported_as_lambda_unknown_is_retried_too(self):
+        # AWS may report a function timeout or out-of-memory kill as
+        # Lambda.Unknown ("Handle Lambda service exceptions"): same retry.
         answers = dict(HAPPY)
-        answers[("validator", "validate")] = [LambdaError("Sandbox.Timedout", "Task timed out after 300.00 seconds")]
-        answers[("handler", "handle")] = [report("TaskFailed", "Validate timed out.")]
+        answers[("watcher", "status")] = [LambdaError("Lambda.Unknown", "")] + HAPPY[("watcher", "status")]
+        answers[("validator", "validate")] = [LambdaError("Lambda.Unknown", ""), HAPPY[("validator", "validate")][0]]
         described, script, _ = self.run_pipeline(answers)
-        self.assertEqual(script.actions().count("validator:validate"), 1)
-        self.assertEqual(script.calls[-1][1]["pipeline"]["error"]["Error"], "Sandbox.Timedout")
-        self.assert_failed_with(described, "TaskFailed", "Validate timed out.")
+        self.assertEqual(described["status"], "SUCCEEDED", described)
+        self.assertEqual(script.actions().count("validator:validate"), 2)
+        self.assertNotIn("handler:handle", script.actions())
 
-    def test_aws_transient_on_validate_is_not_retried(self):
-        # Validate calls ContinueDeployment/StopDeployment: not safe to run twice.
+    def test_a_timed_out_validate_is_retried_and_the_retry_knows_it(self):
+        # Validate is safe to run again: the retry gets retryCount 1 and, if an
+        # earlier attempt's ContinueDeployment took effect, reports it instead
+        # of gating again (probe::validate_entry).
         answers = dict(HAPPY)
-        answers[("validator", "validate")] = [LambdaError("AwsTransient", "ContinueDeployment 503")]
-        answers[("handler", "handle")] = [report("TaskFailed", "Validate could not reach CodeDeploy.")]
+        answers[("validator", "validate")] = [
+            LambdaError("Sandbox.Timedout", "Task timed out after 300.00 seconds"),
+            HAPPY[("validator", "validate")][0],
+        ]
+        described, script, _ = self.run_pipeline(answers)
+        self.assertEqual(described["status"], "SUCCEEDED", described)
+        validates = [payload for name, payload in script.calls if name == "validator:validate"]
+        self.assertEqual([p["retryCount"] for p in validates], [0, 1])
+        self.assertNotIn("handler:handle", script.actions())
+
+    def test_aws_transient_on_validate_is_retried_with_the_retry_count(self):
+        # Issue 9 defect 2: a Validate read throttled past the SDK's retries
+        # used to end the execution and leave a healthy deployment in Ready.
+        answers = dict(HAPPY)
+        answers[("validator", "validate")] = [
+            LambdaError("AwsTransient", "ListDeploymentTargets throttled"),
+            LambdaError("AwsTransient", "ContinueDeployment 503"),
+            {"deploymentId": "d-ABCDEF123", "passed": True, "summary": "continued earlier", "instances": [], "action": "continuedEarlier"},
+        ]
+        described, script, _ = self.run_pipeline(answers)
+        self.assertEqual(described["status"], "SUCCEEDED", described)
+        validates = [payload for name, payload in script.calls if name == "validator:validate"]
+        self.assertEqual([p["retryCount"] for p in validates], [0, 1, 2])
+        self.assertNotIn("handler:handle", script.actions())
+        self.assertEqual(json.loads(described["output"])["validation"]["action"], "continuedEarlier")
+
+    def test_a_validate_verdict_is_not_retried(self):
+        # Only transient names are retried: the validator's own errors (here,
+        # the deployment left Ready on a first run) go to the failure handler.
+        answers = dict(HAPPY)
+        answers[("validator", "validate")] = [LambdaError("DeploymentNotReady", "d-ABCDEF123 is Stopped")]
+        answers[("handler", "handle")] = [report("TaskFailed", "Validate found the deployment stopped.")]
         described, script, _ = self.run_pipeline(answers)
         self.assertEqual(script.actions().count("validator:validate"), 1)
-        self.assertEqual(script.actions()[-1], "handler:handle")
-        self.assertEqual(script.calls[-1][1]["pipeline"]["error"]["Error"], "AwsTransient")
-        self.assert_failed_with(described, "TaskFailed", "Validate could not reach CodeDeploy.")
+        self.assertEqual(script.calls[-1][1]["pipeline"]["error"]["Error"], "DeploymentNotReady")
+        self.assert_failed_with(described, "TaskFailed", "Validate found the deployment stopped.")
 
     def test_own_errors_are_not_retried_but_caught(self):
         answers = {

@@ -92,8 +92,9 @@ async fn fault_bake_good_revision_ends_the_termination_wait_early() {
     );
     if let Some(saved) = bake.as_ref().and_then(|b| b["savedSeconds"].as_u64()) {
         checks.note(format!(
-            "bake {} s passed, savedSeconds {saved} (the 1800 s wait minus the bake's real seconds), run {:.0} s real vs a {:.0} s real wait",
+            "bake {} s passed, savedSeconds {saved} (the {} s wait minus the bake's real seconds), run {:.0} s real vs a {:.0} s real wait",
             bake.as_ref().and_then(|b| b["bakeSeconds"].as_u64()).unwrap_or(0),
+            TERMINATION_WAIT_MINUTES * 60,
             took.as_secs_f64(),
             wait_real.as_secs_f64()
         ));

@@ -5,6 +5,12 @@
 //! "Retries"): a status look only reads, and a create finds the deployment it
 //! already made by its description. So both runs continue to a deployed
 //! green fleet, with one deployment in the group.
+//!
+//! The traffic validator's answer lost after its ContinueDeployment took
+//! effect (`unknown_once`: the invocation fails with `Lambda.Unknown`, the
+//! name Step Functions gives unhandled Lambda errors such as out-of-memory
+//! kills): Validate is retried with `retryCount` 1, finds the deployment
+//! past Ready and reports `continuedEarlier` without writing.
 
 use super::{green_deployed_checks, seed_settings, spec, Checks};
 use greenlight_e2e::{print_progress, start};
@@ -21,6 +27,15 @@ fn watcher_timeout() -> FaultSpec {
     }
 }
 
+fn validator_answer_lost() -> FaultSpec {
+    FaultSpec {
+        resource: Some(local_cloud::lambda_host::TRAFFIC_VALIDATOR.into()),
+        operation: Some("validate".into()),
+        count: Some(1),
+        ..spec(FaultKind::UnknownOnce)
+    }
+}
+
 /// Runs a good upload with a watcher timeout injected when `moment` says so,
 /// and checks the run continued to a deployed green fleet.
 async fn timeout_at(
@@ -29,6 +44,18 @@ async fn timeout_at(
     build: &str,
     moment: impl Fn(&local_cloud::cloud::LocalCloud) -> MomentFuture<'_>,
 ) {
+    lost_answer_at(name, scenario, build, moment, watcher_timeout).await;
+}
+
+/// Runs a good upload with the `fault` injected when `moment` says so, and
+/// checks the run continued to a deployed green fleet.
+async fn lost_answer_at(
+    name: &str,
+    scenario: &str,
+    build: &str,
+    moment: impl Fn(&local_cloud::cloud::LocalCloud) -> MomentFuture<'_>,
+    fault: fn() -> FaultSpec,
+) {
     let cloud = start(name).await;
     let label = scenarios::new_label(build);
     let mut progress = print_progress;
@@ -36,7 +63,7 @@ async fn timeout_at(
         &cloud,
         Duration::from_secs(120),
         || moment(&cloud),
-        |_| watcher_timeout(),
+        |_| fault(),
     );
     let run = scenarios::upload_and_follow_settled(
         &cloud,
@@ -55,7 +82,7 @@ async fn timeout_at(
 
     let mut checks = Checks::new();
     checks.check(
-        "the watcher timed out once",
+        "the injected fault fired once",
         injected.is_some() && faults.len() == 1 && faults[0].fired == 1,
         &faults,
     );
@@ -69,6 +96,19 @@ async fn timeout_at(
         deployments.len() == 1 && deployments[0].status == "Succeeded",
         &deployments,
     );
+    if fault().resource.as_deref() == Some(local_cloud::lambda_host::TRAFFIC_VALIDATOR) {
+        let action = report
+            .followed
+            .output
+            .as_ref()
+            .and_then(|o| o.pointer("/validation/action"))
+            .cloned();
+        checks.check(
+            "the retried Validate found the deployment continued by its lost attempt",
+            action.as_ref().and_then(|a| a.as_str()) == Some("continuedEarlier"),
+            &action,
+        );
+    }
     green_deployed_checks(&mut checks, &report);
     checks.finish(scenario, &faults, &report);
     cloud.shutdown().await;
@@ -99,6 +139,23 @@ async fn fault_watcher_status_timeout_is_retried_and_deploys() {
         "watcher Lambda timeout on Status",
         "811",
         deployment_exists,
+    )
+    .await;
+}
+
+/// At once: the fault fires only on the validator's `validate` action.
+fn at_once(_: &local_cloud::cloud::LocalCloud) -> MomentFuture<'_> {
+    Box::pin(async { Some(()) })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fault_validator_answer_lost_after_continue_is_retried_and_deploys() {
+    lost_answer_at(
+        "fault-validate-unknown",
+        "validator answer lost (Lambda.Unknown) after ContinueDeployment",
+        "813",
+        at_once,
+        validator_answer_lost,
     )
     .await;
 }

@@ -139,6 +139,11 @@ mod tests {
         assert!(is_transient(AWS_TRANSIENT));
         assert!(is_transient("Lambda.TooManyRequestsException"));
         assert!(is_transient("Sandbox.Timedout"));
+        // A crash or out-of-memory kill (which AWS may also name a timeout
+        // by) is retried where safe, but once the retries are spent it is a
+        // task failure: at Ready the failure path stops the deployment while
+        // blue still serves (runbook tests, `lambda_died_task`).
+        assert!(!is_transient("Lambda.Unknown"));
         assert!(!is_transient(AWS_ERROR));
         assert!(!is_transient(GROUP_BUSY));
         assert!(!is_transient("States.DataLimitExceeded"));

@@ -91,6 +91,10 @@ pub struct TaskRequest<A> {
     pub action: A,
     /// `$$.Execution.Name`: names the deployment and makes retries idempotent.
     pub execution_name: String,
+    /// `$$.State.RetryCount` where the state passes it (Validate): 0 on the
+    /// first attempt, so a retry knows an earlier attempt may have written.
+    #[serde(default)]
+    pub retry_count: u32,
     pub pipeline: PipelineState,
 }
 
@@ -391,7 +395,9 @@ pub struct ValidationReport {
     /// One sentence naming the failing instance and what it answered.
     pub summary: String,
     pub instances: Vec<InstanceEvidence>,
-    /// `continued` (ContinueDeployment READY_WAIT) or `stopped` (StopDeployment with rollback).
+    /// `continued` (ContinueDeployment READY_WAIT), `stopped` (StopDeployment
+    /// with rollback) or `continuedEarlier` (a retried run found that an
+    /// earlier attempt's ContinueDeployment had taken effect).
     pub action: ValidationAction,
 }
 
@@ -400,4 +406,5 @@ pub struct ValidationReport {
 pub enum ValidationAction {
     Continued,
     Stopped,
+    ContinuedEarlier,
 }

@@ -21,7 +21,7 @@
 //! - Any failed instance fails the gate; no green instance at all fails it
 //!   too ("no green targets"); all instances passed passes it.
 
-use crate::model::{EpochMillis, InstanceEvidence};
+use crate::model::{DeploymentStatus, EpochMillis, InstanceEvidence};
 
 /// At most this many characters of an answer body or error are kept as evidence.
 pub const EXCERPT_CHARS: usize = 200;
@@ -568,6 +568,38 @@ pub fn decide(
     Decision::ProbeAgain { at, instances }
 }
 
+/// What a Validate run does with the deployment it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValidateEntry {
+    /// Waiting in Ready: probe the green fleet, then continue or stop.
+    Gate,
+    /// A retried run finds the deployment past Ready: an earlier attempt's
+    /// ContinueDeployment took effect and its answer was lost (a transient
+    /// error). Report it continued; never gate or stop it again.
+    ContinuedEarlier,
+    /// Anything else: not the validator's to gate.
+    NotReady,
+}
+
+/// The Validate task runs only after the watcher saw the deployment in
+/// Ready, and the state machine retries it after a transient AWS error
+/// (`retry_count` is `$$.State.RetryCount`). A retry must be safe whatever
+/// the earlier attempt did before its error: before any write, the retry
+/// gates again; after a ContinueDeployment that took effect, the deployment
+/// has left Ready for `InProgress` (traffic moving) or `Succeeded`, which
+/// only a continue can do, so the retry reports it continued. A deployment
+/// an earlier attempt stopped is `Stopped` and goes to the failure path as
+/// not Ready, as on a first run.
+pub fn validate_entry(status: DeploymentStatus, retry_count: u32) -> ValidateEntry {
+    match status {
+        DeploymentStatus::Ready => ValidateEntry::Gate,
+        DeploymentStatus::InProgress | DeploymentStatus::Succeeded if retry_count > 0 => {
+            ValidateEntry::ContinuedEarlier
+        }
+        _ => ValidateEntry::NotReady,
+    }
+}
+
 /// What the probed green fleet is, for the summary sentence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GreenFleet<'a> {
@@ -675,6 +707,33 @@ pub fn summary_of(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn validate_entry_gates_only_a_ready_deployment_and_trusts_past_ready_only_on_a_retry() {
+        use DeploymentStatus::*;
+        let all = [
+            Created, Queued, InProgress, Baking, Ready, Succeeded, Failed, Stopped,
+        ];
+        for status in all {
+            for retry_count in [0, 1, 5] {
+                let expected = match (status, retry_count) {
+                    (Ready, _) => ValidateEntry::Gate,
+                    (InProgress | Succeeded, 1..) => ValidateEntry::ContinuedEarlier,
+                    _ => ValidateEntry::NotReady,
+                };
+                assert_eq!(
+                    validate_entry(status, retry_count),
+                    expected,
+                    "{status:?} at retry {retry_count}"
+                );
+            }
+        }
+        // A first run never claims a continue it did not make (someone else
+        // continued it between the watcher's look and the validator's).
+        assert_eq!(validate_entry(InProgress, 0), ValidateEntry::NotReady);
+        // A stopped deployment is never reported continued, retry or not.
+        assert_eq!(validate_entry(Stopped, 3), ValidateEntry::NotReady);
+    }
 
     const LABEL: &str = "20240501120000-42";
 

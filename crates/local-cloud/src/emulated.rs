@@ -101,6 +101,12 @@ pub const EMULATED: &[Emulated] = &[
         reading: Reading::Documented,
     },
     Emulated {
+        behaviour: "Lambda unhandled errors",
+        emulation: "fault `unknown_once`: the handler runs (its writes happen), then the task fails with `Lambda.Unknown`, which Step Functions uses for unhandled errors such as out-of-memory kills and function timeouts; the state machine must retry it wherever it retries `Sandbox.Timedout` (checked by scripts/check-static.py)",
+        source: "Step Functions developer guide \"Handle Lambda service exceptions\", https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html",
+        reading: Reading::Harsher("which timeouts or crashes surface as `Lambda.Unknown` rather than `Sandbox.Timedout` / `Runtime.ExitError`"),
+    },
+    Emulated {
         behaviour: "Step Functions payload limit",
         emulation: "a task result over 262,144 bytes fails the execution uncatchably (`States.DataLimitExceeded`; moto reports it as `States.Runtime`)",
         source: "Step Functions developer guide \"Step Functions service quotas\", https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html; \"Handling errors\" (not matched by `States.ALL`)",

@@ -14,7 +14,7 @@ pub const USAGE: &str = "usage:
   greenlight-local fault add <kind> [--service S] [--operation OP] [--resource R]
                              [--count N | --percent P] [--seed N] [--status 500|503] [--hang-seconds S]
       kinds: throttle, error5xx, hang (service required; count or percent required),
-             crash_once, timeout_once, oversize_once (resource = function name; operation = a task action, e.g. create),
+             crash_once, timeout_once, unknown_once, oversize_once (resource = function name; operation = a task action, e.g. create),
              kill_instance, hang_health (resource = instance id),
              fail_rollback (resource = application/group, or any group)
   greenlight-local fault clear [ID]

@@ -19,7 +19,11 @@
 //!   request for `hangSeconds` and then drops the connection.
 //! - `crash_once`, `timeout_once`: the next `count` (default 1) invocations
 //!   of the hosted function named by `resource` crash (`Runtime.ExitError`) or
-//!   time out (`Sandbox.Timedout`), see [`crate::lambda_host`]; with
+//!   time out (`Sandbox.Timedout`), see [`crate::lambda_host`];
+//!   `unknown_once`: the handler runs, then the invocation fails with
+//!   `Lambda.Unknown`, the name Step Functions gives "unhandled errors in
+//!   Lambda ... out-of-memory errors and function timeouts" (Step Functions
+//!   developer guide, "Handle Lambda service exceptions"); with
 //!   `operation`, only invocations whose payload's `action` is that one
 //!   (`create`, `status`, `validate`...: the state machine task being run),
 //!   so a scenario can crash the watcher's `create` and not its `admit`;
@@ -70,6 +74,7 @@ pub enum FaultKind {
     Hang,
     CrashOnce,
     TimeoutOnce,
+    UnknownOnce,
     OversizeOnce,
     KillInstance,
     HangHealth,
@@ -132,6 +137,7 @@ fn kind_name(kind: FaultKind) -> &'static str {
         FaultKind::Hang => "hang",
         FaultKind::CrashOnce => "crash_once",
         FaultKind::TimeoutOnce => "timeout_once",
+        FaultKind::UnknownOnce => "unknown_once",
         FaultKind::OversizeOnce => "oversize_once",
         FaultKind::KillInstance => "kill_instance",
         FaultKind::HangHealth => "hang_health",
@@ -204,6 +210,7 @@ impl FaultSpec {
             }
             FaultKind::CrashOnce
             | FaultKind::TimeoutOnce
+            | FaultKind::UnknownOnce
             | FaultKind::OversizeOnce
             | FaultKind::KillInstance
             | FaultKind::HangHealth => {
@@ -214,6 +221,7 @@ impl FaultSpec {
                         hint: match self.kind {
                             FaultKind::CrashOnce
                             | FaultKind::TimeoutOnce
+                            | FaultKind::UnknownOnce
                             | FaultKind::OversizeOnce => {
                                 "the hosted function's name, e.g. greenlight-deployment-watcher"
                             }
@@ -223,7 +231,10 @@ impl FaultSpec {
                 }
                 if matches!(
                     self.kind,
-                    FaultKind::CrashOnce | FaultKind::TimeoutOnce | FaultKind::OversizeOnce
+                    FaultKind::CrashOnce
+                        | FaultKind::TimeoutOnce
+                        | FaultKind::UnknownOnce
+                        | FaultKind::OversizeOnce
                 ) && self.percent.is_none()
                     && self.count.is_none()
                 {
@@ -294,6 +305,9 @@ pub enum Verdict {
 pub enum FunctionFault {
     Crash,
     Timeout,
+    /// The handler ran; the invocation fails as Step Functions reports an
+    /// unhandled Lambda error it has no name for (`Lambda.Unknown`).
+    Unknown,
     /// The result is padded past Step Functions' 256 KB limit.
     Oversize,
 }
@@ -455,6 +469,7 @@ impl Registry {
             let kind = match fault.spec.kind {
                 FaultKind::CrashOnce => FunctionFault::Crash,
                 FaultKind::TimeoutOnce => FunctionFault::Timeout,
+                FaultKind::UnknownOnce => FunctionFault::Unknown,
                 FaultKind::OversizeOnce => FunctionFault::Oversize,
                 _ => continue,
             };

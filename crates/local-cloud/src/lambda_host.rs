@@ -29,7 +29,8 @@
 //! `Runtime.ExitError`, `RequestId: <id> Error: Runtime exited with error:
 //! exit status 101` (the status of a Rust panic); `timeout_once` runs the
 //! handler, holds the answer until the deadline and fails with
-//! `Sandbox.Timedout`; `oversize_once` runs the handler and pads its result
+//! `Sandbox.Timedout`; `unknown_once` runs the handler and fails with
+//! `Lambda.Unknown` ([`unhandled_unknown`]); `oversize_once` runs the handler and pads its result
 //! (a JSON object gets a `greenlightPadding` field) past Step Functions'
 //! 256 KB task-result limit, which the front server then enforces for the
 //! state machine's calls ([`crate::front::data_limit`]).
@@ -151,6 +152,24 @@ pub fn runtime_exited(request_id: &str) -> Diagnostic {
         error_type: "Runtime.ExitError".to_string(),
         error_message: format!(
             "RequestId: {request_id} Error: Runtime exited with error: exit status 101"
+        ),
+    }
+}
+
+/// An invocation Step Functions reports as `Lambda.Unknown`: AWS documents
+/// that "unhandled errors in Lambda are reported as Lambda.Unknown ... These
+/// include out-of-memory errors and function timeouts" (Step Functions
+/// developer guide, "Handle Lambda service exceptions"), without saying
+/// which timeouts get that name instead of `Sandbox.Timedout`: the harsher
+/// reading is that either can reach the state machine. Here the function's
+/// own error payload carries the name (which is where Step Functions reads
+/// a function error's name from); a direct `Invoke` caller on AWS would see
+/// the runtime's error instead (e.g. `Runtime.OutOfMemory`).
+pub fn unhandled_unknown(request_id: &str) -> Diagnostic {
+    Diagnostic {
+        error_type: "Lambda.Unknown".to_string(),
+        error_message: format!(
+            "RequestId: {request_id} Error: Runtime exited with error: signal: killed"
         ),
     }
 }
@@ -305,6 +324,7 @@ impl LambdaHost {
                 Err(timed_out(&request_id, timeout))
             }
             (Some(FunctionFault::Crash), Ok(_discarded)) => Err(runtime_exited(&request_id)),
+            (Some(FunctionFault::Unknown), Ok(_discarded)) => Err(unhandled_unknown(&request_id)),
             (Some(FunctionFault::Oversize), Ok(result)) => result.map(oversized),
             (None, Ok(result)) => result,
         }
@@ -503,6 +523,14 @@ mod tests {
             "{}",
             err.error_message
         );
+        faults
+            .add(spec(crate::faults::FaultKind::UnknownOnce))
+            .unwrap();
+        let err = host
+            .invoke("echo", serde_json::json!({"n": 1}))
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type, "Lambda.Unknown");
         faults
             .add(spec(crate::faults::FaultKind::OversizeOnce))
             .unwrap();

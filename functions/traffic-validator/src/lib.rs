@@ -58,8 +58,9 @@ use greenlight_core::model::{
     ValidationReport,
 };
 use greenlight_core::probe::{
-    self, deadline_within_invocation, decide, socket_address, Decision, GateFailure, GreenFleet,
-    HttpOutcome, InstanceTracker, ProbeAnswer, ProbeConfig, MAX_BODY_BYTES,
+    self, deadline_within_invocation, decide, socket_address, validate_entry, Decision,
+    GateFailure, GreenFleet, HttpOutcome, InstanceTracker, ProbeAnswer, ProbeConfig, ValidateEntry,
+    MAX_BODY_BYTES,
 };
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use serde::{Deserialize, Serialize};
@@ -390,11 +391,27 @@ async fn validate_task(
             )
         })?;
     let view = read_deployment(&deps.codedeploy, &deployment_id).await?;
-    if view.status != DeploymentStatus::Ready {
-        return Err(Error::DeploymentNotReady {
-            deployment_id,
-            status: view.status,
-        });
+    match validate_entry(view.status, task.retry_count) {
+        ValidateEntry::Gate => {}
+        ValidateEntry::ContinuedEarlier => {
+            tracing::info!(deployment_id, status = ?view.status, retry = task.retry_count, "an earlier attempt's ContinueDeployment took effect; not gating again");
+            return Ok(ValidationReport {
+                summary: format!(
+                    "deployment {deployment_id} was continued by an earlier attempt of this validation (its answer was lost to a transient AWS error); the deployment is now {:?}",
+                    view.status
+                ),
+                deployment_id,
+                passed: true,
+                instances: Vec::new(),
+                action: ValidationAction::ContinuedEarlier,
+            });
+        }
+        ValidateEntry::NotReady => {
+            return Err(Error::DeploymentNotReady {
+                deployment_id,
+                status: view.status,
+            });
+        }
     }
     let label = task.pipeline.input.revision.label.clone();
     let run = gate(deps, &view, Some(&label), context).await?;

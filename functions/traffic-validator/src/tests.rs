@@ -606,7 +606,15 @@ struct Harness {
 
 impl Harness {
     async fn task(&self) -> Result<ValidationReport, Error> {
-        let request: Request = serde_json::from_str(TASK_EVENT).unwrap();
+        self.task_at_retry(0).await
+    }
+
+    /// The Validate task as the state machine sends it on its
+    /// `retry_count`-th retry (`$$.State.RetryCount`).
+    async fn task_at_retry(&self, retry_count: u32) -> Result<ValidationReport, Error> {
+        let mut event: serde_json::Value = serde_json::from_str(TASK_EVENT).unwrap();
+        event["retryCount"] = retry_count.into();
+        let request: Request = serde_json::from_value(event).unwrap();
         assert!(matches!(request, Request::Task(_)));
         match handler(LambdaEvent::new(request, Context::default()), &self.deps).await? {
             Response::Validation(r) => Ok(r),
@@ -1119,6 +1127,53 @@ async fn a_throttled_read_is_transient_and_acts_on_nothing() {
     let h = w.build();
     let e = h.task().await.unwrap_err();
     assert_eq!(Diagnostic::from(e).error_type, "AwsTransient");
+    assert_eq!(h.continue_rule.num_calls() + h.stop.num_calls(), 0);
+}
+
+/// Defect 2 (issue 9), Validate: the state machine retries Validate on
+/// `AwsTransient` (a throttled read used to end the execution with the
+/// healthy deployment left in Ready, rolled back when the Ready wait ran
+/// out). A retry after a ContinueDeployment that took effect finds the
+/// deployment past Ready and reports it continued, touching nothing.
+#[tokio::test]
+async fn a_retry_after_a_continue_that_took_effect_reports_it_and_writes_nothing() {
+    for status in [CdStatus::InProgress, CdStatus::Succeeded] {
+        let mut w = World::new(1, &["127.0.0.1".to_string()]);
+        w.status = status.clone();
+        let h = w.build();
+        let report = h.task_at_retry(1).await.unwrap();
+        assert!(report.passed, "{status:?}: {report:?}");
+        assert_eq!(report.action, ValidationAction::ContinuedEarlier);
+        assert!(
+            report.summary.contains("earlier attempt"),
+            "{}",
+            report.summary
+        );
+        assert_eq!(h.continue_rule.num_calls() + h.stop.num_calls(), 0);
+        assert_eq!(h.describe.num_calls(), 0, "nothing probed again");
+    }
+}
+
+/// A retry that finds the deployment still in Ready (the earlier attempt
+/// failed before any write took effect) gates it again as a first run does.
+#[tokio::test]
+async fn a_retry_finding_the_deployment_still_ready_gates_it_again() {
+    let (port, ips) = start_fleet(vec![Behaviour::Serves(healthy(LABEL))]).await;
+    let h = World::new(port, &ips).build();
+    let report = h.task_at_retry(2).await.unwrap();
+    assert!(report.passed, "{report:?}");
+    assert_eq!(report.action, ValidationAction::Continued);
+    assert_eq!(h.continue_rule.num_calls(), 1);
+}
+
+/// A retry never claims a stopped deployment was continued.
+#[tokio::test]
+async fn a_retry_finding_the_deployment_stopped_is_not_ready() {
+    let mut w = World::new(1, &["127.0.0.1".to_string()]);
+    w.status = CdStatus::Stopped;
+    let h = w.build();
+    let e = h.task_at_retry(1).await.unwrap_err();
+    assert_eq!(e.error_type(), "DeploymentNotReady", "{e}");
     assert_eq!(h.continue_rule.num_calls() + h.stop.num_calls(), 0);
 }
 

@@ -207,6 +207,36 @@ fn function_faults_fire_once_for_their_function() {
 }
 
 #[test]
+fn unknown_once_fires_once_for_its_function_and_action() {
+    let mut r = Registry::default();
+    r.add(FaultSpec {
+        resource: Some("greenlight-traffic-validator".into()),
+        operation: Some("validate".into()),
+        ..spec(FaultKind::UnknownOnce)
+    })
+    .unwrap();
+    assert_eq!(
+        r.take_function_fault("greenlight-traffic-validator", Some("validate")),
+        Some(FunctionFault::Unknown)
+    );
+    assert_eq!(
+        r.take_function_fault("greenlight-traffic-validator", Some("validate")),
+        None
+    );
+    let missing = Registry::default().add(spec(FaultKind::UnknownOnce));
+    assert!(
+        matches!(
+            missing,
+            Err(FaultError::Missing {
+                field: "resource",
+                ..
+            })
+        ),
+        "{missing:?}"
+    );
+}
+
+#[test]
 fn function_faults_with_an_operation_fire_only_on_that_action() {
     let mut r = Registry::default();
     r.add(FaultSpec {

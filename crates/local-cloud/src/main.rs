@@ -248,6 +248,25 @@ async fn demo(args: &Args) -> Result<bool, String> {
                     bake["verdict"].as_str().unwrap_or("?"),
                     bake["summary"].as_str().unwrap_or("")
                 );
+                // The functions count real seconds; the timeline's are AWS
+                // seconds: the saving in the timeline's terms.
+                let terminating = f
+                    .timeline
+                    .iter()
+                    .find(|t| t.phase == greenlight_core::model::Phase::Terminating);
+                if let Some(ended) =
+                    terminating.and_then(|t| t.ended_at_ms.map(|e| e - t.started_at_ms))
+                {
+                    let took = cloud
+                        .scale
+                        .simulated(std::time::Duration::from_millis(ended.max(0) as u64))
+                        .as_secs();
+                    let wait = u64::from(wait_minutes.unsigned_abs()) * 60;
+                    println!(
+                        "termination wait: blue released after {took} AWS s of the group's {wait} s ({} s saved)",
+                        wait.saturating_sub(took)
+                    );
+                }
             }
             if let Some(load) = &report.load {
                 println!(

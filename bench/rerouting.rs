@@ -123,7 +123,7 @@ async fn main() {
     let (defaults, team, tuned) = tokio::join!(
         run("alb-defaults", profile(30, 5, 5, 2, 300), scale),
         run("team", profile(30, 5, 10, 2, 300), scale),
-        run("greenlight", greenlight.clone(), scale)
+        run("greenlight", greenlight, scale)
     );
     let registration = Propagation::default().registration.as_secs_f64();
     let hc = &greenlight.health_check;

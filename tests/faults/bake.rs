@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{green_deployed_checks, Checks};
+use super::{blue_kept_checks, green_deployed_checks, Checks};
 use greenlight_e2e::{print_progress, project_root, TIME_SCALE};
 use local_cloud::cloud::{LocalCloud, Options, INITIAL_VERSION};
 use local_cloud::revisions::RevisionKind;
@@ -19,6 +19,10 @@ use local_cloud::scenarios;
 const TERMINATION_WAIT_MINUTES: i32 = 30;
 
 async fn start_baking(name: &str, bake_seconds: u32) -> LocalCloud {
+    start_baking_with(name, bake_seconds, &[]).await
+}
+
+async fn start_baking_with(name: &str, bake_seconds: u32, alarms: &[&str]) -> LocalCloud {
     let root = project_root();
     let work = root
         .join("target")
@@ -27,7 +31,9 @@ async fn start_baking(name: &str, bake_seconds: u32) -> LocalCloud {
     let _ = std::fs::remove_dir_all(&work);
     let mut options = Options::new(&root, &work, TIME_SCALE);
     options.settings.termination_wait_minutes = TERMINATION_WAIT_MINUTES;
-    options.bake = vec![options.demo_bake(bake_seconds)];
+    let mut bake = options.demo_bake(bake_seconds);
+    bake.alarms = alarms.iter().map(|a| a.to_string()).collect();
+    options.bake = vec![bake];
     match LocalCloud::start(options).await {
         Ok(cloud) => cloud,
         Err(e) => panic!("the local cloud did not start for {name}: {e}"),
@@ -320,6 +326,152 @@ async fn fault_bake_degrading_revision_is_rolled_back_to_blue() {
     );
     checks.finish(
         "bake: degrading revision, rolled back to blue",
+        &[],
+        &report,
+    );
+    cloud.shutdown().await;
+}
+
+/// The alarm the user names for the group in the alarm scenario.
+const USER_ALARM: &str = "greenlight-demo-checkout-errors";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fault_bake_user_alarm_firing_during_the_bake_rolls_back_to_blue() {
+    let cloud = start_baking_with("fault-bake-alarm", 150, &[USER_ALARM]).await;
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&cloud.sdk);
+    // The user's alarm exists before the deployment (a named alarm that
+    // does not exist fails the bake): INSUFFICIENT_DATA, then OK.
+    cloudwatch
+        .put_metric_alarm()
+        .alarm_name(USER_ALARM)
+        .namespace("Shop")
+        .metric_name("CheckoutErrors")
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(1.0)
+        .comparison_operator(
+            aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanOrEqualToThreshold,
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PutMetricAlarm: {e:?}"));
+    cloudwatch
+        .set_alarm_state()
+        .alarm_name(USER_ALARM)
+        .state_value(aws_sdk_cloudwatch::types::StateValue::Ok)
+        .state_reason("quiet before the deployment")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("SetAlarmState OK: {e:?}"));
+    let label = scenarios::new_label("1003");
+    // Once green serves through the listener (the reroute), the alarm fires.
+    let fire = {
+        let cloudwatch = cloudwatch.clone();
+        let listener = cloud.listener;
+        let label = label.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Ok(r) =
+                    local_cloud::loadgen::get(listener, "/version", Duration::from_secs(2)).await
+                {
+                    if r.status == 200 && r.text().trim() == label {
+                        break;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            let fired_at = std::time::SystemTime::now();
+            let set = cloudwatch
+                .set_alarm_state()
+                .alarm_name(USER_ALARM)
+                .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+                .state_reason("Threshold Crossed: 1 datapoint [7.0] was >= the threshold (1.0)")
+                .send()
+                .await;
+            (fired_at, set.map(|_| ()).map_err(|e| format!("{e:?}")))
+        })
+    };
+    let report = scenarios::upload_and_follow_settled(
+        &cloud,
+        RevisionKind::Good,
+        &label,
+        scenarios::SETTLE,
+        &mut print_progress,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("scenario did not run: {e}"));
+    let fired = if fire.is_finished() {
+        fire.await.ok()
+    } else {
+        fire.abort();
+        None
+    };
+    let stopped_at_ms = report
+        .followed
+        .deployment
+        .as_ref()
+        .and_then(|d| d.completed_at_ms);
+    let detected_after = match (&fired, stopped_at_ms) {
+        (Some((at, _)), Some(stopped)) => at
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .map(|d| (stopped - d.as_millis() as i64) as f64 / 1000.0),
+        _ => None,
+    };
+    println!(
+        "bake (alarm): execution {} {:?} {:?}; alarm set {:?}; StopDeployment {:?} s after the alarm; load {:?}",
+        report.followed.status,
+        report.followed.error,
+        report.followed.cause,
+        fired,
+        detected_after,
+        report.load
+    );
+
+    let mut checks = Checks::new();
+    checks.check(
+        "the alarm was set to ALARM once green served",
+        fired.as_ref().is_some_and(|(_, set)| set.is_ok()),
+        &fired,
+    );
+    checks.check(
+        "the execution failed with BakeFailed naming the alarm",
+        report.followed.status == "FAILED"
+            && report.followed.error.as_deref() == Some("BakeFailed")
+            && report
+                .followed
+                .cause
+                .as_deref()
+                .is_some_and(|c| c.contains(USER_ALARM)),
+        (
+            &report.followed.status,
+            &report.followed.error,
+            &report.followed.cause,
+        ),
+    );
+    checks.check(
+        "the notification names the alarm",
+        report.notifications.len() == 1 && report.notifications[0].message.contains(USER_ALARM),
+        &report.notifications,
+    );
+    checks.check(
+        "the deployment was stopped with a rollback",
+        report.followed.deployment.as_ref().is_some_and(|d| {
+            d.status == greenlight_core::DeploymentStatus::Stopped
+                && d.rollback_deployment_id.is_some()
+        }),
+        &report.followed.deployment,
+    );
+    checks.note(format!(
+        "alarm set to StopDeployment: {}",
+        detected_after.map_or("unmeasured".to_string(), |s| format!("{s:.1} s"))
+    ));
+    // Green is a good revision: the rollback (blue re-registered and healthy
+    // before green is blocked) fails no request at all.
+    blue_kept_checks(&mut checks, &report, &cloud);
+    checks.finish(
+        "bake: user alarm fires during the bake, rolled back to blue",
         &[],
         &report,
     );

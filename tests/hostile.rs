@@ -1154,7 +1154,8 @@ async fn run_watcher(payload: &Payload, w: &World) -> Outcome {
         max_wait_seconds: 60,
         ignore_application_stop_failures: false,
     };
-    let deps = deployment_watcher::Deps::from_clients(w.codedeploy(), w.sfn(), config);
+    let deps =
+        deployment_watcher::Deps::from_clients(w.codedeploy(), w.sfn(), w.autoscaling(), config);
     deployment_watcher::handler(event(request), &deps)
         .await
         .err()

@@ -156,6 +156,8 @@ HAPPY = {
         {"deploymentId": "d-ABCDEF123", "passed": True, "summary": "all green", "instances": [], "action": "continued"}
     ],
     ("tuner", "restore"): [{"restored": 1}],
+    ("watcher", "hold"): [{"groups": [{"name": "shop-blue", "suspended": ["Launch"], "desired": 2}]}],
+    ("watcher", "release"): [{"resumed": [{"name": "shop-blue", "suspended": ["Launch"], "desired": 2}]}],
 }
 
 
@@ -198,12 +200,15 @@ class PipelineFlowTest(unittest.TestCase):
             [
                 "watcher:admit",
                 "tuner:tune",
+                "watcher:hold",
                 "watcher:create",
                 "watcher:status",
                 "watcher:status",
+                "watcher:hold",
                 "validator:validate",
                 "watcher:status",
                 "watcher:status",
+                "watcher:release",
                 "tuner:restore",
             ],
         )
@@ -216,7 +221,19 @@ class PipelineFlowTest(unittest.TestCase):
         self.assertTrue(output["validation"]["passed"])
         self.assertEqual(output["status"]["next"], "succeeded")
         self.assertEqual(output["restored"], {"restored": 1})
+        self.assertEqual(output["scalingReleased"]["resumed"][0]["name"], "shop-blue")
         self.assertNotIn("error", output)
+        self.assertLess(entered.index("HoldScaling"), entered.index("Create"))
+        self.assertLess(entered.index("HoldGreenScaling"), entered.index("Validate"))
+        self.assertLess(entered.index("ReleaseScaling"), entered.index("Restore"))
+
+    def test_a_failed_hold_goes_to_the_failure_handler_before_anything_is_created(self):
+        answers = dict(HAPPY)
+        answers[("watcher", "hold")] = [LambdaError("AwsError", "SuspendProcesses denied")]
+        answers[("handler", "handle")] = [report("TaskFailed", "HoldScaling failed: SuspendProcesses denied.")]
+        described, script, _ = self.run_pipeline(answers)
+        self.assertEqual(script.actions(), ["watcher:admit", "tuner:tune", "watcher:hold", "handler:handle"])
+        self.assert_failed_with(described, "TaskFailed", "HoldScaling failed: SuspendProcesses denied.")
 
     def test_every_task_gets_action_execution_name_and_the_whole_state(self):
         _, script, _ = self.run_pipeline(HAPPY, name="exec-shape")
@@ -230,6 +247,7 @@ class PipelineFlowTest(unittest.TestCase):
         by_name = dict(script.calls)
         self.assertIn("tuning", by_name["watcher:create"]["pipeline"])
         self.assertIn("deployment", by_name["validator:validate"]["pipeline"])
+        self.assertIn("scaling", by_name["validator:validate"]["pipeline"])
         self.assertEqual(by_name["tuner:restore"]["pipeline"]["status"]["next"], "succeeded")
 
     def test_superseded_ends_without_deploying_and_names_the_newer_execution(self):

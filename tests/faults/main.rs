@@ -325,5 +325,6 @@ mod lambda_crash;
 mod lambda_timeout;
 mod pipeline_credentials;
 mod rollback;
+mod scaling;
 mod stuck;
 mod throttling;

@@ -1,6 +1,7 @@
 //! The imperative shell pieces the functions share: start-up (tracing, SDK
 //! config, environment), and AWS reads/writes mapped to `greenlight_core` types.
 
+pub mod approval;
 pub mod autoscaling;
 pub mod cloudwatch;
 pub mod codepipeline;

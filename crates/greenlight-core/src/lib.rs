@@ -5,12 +5,14 @@
 //! enums and structs, and nothing here knows about the AWS SDK. The Lambda
 //! crates under `functions/` read the world, call these, and act.
 
+pub mod approval;
 pub mod bake;
 pub mod errors;
 pub mod hook;
 pub mod model;
 pub mod probe;
 pub mod runbook;
+pub mod scaling;
 pub mod trigger;
 pub mod tuning;
 pub mod watch;

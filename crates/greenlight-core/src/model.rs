@@ -79,6 +79,12 @@ pub struct PipelineState {
     /// traffic-validator `bake` (the last look), during the termination wait.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bake: Option<crate::bake::BakeReport>,
+    /// deployment-watcher `hold`: the Auto Scaling groups held still.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaling: Option<crate::scaling::ScalingHold>,
+    /// deployment-watcher `release` on the success path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaling_released: Option<crate::scaling::ScalingRelease>,
     /// Set by a `Catch` (`ResultPath: "$.error"`): Step Functions' own shape.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<TaskError>,
@@ -93,9 +99,13 @@ pub struct TaskRequest<A> {
     pub execution_name: String,
     /// `$$.State.RetryCount` where the state passes it (Validate): 0 on the
     /// first attempt, so a retry knows an earlier attempt may have written.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_first_attempt")]
     pub retry_count: u32,
     pub pipeline: PipelineState,
+}
+
+fn is_first_attempt(retry_count: &u32) -> bool {
+    *retry_count == 0
 }
 
 /// A caught error, exactly as Step Functions writes it.

@@ -191,6 +191,7 @@ impl LocalCloud {
         // The front server records CopyObject writes; the relay's S3 events read them.
         let s3_events = Arc::new(crate::relay::S3EventState::default());
         front.start(Arc::new(Services {
+            held_capacity: Default::default(),
             s3_events: s3_events.clone(),
             moto_endpoint: moto.endpoint(),
             lambda: lambda.clone(),

@@ -130,6 +130,12 @@ pub const EMULATED: &[Emulated] = &[
         source: "Step Functions developer guide \"Automating Step Functions event delivery with EventBridge\", https://docs.aws.amazon.com/step-functions/latest/dg/eventbridge-integration.html",
         reading: Reading::Documented,
     },
+    Emulated {
+        behaviour: "Suspended Auto Scaling processes",
+        emulation: "with `Launch` suspended a scale-out (SetDesiredCapacity, UpdateAutoScalingGroup DesiredCapacity) sets the desired capacity (DescribeAutoScalingGroups shows it) but launches nothing; with `Terminate` suspended a scale-in terminates nothing; once the process is resumed the group moves to the desired capacity (moto alone launches at once); a desired capacity outside MinSize/MaxSize is a `ValidationError`",
+        source: "EC2 Auto Scaling user guide \"How suspended processes affect other processes\", https://docs.aws.amazon.com/autoscaling/ec2/userguide/understand-how-suspending-processes-affects-other-processes.html; \"Suspend and resume Amazon EC2 Auto Scaling processes\", https://docs.aws.amazon.com/autoscaling/ec2/userguide/as-suspend-resume-processes.html",
+        reading: Reading::Harsher("whether a MinSize raised above the desired capacity launches while Launch is suspended: passed to moto, which launches"),
+    },
 ];
 
 fn cell(text: &str) -> String {

@@ -27,6 +27,10 @@
 //!   addresses ([`ec2`]): never a 10.x.
 //! - `monitoring` (CloudWatch) in Smithy RPC v2 CBOR (what aws-sdk-cloudwatch
 //!   sends) → translated to JSON 1.0 for moto and back ([`cloudwatch`]).
+//! - `autoscaling` SetDesiredCapacity, UpdateAutoScalingGroup, ResumeProcesses,
+//!   DescribeAutoScalingGroups, DeleteAutoScalingGroup → [`autoscaling`]:
+//!   suspended Launch/Terminate hold capacity changes as AWS does (moto
+//!   launches regardless), then moto.
 //! - `/_greenlight/...` → the local cloud's own JSON endpoints (below).
 //! - everything else → moto, verbatim: method, path, query, headers (the
 //!   `Host` header included, so moto builds SQS queue URLs and S3 locations
@@ -55,6 +59,7 @@
 //! with a SigV4 service before it is routed (moto's services too), except the
 //! local cloud's own calls ([`crate::faults::INTERNAL_ACCESS_KEY`]).
 
+pub mod autoscaling;
 pub mod cloudwatch;
 pub mod data_limit;
 pub mod ec2;
@@ -101,6 +106,8 @@ pub struct Services {
     /// Shared with the relay: objects written by CopyObject, so their S3
     /// event says `reason: CopyObject` ([`copy_object_target`]).
     pub s3_events: Arc<crate::relay::S3EventState>,
+    /// Desired capacities held while Launch/Terminate is suspended ([`autoscaling`]).
+    pub held_capacity: Arc<autoscaling::HeldCapacity>,
 }
 
 /// ELBv2 writes after which the emulated load balancer re-reads moto.
@@ -259,6 +266,7 @@ pub enum Route {
     ElbWrite { action: String },
     DescribeInstances,
     CloudWatchCbor { operation: String },
+    AutoScaling { action: String },
     Moto,
 }
 
@@ -313,6 +321,15 @@ pub fn classify(
             let params = sigv4::query_params(query, body, headers);
             match sigv4::action(&params) {
                 Some("DescribeInstances") => Route::DescribeInstances,
+                _ => Route::Moto,
+            }
+        }
+        Some("autoscaling") => {
+            let params = sigv4::query_params(query, body, headers);
+            match sigv4::action(&params) {
+                Some(a) if autoscaling::ACTIONS.contains(&a) => Route::AutoScaling {
+                    action: a.to_string(),
+                },
                 _ => Route::Moto,
             }
         }
@@ -456,6 +473,10 @@ async fn route(
         }
         Route::CloudWatchCbor { operation } => {
             cloudwatch_cbor(proxy, parts, &body, &operation).await
+        }
+        Route::AutoScaling { action } => {
+            let params = sigv4::query_params(query.as_deref(), &body, &parts.headers);
+            autoscaling::handle(&services.held_capacity, proxy, parts, body, params, &action).await
         }
         Route::Moto => {
             // Recorded before moto answers: moto queues the S3 event while it

@@ -12,6 +12,7 @@ use serde_json::Value;
 use std::time::Duration;
 
 mod accounting;
+pub mod scaling;
 pub use accounting::{
     account_for_upload, decide_fate, rejected_records, ExecutionFacts, UploadFate,
 };

@@ -15,10 +15,20 @@
 //!   and their lifecycle events → status, phase, per-phase ledger, next step
 //!   and the seconds to wait before the next look. Past the deadline it calls
 //!   `StopDeployment(autoRollbackEnabled = true)` and answers `next: failed`.
+//! - `hold` → `ScalingHold` at `$.scaling`: suspends the Auto Scaling
+//!   processes that would mix versions (`greenlight_core::scaling`) on the
+//!   blue group (state `HoldScaling`, before `Create`) and on the green copy
+//!   (state `HoldGreenScaling`, at Ready before the gate), recording first
+//!   what it suspends in the group's `greenlight:scaling-hold` tag.
+//! - `release` → `ScalingRelease` at `$.scalingReleased` (state
+//!   `ReleaseScaling`, success path): resumes exactly what `hold` suspended
+//!   and reports a scale event that arrived while held. Every failure path
+//!   releases in the failure handler.
 //!
 //! Every decision is a pure function in `greenlight_core::watch`; this crate
 //! reads AWS, calls them and acts.
 
+use greenlight_aws::autoscaling::{hold_groups, release_groups};
 use greenlight_aws::config::{parsed_or, required, ConfigError};
 use greenlight_aws::deployment::{read_deployment, ReadError};
 use greenlight_aws::deployment_control::{
@@ -35,6 +45,8 @@ use greenlight_core::model::{
     Admission, CreatedDeployment, EpochMillis, PipelineInput, PipelineState, StatusReport,
     TaskRequest,
 };
+use greenlight_core::runbook::green_asg_name;
+use greenlight_core::scaling::{groups_to_hold, ScalingHold, ScalingRelease};
 use greenlight_core::trigger::ExecutionStatus;
 use greenlight_core::watch::{
     self, created_deployment, deployment_description, own_deployment, AdmissionDecision, Candidate,
@@ -135,6 +147,7 @@ impl Config {
 pub struct Deps {
     pub codedeploy: aws_sdk_codedeploy::Client,
     pub sfn: aws_sdk_sfn::Client,
+    pub autoscaling: aws_sdk_autoscaling::Client,
     pub config: Config,
 }
 
@@ -143,6 +156,7 @@ impl Deps {
         Self::from_clients(
             aws_sdk_codedeploy::Client::new(sdk),
             aws_sdk_sfn::Client::new(sdk),
+            aws_sdk_autoscaling::Client::new(sdk),
             config,
         )
     }
@@ -151,11 +165,13 @@ impl Deps {
     pub fn from_clients(
         codedeploy: aws_sdk_codedeploy::Client,
         sfn: aws_sdk_sfn::Client,
+        autoscaling: aws_sdk_autoscaling::Client,
         config: Config,
     ) -> Self {
         Self {
             codedeploy,
             sfn,
+            autoscaling,
             config,
         }
     }
@@ -168,6 +184,10 @@ pub enum Action {
     Admit,
     Create,
     Status,
+    /// Hold the deployment's Auto Scaling groups still (`$.scaling`).
+    Hold,
+    /// Resume what `hold` suspended (`$.scalingReleased`), success path.
+    Release,
 }
 
 pub type Request = TaskRequest<Action>;
@@ -180,6 +200,8 @@ pub enum Response {
     Admission(Admission),
     Status(StatusReport),
     Created(CreatedDeployment),
+    Hold(ScalingHold),
+    Release(ScalingRelease),
 }
 
 /// Errors, by stable `errorType` (the state machine matches `GroupBusy`).
@@ -261,6 +283,8 @@ pub async fn handler(event: LambdaEvent<Request>, deps: &Deps) -> Result<Respons
         Action::Admit => admit(&request, deps).await.map(Response::Admission),
         Action::Create => create(&request, deps).await.map(Response::Created),
         Action::Status => status(&request, deps).await.map(Response::Status),
+        Action::Hold => hold(&request, deps).await.map(Response::Hold),
+        Action::Release => release(&request, deps).await.map(Response::Release),
     };
     if let Err(e) = &result {
         tracing::warn!(
@@ -361,6 +385,62 @@ async fn running_uploads(
         }
     }
     Ok(uploads)
+}
+
+// ---------------------------------------------------------------------------
+// hold / release (greenlight_core::scaling)
+// ---------------------------------------------------------------------------
+
+/// The Auto Scaling groups of this deployment: blue (recorded by `create`,
+/// else by an earlier `hold`, else read from the deployment group) and the
+/// green copy once the deployment exists.
+async fn deployment_groups(request: &Request, deps: &Deps) -> Result<Vec<String>, Error> {
+    let pipeline = &request.pipeline;
+    let input = &pipeline.input;
+    let mut blue: Vec<String> = pipeline
+        .deployment
+        .as_ref()
+        .map(|d| d.blue_auto_scaling_groups.clone())
+        .unwrap_or_default();
+    if blue.is_empty() {
+        blue = pipeline
+            .scaling
+            .as_ref()
+            .map(|s| s.groups.iter().map(|g| g.name.clone()).collect())
+            .unwrap_or_default();
+    }
+    if blue.is_empty() {
+        blue = read_deployment_group(
+            &deps.codedeploy,
+            &input.application,
+            &input.deployment_group,
+        )
+        .await?
+        .auto_scaling_groups;
+    }
+    let green = pipeline
+        .deployment
+        .as_ref()
+        .map(|d| green_asg_name(&input.deployment_group, &d.deployment_id));
+    Ok(groups_to_hold(&blue, green.as_deref()))
+}
+
+/// Suspends the processes that would mix versions on the blue group (before
+/// CreateDeployment) and on the green copy (at Ready, before the gate).
+async fn hold(request: &Request, deps: &Deps) -> Result<ScalingHold, Error> {
+    let names = deployment_groups(request, deps).await?;
+    let hold = hold_groups(&deps.autoscaling, &names, &request.execution_name).await?;
+    tracing::info!(execution = %request.execution_name, groups = ?names, hold = ?hold, "scaling held");
+    Ok(hold)
+}
+
+/// Resumes what this execution suspended; reports scale events that arrived
+/// while held.
+async fn release(request: &Request, deps: &Deps) -> Result<ScalingRelease, Error> {
+    let names = deployment_groups(request, deps).await?;
+    let release = release_groups(&deps.autoscaling, &names, &request.execution_name).await?;
+    tracing::info!(execution = %request.execution_name, groups = ?names, release = ?release, "scaling released");
+    Ok(release)
 }
 
 // ---------------------------------------------------------------------------

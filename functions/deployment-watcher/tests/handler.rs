@@ -64,6 +64,10 @@ fn config() -> Config {
 }
 
 fn deps(codedeploy: &[&Rule], sfn: &[&Rule]) -> Deps {
+    deps_with(codedeploy, sfn, &[])
+}
+
+fn deps_with(codedeploy: &[&Rule], sfn: &[&Rule], autoscaling: &[&Rule]) -> Deps {
     Deps::from_clients(
         // One attempt per call: a throttled or 5xx answer reaches the shell
         // at once (the SDK's own retries are not under test here).
@@ -74,6 +78,7 @@ fn deps(codedeploy: &[&Rule], sfn: &[&Rule]) -> Deps {
         mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn, |c| c.retry_config(
             aws_sdk_sfn::config::retry::RetryConfig::standard().with_max_attempts(1)
         )),
+        mock_client!(aws_sdk_autoscaling, RuleMode::MatchAny, autoscaling),
         config(),
     )
 }
@@ -1420,4 +1425,177 @@ fn every_error_type_is_stable() {
             "AwsTransient"
         ]
     );
+}
+
+// ---------------------------------------------------------------------------
+// hold / release (scaling held still)
+// ---------------------------------------------------------------------------
+
+type AsgLog = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// DescribeAutoScalingGroups answering `groups` (name, suspended, desired,
+/// hold tag); SuspendProcesses / ResumeProcesses / tag writes recorded.
+fn asg_rules(
+    groups: Vec<(String, Vec<&'static str>, i32, Option<String>)>,
+    log: AsgLog,
+) -> Vec<Rule> {
+    use aws_sdk_autoscaling::operation::create_or_update_tags::CreateOrUpdateTagsOutput;
+    use aws_sdk_autoscaling::operation::delete_tags::DeleteTagsOutput;
+    use aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsOutput;
+    use aws_sdk_autoscaling::operation::resume_processes::ResumeProcessesOutput;
+    use aws_sdk_autoscaling::operation::suspend_processes::SuspendProcessesOutput;
+    use aws_sdk_autoscaling::types as t;
+    let described: Vec<t::AutoScalingGroup> = groups
+        .into_iter()
+        .map(|(name, suspended, desired, tag)| {
+            let mut b = t::AutoScalingGroup::builder()
+                .auto_scaling_group_name(name)
+                .desired_capacity(desired);
+            for p in suspended {
+                b = b.suspended_processes(t::SuspendedProcess::builder().process_name(p).build());
+            }
+            if let Some(v) = tag {
+                b = b.tags(
+                    t::TagDescription::builder()
+                        .key("greenlight:scaling-hold")
+                        .value(v)
+                        .build(),
+                );
+            }
+            b.build()
+        })
+        .collect();
+    let (l1, l2, l3, l4) = (log.clone(), log.clone(), log.clone(), log);
+    vec![
+        mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups).then_output(move || {
+            DescribeAutoScalingGroupsOutput::builder()
+                .set_auto_scaling_groups(Some(described.clone()))
+                .build()
+        }),
+        mock!(aws_sdk_autoscaling::Client::create_or_update_tags)
+            .match_requests(move |r| {
+                l1.lock().unwrap().push(format!(
+                    "tag {}",
+                    r.tags()[0].resource_id().unwrap_or_default()
+                ));
+                true
+            })
+            .then_output(|| CreateOrUpdateTagsOutput::builder().build()),
+        mock!(aws_sdk_autoscaling::Client::suspend_processes)
+            .match_requests(move |r| {
+                l2.lock().unwrap().push(format!(
+                    "suspend {}",
+                    r.auto_scaling_group_name().unwrap_or_default()
+                ));
+                true
+            })
+            .then_output(|| SuspendProcessesOutput::builder().build()),
+        mock!(aws_sdk_autoscaling::Client::resume_processes)
+            .match_requests(move |r| {
+                l3.lock().unwrap().push(format!(
+                    "resume {} {}",
+                    r.auto_scaling_group_name().unwrap_or_default(),
+                    r.scaling_processes().join(",")
+                ));
+                true
+            })
+            .then_output(|| ResumeProcessesOutput::builder().build()),
+        mock!(aws_sdk_autoscaling::Client::delete_tags)
+            .match_requests(move |r| {
+                l4.lock().unwrap().push(format!(
+                    "untag {}",
+                    r.tags()[0].resource_id().unwrap_or_default()
+                ));
+                true
+            })
+            .then_output(|| DeleteTagsOutput::builder().build()),
+    ]
+}
+
+#[tokio::test]
+async fn hold_before_create_holds_the_blue_group_of_the_deployment_group() {
+    let log: AsgLog = Default::default();
+    let asg = asg_rules(vec![("shop-asg-blue".into(), vec![], 2, None)], log.clone());
+    let group = group_with_termination_wait(60);
+    let deps = deps_with(&[&group], &[], &asg.iter().collect::<Vec<_>>());
+    let mut req = request(CREATE);
+    req.action = Action::Hold;
+    let Ok(Response::Hold(hold)) = run(req, &deps).await else {
+        panic!("hold answers a ScalingHold");
+    };
+    assert_eq!(hold.groups.len(), 1);
+    assert_eq!(hold.groups[0].name, "shop-asg-blue");
+    assert!(hold.groups[0].suspended.contains(&"Launch".to_string()));
+    assert_eq!(
+        *log.lock().unwrap(),
+        vec![
+            "tag shop-asg-blue".to_string(),
+            "suspend shop-asg-blue".to_string()
+        ]
+    );
+}
+
+#[tokio::test]
+async fn hold_at_ready_also_holds_the_green_copy() {
+    let log: AsgLog = Default::default();
+    let green = format!("CodeDeploy_shop-bluegreen_{DEPLOYMENT_ID}");
+    let asg = asg_rules(
+        vec![
+            ("shop-blue".into(), vec![], 2, None),
+            (green.clone(), vec![], 2, None),
+        ],
+        log.clone(),
+    );
+    let deps = deps_with(&[], &[], &asg.iter().collect::<Vec<_>>());
+    let mut req = request(STATUS);
+    req.action = Action::Hold;
+    if let Some(d) = req.pipeline.deployment.as_mut() {
+        d.blue_auto_scaling_groups = vec!["shop-blue".into()];
+    }
+    let Ok(Response::Hold(hold)) = run(req, &deps).await else {
+        panic!("hold answers a ScalingHold");
+    };
+    let names: Vec<&str> = hold.groups.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(names, vec!["shop-blue", green.as_str()]);
+    assert_eq!(log.lock().unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn release_resumes_only_what_this_execution_held_and_reports_the_scale_out() {
+    let log: AsgLog = Default::default();
+    let mine = greenlight_core::scaling::HoldRecord {
+        execution: ME.into(),
+        processes: vec!["Launch".into(), "Terminate".into()],
+        desired: 2,
+        instances: 0,
+    };
+    let asg = asg_rules(
+        vec![(
+            "shop-blue".into(),
+            vec!["Launch", "Terminate", "ScheduledActions"],
+            3,
+            Some(mine.tag_value()),
+        )],
+        log.clone(),
+    );
+    let deps = deps_with(&[], &[], &asg.iter().collect::<Vec<_>>());
+    let mut req = request(STATUS);
+    req.action = Action::Release;
+    if let Some(d) = req.pipeline.deployment.as_mut() {
+        d.blue_auto_scaling_groups = vec!["shop-blue".into()];
+    }
+    let Ok(Response::Release(release)) = run(req, &deps).await else {
+        panic!("release answers a ScalingRelease");
+    };
+    assert_eq!(
+        *log.lock().unwrap(),
+        vec![
+            "resume shop-blue Launch,Terminate".to_string(),
+            "untag shop-blue".to_string()
+        ]
+    );
+    assert_eq!(release.events.len(), 1);
+    assert!(release.events[0]
+        .summary
+        .contains("desired capacity 2 -> 3"));
 }

@@ -27,7 +27,9 @@
 //! in `greenlight_aws`.
 
 use aws_lambda_events::event::codedeploy::CodeDeployEvent;
-use greenlight_aws::autoscaling::{describe_group, force_delete_group, DeleteOutcome};
+use greenlight_aws::autoscaling::{
+    describe_group, force_delete_group, release_held_by, DeleteOutcome,
+};
 use greenlight_aws::codepipeline::{put_job_failure, JobAnswer};
 use greenlight_aws::config::{optional, parsed_or, required, ConfigError};
 use greenlight_aws::deployment::read_deployment;

@@ -179,6 +179,7 @@ pub(crate) async fn handle_pipeline(
             crate::steps::await_bake_rollback(deps, id, &mut result).await;
         }
     }
+    release_scaling(deps, execution_name, &mut actions).await;
     let rollback = result.rollback_outcome(&recorded_blue);
     let latest = result.latest;
     let restore_source = if classification.kind == FailureKind::LostSight {
@@ -469,6 +470,7 @@ pub(crate) async fn handle_execution_end(
         recorded_blue: &[],
     };
     let result = run_runbook(deps, &target, view, &plan, &mut actions).await;
+    release_scaling(deps, &execution_name, &mut actions).await;
     let rollback = result.rollback_outcome(&[]);
     let latest = result.latest;
     let restore_source = execution_end_restore_source(classification.kind, latest.as_ref());

@@ -78,6 +78,53 @@ pub(crate) async fn run_runbook(
     RunbookResult { latest, rollback }
 }
 
+/// Resumes the Auto Scaling processes `execution` held (found by their
+/// `greenlight:scaling-hold` tag, so it works on every failure path, a dead
+/// execution's included, whatever the state recorded). One action per group
+/// resumed (its detail reports a scale event that arrived while held) or per
+/// note; nothing when the execution held nothing.
+pub(crate) async fn release_scaling(deps: &Deps, execution: &str, actions: &mut Vec<ActionRecord>) {
+    match release_held_by(&deps.autoscaling, execution).await {
+        Ok(release) => {
+            for group in &release.resumed {
+                let resumed = if group.suspended.is_empty() {
+                    "nothing to resume (every held process was already suspended before the deployment, and stays so)".to_string()
+                } else {
+                    format!("resumed {}", group.suspended.join(", "))
+                };
+                let event = release
+                    .events
+                    .iter()
+                    .find(|e| e.group == group.name)
+                    .map(|e| format!("; {}", e.summary))
+                    .unwrap_or_default();
+                actions.push(ActionRecord::new(
+                    Step::ResumeScaling,
+                    &group.name,
+                    Outcome::Done,
+                    format!("{resumed}{event}"),
+                ));
+            }
+            for note in release.notes {
+                actions.push(ActionRecord::new(
+                    Step::ResumeScaling,
+                    execution,
+                    Outcome::Skipped,
+                    note,
+                ));
+            }
+        }
+        Err(e) => actions.push(ActionRecord::new(
+            Step::ResumeScaling,
+            execution,
+            Outcome::Failed,
+            format!(
+                "{e}; the Auto Scaling groups tagged greenlight:scaling-hold with execution={execution} still have processes suspended: resume the ones the tag names (aws autoscaling resume-processes) and delete the tag"
+            ),
+        )),
+    }
+}
+
 /// Reads CodeDeploy's rollback deployment (GetDeployment only: its status
 /// and error are what the report needs, not its targets), after waiting (at
 /// most `ROLLBACK_WAIT_SECONDS`) for it to end when `wait`; `None` when it

@@ -114,10 +114,14 @@ impl Mocks {
     /// DescribeAutoScalingGroups answers the asked group, created after the
     /// deployment (CodeDeploy's copy). Tests that need another answer push
     /// their own rule (rules are tried in order; this one comes last).
-    fn describe_asg_default() -> [Rule; 2] {
+    fn describe_asg_default() -> [Rule; 3] {
         [
             describe_asg_rule(GREEN_ASG, DEPLOYMENT_CREATED_MS + 60_000),
             describe_asg_rule(OUTSIDE_GREEN_ASG, DEPLOYMENT_CREATED_MS + 60_000),
+            // No Auto Scaling group carries a scaling hold unless a test says so.
+            mock!(aws_sdk_autoscaling::Client::describe_tags).then_output(|| {
+                aws_sdk_autoscaling::operation::describe_tags::DescribeTagsOutput::builder().build()
+            }),
         ]
     }
 
@@ -2423,3 +2427,220 @@ async fn a_failed_bake_leaves_the_fleet_to_the_rollback_restores_and_notifies_th
 
 #[path = "tests_rerun.rs"]
 mod rerun;
+
+// ---- scaling held still ------------------------------------------------------------
+
+/// The blue group held by this execution (a scale-out arrived: desired 2 ->
+/// 3) and the user's own suspension of ScheduledActions.
+fn held_blue_rules(resumed: Log<String>) -> Vec<Rule> {
+    use aws_sdk_autoscaling::operation::delete_tags::DeleteTagsOutput;
+    use aws_sdk_autoscaling::operation::describe_tags::DescribeTagsOutput;
+    use aws_sdk_autoscaling::operation::resume_processes::ResumeProcessesOutput;
+    use aws_sdk_autoscaling::types as t;
+    use greenlight_core::scaling::{HoldRecord, HOLD_TAG_KEY};
+    let record = HoldRecord {
+        execution: EXEC.into(),
+        processes: vec!["Launch".into(), "Terminate".into()],
+        desired: 2,
+        instances: 2,
+    }
+    .tag_value();
+    let value = record.clone();
+    let (r1, r2) = (resumed.clone(), resumed);
+    vec![
+        mock!(aws_sdk_autoscaling::Client::describe_tags).then_output(move || {
+            DescribeTagsOutput::builder()
+                .tags(
+                    t::TagDescription::builder()
+                        .resource_id(BLUE_ASG)
+                        .key(HOLD_TAG_KEY)
+                        .value(value.clone())
+                        .build(),
+                )
+                .build()
+        }),
+        mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups)
+            .match_requests(|r| r.auto_scaling_group_names() == [BLUE_ASG.to_string()])
+            .then_output(move || {
+                let mut g = t::AutoScalingGroup::builder()
+                    .auto_scaling_group_name(BLUE_ASG)
+                    .desired_capacity(3)
+                    .tags(
+                        t::TagDescription::builder()
+                            .key(HOLD_TAG_KEY)
+                            .value(record.clone())
+                            .build(),
+                    );
+                for p in ["Launch", "Terminate", "ScheduledActions"] {
+                    g = g.suspended_processes(
+                        t::SuspendedProcess::builder().process_name(p).build(),
+                    );
+                }
+                for i in ["i-1", "i-2"] {
+                    g = g.instances(t::Instance::builder().instance_id(i).build());
+                }
+                DescribeAutoScalingGroupsOutput::builder()
+                    .auto_scaling_groups(g.build())
+                    .build()
+            }),
+        mock!(aws_sdk_autoscaling::Client::resume_processes)
+            .match_requests(move |r| {
+                r1.lock().unwrap().push(format!(
+                    "resume {} {}",
+                    r.auto_scaling_group_name().unwrap_or_default(),
+                    r.scaling_processes().join(",")
+                ));
+                true
+            })
+            .then_output(|| ResumeProcessesOutput::builder().build()),
+        mock!(aws_sdk_autoscaling::Client::delete_tags)
+            .match_requests(move |r| {
+                r2.lock().unwrap().push(format!(
+                    "untag {}",
+                    r.tags()[0].resource_id().unwrap_or_default()
+                ));
+                true
+            })
+            .then_output(|| DeleteTagsOutput::builder().build()),
+    ]
+}
+
+#[tokio::test]
+async fn a_failure_resumes_what_the_execution_held_and_reports_the_scale_event() {
+    let deleted = log();
+    let resumed = log();
+    let published = log();
+    let mut m = Mocks::new();
+    m.codedeploy = validation_stopped_deployment();
+    m.codedeploy.push(deployment_group_rule(&[BLUE_ASG]));
+    m.autoscaling.push(delete_asg_rule(deleted.clone()));
+    m.autoscaling.extend(held_blue_rules(resumed.clone()));
+    m.elbv2 = elb_tuned_rules(log());
+    m.sns.push(publish_rule(published.clone()));
+    m.s3 = s3_fresh_rules(log());
+    let deps = m.deps();
+
+    let report = handled(
+        run(Request::Task(Box::new(task_request())), &deps)
+            .await
+            .unwrap(),
+    );
+    // Exactly what was recorded is resumed (ScheduledActions, the user's, stays).
+    assert_eq!(
+        entries(&resumed),
+        vec![
+            format!("resume {BLUE_ASG} Launch,Terminate"),
+            format!("untag {BLUE_ASG}")
+        ]
+    );
+    let resume = action(&report, Step::ResumeScaling);
+    assert_eq!(resume.outcome, Outcome::Done);
+    assert_eq!(resume.target, BLUE_ASG);
+    assert!(
+        resume.detail.contains("desired capacity 2 -> 3"),
+        "{}",
+        resume.detail
+    );
+    // The one notification reports it.
+    let published = entries(&published);
+    assert_eq!(published.len(), 1);
+    assert!(
+        published[0].1.contains(&format!("Scaling ({BLUE_ASG}): resumed Launch, Terminate; Auto Scaling group {BLUE_ASG} was asked to scale")),
+        "{}",
+        published[0].1
+    );
+}
+
+#[tokio::test]
+async fn a_release_that_fails_is_recorded_and_the_rest_still_runs() {
+    let published = log();
+    let mut m = Mocks::new();
+    m.codedeploy = validation_stopped_deployment();
+    m.codedeploy.push(deployment_group_rule(&[BLUE_ASG]));
+    m.autoscaling.push(delete_asg_rule(log()));
+    m.autoscaling.push(
+        mock!(aws_sdk_autoscaling::Client::describe_tags).then_error(|| {
+            aws_sdk_autoscaling::operation::describe_tags::DescribeTagsError::generic(
+                ErrorMetadata::builder()
+                    .code("AccessDenied")
+                    .message("not allowed")
+                    .build(),
+            )
+        }),
+    );
+    m.elbv2 = elb_tuned_rules(log());
+    m.sns.push(publish_rule(published.clone()));
+    m.s3 = s3_fresh_rules(log());
+    let deps = m.deps();
+    let report = handled(
+        run(Request::Task(Box::new(task_request())), &deps)
+            .await
+            .unwrap(),
+    );
+    let resume = action(&report, Step::ResumeScaling);
+    assert_eq!(resume.outcome, Outcome::Failed);
+    assert!(
+        resume.detail.contains("resume-processes"),
+        "{}",
+        resume.detail
+    );
+    assert_eq!(report.load_balancer.state, RestoreState::Restored);
+    assert_eq!(entries(&published).len(), 1);
+    assert!(
+        report.next_step.contains("ResumeScaling"),
+        "{}",
+        report.next_step
+    );
+}
+
+/// A dead execution's clean-up (execution status-change event, no pipeline
+/// state) finds the groups it held by their tag and resumes them.
+#[tokio::test]
+async fn a_dead_executions_held_groups_are_resumed_by_its_clean_up() {
+    let resumed = log();
+    let mut m = Mocks::new();
+    let input = serde_json::to_string(&task_request().pipeline.input).unwrap();
+    m.sfn.push(
+        mock!(aws_sdk_sfn::Client::describe_execution).then_output(move || {
+            aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput::builder()
+                .execution_arn(format!(
+                    "arn:aws:states:us-east-1:111122223333:execution:greenlight-pipeline:{EXEC}"
+                ))
+                .state_machine_arn(STATE_MACHINE)
+                .status(aws_sdk_sfn::types::ExecutionStatus::Failed)
+                .start_date(aws_sdk_sfn::primitives::DateTime::from_millis(NOW))
+                .input(input.clone())
+                .build()
+                .unwrap()
+        }),
+    );
+    m.codedeploy = deployment_rules_changing(
+        2,
+        info(DEP, SdkStatus::Ready, &deployment_description(EXEC), None),
+        info(DEP, SdkStatus::Stopped, &deployment_description(EXEC), None),
+        ready_green(),
+    );
+    m.codedeploy.push(list_deployments_rule(&[DEP]));
+    m.codedeploy.push(stop_rule(log()));
+    m.codedeploy.push(deployment_group_rule(&[BLUE_ASG]));
+    m.autoscaling.push(delete_asg_rule(log()));
+    m.autoscaling.extend(held_blue_rules(resumed.clone()));
+    m.elbv2 = elb_tuned_rules(log());
+    m.sns.push(publish_rule(log()));
+    m.s3 = s3_fresh_rules(log());
+    let deps = m.deps();
+    let report = handled(
+        run(execution_event(Some("States.DataLimitExceeded")), &deps)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(report.error, FailureKind::ExecutionEnded);
+    assert_eq!(
+        entries(&resumed),
+        vec![
+            format!("resume {BLUE_ASG} Launch,Terminate"),
+            format!("untag {BLUE_ASG}")
+        ]
+    );
+    assert_eq!(action(&report, Step::ResumeScaling).outcome, Outcome::Done);
+}

@@ -144,6 +144,13 @@ pub fn notification(report: &FailureReport) -> Notification {
             RestoreState::Failed => report.load_balancer.detail.clone(),
         }
     ));
+    for a in report
+        .actions
+        .iter()
+        .filter(|a| a.step == Step::ResumeScaling && a.outcome != Outcome::Failed)
+    {
+        line(format!("Scaling ({}): {}", a.target, a.detail));
+    }
     line(format!("Next step: {}", report.next_step));
     let failed: Vec<&ActionRecord> = report
         .actions

@@ -16,6 +16,10 @@ pub enum Step {
     StopDeployment,
     DeleteGreenAsg,
     PointGroupAtBlue,
+    /// Resuming the Auto Scaling processes the deployment held
+    /// ([`crate::scaling`]); the detail reports a scale event that arrived
+    /// while held.
+    ResumeScaling,
     RestoreLoadBalancer,
     Notify,
     FailCodePipelineJob,

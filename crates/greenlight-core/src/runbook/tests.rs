@@ -39,6 +39,8 @@ fn bare_state() -> PipelineState {
         status: None,
         validation: None,
         bake: None,
+        scaling: None,
+        scaling_released: None,
         error: None,
     }
 }
@@ -2521,4 +2523,36 @@ fn one_report_says_the_deployment_failed_and_its_rollback_failed() {
     old.as_object_mut().unwrap().remove("rollback");
     let back: FailureReport = serde_json::from_value(old).unwrap();
     assert_eq!(back.rollback, None);
+}
+
+#[test]
+fn resumed_scaling_and_its_scale_event_show_in_the_notification() {
+    let mut actions = all_good_actions();
+    actions.push(ActionRecord::new(
+        Step::ResumeScaling,
+        "shop-blue-asg",
+        Outcome::Done,
+        "resumed Launch, Terminate; Auto Scaling group shop-blue-asg was asked to scale while the deployment held it: desired capacity 2 -> 3, instances 2 -> 2",
+    ));
+    actions.push(ActionRecord::new(
+        Step::ResumeScaling,
+        "exec-1",
+        Outcome::Failed,
+        "AccessDenied",
+    ));
+    let r = install_failure_report(actions);
+    let n = notification(&r);
+    assert!(n.message.contains("Scaling (shop-blue-asg): resumed Launch, Terminate; Auto Scaling group shop-blue-asg was asked to scale"), "{}", n.message);
+    // A failed resume is a step that failed, not a "Scaling" line.
+    assert!(!n.message.contains("Scaling (exec-1)"), "{}", n.message);
+    assert!(
+        n.message.contains("ResumeScaling exec-1: AccessDenied"),
+        "{}",
+        n.message
+    );
+    assert!(
+        r.next_step.contains("ResumeScaling on exec-1"),
+        "{}",
+        r.next_step
+    );
 }

@@ -310,6 +310,7 @@ async fn cloud(name: &str) -> Cloud {
         CodePipelineJobs::with_continuation_delay(lambda.clone(), scale, Duration::from_secs(10));
     let s3_events = Arc::new(crate::relay::S3EventState::default());
     front.start(Arc::new(Services {
+        held_capacity: Default::default(),
         moto_endpoint: moto.endpoint(),
         lambda: lambda.clone(),
         codedeploy,
@@ -1553,4 +1554,143 @@ async fn step_functions_sees_lambda_timeouts_and_fails_on_results_over_256_kb() 
             .contains("Task timed out after 100.00 seconds"),
         "{timed_out:?}"
     );
+}
+
+#[test]
+fn auto_scaling_capacity_actions_are_routed_to_the_emulation() {
+    let form = "application/x-www-form-urlencoded; charset=utf-8";
+    let asg = headers(&[
+        ("authorization", &signed("autoscaling")),
+        ("content-type", form),
+    ]);
+    for action in super::autoscaling::ACTIONS {
+        let body = format!("Action={action}&Version=2011-01-01");
+        assert_eq!(
+            classify(&Method::POST, "/", None, &asg, body.as_bytes()),
+            Route::AutoScaling {
+                action: action.to_string()
+            }
+        );
+    }
+    assert_eq!(
+        classify(&Method::POST, "/", None, &asg, b"Action=SuspendProcesses"),
+        Route::Moto
+    );
+}
+
+/// AWS: with Launch suspended a scale-out sets the desired capacity but
+/// launches nothing until Launch is resumed ("How suspended processes affect
+/// other processes"); moto alone would launch at once.
+#[tokio::test]
+async fn a_scale_out_while_launch_is_suspended_launches_nothing_until_resumed() {
+    let cloud = cloud("asg-held").await;
+    let ec2 = aws_sdk_ec2::Client::new(&cloud.sdk);
+    let asg = aws_sdk_autoscaling::Client::new(&cloud.sdk);
+    ec2.create_launch_template()
+        .launch_template_name("lt")
+        .launch_template_data(
+            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                .image_id("ami-12c6146b")
+                .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    asg.create_auto_scaling_group()
+        .auto_scaling_group_name("g")
+        .launch_template(
+            aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                .launch_template_name("lt")
+                .version("$Latest")
+                .build(),
+        )
+        .availability_zones("us-east-1a")
+        .min_size(1)
+        .max_size(4)
+        .desired_capacity(2)
+        .send()
+        .await
+        .unwrap();
+    let read = |asg: aws_sdk_autoscaling::Client| async move {
+        let out = asg
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names("g")
+            .send()
+            .await
+            .unwrap();
+        let g = out.auto_scaling_groups()[0].clone();
+        (
+            g.desired_capacity().unwrap_or_default(),
+            g.instances().len(),
+        )
+    };
+    assert_eq!(read(asg.clone()).await, (2, 2));
+    asg.suspend_processes()
+        .auto_scaling_group_name("g")
+        .scaling_processes("Launch")
+        .scaling_processes("Terminate")
+        .send()
+        .await
+        .unwrap();
+    asg.set_desired_capacity()
+        .auto_scaling_group_name("g")
+        .desired_capacity(3)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        read(asg.clone()).await,
+        (3, 2),
+        "desired set, nothing launched"
+    );
+    asg.update_auto_scaling_group()
+        .auto_scaling_group_name("g")
+        .desired_capacity(4)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        read(asg.clone()).await,
+        (4, 2),
+        "desired set, nothing launched"
+    );
+    let above = asg
+        .set_desired_capacity()
+        .auto_scaling_group_name("g")
+        .desired_capacity(5)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        aws_smithy_types::error::metadata::ProvideErrorMetadata::code(&above),
+        Some("ValidationError")
+    );
+    // Terminate resumed alone: growing still needs Launch.
+    asg.resume_processes()
+        .auto_scaling_group_name("g")
+        .scaling_processes("Terminate")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read(asg.clone()).await, (4, 2));
+    asg.resume_processes()
+        .auto_scaling_group_name("g")
+        .scaling_processes("Launch")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        read(asg.clone()).await,
+        (4, 4),
+        "launched once Launch resumed"
+    );
+    // Not suspended: moto as usual.
+    asg.set_desired_capacity()
+        .auto_scaling_group_name("g")
+        .desired_capacity(1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read(asg).await, (1, 1));
 }

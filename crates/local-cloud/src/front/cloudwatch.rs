@@ -196,9 +196,10 @@ mod tests {
         let back = to_json(&cbor).expect("json");
         assert_eq!(back["MetricDataResults"][0]["Values"][0], 3.0);
         assert_eq!(back["MetricAlarms"][0]["EvaluationPeriods"], 2);
+        // 2026-12-02T01:00:00Z in epoch seconds (`date -ud @1796173200`).
         assert_eq!(
             back["MetricAlarms"][0]["StateUpdatedTimestamp"],
-            1_764_637_200.0
+            1_796_173_200.0
         );
         let Cbor::Map(top) = &cbor else { panic!("map") };
         let Cbor::Array(results) = &top[0].1 else {

@@ -130,6 +130,16 @@ pub async fn read_deployment(
     deployment_view(deployment_id, &info, &targets)
 }
 
+/// GetDeployment alone: the deployment without its targets (`targets` is
+/// empty), for listings that need status, creator, description and times.
+pub async fn read_deployment_summary(
+    client: &aws_sdk_codedeploy::Client,
+    deployment_id: &str,
+) -> Result<DeploymentView, ReadError> {
+    let info = get_deployment_info(client, deployment_id).await?;
+    deployment_view(deployment_id, &info, &[])
+}
+
 /// GetDeployment: just the deployment's status (the failure handler waits on
 /// CodeDeploy's rollback deployment with it).
 pub async fn read_status(
@@ -689,6 +699,28 @@ mod tests {
         i.status = Some(SdkStatus::from("Exploded"));
         let e = deployment_view("d-1", &i, &[]).unwrap_err();
         assert!(e.to_string().contains("Exploded"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn summary_reads_get_deployment_only() {
+        let get = mock!(Client::get_deployment)
+            .match_requests(|r| r.deployment_id() == Some("d-ABC123"))
+            .then_output(|| {
+                GetDeploymentOutput::builder()
+                    .deployment_info(info(SdkStatus::Succeeded))
+                    .build()
+            });
+        let client = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, [&get]);
+        let v = read_deployment_summary(&client, "d-ABC123")
+            .await
+            .expect("summary");
+        assert_eq!(v.status, DeploymentStatus::Succeeded);
+        assert_eq!(
+            v.description.as_deref(),
+            Some("greenlight execution ex-1 (x)")
+        );
+        assert!(v.targets.is_empty());
+        assert_eq!(get.num_calls(), 1);
     }
 
     #[tokio::test]

@@ -14,6 +14,7 @@
 use aws_sdk_codedeploy::operation::get_deployment_group::GetDeploymentGroupError;
 use aws_sdk_codedeploy::types::DeploymentGroupInfo;
 use greenlight_core::errors;
+use greenlight_core::plan::GroupSetup;
 use greenlight_core::trigger::{GroupFacts, Target};
 
 use crate::error::AwsError;
@@ -176,6 +177,70 @@ pub async fn set_group_auto_scaling_groups(
             )
         })?;
     Ok(())
+}
+
+/// GetDeploymentGroup `application`/`group` as [`GroupFacts`] and the rest
+/// `greenlight plan` checks ([`GroupSetup`]); a missing application or group
+/// is [`GroupReadError::NotFound`].
+pub async fn read_group_setup(
+    client: &aws_sdk_codedeploy::Client,
+    application: &str,
+    group: &str,
+) -> Result<(GroupFacts, GroupSetup), GroupReadError> {
+    let out = client
+        .get_deployment_group()
+        .application_name(application)
+        .deployment_group_name(group)
+        .send()
+        .await
+        .map_err(|err| {
+            let missing = err.as_service_error().is_some_and(|e| {
+                e.is_application_does_not_exist_exception()
+                    || e.is_deployment_group_does_not_exist_exception()
+                    || e.is_invalid_application_name_exception()
+                    || e.is_invalid_deployment_group_name_exception()
+            });
+            let aws =
+                AwsError::from_sdk("GetDeploymentGroup", format!("{application}/{group}"), &err);
+            if missing {
+                GroupReadError::not_found(application, group, aws)
+            } else {
+                GroupReadError::Aws(aws)
+            }
+        })?;
+    let info = out
+        .deployment_group_info()
+        .ok_or_else(|| GroupReadError::NotFound {
+            application: application.to_string(),
+            group: group.to_string(),
+            detail: "GetDeploymentGroup returned no deploymentGroupInfo".into(),
+        })?;
+    Ok((group_facts(info), group_setup(info)))
+}
+
+/// Maps GetDeploymentGroup's `deploymentGroupInfo` to what `plan` checks
+/// beyond [`GroupFacts`].
+pub fn group_setup(info: &DeploymentGroupInfo) -> GroupSetup {
+    let bg = info.blue_green_deployment_configuration();
+    let rollback = info.auto_rollback_configuration();
+    GroupSetup {
+        green_fleet_action: bg
+            .and_then(|b| b.green_fleet_provisioning_option())
+            .and_then(|g| g.action())
+            .map(|a| a.as_str().to_string()),
+        auto_rollback_enabled: rollback.is_some_and(|r| r.enabled()),
+        auto_rollback_events: rollback
+            .map(|r| r.events().iter().map(|e| e.as_str().to_string()).collect())
+            .unwrap_or_default(),
+        service_role_arn: info
+            .service_role_arn()
+            .filter(|a| !a.is_empty())
+            .map(str::to_string),
+        deployment_config_name: info
+            .deployment_config_name()
+            .filter(|n| !n.is_empty())
+            .map(str::to_string),
+    }
 }
 
 /// Maps GetDeploymentGroup's `deploymentGroupInfo` to the core's facts.
@@ -353,6 +418,57 @@ mod tests {
                 auto_scaling_groups: vec!["shop-blue".into()],
             }
         );
+    }
+
+    #[tokio::test]
+    async fn reads_the_setup_plan_checks() {
+        let rule = mock!(Client::get_deployment_group).then_output(|| {
+            let mut full = info();
+            full.blue_green_deployment_configuration = Some(
+                BlueGreenDeploymentConfiguration::builder()
+                    .green_fleet_provisioning_option(
+                        aws_sdk_codedeploy::types::GreenFleetProvisioningOption::builder()
+                            .action(aws_sdk_codedeploy::types::GreenFleetProvisioningAction::CopyAutoScalingGroup)
+                            .build(),
+                    )
+                    .build(),
+            );
+            full.auto_rollback_configuration = Some(
+                aws_sdk_codedeploy::types::AutoRollbackConfiguration::builder()
+                    .enabled(true)
+                    .events(aws_sdk_codedeploy::types::AutoRollbackEvent::DeploymentFailure)
+                    .build(),
+            );
+            full.service_role_arn = Some("arn:aws:iam::1:role/cd".into());
+            GetDeploymentGroupOutput::builder()
+                .deployment_group_info(full)
+                .build()
+        });
+        let client = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, [&rule]);
+        let (facts, setup) = read_group_setup(&client, "shop", "prod").await.unwrap();
+        assert_eq!(facts.target_groups, vec!["tg".to_string()]);
+        assert_eq!(
+            setup,
+            GroupSetup {
+                green_fleet_action: Some("COPY_AUTO_SCALING_GROUP".into()),
+                auto_rollback_enabled: true,
+                auto_rollback_events: vec!["DEPLOYMENT_FAILURE".into()],
+                service_role_arn: Some("arn:aws:iam::1:role/cd".into()),
+                deployment_config_name: None,
+            }
+        );
+        let missing = mock!(Client::get_deployment_group).then_error(|| {
+            GetDeploymentGroupError::DeploymentGroupDoesNotExistException(
+                DeploymentGroupDoesNotExistException::builder()
+                    .message("no")
+                    .build(),
+            )
+        });
+        let client = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, [&missing]);
+        assert!(matches!(
+            read_group_setup(&client, "shop", "prod").await,
+            Err(GroupReadError::NotFound { .. })
+        ));
     }
 
     #[tokio::test]

@@ -178,6 +178,37 @@ pub async fn list_running_executions(
     Ok(found)
 }
 
+/// The newest execution state a state exited with (GetExecutionHistory,
+/// newest first, one page of at most 1000 events; the highest event id wins), parsed with `parse`;
+/// `None` when no exited state's output parses. The CLI reads the gate's
+/// [`greenlight_core::ValidationReport`] (`$.validation`) this way while the
+/// execution runs, before any output exists.
+pub async fn latest_state_output<T>(
+    client: &aws_sdk_sfn::Client,
+    execution_arn: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<Option<T>, AwsError> {
+    let page = client
+        .get_execution_history()
+        .execution_arn(execution_arn)
+        .reverse_order(true)
+        .max_results(1000)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("GetExecutionHistory", execution_arn, &e))?;
+    // The newest by event id, whatever order the answer is in (moto 5.2.5
+    // ignores `reverseOrder`).
+    Ok(page
+        .events()
+        .iter()
+        .filter_map(|e| {
+            let output = e.state_exited_event_details()?.output()?;
+            parse(output).map(|parsed| (e.id(), parsed))
+        })
+        .max_by_key(|(id, _)| *id)
+        .map(|(_, parsed)| parsed))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,5 +424,44 @@ mod tests {
                 false
             )
         );
+    }
+
+    #[tokio::test]
+    async fn latest_state_output_finds_the_newest_that_parses() {
+        use aws_sdk_sfn::operation::get_execution_history::GetExecutionHistoryOutput;
+        use aws_sdk_sfn::types::{HistoryEvent, HistoryEventType, StateExitedEventDetails};
+        let event = |id: i64, output: &str| {
+            HistoryEvent::builder()
+                .id(id)
+                .r#type(HistoryEventType::TaskStateExited)
+                .timestamp(aws_smithy_types::DateTime::from_secs(id))
+                .state_exited_event_details(
+                    StateExitedEventDetails::builder()
+                        .name("S")
+                        .output(output)
+                        .build()
+                        .expect("details"),
+                )
+                .build()
+                .expect("event")
+        };
+        let history = mock!(aws_sdk_sfn::Client::get_execution_history)
+            .match_requests(|r| r.reverse_order() == Some(true))
+            .then_output(move || {
+                GetExecutionHistoryOutput::builder()
+                    .events(event(1, r#"{"validation":"older"}"#))
+                    .events(event(3, r#"{"other":1}"#))
+                    .events(event(2, r#"{"validation":"newest"}"#))
+                    .build()
+                    .expect("output")
+            });
+        let client = mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&history]);
+        let found = latest_state_output(&client, "arn:exec", |o| {
+            let v: serde_json::Value = serde_json::from_str(o).ok()?;
+            v.get("validation")?.as_str().map(str::to_string)
+        })
+        .await
+        .expect("read");
+        assert_eq!(found.as_deref(), Some("newest"));
     }
 }

@@ -2,6 +2,7 @@
 //! config, environment), and AWS reads/writes mapped to `greenlight_core` types.
 
 pub mod approval;
+pub mod artifacts;
 pub mod autoscaling;
 pub mod cloudwatch;
 pub mod codepipeline;

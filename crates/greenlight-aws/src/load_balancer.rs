@@ -307,6 +307,15 @@ pub async fn snapshot(elbv2: &Elbv2Client, arn: &str) -> Result<TargetGroupSnaps
 
 /// The raw value of the target group's snapshot tag, if any (DescribeTags).
 pub async fn snapshot_tag_value(elbv2: &Elbv2Client, arn: &str) -> Result<Option<String>, LbError> {
+    tag_value(elbv2, arn, SNAPSHOT_TAG_KEY).await
+}
+
+/// The value of the target group's tag `key`, if any (DescribeTags).
+pub async fn tag_value(
+    elbv2: &Elbv2Client,
+    arn: &str,
+    key: &str,
+) -> Result<Option<String>, LbError> {
     let out = elbv2
         .describe_tags()
         .resource_arns(arn)
@@ -322,7 +331,7 @@ pub async fn snapshot_tag_value(elbv2: &Elbv2Client, arn: &str) -> Result<Option
         .iter()
         .filter(|d| d.resource_arn().is_none_or(|r| r == arn))
         .flat_map(|d| d.tags())
-        .find(|t| t.key() == Some(SNAPSHOT_TAG_KEY))
+        .find(|t| t.key() == Some(key))
         .map(|t| t.value().unwrap_or_default().to_string()))
 }
 

@@ -1185,6 +1185,7 @@ async fn run_validator(payload: &Payload, w: &World) -> Outcome {
     };
     let config = traffic_validator::Config {
         probe: greenlight_core::probe::ProbeConfig::default(),
+        bake: Vec::new(),
     };
     let deps = traffic_validator::Deps::from_clients(w.codedeploy(), w.ec2(), w.elbv2(), config);
     traffic_validator::handler(event(request), &deps)

@@ -283,6 +283,61 @@ pub fn group_facts(info: &DeploymentGroupInfo) -> GroupFacts {
     }
 }
 
+/// The CloudWatch alarms configured on the deployment group itself
+/// (`alarmConfiguration.alarms[].name`), when `alarmConfiguration.enabled`;
+/// empty when it is off or absent. The bake watches these besides the names
+/// in its own configuration.
+pub fn group_alarm_names(info: &DeploymentGroupInfo) -> Vec<String> {
+    let Some(config) = info.alarm_configuration() else {
+        return Vec::new();
+    };
+    if !config.enabled() {
+        return Vec::new();
+    }
+    let mut names: Vec<String> = Vec::new();
+    for name in config.alarms().iter().filter_map(|a| a.name()) {
+        if !name.is_empty() && !names.iter().any(|n| n == name) {
+            names.push(name.to_string());
+        }
+    }
+    names
+}
+
+/// GetDeploymentGroup `application`/`group`: [`group_alarm_names`].
+pub async fn read_group_alarm_names(
+    client: &aws_sdk_codedeploy::Client,
+    application: &str,
+    group: &str,
+) -> Result<Vec<String>, GroupReadError> {
+    let resource = format!("{application}/{group}");
+    let out = client
+        .get_deployment_group()
+        .application_name(application)
+        .deployment_group_name(group)
+        .send()
+        .await
+        .map_err(|err| {
+            let not_found = err.as_service_error().is_some_and(|e| {
+                e.is_deployment_group_does_not_exist_exception()
+                    || e.is_application_does_not_exist_exception()
+            });
+            let aws = AwsError::from_sdk("GetDeploymentGroup", &resource, &err);
+            if not_found {
+                GroupReadError::NotFound {
+                    application: application.to_string(),
+                    group: group.to_string(),
+                    detail: aws.message,
+                }
+            } else {
+                GroupReadError::Aws(aws)
+            }
+        })?;
+    Ok(out
+        .deployment_group_info()
+        .map(group_alarm_names)
+        .unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -452,6 +507,57 @@ mod tests {
         assert!(
             err.to_string().contains("GetDeploymentGroup on shop/prod"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn group_alarms_only_when_enabled_without_duplicates() {
+        use aws_sdk_codedeploy::types::{Alarm, AlarmConfiguration};
+        let info = |enabled: bool| {
+            DeploymentGroupInfo::builder()
+                .alarm_configuration(
+                    AlarmConfiguration::builder()
+                        .enabled(enabled)
+                        .alarms(Alarm::builder().name("shop-5xx").build())
+                        .alarms(Alarm::builder().name("").build())
+                        .alarms(Alarm::builder().name("shop-5xx").build())
+                        .alarms(Alarm::builder().name("shop-cpu").build())
+                        .build(),
+                )
+                .build()
+        };
+        assert_eq!(group_alarm_names(&info(true)), ["shop-5xx", "shop-cpu"]);
+        assert!(group_alarm_names(&info(false)).is_empty());
+        assert!(group_alarm_names(&DeploymentGroupInfo::builder().build()).is_empty());
+    }
+
+    #[tokio::test]
+    async fn read_group_alarm_names_reads_the_group() {
+        use aws_sdk_codedeploy::types::{Alarm, AlarmConfiguration};
+        let rule = mock!(Client::get_deployment_group)
+            .match_requests(|r| {
+                r.application_name() == Some("shop") && r.deployment_group_name() == Some("shop-bg")
+            })
+            .then_output(|| {
+                GetDeploymentGroupOutput::builder()
+                    .deployment_group_info(
+                        DeploymentGroupInfo::builder()
+                            .alarm_configuration(
+                                AlarmConfiguration::builder()
+                                    .enabled(true)
+                                    .alarms(Alarm::builder().name("shop-5xx").build())
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .build()
+            });
+        let client = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, [&rule]);
+        assert_eq!(
+            read_group_alarm_names(&client, "shop", "shop-bg")
+                .await
+                .expect("read"),
+            ["shop-5xx"]
         );
     }
 

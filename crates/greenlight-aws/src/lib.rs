@@ -4,6 +4,7 @@
 pub mod approval;
 pub mod artifacts;
 pub mod autoscaling;
+pub mod cloudwatch;
 pub mod codepipeline;
 pub mod config;
 pub mod deployment;

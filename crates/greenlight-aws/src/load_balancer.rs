@@ -176,6 +176,16 @@ pub async fn target_group_arns(
         .collect()
 }
 
+/// The load balancers in front of a target group (DescribeTargetGroups
+/// `LoadBalancerArns`): the `LoadBalancer` dimension of its ELB metrics.
+pub async fn target_group_load_balancers(
+    elbv2: &Elbv2Client,
+    arn: &str,
+) -> Result<Vec<String>, LbError> {
+    let tg = describe_target_group(elbv2, TargetGroupKey::Arn(arn)).await?;
+    Ok(tg.load_balancer_arns().to_vec())
+}
+
 /// How DescribeTargetGroups is asked for one target group.
 #[derive(Debug, Clone, Copy)]
 enum TargetGroupKey<'a> {
@@ -1012,5 +1022,20 @@ mod tests {
         let err = target_group_by_name(&elb, "gone-tg").await.unwrap_err();
         assert_eq!(err.error_type(), "TargetGroupNotFound");
         assert!(err.to_string().contains("gone-tg"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn the_load_balancers_of_a_target_group() {
+        let lb = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/web/1";
+        let mut t = tg(5, 2, 2, 2);
+        t.load_balancer_arns = Some(vec![lb.to_string()]);
+        let rule = describe_tg(t);
+        let client = mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::MatchAny, [&rule]);
+        assert_eq!(
+            target_group_load_balancers(&client, ARN)
+                .await
+                .expect("read"),
+            [lb]
+        );
     }
 }

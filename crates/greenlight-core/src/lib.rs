@@ -6,6 +6,7 @@
 //! crates under `functions/` read the world, call these, and act.
 
 pub mod approval;
+pub mod bake;
 pub mod errors;
 pub mod hook;
 pub mod model;

@@ -76,6 +76,9 @@ pub struct PipelineState {
     pub status: Option<StatusReport>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validation: Option<ValidationReport>,
+    /// traffic-validator `bake` (the last look), during the termination wait.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bake: Option<crate::bake::BakeReport>,
     /// deployment-watcher `hold`: the Auto Scaling groups held still.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scaling: Option<crate::scaling::ScalingHold>,

@@ -39,6 +39,8 @@ pub struct Options {
     pub tuner_profile: greenlight_core::tuning::FastProfile,
     /// AWS-like API rate limits (default on: [`RateMode::Aws`]).
     pub rate_limits: RateMode,
+    /// The traffic validator's `BAKE_CONFIG` (default: no group bakes).
+    pub bake: Vec<greenlight_core::bake::GroupBake>,
     /// The deployment-watcher's deadlines, template.yaml's
     /// `DeploymentTimeoutSeconds` / `PostRerouteTimeoutSeconds` (their
     /// defaults, 3600 / 10800). The watcher reads the real clock, so these are
@@ -58,8 +60,34 @@ impl Options {
             settings: DemoSettings::default(),
             tuner_profile: greenlight_core::tuning::FastProfile::default(),
             rate_limits: RateMode::Aws,
+            bake: Vec::new(),
             deployment_timeout_seconds: 3600,
             post_reroute_timeout_seconds: 3 * 3600,
+        }
+    }
+
+    /// A bake of `bake_seconds` (real seconds: the functions read the real
+    /// clock) for the demo group, with the built-in target-group checks
+    /// strict (no target 5xx, at most 1 % 5xx, 2 s average response time,
+    /// no unhealthy host), per-minute ALB metrics, a pass waiting 15 s past
+    /// the bake for the last minute (the local ALB publishes a minute 10 s
+    /// after it closed), and a look every 2..5 s.
+    pub fn demo_bake(&self, bake_seconds: u32) -> greenlight_core::bake::GroupBake {
+        greenlight_core::bake::GroupBake {
+            application: self.names.application.clone(),
+            deployment_group: self.names.deployment_group.clone(),
+            bake_seconds,
+            alarms: Vec::new(),
+            thresholds: greenlight_core::bake::BakeThresholds {
+                max_5xx_count: Some(0),
+                max_5xx_rate_percent: Some(1.0),
+                max_response_time_ms: Some(2_000),
+                max_unhealthy_hosts: Some(0),
+            },
+            period_seconds: 60,
+            metric_delay_seconds: 15,
+            min_look_seconds: 2,
+            max_look_seconds: 5,
         }
     }
 }
@@ -235,6 +263,11 @@ impl LocalCloud {
             )
             .await
             .map_err(|e| CloudError::Start(format!("listener: {e}")))?;
+        // The target group's CloudWatch metrics, from the traffic the listener serves.
+        lb.start_metrics(
+            aws_sdk_cloudwatch::Client::new(&sdk),
+            resources.load_balancer_arn.clone(),
+        );
         // CodePipeline's asynchronous invocations with each function's
         // EventInvokeConfig (retries, on-failure destination) from template.yaml.
         let async_configs = crate::statemachine::event_invoke_configs(&template)
@@ -440,6 +473,7 @@ fn function_configs(
                 deadline_ms: 20_000,
                 ..greenlight_core::probe::ProbeConfig::default()
             },
+            bake: options.bake.clone(),
         },
         deployment_watcher: deployment_watcher::Config {
             state_machine_arn: state_machine_arn.to_string(),

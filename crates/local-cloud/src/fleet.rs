@@ -426,6 +426,7 @@ impl Fleet {
             version: deployment_id.to_string(),
             health: Default::default(),
             start_delay_ms: 0,
+            degrade_after_ms: None,
         });
         lock(&instance.state).bundles.insert(
             deployment_id.to_string(),
@@ -989,6 +990,8 @@ async fn serve_app(
     scale: TimeScale,
     hung_health: Arc<Mutex<HashSet<String>>>,
 ) {
+    // When the first request through the load balancer arrived (`Degrading`).
+    let traffic_since: Arc<std::sync::OnceLock<tokio::time::Instant>> = Arc::default();
     let mut connections = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
@@ -1001,17 +1004,19 @@ async fn serve_app(
                 let app = app.clone();
                 let instance_id = instance_id.clone();
                 let hung_health = hung_health.clone();
+                let traffic_since = traffic_since.clone();
                 connections.spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
                         let app = app.clone();
                         let instance_id = instance_id.clone();
                         let hung_health = hung_health.clone();
+                        let traffic_since = traffic_since.clone();
                         async move {
                             if req.uri().path() == "/health" && lock(&hung_health).contains(&instance_id) {
                                 // `hang_health`: never answer; the prober's timeout ends it.
                                 std::future::pending::<()>().await;
                             }
-                            Ok::<_, Infallible>(app_response(req, &app, &instance_id, scale).await)
+                            Ok::<_, Infallible>(app_response(req, &app, &instance_id, scale, &traffic_since).await)
                         }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
@@ -1029,8 +1034,22 @@ async fn app_response(
     app: &AppConfig,
     instance_id: &str,
     scale: TimeScale,
+    traffic_since: &std::sync::OnceLock<tokio::time::Instant>,
 ) -> Response<Full<Bytes>> {
+    // Real traffic comes through the load balancer (it adds X-Forwarded-For);
+    // health checks and the validator's probes come straight to the instance.
+    let real_traffic = req.headers().contains_key("x-forwarded-for");
+    let degraded = real_traffic
+        && app.degrade_after_ms.is_some_and(|after| {
+            let since = traffic_since.get_or_init(tokio::time::Instant::now);
+            since.elapsed() >= scale.real(Duration::from_millis(after))
+        });
     let (status, content_type, body) = match req.uri().path() {
+        path if degraded && path != "/health" => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "text/plain; charset=utf-8",
+            crate::revisions::DEGRADED_BODY.to_string(),
+        ),
         "/health" => {
             let delay = scale.real(Duration::from_millis(app.health.delay_ms));
             if !delay.is_zero() {

@@ -25,6 +25,8 @@
 //!   `LoadBalancer::refresh_all` before answering.
 //! - `ec2` `DescribeInstances` → moto, answer rewritten to the fleet's loopback
 //!   addresses ([`ec2`]): never a 10.x.
+//! - `monitoring` (CloudWatch) in Smithy RPC v2 CBOR (what aws-sdk-cloudwatch
+//!   sends) → translated to JSON 1.0 for moto and back ([`cloudwatch`]).
 //! - `autoscaling` SetDesiredCapacity, UpdateAutoScalingGroup, ResumeProcesses,
 //!   DescribeAutoScalingGroups, DeleteAutoScalingGroup → [`autoscaling`]:
 //!   suspended Launch/Terminate hold capacity changes as AWS does (moto
@@ -58,6 +60,7 @@
 //! local cloud's own calls ([`crate::faults::INTERNAL_ACCESS_KEY`]).
 
 pub mod autoscaling;
+pub mod cloudwatch;
 pub mod data_limit;
 pub mod ec2;
 pub mod inject;
@@ -262,6 +265,7 @@ pub enum Route {
     DescribeTargetHealth,
     ElbWrite { action: String },
     DescribeInstances,
+    CloudWatchCbor { operation: String },
     AutoScaling { action: String },
     Moto,
 }
@@ -276,6 +280,11 @@ pub fn classify(
 ) -> Route {
     if path.starts_with("/_greenlight/") || path == "/_greenlight" {
         return Route::Internal;
+    }
+    if let Some(operation) = cloudwatch::cbor_operation(path, headers) {
+        return Route::CloudWatchCbor {
+            operation: operation.to_string(),
+        };
     }
     let service = sigv4::signing_service(headers, query);
     match service.as_deref() {
@@ -462,6 +471,9 @@ async fn route(
             let response = proxy.forward(parts, body).await;
             rewrite_instances_answer(services, response).await
         }
+        Route::CloudWatchCbor { operation } => {
+            cloudwatch_cbor(proxy, parts, &body, &operation).await
+        }
         Route::AutoScaling { action } => {
             let params = sigv4::query_params(query.as_deref(), &body, &parts.headers);
             autoscaling::handle(&services.held_capacity, proxy, parts, body, params, &action).await
@@ -515,6 +527,68 @@ pub fn copy_object_target(
             .ok()
     };
     Some((decode(bucket)?, decode(key)?))
+}
+
+/// A CBOR CloudWatch request answered by moto's JSON 1.0 CloudWatch ([`cloudwatch`]).
+async fn cloudwatch_cbor(
+    proxy: &Proxy,
+    mut parts: hyper::http::request::Parts,
+    body: &[u8],
+    operation: &str,
+) -> Response<Body> {
+    let cbor_answer = |status: u16, value: &Value| {
+        let mut r = bytes_response(status, Bytes::from(cloudwatch::json_to_cbor(value)));
+        set_header(&mut r, CONTENT_TYPE, "application/cbor");
+        set_header(&mut r, "smithy-protocol", "rpc-v2-cbor");
+        r
+    };
+    let input = match cloudwatch::cbor_to_json(body) {
+        Ok(v) => v,
+        Err(e) => {
+            return cbor_answer(
+                400,
+                &json!({"__type": "SerializationException", "message": e}),
+            )
+        }
+    };
+    parts.uri = hyper::Uri::from_static("/");
+    parts.headers.remove("smithy-protocol");
+    parts.headers.remove("accept");
+    parts.headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/x-amz-json-1.0"),
+    );
+    if let Ok(target) = HeaderValue::from_str(&format!("{}.{operation}", cloudwatch::SERVICE)) {
+        parts.headers.insert("x-amz-target", target);
+    }
+    let response = proxy.forward(parts, Bytes::from(input.to_string())).await;
+    let status = response.status().as_u16();
+    let request_id = response
+        .headers()
+        .get("x-amzn-requestid")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let bytes = match response.into_body().collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(e) => {
+            return cbor_answer(
+                502,
+                &json!({"__type": "InternalFailure", "message": format!("moto's answer could not be read: {e}")}),
+            )
+        }
+    };
+    let value: Value = if bytes.is_empty() {
+        json!({})
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or_else(
+            |_| json!({"__type": "InternalFailure", "message": String::from_utf8_lossy(&bytes)}),
+        )
+    };
+    let mut r = cbor_answer(status, &value);
+    if let Some(id) = request_id {
+        set_header(&mut r, "x-amzn-requestid", &id);
+    }
+    r
 }
 
 async fn rewrite_instances_answer(services: &Services, response: Response<Body>) -> Response<Body> {

@@ -39,6 +39,11 @@
 //!   `initial` ones); otherwise 503, as with none registered; 502 when the
 //!   target refuses.
 //!
+//! - [`metrics`]: the target-group CloudWatch metrics (`RequestCount`,
+//!   `HTTPCode_Target_5XX_Count`, `TargetResponseTime`,
+//!   `UnHealthyHostCount`) of the traffic the listener really served,
+//!   published per minute to moto's CloudWatch ([`LoadBalancer::start_metrics`]).
+//!
 //! Not emulated: target groups not attached to a load balancer
 //! (`Target.NotInUse`), slow start, stickiness, weighted target groups,
 //! algorithms other than round robin, HTTPS/gRPC health checks (probed as
@@ -309,6 +314,7 @@ struct State {
 }
 
 struct Shared {
+    metrics: Mutex<metrics::Counters>,
     fleet: Arc<Fleet>,
     scale: TimeScale,
     state: Mutex<State>,
@@ -339,6 +345,7 @@ impl LoadBalancer {
     ) -> Arc<Self> {
         Arc::new(Self {
             shared: Arc::new(Shared {
+                metrics: Mutex::new(metrics::Counters::default()),
                 fleet,
                 scale,
                 state: Mutex::new(State::default()),
@@ -861,6 +868,17 @@ impl LoadBalancer {
         Ok(local)
     }
 
+    /// Publishes the target groups' CloudWatch metrics ([`metrics`]) with
+    /// the `LoadBalancer` dimension of `load_balancer_arn`, until shutdown.
+    pub fn start_metrics(&self, cloudwatch: aws_sdk_cloudwatch::Client, load_balancer_arn: String) {
+        let task = tokio::spawn(metrics::publisher(
+            self.shared.clone(),
+            cloudwatch,
+            load_balancer_arn,
+        ));
+        lock(&self.listeners).push(task);
+    }
+
     /// Stops listeners and health checks (also done on drop).
     pub fn shutdown(&self) {
         for task in lock(&self.listeners).drain(..) {
@@ -1204,6 +1222,11 @@ async fn forward(
         return alb_error_page(StatusCode::SERVICE_UNAVAILABLE);
     };
     let _guard = InFlight(in_flight);
+    let chosen_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    let sent = Instant::now();
     let path = parts
         .uri
         .path_and_query()
@@ -1235,7 +1258,16 @@ async fn forward(
     let Ok(request) = builder.body(Full::new(body)) else {
         return plain(StatusCode::BAD_REQUEST, "bad request");
     };
-    match send(addr, request, LISTENER_REQUEST_TIMEOUT).await {
+    let answer = send(addr, request, LISTENER_REQUEST_TIMEOUT).await;
+    let served = match &answer {
+        Ok(a) => metrics::Served::Answered {
+            status: a.status,
+            took: sent.elapsed(),
+        },
+        Err(_) => metrics::Served::NoAnswer,
+    };
+    lock(&shared.metrics).record(arn, chosen_at, served);
+    match answer {
         Ok(answer) => {
             let mut response = Response::new(Full::new(answer.body));
             *response.status_mut() =
@@ -1251,6 +1283,9 @@ async fn forward(
         Err(_) => alb_error_page(StatusCode::BAD_GATEWAY),
     }
 }
+
+#[path = "load_balancer/metrics.rs"]
+pub mod metrics;
 
 #[cfg(test)]
 #[path = "load_balancer/tests.rs"]

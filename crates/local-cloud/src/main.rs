@@ -1,7 +1,7 @@
 //! `greenlight-local`: the local cloud from the command line.
 //!
 //! ```text
-//! greenlight-local demo [--revision good|failing-health|failing-install|slow] [--time-scale F]
+//! greenlight-local demo [--revision good|failing-health|failing-install|slow|degrading] [--bake SECONDS] [--time-scale F]
 //! greenlight-local scenario <good|failing-health|failing-install|pipeline|concurrent|outside> [--time-scale F]
 //! greenlight-local revisions [--out DIR] [--label LABEL]
 //! greenlight-local up [--time-scale F] [--rate-limits off|aws] | status [--json] | down
@@ -19,7 +19,10 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 const USAGE: &str = "usage:
-  greenlight-local demo [--revision good|failing-health|failing-install|slow] [--time-scale F]
+  greenlight-local demo [--revision good|failing-health|failing-install|slow|degrading] [--bake SECONDS] [--time-scale F]
+                                         --bake: real seconds the green fleet bakes after the reroute
+                                         (default 5; 150 for degrading; a bake that does not fit the 5-minute
+                                         termination wait gets a 30-minute one; 0: no bake)
   greenlight-local scenario <good|failing-health|failing-install|pipeline|concurrent|outside> [--time-scale F]
   greenlight-local revisions [--out DIR] [--label LABEL]
   greenlight-local up [--time-scale F] [--rate-limits off|aws]
@@ -42,6 +45,8 @@ struct Args {
     label: Option<String>,
     json: bool,
     rate_limits: RateMode,
+    /// `--bake SECONDS` (demo): None = the demo's default.
+    bake: Option<u32>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -56,6 +61,7 @@ fn parse_args() -> Result<Args, String> {
         label: None,
         json: false,
         rate_limits: RateMode::Aws,
+        bake: None,
     };
     while let Some(a) = raw.next() {
         let mut value = |name: &str| {
@@ -77,6 +83,12 @@ fn parse_args() -> Result<Args, String> {
             "--out" => args.out = PathBuf::from(value("--out")?),
             "--rate-limits" => args.rate_limits = value("--rate-limits")?.parse()?,
             "--label" => args.label = Some(value("--label")?),
+            "--bake" => {
+                let v = value("--bake")?;
+                args.bake = Some(v.parse().map_err(|_| {
+                    format!("--bake {v}: give whole seconds, e.g. 10 (0: no bake)")
+                })?);
+            }
             "--json" => args.json = true,
             "-h" | "--help" => return Err(USAGE.to_string()),
             other if other.starts_with("--") => {
@@ -145,6 +157,7 @@ async fn start_cloud(
     time_scale: f64,
     rate_limits: RateMode,
     name: &str,
+    configure: impl FnOnce(&mut Options),
 ) -> Result<LocalCloud, String> {
     let root = project_root();
     let work = root
@@ -153,6 +166,7 @@ async fn start_cloud(
     println!("starting the local cloud (moto + greenlight's emulation) on loopback, time scale {time_scale} ...");
     let mut options = Options::new(&root, &work, time_scale);
     options.rate_limits = rate_limits;
+    configure(&mut options);
     let cloud = LocalCloud::start(options)
         .await
         .map_err(|e| e.to_string())?;
@@ -167,7 +181,36 @@ async fn start_cloud(
 }
 
 async fn demo(args: &Args) -> Result<bool, String> {
-    let cloud = start_cloud(args.time_scale, args.rate_limits, "demo").await?;
+    // The bake after the reroute (issue 10): the functions read the real
+    // clock, so the bake is in real seconds while CodeDeploy's termination
+    // wait is scaled (5 AWS minutes = 30 s real at 0.1). A pass comes 15 s
+    // after the bake time (the metric delay of `Options::demo_bake`), so a
+    // bake must fit in the wait with that and a look's margin. The degrading
+    // revision needs a bake long enough for a closed minute of ALB metrics,
+    // hence a longer termination wait around it.
+    let degrading = args.revision == RevisionKind::Degrading;
+    let bake_seconds = args.bake.unwrap_or(if degrading { 150 } else { 5 });
+    let default_wait = local_cloud::provision::DemoSettings::default().termination_wait_minutes;
+    let wait_minutes = if bake_seconds > 0
+        && (degrading
+            || f64::from(bake_seconds) + 20.0 > f64::from(default_wait) * 60.0 * args.time_scale)
+    {
+        30
+    } else {
+        default_wait
+    };
+    let cloud = start_cloud(args.time_scale, args.rate_limits, "demo", |o| {
+        o.settings.termination_wait_minutes = wait_minutes;
+        if bake_seconds > 0 {
+            o.bake = vec![o.demo_bake(bake_seconds)];
+        }
+    })
+    .await?;
+    if bake_seconds > 0 {
+        println!("bake after the reroute: {bake_seconds} s real (termination wait {wait_minutes} AWS minutes)");
+    } else {
+        println!("no bake: CodeDeploy's termination wait ({wait_minutes} AWS minutes) runs out");
+    }
     let label = args
         .label
         .clone()
@@ -199,6 +242,32 @@ async fn demo(args: &Args) -> Result<bool, String> {
             let origin = f.timeline.first().map(|r| r.started_at_ms).unwrap_or(0);
             println!("\ntimeline (AWS seconds; time scale {}):", args.time_scale);
             print!("{}", timeline_table(&f.timeline, origin, cloud.scale));
+            if let Some(bake) = f.output.as_ref().and_then(|o| o.get("bake")) {
+                println!(
+                    "\nbake: {} {}",
+                    bake["verdict"].as_str().unwrap_or("?"),
+                    bake["summary"].as_str().unwrap_or("")
+                );
+                // The functions count real seconds; the timeline's are AWS
+                // seconds: the saving in the timeline's terms.
+                let terminating = f
+                    .timeline
+                    .iter()
+                    .find(|t| t.phase == greenlight_core::model::Phase::Terminating);
+                if let Some(ended) =
+                    terminating.and_then(|t| t.ended_at_ms.map(|e| e - t.started_at_ms))
+                {
+                    let took = cloud
+                        .scale
+                        .simulated(std::time::Duration::from_millis(ended.max(0) as u64))
+                        .as_secs();
+                    let wait = u64::from(wait_minutes.unsigned_abs()) * 60;
+                    println!(
+                        "termination wait: blue released after {took} AWS s of the group's {wait} s ({} s saved)",
+                        wait.saturating_sub(took)
+                    );
+                }
+            }
             if let Some(load) = &report.load {
                 println!(
                     "\nrequests through the load balancer during the deployment: {} sent, {} ok, {} failed",
@@ -239,7 +308,7 @@ async fn scenario(args: &Args) -> Result<bool, String> {
         .first()
         .cloned()
         .ok_or_else(|| USAGE.to_string())?;
-    let cloud = start_cloud(args.time_scale, args.rate_limits, &name).await?;
+    let cloud = start_cloud(args.time_scale, args.rate_limits, &name, |_| {}).await?;
     let mut printer = Printer {
         tty: std::io::stdout().is_terminal(),
         started: Instant::now(),

@@ -12,6 +12,13 @@
 //! | `FailingHealth`  | succeed                     | 500 `unhealthy: database connection refused...` |
 //! | `FailingInstall` | AfterInstall exits 1        | (never started)                                 |
 //! | `Slow`           | hooks sleep a few seconds   | 200 after 1 s (under ALB's 2 s+ timeouts)       |
+//! | `Degrading`      | succeed                     | 200 `ok` (see below)                            |
+//!
+//! `Degrading` is the revision the gate cannot catch: it starts, passes the
+//! health checks and the validator's probes (both come straight to the
+//! instance), but [`DEGRADE_AFTER_MS`] (simulated) after the first request
+//! through the load balancer (`X-Forwarded-For` set) it answers every such
+//! request but `/health` with 500 [`DEGRADED_BODY`]: the bake's case.
 //!
 //! Scripts sleep in simulated seconds: the fleet exports
 //! `GREENLIGHT_TIME_SCALE` (real seconds per simulated second) and the scripts
@@ -34,23 +41,28 @@ pub enum RevisionKind {
     FailingInstall,
     /// Hooks sleep a bit; `/health` answers slowly but within the timeouts.
     Slow,
+    /// Starts fine and stays healthy, but answers real traffic (through the
+    /// load balancer) with 500 once it has had it for [`DEGRADE_AFTER_MS`].
+    Degrading,
 }
 
 impl RevisionKind {
-    pub const ALL: [RevisionKind; 4] = [
+    pub const ALL: [RevisionKind; 5] = [
         RevisionKind::Good,
         RevisionKind::FailingHealth,
         RevisionKind::FailingInstall,
         RevisionKind::Slow,
+        RevisionKind::Degrading,
     ];
 
-    /// The CLI name (`good`, `failing-health`, `failing-install`, `slow`).
+    /// The CLI name (`good`, `failing-health`, `failing-install`, `slow`, `degrading`).
     pub fn name(self) -> &'static str {
         match self {
             RevisionKind::Good => "good",
             RevisionKind::FailingHealth => "failing-health",
             RevisionKind::FailingInstall => "failing-install",
             RevisionKind::Slow => "slow",
+            RevisionKind::Degrading => "degrading",
         }
     }
 }
@@ -65,7 +77,7 @@ impl FromStr for RevisionKind {
             .find(|k| k.name() == wanted)
             .ok_or_else(|| {
                 format!(
-                    "unknown revision kind {s:?}: use one of good, failing-health, failing-install, slow"
+                    "unknown revision kind {s:?}: use one of good, failing-health, failing-install, slow, degrading"
                 )
             })
     }
@@ -89,6 +101,12 @@ pub struct AppConfig {
     /// Time between ApplicationStart and the app accepting connections.
     #[serde(default)]
     pub start_delay_ms: u64,
+    /// This long (simulated) after the first request through the load
+    /// balancer, every such request but `/health` answers 500
+    /// [`DEGRADED_BODY`]; direct requests (health checks, the validator's
+    /// probes) stay fine. None: never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub degrade_after_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,6 +143,14 @@ impl Default for HealthBehaviour {
 pub const UNHEALTHY_BODY: &str =
     "unhealthy: database connection refused (orders-db:5432): is the database running and reachable?";
 
+/// How long (simulated) a `Degrading` revision serves real traffic well:
+/// through the reroute, then it fails well inside a bake.
+pub const DEGRADE_AFTER_MS: u64 = 60_000;
+
+/// What a degraded `Degrading` revision answers real traffic (status 500).
+pub const DEGRADED_BODY: &str =
+    "internal error: connection pool exhausted (orders-db): all 10 connections busy";
+
 /// The stderr line a `FailingInstall` revision's AfterInstall script prints before exiting 1.
 pub const INSTALL_ERROR_LINE: &str =
     "error: configuration check failed: DATABASE_URL is not set in /etc/demo-app/app.env";
@@ -142,12 +168,15 @@ pub fn app_config(kind: RevisionKind, version: &str) -> AppConfig {
             body: "ok".to_string(),
             delay_ms: 1000,
         },
-        RevisionKind::Good | RevisionKind::FailingInstall => HealthBehaviour::default(),
+        RevisionKind::Good | RevisionKind::FailingInstall | RevisionKind::Degrading => {
+            HealthBehaviour::default()
+        }
     };
     AppConfig {
         version: version.to_string(),
         health,
         start_delay_ms: if kind == RevisionKind::Slow { 2000 } else { 0 },
+        degrade_after_ms: (kind == RevisionKind::Degrading).then_some(DEGRADE_AFTER_MS),
     }
 }
 

@@ -171,7 +171,14 @@ pub(crate) async fn handle_pipeline(
         deployment_id: deployment_id.as_deref(),
         recorded_blue: &recorded_blue,
     };
-    let result = run_runbook(deps, &target, view, &plan, &mut actions).await;
+    let mut result = run_runbook(deps, &target, view, &plan, &mut actions).await;
+    if classification.kind == FailureKind::BakeFailed {
+        // The bake re-applied the fast profile before it stopped the
+        // deployment: restore only once the rollback has re-registered blue.
+        if let Some(id) = deployment_id.as_deref() {
+            crate::steps::await_bake_rollback(deps, id, &mut result).await;
+        }
+    }
     release_scaling(deps, execution_name, &mut actions).await;
     let rollback = result.rollback_outcome(&recorded_blue);
     let latest = result.latest;

@@ -194,6 +194,15 @@ async fn await_rollback_end(
     rollback: &str,
 ) -> Option<greenlight_core::model::DeploymentStatus> {
     let wait = std::time::Duration::from_secs(u64::from(deps.config.rollback_wait_seconds));
+    await_rollback_end_within(deps, rollback, wait).await
+}
+
+/// [`await_rollback_end`] within `wait`.
+async fn await_rollback_end_within(
+    deps: &Deps,
+    rollback: &str,
+    wait: std::time::Duration,
+) -> Option<greenlight_core::model::DeploymentStatus> {
     let started = std::time::Instant::now();
     loop {
         let status = greenlight_aws::deployment::read_status(&deps.codedeploy, rollback)
@@ -206,6 +215,52 @@ async fn await_rollback_end(
             }
             other => return other,
         }
+    }
+}
+
+/// After a failed bake: waits (within `ROLLBACK_WAIT_SECONDS`) until the
+/// stopped deployment names its rollback deployment and that rollback has
+/// ended, so the target groups are restored only after blue is back behind
+/// the load balancer on the fast profile. Updates `result` with the stopped
+/// deployment and its rollback as last read (for the report); never fails.
+pub(crate) async fn await_bake_rollback(
+    deps: &Deps,
+    deployment_id: &str,
+    result: &mut RunbookResult,
+) {
+    let wait = std::time::Duration::from_secs(u64::from(deps.config.rollback_wait_seconds));
+    let started = std::time::Instant::now();
+    let mut rollback = result
+        .latest
+        .as_ref()
+        .and_then(|v| v.rollback_deployment_id.clone());
+    while rollback.is_none() && started.elapsed() < wait {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        if let Ok(view) =
+            greenlight_aws::deployment::read_deployment(&deps.codedeploy, deployment_id).await
+        {
+            rollback = view.rollback_deployment_id.clone();
+            result.latest = Some(view);
+        }
+    }
+    match rollback {
+        Some(r) => {
+            let left = wait.saturating_sub(started.elapsed());
+            let status = await_rollback_end_within(deps, &r, left).await;
+            tracing::info!(
+                deployment_id,
+                rollback = r.as_str(),
+                ?status,
+                "bake rollback awaited before the restore"
+            );
+            if let Some(view) = read_rollback(deps, &r, false).await {
+                result.rollback = Some(view);
+            }
+        }
+        None => tracing::warn!(
+            deployment_id,
+            "no rollback deployment appeared; restoring now"
+        ),
     }
 }
 

@@ -2327,6 +2327,104 @@ async fn an_execution_that_went_through_handle_failure_is_ignored_without_any_ca
     }
 }
 
+// ---- bake (issue 10) -----------------------------------------------------------
+
+/// The fixture's execution, but the validator passed and the bake after the
+/// reroute failed and stopped the deployment with rollback.
+fn bake_failed_task() -> TaskRequest<Action> {
+    let mut t = task_request();
+    t.pipeline.validation = None;
+    t.pipeline.error = None;
+    t.pipeline.bake = Some(greenlight_core::bake::BakeReport {
+        deployment_id: DEP.into(),
+        verdict: greenlight_core::bake::BakeVerdict::Failed,
+        started_at_ms: Some(NOW - 75_000),
+        looked_at_ms: NOW - 15_000,
+        looks: 9,
+        bake_seconds: Some(300),
+        wait_seconds: 0,
+        evidence: vec![greenlight_core::bake::BakeEvidence::Metric {
+            check: greenlight_core::bake::MetricCheck::Target5xxCount,
+            period_start_ms: NOW - 60_000,
+            value: 41.0,
+            limit: 0.0,
+        }],
+        summary: "target 5xx answers 41 > limit 0 in the minute starting at 1714565140000 ms"
+            .into(),
+        saved_seconds: None,
+        tuned: Vec::new(),
+    });
+    t
+}
+
+#[tokio::test]
+async fn a_failed_bake_leaves_the_fleet_to_the_rollback_restores_and_notifies_the_evidence() {
+    let restored = log();
+    let published = log();
+    let puts = log();
+    let mut m = Mocks::new();
+    let mut stopped = info(
+        DEP,
+        SdkStatus::Stopped,
+        &deployment_description(EXEC),
+        Some((
+            ErrorCode::ManualStop,
+            "The deployment was stopped by the user",
+        )),
+    );
+    stopped.instance_termination_wait_time_started = true;
+    m.codedeploy = deployment_rules(
+        stopped,
+        vec![
+            target(
+                GOOD_GREEN,
+                TargetLabel::Green,
+                TargetStatus::Succeeded,
+                green_events(None, None),
+            ),
+            target(
+                BLUE_1,
+                TargetLabel::Blue,
+                TargetStatus::Succeeded,
+                blue_events([Ev::Succeeded, Ev::Succeeded, Ev::Succeeded]),
+            ),
+        ],
+    );
+    m.codedeploy.push(deployment_group_rule(&[GREEN_ASG]));
+    m.elbv2 = elb_tuned_rules(restored.clone());
+    m.sns.push(publish_rule(published.clone()));
+    m.s3 = s3_fresh_rules(puts.clone());
+    let deps = m.deps();
+
+    let report = handled(
+        run(Request::Task(Box::new(bake_failed_task())), &deps)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(report.error, FailureKind::BakeFailed);
+    assert!(
+        report.summary.starts_with("BakeFailed: the green fleet of deployment d-7Q2KJ3X1A (shop/shop-bluegreen) failed its bake 60 s after the reroute and was rolled back to blue: target 5xx answers 41 > limit 0"),
+        "{}",
+        report.summary
+    );
+    // CodeDeploy's rollback owns the fleet: nothing deleted, the group not repointed.
+    assert!(!has_action(&report, Step::DeleteGreenAsg));
+    assert!(!has_action(&report, Step::PointGroupAtBlue));
+    assert!(!has_action(&report, Step::StopDeployment));
+    assert_eq!(entries(&restored), vec![30]);
+    let published = entries(&published);
+    assert_eq!(published.len(), 1);
+    assert_eq!(
+        published[0].0,
+        "greenlight BakeFailed: shop/shop-bluegreen d-7Q2KJ3X1A"
+    );
+    assert!(
+        published[0].1.contains("target 5xx answers 41 > limit 0"),
+        "{}",
+        published[0].1
+    );
+}
+
 #[path = "tests_rerun.rs"]
 mod rerun;
 

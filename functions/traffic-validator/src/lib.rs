@@ -21,9 +21,17 @@
 //!    `PutLifecycleEventHookExecutionStatus` (`Failed` on any internal error,
 //!    so a deployment never hangs on the hook).
 //!
+//! 3. **Bake** (`{"action": "bake", ...}`, module [`bake`]): during the blue
+//!    termination wait, one look at the green fleet (alarms, target-group
+//!    metrics, the same probes) per call; pass →
+//!    `ContinueDeployment(TERMINATION_WAIT)`, fail → fast rollback with
+//!    `StopDeployment(autoRollbackEnabled)`.
+//!
 //! Addresses come only from AWS for the deployment's own green targets (EC2
 //! private IPs, or the ids of the targets registered in the green target
 //! group), never from the event.
+
+pub mod bake;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -42,6 +50,7 @@ use greenlight_aws::load_balancer::{
     registered_targets, target_group_arns, target_group_by_name, target_group_port, LbError,
 };
 use greenlight_aws::{now_ms, AwsError};
+use greenlight_core::bake::{BakeReport, GroupBake};
 use greenlight_core::errors;
 use greenlight_core::hook::{self, HookPlan, NotProbed, TargetHost};
 use greenlight_core::model::{
@@ -57,9 +66,11 @@ use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use serde::{Deserialize, Serialize};
 
 /// Settings, from the environment (see README).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub probe: ProbeConfig,
+    /// `BAKE_CONFIG`: the groups that bake after the reroute (empty = none).
+    pub bake: Vec<GroupBake>,
 }
 
 impl Config {
@@ -89,7 +100,20 @@ impl Config {
             interval_ms: parsed_or("PROBE_INTERVAL_MS", 1_000)?,
             deadline_ms: deadline_seconds.saturating_mul(1_000),
         };
-        Self::new(probe)
+        let bake =
+            greenlight_core::bake::parse_bake_config(&optional("BAKE_CONFIG").unwrap_or_default())
+                .map_err(|e| ConfigError::Invalid {
+                    name: "BAKE_CONFIG",
+                    value: String::new(),
+                    problem: e.to_string(),
+                })?;
+        Self::new(probe).map(|c| c.with_bake(bake))
+    }
+
+    /// The same config with `groups` baking.
+    pub fn with_bake(mut self, groups: Vec<GroupBake>) -> Self {
+        self.bake = groups;
+        self
     }
 
     /// A config from explicit settings, checked like [`Config::from_env`].
@@ -117,7 +141,10 @@ impl Config {
                 problem: e.problem,
             }
         })?;
-        Ok(Self { probe })
+        Ok(Self {
+            probe,
+            bake: Vec::new(),
+        })
     }
 }
 
@@ -129,6 +156,9 @@ pub struct Deps {
     /// Plain-HTTP client for the probes: no proxy, no redirects followed
     /// (a 3xx is an answer, as for the ALB health check).
     pub http: reqwest::Client,
+    /// CloudWatch, for the bake (none: `bake` answers `InvalidInput` for a
+    /// group that bakes).
+    pub cloudwatch: Option<aws_sdk_cloudwatch::Client>,
     pub config: Config,
 }
 
@@ -140,6 +170,13 @@ impl Deps {
             aws_sdk_elasticloadbalancingv2::Client::new(sdk),
             config,
         )
+        .with_cloudwatch(aws_sdk_cloudwatch::Client::new(sdk))
+    }
+
+    /// The same deps with a CloudWatch client (the bake's reads).
+    pub fn with_cloudwatch(mut self, client: aws_sdk_cloudwatch::Client) -> Self {
+        self.cloudwatch = Some(client);
+        self
     }
 
     /// Deps from ready-made clients (tests, the local cloud).
@@ -165,6 +202,7 @@ impl Deps {
             ec2,
             elbv2,
             http,
+            cloudwatch: None,
             config,
         }
     }
@@ -175,6 +213,8 @@ impl Deps {
 #[serde(rename_all = "camelCase")]
 pub enum Action {
     Validate,
+    /// One look of the bake during the termination wait ([`bake`]).
+    Bake,
     /// Any other action name: answered with `InvalidInput`.
     #[serde(other)]
     Unsupported,
@@ -214,12 +254,14 @@ pub struct HookReport {
 }
 
 /// Either entry point's answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Response {
     /// EC2 mode: stored by the state machine at `$.validation`.
     Validation(ValidationReport),
     Hook(HookReport),
+    /// `bake`: stored by the state machine at `$.bake`.
+    Bake(BakeReport),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -249,6 +291,9 @@ pub enum Error {
     /// A load-balancer lookup failed (target group gone, no such group, ...).
     #[error(transparent)]
     LoadBalancer(LbError),
+    /// The deployment group could not be read (the bake's group alarms).
+    #[error(transparent)]
+    Group(greenlight_aws::deployment_group::GroupReadError),
 }
 
 impl Error {
@@ -261,6 +306,7 @@ impl Error {
             Self::NoProbePort { .. } => errors::NO_PROBE_PORT,
             Self::Aws(e) => e.error_type(),
             Self::LoadBalancer(e) => e.error_type(),
+            Self::Group(e) => e.error_type(),
         }
     }
 }
@@ -287,6 +333,11 @@ impl From<ReadError> for Error {
 pub async fn handler(event: LambdaEvent<Request>, deps: &Deps) -> Result<Response, Error> {
     let (payload, context) = event.into_parts();
     match payload {
+        Request::Task(task) if task.action == Action::Bake => {
+            bake::bake_task(*task, &context, deps)
+                .await
+                .map(Response::Bake)
+        }
         Request::Task(task) => validate_task(*task, &context, deps)
             .await
             .map(Response::Validation),
@@ -325,7 +376,7 @@ async fn validate_task(
 ) -> Result<ValidationReport, Error> {
     if task.action != Action::Validate {
         return Err(Error::InvalidInput(
-            "unsupported action; traffic-validator only knows \"validate\"".to_string(),
+            "unsupported action; traffic-validator knows \"validate\" and \"bake\"".to_string(),
         ));
     }
     let deployment_id = task

@@ -28,6 +28,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::bake::BakeVerdict;
 use crate::model::{
     DeploymentErrorInfo, DeploymentStatus, DeploymentView, EpochMillis, FleetLabel,
     InstanceEvidence, LifecycleStatus, NextStep, PipelineState, Revision, Source,
@@ -41,6 +42,10 @@ use crate::watch::execution_of_description;
 pub enum FailureKind {
     /// The traffic validator found the green fleet unhealthy and stopped the deployment.
     ValidationFailed,
+    /// The bake after the reroute saw the green fleet misbehave (an alarm,
+    /// a target-group metric over its threshold, a failed probe) and
+    /// stopped the deployment with rollback while blue still existed.
+    BakeFailed,
     /// CodeDeploy ended the deployment `Failed` or `Stopped`.
     DeploymentFailed,
     /// The deployment ran past the pipeline's deadline and was stopped.
@@ -63,6 +68,7 @@ impl FailureKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ValidationFailed => "ValidationFailed",
+            Self::BakeFailed => "BakeFailed",
             Self::DeploymentFailed => "DeploymentFailed",
             Self::DeadlineExceeded => "DeadlineExceeded",
             Self::GroupBusyTimeout => "GroupBusyTimeout",
@@ -75,8 +81,9 @@ impl FailureKind {
 
 /// Every kind: the names the state machine's `Failed` state can end with
 /// (so an execution that failed with one of them went through HandleFailure).
-pub const ALL_FAILURE_KINDS: [FailureKind; 7] = [
+pub const ALL_FAILURE_KINDS: [FailureKind; 8] = [
     FailureKind::ValidationFailed,
+    FailureKind::BakeFailed,
     FailureKind::DeploymentFailed,
     FailureKind::DeadlineExceeded,
     FailureKind::GroupBusyTimeout,
@@ -100,6 +107,7 @@ pub enum PipelineStage {
     Create,
     Status,
     Validate,
+    Bake,
     Restore,
 }
 
@@ -111,6 +119,7 @@ impl PipelineStage {
             Self::Create => "Create",
             Self::Status => "Status",
             Self::Validate => "Validate",
+            Self::Bake => "Bake",
             Self::Restore => "Restore",
         }
     }
@@ -127,6 +136,11 @@ pub fn failed_stage(state: &PipelineState) -> PipelineStage {
     }
     if state.deployment.is_none() {
         return PipelineStage::Create;
+    }
+    if let Some(b) = state.bake.as_ref() {
+        if matches!(b.verdict, BakeVerdict::Watching | BakeVerdict::Failed) {
+            return PipelineStage::Bake;
+        }
     }
     match state.status.as_ref().map(|s| s.next) {
         Some(NextStep::Validate) => PipelineStage::Validate,
@@ -201,6 +215,22 @@ pub fn classify_pipeline(state: &PipelineState) -> Classification {
                     v.deployment_id
                 )
             },
+        };
+    }
+    if let Some(b) = state
+        .bake
+        .as_ref()
+        .filter(|b| b.verdict == BakeVerdict::Failed)
+    {
+        let summary = truncate_chars(&trim_sentence(&b.summary), MAX_CAUSE_CHARS);
+        return Classification {
+            kind: FailureKind::BakeFailed,
+            stage,
+            cause: format!(
+                "the green fleet of deployment {} ({app_group}) failed its bake {} s after the reroute and was rolled back to blue: {summary}",
+                b.deployment_id,
+                (b.looked_at_ms - b.started_at_ms.unwrap_or(b.looked_at_ms)).max(0) / 1000
+            ),
         };
     }
     if let Some(s) = state.status.as_ref() {
@@ -640,6 +670,23 @@ pub fn plan_runbook(
             },
         };
     };
+    if kind == FailureKind::BakeFailed && view.status != DeploymentStatus::Succeeded {
+        // The bake stopped the deployment with rollback while blue still
+        // existed: CodeDeploy's rollback deployment re-registers blue and
+        // blocks green; the runbook must not race it (AWS behaviours, DESIGN.md).
+        return RunbookPlan {
+            stop_deployment: !view.status.is_terminal(),
+            decision: RunbookDecision::NothingToUndo {
+                reason: format!(
+                    "the bake failed after the reroute; deployment {deployment_id} was stopped with rollback while the blue fleet still existed, so CodeDeploy's rollback{} puts traffic back on blue and removes the green fleet ({green_asg})",
+                    view.rollback_deployment_id
+                        .as_deref()
+                        .map(|r| format!(" deployment {r}"))
+                        .unwrap_or_default()
+                ),
+            },
+        };
+    }
     if view.status == DeploymentStatus::Succeeded {
         return RunbookPlan {
             stop_deployment: false,

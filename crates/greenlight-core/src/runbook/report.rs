@@ -278,6 +278,9 @@ pub fn next_step(
             FailureKind::ValidationFailed => {
                 "fix what the failing instance answered (health or version endpoint) and upload a new revision".to_string()
             }
+            FailureKind::BakeFailed => {
+                "find out why the new revision misbehaved under real traffic (the bake evidence names the alarm or the target-group metric and the minute), fix it and upload a new revision; blue serves meanwhile".to_string()
+            }
             FailureKind::DeploymentFailed => {
                 "fix the failing lifecycle event (see the instance diagnostics and log tail) and upload a new revision".to_string()
             }

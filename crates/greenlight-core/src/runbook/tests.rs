@@ -38,6 +38,7 @@ fn bare_state() -> PipelineState {
         deployment: None,
         status: None,
         validation: None,
+        bake: None,
         scaling: None,
         scaling_released: None,
         error: None,
@@ -2169,6 +2170,141 @@ fn green_deletion_never_races_codedeploys_rollback() {
             "{ended:?}"
         );
     }
+}
+
+// ---- bake (issue 10) ----------------------------------------------------
+
+fn bake_report(verdict: crate::bake::BakeVerdict) -> crate::bake::BakeReport {
+    crate::bake::BakeReport {
+        deployment_id: "d-ABC123".into(),
+        verdict,
+        started_at_ms: Some(NOW - 95_000),
+        looked_at_ms: NOW - 5_000,
+        looks: 7,
+        bake_seconds: Some(300),
+        wait_seconds: 0,
+        evidence: Vec::new(),
+        summary: "target 5xx answers 40 > limit 0 in the minute starting at 1699999920000 ms"
+            .into(),
+        saved_seconds: None,
+        tuned: Vec::new(),
+    }
+}
+
+fn bake_failed_state() -> PipelineState {
+    let mut s = created_state();
+    s.status = Some(status(
+        DeploymentStatus::InProgress,
+        Phase::Terminating,
+        NextStep::Wait,
+    ));
+    s.bake = Some(bake_report(crate::bake::BakeVerdict::Failed));
+    s
+}
+
+#[test]
+fn a_failed_bake_is_bake_failed_with_its_evidence_at_the_bake_stage() {
+    let c = classify_pipeline(&bake_failed_state());
+    assert_eq!(c.kind, FailureKind::BakeFailed);
+    assert_eq!(c.kind.as_str(), "BakeFailed");
+    assert!(ALL_FAILURE_KINDS.contains(&FailureKind::BakeFailed));
+    assert_eq!(c.stage, Some(PipelineStage::Bake));
+    assert_eq!(
+        c.cause,
+        "the green fleet of deployment d-ABC123 (shop/shop-prod) failed its bake 90 s after the reroute and was rolled back to blue: target 5xx answers 40 > limit 0 in the minute starting at 1699999920000 ms"
+    );
+}
+
+#[test]
+fn a_bake_that_passed_or_was_not_configured_does_not_classify_as_bake_failed() {
+    for verdict in [
+        crate::bake::BakeVerdict::Passed,
+        crate::bake::BakeVerdict::NotConfigured,
+        crate::bake::BakeVerdict::Ended,
+    ] {
+        let mut s = bake_failed_state();
+        s.bake = Some(bake_report(verdict));
+        s.error = Some(TaskError {
+            error: "AwsError".into(),
+            cause: "x".into(),
+        });
+        let c = classify_pipeline(&s);
+        assert_eq!(c.kind, FailureKind::TaskFailed, "{verdict:?}");
+        assert_eq!(c.stage, Some(PipelineStage::Status), "{verdict:?}");
+    }
+    // a bake still watching when a task failed: the failing step is the bake
+    let mut s = bake_failed_state();
+    s.bake = Some(bake_report(crate::bake::BakeVerdict::Watching));
+    s.error = Some(TaskError {
+        error: "AwsError".into(),
+        cause: "x".into(),
+    });
+    assert_eq!(failed_stage(&s), PipelineStage::Bake);
+}
+
+#[test]
+fn a_transient_error_outranks_a_failed_bake() {
+    let mut s = bake_failed_state();
+    s.error = Some(TaskError {
+        error: "AwsTransient".into(),
+        cause: "GetMetricData throttled".into(),
+    });
+    assert_eq!(classify_pipeline(&s).kind, FailureKind::LostSight);
+}
+
+#[test]
+fn a_bake_rollback_is_left_to_codedeploy_the_runbook_does_not_race_it() {
+    let mut stopped = view(
+        DeploymentStatus::Stopped,
+        vec![
+            green("i-g1", green_events_failing_at("none"), OK),
+            blue("i-b1", blue_events([OK, OK, OK]), OK),
+        ],
+    );
+    stopped.termination_wait_started = Some(true);
+    let plan = plan_runbook(
+        FailureKind::BakeFailed,
+        "shop-prod",
+        Some("d-ABC123"),
+        Some(&stopped),
+        &recorded_blue(),
+    );
+    assert!(!plan.stop_deployment);
+    match &plan.decision {
+        RunbookDecision::NothingToUndo { reason } => {
+            assert!(
+                reason.contains("rollback deployment d-ROLLBACK1"),
+                "{reason}"
+            );
+            assert!(reason.contains("CodeDeploy_shop-prod_d-ABC123"), "{reason}");
+        }
+        other => panic!("expected NothingToUndo, got {other:?}"),
+    }
+    // still stopping: stop again (harmless) rather than leave it running
+    let mut running = stopped.clone();
+    running.status = DeploymentStatus::InProgress;
+    running.rollback_deployment_id = None;
+    let plan = plan_runbook(
+        FailureKind::BakeFailed,
+        "shop-prod",
+        Some("d-ABC123"),
+        Some(&running),
+        &recorded_blue(),
+    );
+    assert!(plan.stop_deployment);
+    // a deployment that succeeded anyway is production: nothing to undo, as always
+    let mut done = stopped;
+    done.status = DeploymentStatus::Succeeded;
+    let plan = plan_runbook(
+        FailureKind::BakeFailed,
+        "shop-prod",
+        Some("d-ABC123"),
+        Some(&done),
+        &recorded_blue(),
+    );
+    assert!(
+        matches!(plan.decision, RunbookDecision::NothingToUndo { ref reason } if reason.contains("succeeded"))
+    );
 }
 
 // ---- rollback deployments: one incident with the deployment they roll back ----

@@ -290,6 +290,17 @@ impl CodeDeploy {
         for i in &green {
             self.set_target_status(id, i, "Succeeded");
         }
+        // A deployment stopped during its termination wait had already
+        // pointed the group at the replacement ASG: the rollback to the
+        // original environment points it back (a no-op otherwise).
+        if !original.is_empty() {
+            self.with_store(|s| {
+                if let Some(g) = s.groups.get_mut(&(app.clone(), group.clone())) {
+                    g.settings
+                        .insert("autoScalingGroups".into(), json!(original.clone()));
+                }
+            });
+        }
         // The replacement environment goes away (see start_rollback).
         if let Some(asg) = green_asg {
             self.message(id, "Removing the replacement environment");
@@ -495,7 +506,7 @@ impl CodeDeploy {
             self.message(id, "Terminating original instances");
             self.update(id, |d| d.termination_wait_started = true);
             self.wait_termination(control, Duration::from_secs(minutes * 60))
-                .await;
+                .await?;
             for asg in &original {
                 let _ = self
                     .autoscaling
@@ -965,16 +976,30 @@ impl CodeDeploy {
         }
     }
 
-    async fn wait_termination(&self, control: &Arc<Control>, wait: Duration) {
+    /// The wait before terminating the original instances: ends at the
+    /// deadline, at `ContinueDeployment(TERMINATION_WAIT)`, or at
+    /// `StopDeployment`, which halts the deployment (with its rollback when
+    /// asked) while the original instances still exist. Sources: the
+    /// ContinueDeployment API reference (`TERMINATION_WAIT` ends the wait
+    /// and terminates the originals) and the CodeDeploy console, which offers
+    /// "Stop and roll back deployment" during this wait (user guide, "Stop a
+    /// deployment with CodeDeploy": a stopped deployment with rollback
+    /// redeploys the last good revision; for blue/green that reroutes traffic
+    /// to the original instances). AWS does not document the API answer in
+    /// this phase; we take the reading that lets a stop take effect (the
+    /// harsher one for a runbook: the rollback then runs and can fail).
+    async fn wait_termination(&self, control: &Arc<Control>, wait: Duration) -> Step<()> {
         let deadline = tokio::time::Instant::now() + self.deps.scale.real(wait);
         while tokio::time::Instant::now() < deadline
             && !control.continue_termination.load(Ordering::SeqCst)
         {
+            self.check_stop(control)?;
             tokio::select! {
                 _ = control.notify.notified() => {}
                 _ = tokio::time::sleep(Duration::from_millis(100)) => {}
             }
         }
+        self.check_stop(control)
     }
 
     fn update(&self, id: &str, f: impl FnOnce(&mut Deployment)) {

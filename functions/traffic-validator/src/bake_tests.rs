@@ -1,0 +1,660 @@
+//! `bake` task tests: real SDK clients on aws-smithy-mocks (CodeDeploy,
+//! ELBv2, EC2, CloudWatch) and tiny loopback HTTP servers for the green
+//! instances' probes.
+
+use super::*;
+use crate::{handler, Config, Deps, Request, Response};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput;
+use aws_sdk_cloudwatch::operation::get_metric_data::{GetMetricDataError, GetMetricDataOutput};
+use aws_sdk_cloudwatch::primitives::DateTime;
+use aws_sdk_cloudwatch::types::{MetricAlarm, MetricDataResult, StateValue};
+use aws_sdk_codedeploy::error::ErrorMetadata;
+use aws_sdk_codedeploy::operation::batch_get_deployment_targets::BatchGetDeploymentTargetsOutput;
+use aws_sdk_codedeploy::operation::continue_deployment::{
+    ContinueDeploymentError, ContinueDeploymentOutput,
+};
+use aws_sdk_codedeploy::operation::get_deployment::GetDeploymentOutput;
+use aws_sdk_codedeploy::operation::get_deployment_group::GetDeploymentGroupOutput;
+use aws_sdk_codedeploy::operation::list_deployment_targets::ListDeploymentTargetsOutput;
+use aws_sdk_codedeploy::operation::stop_deployment::StopDeploymentOutput;
+use aws_sdk_codedeploy::types::{
+    DeploymentGroupInfo, DeploymentInfo, DeploymentStatus as CdStatus, DeploymentTarget,
+    DeploymentTargetType, InstanceTarget, StopStatus, TargetLabel, TargetStatus,
+};
+use aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput;
+use aws_sdk_ec2::types::{Instance, Reservation};
+use aws_sdk_elasticloadbalancingv2::operation::describe_target_group_attributes::DescribeTargetGroupAttributesOutput;
+use aws_sdk_elasticloadbalancingv2::operation::describe_target_groups::DescribeTargetGroupsOutput;
+use aws_sdk_elasticloadbalancingv2::operation::modify_target_group::ModifyTargetGroupOutput;
+use aws_sdk_elasticloadbalancingv2::operation::modify_target_group_attributes::ModifyTargetGroupAttributesOutput;
+use aws_sdk_elasticloadbalancingv2::types::{TargetGroup, TargetGroupAttribute};
+use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use greenlight_core::bake::{BakeThresholds, BakeVerdict, GroupBake};
+use greenlight_core::probe::ProbeConfig;
+use lambda_runtime::LambdaEvent;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+const TASK_EVENT: &str = include_str!("../../../events/task-bake.json");
+const DEPLOYMENT_ID: &str = "d-7Q2KJ3X1A";
+const LABEL: &str = "20240501120000-42";
+const TG_ARN: &str =
+    "arn:aws:elasticloadbalancing:us-east-1:111122223333:targetgroup/shop-tg/73e2d6bc24d8a067";
+const LB_ARN: &str =
+    "arn:aws:elasticloadbalancing:us-east-1:111122223333:loadbalancer/app/shop-alb/50dc6c495c0c9188";
+
+/// One green instance on 127.0.0.1 answering `/health` 200 and `/version` LABEL.
+async fn green_server() -> u16 {
+    let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .await
+        .expect("bind 127.0.0.1");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let body = if String::from_utf8_lossy(&head).contains("/version") {
+                    LABEL.to_string()
+                } else {
+                    "ok".to_string()
+                };
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    port
+}
+
+fn group_bake(bake_seconds: u32) -> GroupBake {
+    GroupBake {
+        application: "shop".into(),
+        deployment_group: "shop-bluegreen".into(),
+        bake_seconds,
+        alarms: vec!["shop-5xx".into()],
+        thresholds: BakeThresholds {
+            max_5xx_count: Some(0),
+            max_5xx_rate_percent: Some(1.0),
+            max_response_time_ms: Some(1_000),
+            max_unhealthy_hosts: Some(0),
+        },
+        period_seconds: 60,
+        metric_delay_seconds: 0,
+        min_look_seconds: 5,
+        max_look_seconds: 30,
+    }
+}
+
+/// Calls the test observed, in order.
+type Calls = Arc<Mutex<Vec<String>>>;
+
+struct World {
+    status: CdStatus,
+    termination_wait_started: bool,
+    alarm: StateValue,
+    target_5xx: Option<f64>,
+    metrics_throttled: bool,
+    continue_completed: bool,
+    /// What the target group shows live: (interval, timeout, healthy, unhealthy, delay).
+    live: (i32, i32, i32, i32, &'static str),
+    calls: Calls,
+}
+
+impl World {
+    fn new() -> Self {
+        Self {
+            status: CdStatus::InProgress,
+            termination_wait_started: true,
+            alarm: StateValue::Ok,
+            target_5xx: None,
+            metrics_throttled: false,
+            continue_completed: false,
+            live: (5, 2, 2, 2, "30"),
+            calls: Arc::default(),
+        }
+    }
+
+    fn deps(&self, port: u16, groups: Vec<GroupBake>) -> Deps {
+        let calls = self.calls.clone();
+        let status = self.status.clone();
+        let waiting = self.termination_wait_started;
+        let get = mock!(aws_sdk_codedeploy::Client::get_deployment).then_output(move || {
+            GetDeploymentOutput::builder()
+                .deployment_info(
+                    DeploymentInfo::builder()
+                        .deployment_id(DEPLOYMENT_ID)
+                        .application_name("shop")
+                        .deployment_group_name("shop-bluegreen")
+                        .status(status.clone())
+                        .instance_termination_wait_time_started(waiting)
+                        .build(),
+                )
+                .build()
+        });
+        let list = mock!(aws_sdk_codedeploy::Client::list_deployment_targets).then_output(|| {
+            ListDeploymentTargetsOutput::builder()
+                .target_ids("i-0green0")
+                .build()
+        });
+        let batch =
+            mock!(aws_sdk_codedeploy::Client::batch_get_deployment_targets).then_output(|| {
+                BatchGetDeploymentTargetsOutput::builder()
+                    .deployment_targets(
+                        DeploymentTarget::builder()
+                            .deployment_target_type(DeploymentTargetType::InstanceTarget)
+                            .instance_target(
+                                InstanceTarget::builder()
+                                    .deployment_id(DEPLOYMENT_ID)
+                                    .target_id("i-0green0")
+                                    .instance_label(TargetLabel::Green)
+                                    .status(TargetStatus::Succeeded)
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .build()
+            });
+        let group = mock!(aws_sdk_codedeploy::Client::get_deployment_group).then_output(|| {
+            GetDeploymentGroupOutput::builder()
+                .deployment_group_info(
+                    DeploymentGroupInfo::builder()
+                        .alarm_configuration(
+                            aws_sdk_codedeploy::types::AlarmConfiguration::builder()
+                                .enabled(true)
+                                .alarms(
+                                    aws_sdk_codedeploy::types::Alarm::builder()
+                                        .name("group-latency")
+                                        .build(),
+                                )
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build()
+        });
+        let c = calls.clone();
+        let completed = self.continue_completed;
+        let cont = mock!(aws_sdk_codedeploy::Client::continue_deployment)
+            .match_requests(|r| {
+                r.deployment_id() == Some(DEPLOYMENT_ID)
+                    && r.deployment_wait_type() == Some(&DeploymentWaitType::TerminationWait)
+            })
+            .then_compute_response(move |_| {
+                c.lock()
+                    .unwrap()
+                    .push("ContinueDeployment(TERMINATION_WAIT)".into());
+                if completed {
+                    aws_smithy_mocks::MockResponse::Error(ContinueDeploymentError::generic(
+                        ErrorMetadata::builder()
+                            .code("DeploymentAlreadyCompletedException")
+                            .message("already completed")
+                            .build(),
+                    ))
+                } else {
+                    aws_smithy_mocks::MockResponse::Output(
+                        ContinueDeploymentOutput::builder().build(),
+                    )
+                }
+            });
+        let c = calls.clone();
+        let stop = mock!(aws_sdk_codedeploy::Client::stop_deployment)
+            .match_requests(|r| r.auto_rollback_enabled() == Some(true))
+            .then_compute_output(move |_| {
+                c.lock().unwrap().push("StopDeployment(rollback)".into());
+                StopDeploymentOutput::builder()
+                    .status(StopStatus::Pending)
+                    .build()
+            });
+        let codedeploy = mock_client!(
+            aws_sdk_codedeploy,
+            RuleMode::MatchAny,
+            [&get, &list, &batch, &group, &cont, &stop]
+        );
+
+        let (interval, timeout, healthy, unhealthy, delay) = self.live;
+        let describe_tg = mock!(aws_sdk_elasticloadbalancingv2::Client::describe_target_groups)
+            .then_output(move || {
+                DescribeTargetGroupsOutput::builder()
+                    .target_groups(
+                        TargetGroup::builder()
+                            .target_group_arn(TG_ARN)
+                            .target_group_name("shop-tg")
+                            .port(8080)
+                            .load_balancer_arns(LB_ARN)
+                            .health_check_interval_seconds(interval)
+                            .health_check_timeout_seconds(timeout)
+                            .healthy_threshold_count(healthy)
+                            .unhealthy_threshold_count(unhealthy)
+                            .build(),
+                    )
+                    .build()
+            });
+        let attrs = mock!(aws_sdk_elasticloadbalancingv2::Client::describe_target_group_attributes)
+            .then_output(move || {
+                DescribeTargetGroupAttributesOutput::builder()
+                    .attributes(
+                        TargetGroupAttribute::builder()
+                            .key("deregistration_delay.timeout_seconds")
+                            .value(delay)
+                            .build(),
+                    )
+                    .build()
+            });
+        let c = calls.clone();
+        let modify = mock!(aws_sdk_elasticloadbalancingv2::Client::modify_target_group)
+            .then_compute_output(move |r| {
+                c.lock().unwrap().push(format!(
+                    "ModifyTargetGroup({:?}/{:?}/{:?}/{:?})",
+                    r.health_check_interval_seconds(),
+                    r.health_check_timeout_seconds(),
+                    r.healthy_threshold_count(),
+                    r.unhealthy_threshold_count()
+                ));
+                ModifyTargetGroupOutput::builder().build()
+            });
+        let c = calls.clone();
+        let modify_attrs =
+            mock!(aws_sdk_elasticloadbalancingv2::Client::modify_target_group_attributes)
+                .then_compute_output(move |r| {
+                    c.lock().unwrap().push(format!(
+                        "ModifyTargetGroupAttributes({:?})",
+                        r.attributes().first().and_then(|a| a.value())
+                    ));
+                    ModifyTargetGroupAttributesOutput::builder().build()
+                });
+        let elbv2 = mock_client!(
+            aws_sdk_elasticloadbalancingv2,
+            RuleMode::MatchAny,
+            [&describe_tg, &attrs, &modify, &modify_attrs]
+        );
+
+        let c = calls.clone();
+        let instances =
+            mock!(aws_sdk_ec2::Client::describe_instances).then_compute_output(move |_| {
+                c.lock().unwrap().push("DescribeInstances".into());
+                DescribeInstancesOutput::builder()
+                    .reservations(
+                        Reservation::builder()
+                            .instances(
+                                Instance::builder()
+                                    .instance_id("i-0green0")
+                                    .private_ip_address("127.0.0.1")
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .build()
+            });
+        let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&instances]);
+
+        let cloudwatch = mock_client!(
+            aws_sdk_cloudwatch,
+            RuleMode::MatchAny,
+            &self.cloudwatch_rules()
+        );
+        let probe = ProbeConfig {
+            path: "/health".into(),
+            version_path: Some("/version".into()),
+            port: Some(port),
+            expected_status: 200,
+            required_successes: 2,
+            probe_timeout_ms: 300,
+            interval_ms: 20,
+            deadline_ms: 2_000,
+        };
+        let config = Config::new(probe)
+            .expect("valid probe config")
+            .with_bake(groups);
+        Deps::from_clients(codedeploy, ec2, elbv2, config).with_cloudwatch(cloudwatch)
+    }
+
+    fn cloudwatch_rules(&self) -> Vec<Rule> {
+        let alarm = self.alarm.clone();
+        let alarms = mock!(aws_sdk_cloudwatch::Client::describe_alarms)
+            .match_requests(|r| r.alarm_names() == ["shop-5xx", "group-latency"])
+            .then_output(move || {
+                DescribeAlarmsOutput::builder()
+                    .metric_alarms(
+                        MetricAlarm::builder()
+                            .alarm_name("shop-5xx")
+                            .state_value(alarm.clone())
+                            .state_reason("Threshold Crossed: 1 datapoint [12.0] > 0.0")
+                            .build(),
+                    )
+                    .metric_alarms(
+                        MetricAlarm::builder()
+                            .alarm_name("group-latency")
+                            .state_value(StateValue::Ok)
+                            .build(),
+                    )
+                    .build()
+            });
+        let target_5xx = self.target_5xx;
+        let metrics = if self.metrics_throttled {
+            mock!(aws_sdk_cloudwatch::Client::get_metric_data).then_error(|| {
+                GetMetricDataError::generic(
+                    aws_sdk_cloudwatch::error::ErrorMetadata::builder()
+                        .code("Throttling")
+                        .message("Rate exceeded")
+                        .build(),
+                )
+            })
+        } else {
+            mock!(aws_sdk_cloudwatch::Client::get_metric_data).then_compute_output(move |r| {
+                // one datapoint in the minute the window ends in
+                let at = r.end_time().and_then(|t| t.to_millis().ok()).unwrap_or(0) - 60_000;
+                let mut out = GetMetricDataOutput::builder().metric_data_results(
+                    MetricDataResult::builder()
+                        .id("requests_0")
+                        .timestamps(DateTime::from_millis(at))
+                        .values(100.0)
+                        .build(),
+                );
+                if let Some(errors) = target_5xx {
+                    out = out.metric_data_results(
+                        MetricDataResult::builder()
+                            .id("target5xx_0")
+                            .timestamps(DateTime::from_millis(at))
+                            .values(errors)
+                            .build(),
+                    );
+                }
+                out.build()
+            })
+        };
+        vec![alarms, metrics]
+    }
+
+    fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+fn task(previous: Option<BakeReport>) -> Request {
+    let mut value: serde_json::Value = serde_json::from_str(TASK_EVENT).expect("fixture is JSON");
+    if let Some(p) = previous {
+        value["pipeline"]["bake"] = serde_json::to_value(p).expect("serializes");
+    }
+    serde_json::from_value(value).expect("a bake task")
+}
+
+async fn run(deps: &Deps, previous: Option<BakeReport>) -> Result<BakeReport, Error> {
+    let event = LambdaEvent::new(task(previous), Context::default());
+    match handler(event, deps).await? {
+        Response::Bake(r) => Ok(r),
+        other => panic!("expected a bake report, got {other:?}"),
+    }
+}
+
+fn watching_since(started_at_ms: i64) -> BakeReport {
+    BakeReport {
+        deployment_id: DEPLOYMENT_ID.into(),
+        verdict: BakeVerdict::Watching,
+        started_at_ms: Some(started_at_ms),
+        looked_at_ms: started_at_ms,
+        looks: 1,
+        bake_seconds: Some(60),
+        wait_seconds: 5,
+        evidence: Vec::new(),
+        summary: String::new(),
+        saved_seconds: None,
+        tuned: vec![TargetGroupSnapshot {
+            target_group_arn: TG_ARN.into(),
+            health_check: greenlight_core::model::HealthCheckSettings {
+                interval_seconds: 5,
+                timeout_seconds: 2,
+                healthy_threshold: 2,
+                unhealthy_threshold: 2,
+            },
+            deregistration_delay_seconds: 30,
+        }],
+    }
+}
+
+#[test]
+fn the_fixture_parses_as_a_bake_task() {
+    match task(None) {
+        Request::Task(t) => {
+            assert_eq!(t.action, Action::Bake);
+            assert!(t.pipeline.bake.is_none());
+            assert_eq!(
+                t.pipeline.deployment.map(|d| d.deployment_id).as_deref(),
+                Some(DEPLOYMENT_ID)
+            );
+        }
+        other => panic!("not a task: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_group_without_a_bake_is_not_configured_and_nothing_is_called() {
+    let w = World::new();
+    let deps = w.deps(1, vec![]);
+    let r = run(&deps, None).await.expect("answered");
+    assert_eq!(r.verdict, BakeVerdict::NotConfigured);
+    assert!(r
+        .summary
+        .contains("no bake is configured for shop/shop-bluegreen"));
+    assert!(w.calls().is_empty(), "{:?}", w.calls());
+    let other = GroupBake {
+        deployment_group: "other".into(),
+        ..group_bake(60)
+    };
+    let deps = w.deps(1, vec![other]);
+    assert_eq!(
+        run(&deps, None).await.expect("answered").verdict,
+        BakeVerdict::NotConfigured
+    );
+}
+
+#[tokio::test]
+async fn the_first_clean_look_puts_the_snapshot_back_records_the_profile_and_keeps_watching() {
+    let port = green_server().await;
+    let w = World::new();
+    let deps = w.deps(port, vec![group_bake(60)]);
+    let before = greenlight_aws::now_ms();
+    let r = run(&deps, None).await.expect("answered");
+    assert_eq!(r.verdict, BakeVerdict::Watching, "{r:?}");
+    assert!(r.started_at_ms.is_some_and(|s| s >= before));
+    assert_eq!(r.looks, 1);
+    assert!((5..=30).contains(&r.wait_seconds), "{r:?}");
+    assert_eq!(r.tuned, watching_since(0).tuned);
+    let calls = w.calls();
+    // the seed's settings from $.tuning go back on the target group
+    assert!(
+        calls.contains(&"ModifyTargetGroup(Some(30)/Some(5)/Some(10)/Some(2))".to_string()),
+        "{calls:?}"
+    );
+    assert!(
+        calls.contains(&"ModifyTargetGroupAttributes(Some(\"300\"))".to_string()),
+        "{calls:?}"
+    );
+    assert!(
+        calls.contains(&"DescribeInstances".to_string()),
+        "probed: {calls:?}"
+    );
+    assert!(!calls
+        .iter()
+        .any(|c| c.starts_with("ContinueDeployment") || c.starts_with("StopDeployment")));
+}
+
+#[tokio::test]
+async fn a_later_look_does_not_restore_again() {
+    let port = green_server().await;
+    let mut w = World::new();
+    w.live = (30, 5, 10, 2, "300");
+    let deps = w.deps(port, vec![group_bake(60)]);
+    let previous = watching_since(greenlight_aws::now_ms() - 10_000);
+    let r = run(&deps, Some(previous.clone())).await.expect("answered");
+    assert_eq!(r.verdict, BakeVerdict::Watching);
+    assert_eq!(r.started_at_ms, previous.started_at_ms);
+    assert_eq!(r.looks, 2);
+    assert_eq!(r.tuned, previous.tuned);
+    assert!(
+        !w.calls().iter().any(|c| c.starts_with("Modify")),
+        "{:?}",
+        w.calls()
+    );
+}
+
+#[tokio::test]
+async fn a_clean_bake_past_its_time_continues_the_termination_wait() {
+    let port = green_server().await;
+    let mut w = World::new();
+    w.live = (30, 5, 10, 2, "300");
+    let deps = w.deps(port, vec![group_bake(60)]);
+    let previous = watching_since(greenlight_aws::now_ms() - 70_000);
+    let r = run(&deps, Some(previous)).await.expect("answered");
+    assert_eq!(r.verdict, BakeVerdict::Passed, "{r:?}");
+    // the fixture's group waits 300 s before terminating blue; the bake took ~70 s
+    assert!(
+        r.saved_seconds.is_some_and(|s| (225..=230).contains(&s)),
+        "{r:?}"
+    );
+    assert!(r.summary.contains("blue released now"), "{}", r.summary);
+    assert!(w
+        .calls()
+        .contains(&"ContinueDeployment(TERMINATION_WAIT)".to_string()));
+    assert!(!w.calls().iter().any(|c| c.starts_with("StopDeployment")));
+}
+
+#[tokio::test]
+async fn a_deployment_that_completed_meanwhile_ends_the_bake() {
+    let port = green_server().await;
+    let mut w = World::new();
+    w.continue_completed = true;
+    let deps = w.deps(port, vec![group_bake(60)]);
+    let r = run(
+        &deps,
+        Some(watching_since(greenlight_aws::now_ms() - 70_000)),
+    )
+    .await
+    .expect("answered");
+    assert_eq!(r.verdict, BakeVerdict::Ended, "{r:?}");
+}
+
+#[tokio::test]
+async fn an_alarm_fails_the_bake_reapplies_the_profile_and_stops_with_rollback_without_probing() {
+    let mut w = World::new();
+    w.alarm = StateValue::Alarm;
+    w.live = (30, 5, 10, 2, "300");
+    let deps = w.deps(1, vec![group_bake(600)]);
+    let r = run(
+        &deps,
+        Some(watching_since(greenlight_aws::now_ms() - 10_000)),
+    )
+    .await
+    .expect("answered");
+    assert_eq!(r.verdict, BakeVerdict::Failed, "{r:?}");
+    assert!(
+        r.summary
+            .starts_with("alarm shop-5xx is in ALARM (Threshold Crossed"),
+        "{}",
+        r.summary
+    );
+    let calls = w.calls();
+    let reapplied = calls
+        .iter()
+        .position(|c| c == "ModifyTargetGroup(Some(5)/Some(2)/Some(2)/Some(2))");
+    let stopped = calls.iter().position(|c| c == "StopDeployment(rollback)");
+    assert!(
+        matches!((reapplied, stopped), (Some(a), Some(b)) if a < b),
+        "the fast profile goes back before the stop: {calls:?}"
+    );
+    assert!(
+        !calls.contains(&"DescribeInstances".to_string()),
+        "{calls:?}"
+    );
+}
+
+#[tokio::test]
+async fn target_5xx_in_the_bake_fails_it_with_the_metric_evidence() {
+    let mut w = World::new();
+    w.target_5xx = Some(12.0);
+    let deps = w.deps(1, vec![group_bake(600)]);
+    let r = run(
+        &deps,
+        Some(watching_since(greenlight_aws::now_ms() - 10_000)),
+    )
+    .await
+    .expect("answered");
+    assert_eq!(r.verdict, BakeVerdict::Failed, "{r:?}");
+    assert!(
+        r.summary.contains("target 5xx answers 12 > limit 0"),
+        "{}",
+        r.summary
+    );
+    assert!(
+        r.summary.contains("target 5xx rate (%) 12 > limit 1"),
+        "{}",
+        r.summary
+    );
+    assert_eq!(r.evidence.len(), 2);
+    assert!(w.calls().contains(&"StopDeployment(rollback)".to_string()));
+}
+
+#[tokio::test]
+async fn before_the_termination_wait_begins_it_waits_without_touching_anything() {
+    let mut w = World::new();
+    w.termination_wait_started = false;
+    let deps = w.deps(1, vec![group_bake(60)]);
+    let r = run(&deps, None).await.expect("answered");
+    assert_eq!(r.verdict, BakeVerdict::Watching);
+    assert_eq!(r.started_at_ms, None);
+    assert_eq!(r.wait_seconds, 5);
+    assert!(w.calls().is_empty(), "{:?}", w.calls());
+}
+
+#[tokio::test]
+async fn an_ended_deployment_ends_the_bake() {
+    let mut w = World::new();
+    w.status = CdStatus::Succeeded;
+    let deps = w.deps(1, vec![group_bake(60)]);
+    let r = run(&deps, None).await.expect("answered");
+    assert_eq!(r.verdict, BakeVerdict::Ended);
+    assert!(w.calls().is_empty());
+}
+
+#[tokio::test]
+async fn throttled_metrics_are_transient_and_act_on_nothing() {
+    let mut w = World::new();
+    w.metrics_throttled = true;
+    let deps = w.deps(1, vec![group_bake(60)]);
+    let err = run(
+        &deps,
+        Some(watching_since(greenlight_aws::now_ms() - 10_000)),
+    )
+    .await
+    .expect_err("throttled");
+    assert_eq!(err.error_type(), greenlight_core::errors::AWS_TRANSIENT);
+    assert!(!w
+        .calls()
+        .iter()
+        .any(|c| c.starts_with("Stop") || c.starts_with("Continue")));
+}
+
+#[tokio::test]
+async fn a_baking_group_without_a_cloudwatch_client_is_invalid_input() {
+    let w = World::new();
+    let deps = w.deps(1, vec![group_bake(60)]);
+    let deps = Deps {
+        cloudwatch: None,
+        ..deps
+    };
+    let err = run(&deps, None).await.expect_err("no client");
+    assert_eq!(err.error_type(), greenlight_core::errors::INVALID_INPUT);
+}

@@ -243,8 +243,10 @@ async fn demo(args: &Args) -> Result<bool, String> {
             println!("\ntimeline (AWS seconds; time scale {}):", args.time_scale);
             print!("{}", timeline_table(&f.timeline, origin, cloud.scale));
             if let Some(bake) = f.output.as_ref().and_then(|o| o.get("bake")) {
+                // The validator's summary counts real seconds (on AWS they
+                // are AWS seconds); say so, the next line gives AWS seconds.
                 println!(
-                    "\nbake: {} {}",
+                    "\nbake (the validator's words, in real seconds on the local cloud): {} {}",
                     bake["verdict"].as_str().unwrap_or("?"),
                     bake["summary"].as_str().unwrap_or("")
                 );

@@ -4,12 +4,14 @@
 //! and the Auto Scaling groups), and UpdateDeploymentGroup of its Auto
 //! Scaling groups.
 //!
-//! One call site builds the GetDeploymentGroup request ([`lookup`]); its
-//! answers are read three ways: the trigger's gate ([`read_group_facts`]:
-//! unknown application told apart from unknown group), the facts reader
-//! ([`read_deployment_group`]: deployment-watcher `create`, and
-//! [`crate::load_balancer::target_group_arns`]), and the failure runbook's
-//! [`group_auto_scaling_groups`].
+//! One call site builds the GetDeploymentGroup request and tells its
+//! service errors apart ([`answer`]); its answers are read by the trigger's
+//! gate ([`read_group_facts`]: unknown application told apart from unknown
+//! group) and, through [`read_info`] (either one is `NotFound`), by the facts
+//! reader ([`read_deployment_group`]: deployment-watcher `create`, and
+//! [`crate::load_balancer::target_group_arns`]), the failure runbook's
+//! [`group_auto_scaling_groups`], `greenlight plan` ([`read_group_setup`])
+//! and the bake's [`read_group_alarm_names`].
 
 use aws_sdk_codedeploy::operation::get_deployment_group::GetDeploymentGroupError;
 use aws_sdk_codedeploy::types::DeploymentGroupInfo;
@@ -72,13 +74,20 @@ impl GroupReadError {
     }
 }
 
+/// What GetDeploymentGroup answered, before any reading of the group.
+enum Answer {
+    Info(Box<DeploymentGroupInfo>),
+    NoApplication { detail: String },
+    NoGroup { detail: String },
+}
+
 /// GetDeploymentGroup `application`/`group`: the one place the request is
 /// built and its service errors are told apart.
-async fn lookup(
+async fn answer(
     client: &aws_sdk_codedeploy::Client,
     application: &str,
     group: &str,
-) -> Result<GroupLookup, AwsError> {
+) -> Result<Answer, AwsError> {
     let answer = client
         .get_deployment_group()
         .application_name(application)
@@ -99,30 +108,56 @@ async fn lookup(
                     GetDeploymentGroupError::ApplicationDoesNotExistException(_)
                     | GetDeploymentGroupError::InvalidApplicationNameException(_)
                     | GetDeploymentGroupError::ApplicationNameRequiredException(_),
-                ) => Ok(GroupLookup::NoApplication { detail }),
+                ) => Ok(Answer::NoApplication { detail }),
                 Some(
                     GetDeploymentGroupError::DeploymentGroupDoesNotExistException(_)
                     | GetDeploymentGroupError::InvalidDeploymentGroupNameException(_)
                     | GetDeploymentGroupError::DeploymentGroupNameRequiredException(_),
-                ) => Ok(GroupLookup::NoGroup { detail }),
+                ) => Ok(Answer::NoGroup { detail }),
                 _ => Err(error),
             };
         }
     };
-    Ok(match out.deployment_group_info() {
-        Some(info) => GroupLookup::Found(group_facts(info)),
-        None => GroupLookup::NoGroup {
+    Ok(match out.deployment_group_info {
+        Some(info) => Answer::Info(Box::new(info)),
+        None => Answer::NoGroup {
             detail: "GetDeploymentGroup returned no deploymentGroupInfo".into(),
         },
     })
 }
 
-/// GetDeploymentGroup for `target`, as the trigger's gate reads it.
+/// [`answer`] for every other reader: a missing application or group is
+/// [`GroupReadError::NotFound`].
+async fn read_info(
+    client: &aws_sdk_codedeploy::Client,
+    application: &str,
+    group: &str,
+) -> Result<Box<DeploymentGroupInfo>, GroupReadError> {
+    match answer(client, application, group).await? {
+        Answer::Info(info) => Ok(info),
+        Answer::NoApplication { detail } | Answer::NoGroup { detail } => {
+            Err(GroupReadError::NotFound {
+                application: application.to_string(),
+                group: group.to_string(),
+                detail,
+            })
+        }
+    }
+}
+
+/// GetDeploymentGroup for `target`, as the trigger's gate reads it (unknown
+/// application told apart from unknown group).
 pub async fn read_group_facts(
     client: &aws_sdk_codedeploy::Client,
     target: &Target,
 ) -> Result<GroupLookup, AwsError> {
-    lookup(client, &target.application, &target.deployment_group).await
+    Ok(
+        match answer(client, &target.application, &target.deployment_group).await? {
+            Answer::Info(info) => GroupLookup::Found(group_facts(&info)),
+            Answer::NoApplication { detail } => GroupLookup::NoApplication { detail },
+            Answer::NoGroup { detail } => GroupLookup::NoGroup { detail },
+        },
+    )
 }
 
 /// GetDeploymentGroup `application`/`group` as [`GroupFacts`]; a missing
@@ -132,16 +167,8 @@ pub async fn read_deployment_group(
     application: &str,
     group: &str,
 ) -> Result<GroupFacts, GroupReadError> {
-    match lookup(client, application, group).await? {
-        GroupLookup::Found(facts) => Ok(facts),
-        GroupLookup::NoApplication { detail } | GroupLookup::NoGroup { detail } => {
-            Err(GroupReadError::NotFound {
-                application: application.to_string(),
-                group: group.to_string(),
-                detail,
-            })
-        }
-    }
+    let info = read_info(client, application, group).await?;
+    Ok(group_facts(&info))
 }
 
 /// GetDeploymentGroup `autoScalingGroups` (names).
@@ -187,35 +214,8 @@ pub async fn read_group_setup(
     application: &str,
     group: &str,
 ) -> Result<(GroupFacts, GroupSetup), GroupReadError> {
-    let out = client
-        .get_deployment_group()
-        .application_name(application)
-        .deployment_group_name(group)
-        .send()
-        .await
-        .map_err(|err| {
-            let missing = err.as_service_error().is_some_and(|e| {
-                e.is_application_does_not_exist_exception()
-                    || e.is_deployment_group_does_not_exist_exception()
-                    || e.is_invalid_application_name_exception()
-                    || e.is_invalid_deployment_group_name_exception()
-            });
-            let aws =
-                AwsError::from_sdk("GetDeploymentGroup", format!("{application}/{group}"), &err);
-            if missing {
-                GroupReadError::not_found(application, group, aws)
-            } else {
-                GroupReadError::Aws(aws)
-            }
-        })?;
-    let info = out
-        .deployment_group_info()
-        .ok_or_else(|| GroupReadError::NotFound {
-            application: application.to_string(),
-            group: group.to_string(),
-            detail: "GetDeploymentGroup returned no deploymentGroupInfo".into(),
-        })?;
-    Ok((group_facts(info), group_setup(info)))
+    let info = read_info(client, application, group).await?;
+    Ok((group_facts(&info), group_setup(&info)))
 }
 
 /// Maps GetDeploymentGroup's `deploymentGroupInfo` to what `plan` checks
@@ -309,33 +309,8 @@ pub async fn read_group_alarm_names(
     application: &str,
     group: &str,
 ) -> Result<Vec<String>, GroupReadError> {
-    let resource = format!("{application}/{group}");
-    let out = client
-        .get_deployment_group()
-        .application_name(application)
-        .deployment_group_name(group)
-        .send()
-        .await
-        .map_err(|err| {
-            let not_found = err.as_service_error().is_some_and(|e| {
-                e.is_deployment_group_does_not_exist_exception()
-                    || e.is_application_does_not_exist_exception()
-            });
-            let aws = AwsError::from_sdk("GetDeploymentGroup", &resource, &err);
-            if not_found {
-                GroupReadError::NotFound {
-                    application: application.to_string(),
-                    group: group.to_string(),
-                    detail: aws.message,
-                }
-            } else {
-                GroupReadError::Aws(aws)
-            }
-        })?;
-    Ok(out
-        .deployment_group_info()
-        .map(group_alarm_names)
-        .unwrap_or_default())
+    let info = read_info(client, application, group).await?;
+    Ok(group_alarm_names(&info))
 }
 
 #[cfg(test)]

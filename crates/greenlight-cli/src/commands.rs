@@ -15,6 +15,7 @@ use greenlight_core::runbook::{marker_key, ReportMarker};
 use greenlight_core::trigger::{
     execution_arn, execution_name, revision_identity, ExecutionStatus, UploadedObject,
 };
+use greenlight_core::watch::RecentDeployment;
 use greenlight_core::watch::{
     blue_termination_wait_seconds, execution_of_description, own_deployment, Predictions,
 };
@@ -190,27 +191,16 @@ async fn locate(
             let active = active_deployment(&ctx.clients.codedeploy, app, group).await?;
             let id = match active {
                 Some(id) => id,
-                None => {
-                    let now = now_ms();
-                    let mut recent = recent_deployments(
-                        &ctx.clients.codedeploy,
-                        app,
-                        group,
-                        now - 30 * 86_400_000,
-                        now,
-                    )
-                    .await?;
-                    recent.sort_by_key(|d| std::cmp::Reverse(d.created_at_ms));
-                    recent
-                        .into_iter()
-                        .next()
-                        .map(|d| d.deployment_id)
-                        .ok_or_else(|| {
-                            CliError::NotFound(format!(
-                                "deployment group {app}/{group} has no deployment in the last 30 days"
-                            ))
-                        })?
-                }
+                None => newest_first(ctx, app, group, 30, now_ms())
+                    .await?
+                    .into_iter()
+                    .next()
+                    .map(|d| d.deployment_id)
+                    .ok_or_else(|| {
+                        CliError::NotFound(format!(
+                            "deployment group {app}/{group} has no deployment in the last 30 days"
+                        ))
+                    })?,
             };
             Ok(Located {
                 execution_arn: None,
@@ -622,14 +612,14 @@ async fn dispatch(ctx: &mut Ctx<'_>, command: &Command) -> Result<u8, CliError> 
     }
 }
 
-async fn history(
-    ctx: &mut Ctx<'_>,
+/// The group's deployments of the last `days` days before `now`, newest first.
+async fn newest_first(
+    ctx: &Ctx<'_>,
     app: &str,
     group: &str,
-    limit: usize,
     days: u32,
-) -> Result<u8, CliError> {
-    let now = now_ms();
+    now: i64,
+) -> Result<Vec<RecentDeployment>, CliError> {
     let mut recent = recent_deployments(
         &ctx.clients.codedeploy,
         app,
@@ -639,6 +629,17 @@ async fn history(
     )
     .await?;
     recent.sort_by_key(|d| std::cmp::Reverse(d.created_at_ms));
+    Ok(recent)
+}
+
+async fn history(
+    ctx: &mut Ctx<'_>,
+    app: &str,
+    group: &str,
+    limit: usize,
+    days: u32,
+) -> Result<u8, CliError> {
+    let recent = newest_first(ctx, app, group, days, now_ms()).await?;
     let mut reports = Vec::new();
     for d in recent.into_iter().take(limit) {
         let mut located = Located {
@@ -791,15 +792,7 @@ async fn rollback(
     let sm = state_machine(ctx.global)?.to_string();
     let bucket = bucket(ctx.global)?.to_string();
     let now = now_ms();
-    let mut recent = recent_deployments(
-        &ctx.clients.codedeploy,
-        app,
-        group,
-        now - i64::from(days) * 86_400_000,
-        now,
-    )
-    .await?;
-    recent.sort_by_key(|d| std::cmp::Reverse(d.created_at_ms));
+    let recent = newest_first(ctx, app, group, days, now).await?;
     let mut past = Vec::new();
     for d in &recent {
         let v = read_deployment_summary(&ctx.clients.codedeploy, &d.deployment_id).await?;
@@ -910,16 +903,7 @@ async fn plan(
             },
         });
     }
-    let now = now_ms();
-    let mut recent = recent_deployments(
-        &ctx.clients.codedeploy,
-        app,
-        group,
-        now - 30 * 86_400_000,
-        now,
-    )
-    .await?;
-    recent.sort_by_key(|d| std::cmp::Reverse(d.created_at_ms));
+    let recent = newest_first(ctx, app, group, 30, now_ms()).await?;
     let newest = match recent.first() {
         Some(d) => Some(read_deployment(&ctx.clients.codedeploy, &d.deployment_id).await?),
         None => None,

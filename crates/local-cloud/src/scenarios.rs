@@ -388,30 +388,18 @@ where
     await_group_idle(cloud, settle).await?;
     followed.deployment = follow::deployment_of(cloud, &name).await;
     let load = Some(load.stop().await);
-    let mut asg_names = vec![cloud.resources.names.blue_asg.clone()];
-    if let Some(d) = &followed.deployment {
-        asg_names.push(format!(
-            "CodeDeploy_{}_{}",
-            d.deployment_group, d.deployment_id
-        ));
-    }
     let mut notifications = notifications;
     notifications.extend(self::notifications(cloud).await?);
-    let upload = account_for_upload(cloud, &key, &notifications).await?;
-    let report = DeploymentReport {
+    let report = read_back(
+        cloud,
         key,
-        label: label.to_string(),
-        served_versions: served_versions(cloud, 10).await,
-        existing_asgs: existing_asgs(cloud, &asg_names).await?,
-        group_asgs: group_asgs(cloud).await?,
-        settings_before,
-        settings_after: target_group_settings(cloud).await?,
-        notifications,
-        registered: registered_targets(cloud).await?,
-        load,
+        label,
         followed,
-        upload,
-    };
+        settings_before,
+        load,
+        notifications,
+    )
+    .await?;
     Ok((report, intervened))
 }
 
@@ -585,6 +573,36 @@ async fn finish_report(
     settings_before: TargetGroupSettings,
     load: Option<LoadReport>,
 ) -> Result<DeploymentReport, ScenarioError> {
+    let expect_notification = followed.status != "SUCCEEDED";
+    let notifications = if expect_notification {
+        await_notifications(cloud, 1, Duration::from_secs(20)).await?
+    } else {
+        notifications(cloud).await?
+    };
+    read_back(
+        cloud,
+        key,
+        label,
+        followed,
+        settings_before,
+        load,
+        notifications,
+    )
+    .await
+}
+
+/// Reads back the end state of a run whose `notifications` were collected:
+/// served versions, the blue and green Auto Scaling groups, the target group's
+/// settings and targets, and what became of the upload.
+async fn read_back(
+    cloud: &LocalCloud,
+    key: String,
+    label: &str,
+    followed: Followed,
+    settings_before: TargetGroupSettings,
+    load: Option<LoadReport>,
+    notifications: Vec<Notification>,
+) -> Result<DeploymentReport, ScenarioError> {
     let mut asg_names = vec![cloud.resources.names.blue_asg.clone()];
     if let Some(d) = &followed.deployment {
         asg_names.push(format!(
@@ -592,12 +610,6 @@ async fn finish_report(
             d.deployment_group, d.deployment_id
         ));
     }
-    let expect_notification = followed.status != "SUCCEEDED";
-    let notifications = if expect_notification {
-        await_notifications(cloud, 1, Duration::from_secs(20)).await?
-    } else {
-        notifications(cloud).await?
-    };
     let upload = account_for_upload(cloud, &key, &notifications).await?;
     Ok(DeploymentReport {
         key,

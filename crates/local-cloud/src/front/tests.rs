@@ -286,11 +286,7 @@ async fn cloud(name: &str) -> Cloud {
     let moto_sdk = sdk_config(&moto.endpoint()).await;
     let scale = TimeScale::new(0.01);
     let faults = Arc::new(crate::faults::Faults::default());
-    let fleet = Fleet::new(
-        crate::moto::free_loopback_port().unwrap(),
-        scale,
-        work.join("fleet"),
-    );
+    let fleet = Fleet::on_reserved_port(scale, work.join("fleet")).unwrap();
     let lb = LoadBalancer::new(
         fleet.clone(),
         scale,

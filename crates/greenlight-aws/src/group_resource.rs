@@ -234,7 +234,7 @@ fn settings(spec: &GroupSpec) -> Settings {
 
 /// Carries out one [`Action`]. `target_group_arns` maps names to ARNs (from
 /// [`observe`]).
-pub async fn apply(
+pub async fn apply_action(
     codedeploy: &CodeDeployClient,
     elbv2: &Elbv2Client,
     owner: &Owner,

@@ -280,7 +280,7 @@ async fn create_sends_the_whole_blue_green_shape_with_owner_tags() {
             application: "shop".into(),
         },
     ] {
-        apply(&cd, &elb, &owner(), &arns, &action)
+        apply_action(&cd, &elb, &owner(), &arns, &action)
             .await
             .expect("applied");
     }
@@ -304,7 +304,7 @@ async fn update_leaves_the_asgs_out_unless_told() {
         spec,
         auto_scaling_groups: None,
     };
-    apply(&cd, &elb, &owner(), &BTreeMap::new(), &action)
+    apply_action(&cd, &elb, &owner(), &BTreeMap::new(), &action)
         .await
         .expect("applied");
     assert_eq!(keep.num_calls(), 1);
@@ -320,7 +320,7 @@ async fn delete_errors_are_typed() {
         application: "shop".into(),
         group: "shop-bluegreen".into(),
     };
-    let e = apply(&cd, &elb, &owner(), &BTreeMap::new(), &action)
+    let e = apply_action(&cd, &elb, &owner(), &BTreeMap::new(), &action)
         .await
         .expect_err("denied");
     assert_eq!(e.operation, "DeleteDeploymentGroup");
@@ -330,7 +330,7 @@ async fn delete_errors_are_typed() {
     let ok = mock!(CodeDeployClient::delete_deployment_group)
         .then_output(|| DeleteDeploymentGroupOutput::builder().build());
     let cd = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, [&ok]);
-    apply(&cd, &elb, &owner(), &BTreeMap::new(), &action)
+    apply_action(&cd, &elb, &owner(), &BTreeMap::new(), &action)
         .await
         .expect("deleted");
 }

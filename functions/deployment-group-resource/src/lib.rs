@@ -25,7 +25,7 @@ use aws_sdk_codedeploy::Client as CodeDeployClient;
 use aws_sdk_elasticloadbalancingv2::Client as Elbv2Client;
 use greenlight_aws::config::ConfigError;
 use greenlight_aws::group_resource::{
-    apply, observe, response_client, send_response, ResponseClient, ResponseError,
+    apply_action, observe, response_client, send_response, ResponseClient, ResponseError,
 };
 use greenlight_aws::AwsError;
 use greenlight_core::errors;
@@ -301,7 +301,7 @@ async fn carry_out(request: &Request, deps: &Deps) -> Result<Plan, RequestError>
     let (plan, arns) = plan;
     for action in &plan.actions {
         tracing::info!(action = ?action, "applying");
-        apply(&deps.codedeploy, &deps.elbv2, &owner, &arns, action).await?;
+        apply_action(&deps.codedeploy, &deps.elbv2, &owner, &arns, action).await?;
     }
     Ok(plan)
 }

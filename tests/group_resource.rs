@@ -59,7 +59,11 @@ async fn response_url() -> (String, tokio::task::JoinHandle<CustomResourceRespon
     (url, task)
 }
 
-async fn send(deps: &Deps, fixture: &str, edit: impl FnOnce(&mut Request)) -> CustomResourceResponse {
+async fn send(
+    deps: &Deps,
+    fixture: &str,
+    edit: impl FnOnce(&mut Request),
+) -> CustomResourceResponse {
     let (url, answer) = response_url().await;
     let mut request: Request = serde_json::from_str(fixture).expect("fixture");
     request.response_url = url;
@@ -125,7 +129,12 @@ async fn group_resource_creates_updates_and_deletes_on_the_local_cloud() {
 
     // Create: application, blue/green group, target-group tag.
     let created = send(&deps, CREATE, props).await;
-    assert_eq!(created.status, ResponseStatus::Success, "{:?}", created.reason);
+    assert_eq!(
+        created.status,
+        ResponseStatus::Success,
+        "{:?}",
+        created.reason
+    );
     assert_eq!(created.physical_resource_id, "shop/shop-bluegreen");
     let info = cd
         .get_deployment_group()
@@ -139,19 +148,31 @@ async fn group_resource_creates_updates_and_deletes_on_the_local_cloud() {
     let facts = greenlight_aws::deployment_group::group_facts(&info);
     let setup = greenlight_aws::deployment_group::group_setup(&info);
     assert_eq!(facts.deployment_type.as_deref(), Some("BLUE_GREEN"));
-    assert_eq!(facts.deployment_option.as_deref(), Some("WITH_TRAFFIC_CONTROL"));
-    assert_eq!(facts.ready_action_on_timeout.as_deref(), Some("STOP_DEPLOYMENT"));
+    assert_eq!(
+        facts.deployment_option.as_deref(),
+        Some("WITH_TRAFFIC_CONTROL")
+    );
+    assert_eq!(
+        facts.ready_action_on_timeout.as_deref(),
+        Some("STOP_DEPLOYMENT")
+    );
     assert_eq!(facts.ready_wait_minutes, Some(30));
     assert_eq!(facts.termination_wait_minutes, Some(5));
     assert_eq!(facts.target_groups, vec!["shop-tg"]);
     assert_eq!(facts.auto_scaling_groups, vec![blue_asg.clone()]);
-    assert_eq!(setup.green_fleet_action.as_deref(), Some("COPY_AUTO_SCALING_GROUP"));
+    assert_eq!(
+        setup.green_fleet_action.as_deref(),
+        Some("COPY_AUTO_SCALING_GROUP")
+    );
     assert!(setup.auto_rollback_enabled);
     assert_eq!(
         setup.auto_rollback_events,
         vec!["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_REQUEST"]
     );
-    assert_eq!(application_tag(&elb, &tg_arn).await.as_deref(), Some("shop"));
+    assert_eq!(
+        application_tag(&elb, &tg_arn).await.as_deref(),
+        Some("shop")
+    );
 
     // A copy-ASG deployment leaves the group on CodeDeploy's copy.
     let copy = "CodeDeploy_shop-bluegreen_d-ABCDEFGHI";
@@ -171,11 +192,17 @@ async fn group_resource_creates_updates_and_deletes_on_the_local_cloud() {
         }
     })
     .await;
-    assert_eq!(updated.status, ResponseStatus::Success, "{:?}", updated.reason);
+    assert_eq!(
+        updated.status,
+        ResponseStatus::Success,
+        "{:?}",
+        updated.reason
+    );
     assert_eq!(updated.data["AutoScalingGroupName"], copy);
-    let facts = greenlight_aws::deployment_group::read_deployment_group(&cd, "shop", "shop-bluegreen")
-        .await
-        .expect("group");
+    let facts =
+        greenlight_aws::deployment_group::read_deployment_group(&cd, "shop", "shop-bluegreen")
+            .await
+            .expect("group");
     assert_eq!(facts.auto_scaling_groups, vec![copy]);
     assert_eq!(facts.ready_wait_minutes, Some(45));
     assert_eq!(facts.termination_wait_minutes, Some(10));
@@ -190,10 +217,19 @@ async fn group_resource_creates_updates_and_deletes_on_the_local_cloud() {
         r.resource_properties["TargetGroupName"] = json!(demo.target_group);
     })
     .await;
-    assert_eq!(foreign.status, ResponseStatus::Success, "{:?}", foreign.reason);
-    greenlight_aws::deployment_group::read_deployment_group(&cd, &demo.application, &demo.deployment_group)
-        .await
-        .expect("the demo's group is still there");
+    assert_eq!(
+        foreign.status,
+        ResponseStatus::Success,
+        "{:?}",
+        foreign.reason
+    );
+    greenlight_aws::deployment_group::read_deployment_group(
+        &cd,
+        &demo.application,
+        &demo.deployment_group,
+    )
+    .await
+    .expect("the demo's group is still there");
     assert_eq!(
         application_tag(&elb, &cloud.resources.target_group_arn).await,
         demo_tag
@@ -201,7 +237,12 @@ async fn group_resource_creates_updates_and_deletes_on_the_local_cloud() {
 
     // Delete: group, tag and application go; a second Delete is a no-op.
     let deleted = send(&deps, DELETE, props).await;
-    assert_eq!(deleted.status, ResponseStatus::Success, "{:?}", deleted.reason);
+    assert_eq!(
+        deleted.status,
+        ResponseStatus::Success,
+        "{:?}",
+        deleted.reason
+    );
     let gone = cd.get_application().application_name("shop").send().await;
     assert!(gone.is_err(), "application still there");
     assert_eq!(application_tag(&elb, &tg_arn).await, None);
@@ -216,7 +257,11 @@ async fn group_resource_creates_updates_and_deletes_on_the_local_cloud() {
     .await;
     assert_eq!(failed.status, ResponseStatus::Failed);
     assert!(
-        failed.reason.as_deref().unwrap_or_default().contains("no-such-tg does not exist"),
+        failed
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("no-such-tg does not exist"),
         "{:?}",
         failed.reason
     );

@@ -138,7 +138,10 @@ pub async fn list_tags(
                 t.value().unwrap_or_default().to_string(),
             )
         }));
-        next = out.next_token().filter(|t| !t.is_empty()).map(str::to_string);
+        next = out
+            .next_token()
+            .filter(|t| !t.is_empty())
+            .map(str::to_string);
         if next.is_none() {
             return Ok(tags);
         }
@@ -166,12 +169,19 @@ pub async fn list_groups(
                     Some(ListDeploymentGroupsError::ApplicationDoesNotExistException(_)) => {
                         Ok(Vec::new())
                     }
-                    _ => Err(AwsError::from_sdk("ListDeploymentGroups", application, &err)),
+                    _ => Err(AwsError::from_sdk(
+                        "ListDeploymentGroups",
+                        application,
+                        &err,
+                    )),
                 }
             }
         };
         groups.extend(out.deployment_groups().iter().cloned());
-        next = out.next_token().filter(|t| !t.is_empty()).map(str::to_string);
+        next = out
+            .next_token()
+            .filter(|t| !t.is_empty())
+            .map(str::to_string);
         if next.is_none() {
             return Ok(groups);
         }
@@ -332,7 +342,11 @@ pub async fn apply_action(
                 .send()
                 .await
                 .map_err(|e| {
-                    AwsError::from_sdk("DeleteDeploymentGroup", format!("{application}/{group}"), &e)
+                    AwsError::from_sdk(
+                        "DeleteDeploymentGroup",
+                        format!("{application}/{group}"),
+                        &e,
+                    )
                 })?;
         }
         Action::DeleteApplication { application } => {

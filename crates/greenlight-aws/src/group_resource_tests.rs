@@ -186,7 +186,11 @@ async fn observe_tells_a_missing_group_from_a_failed_read() {
     );
     let missing_tg = mock!(Elbv2Client::describe_target_groups)
         .then_output(|| DescribeTargetGroupsOutput::builder().build());
-    let elb = mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::MatchAny, [&missing_tg]);
+    let elb = mock_client!(
+        aws_sdk_elasticloadbalancingv2,
+        RuleMode::MatchAny,
+        [&missing_tg]
+    );
     let o = observe(&cd, &elb, STACK, "shop", "shop-bluegreen", &["shop-tg"])
         .await
         .expect("observed");
@@ -247,9 +251,9 @@ async fn create_sends_the_whole_blue_green_shape_with_owner_tags() {
                 && r.load_balancer_info()
                     .map(|l| l.target_group_info_list())
                     .is_some_and(|l| l.len() == 1 && l[0].name() == Some("shop-tg"))
-                && r.tags().iter().any(|t| {
-                    t.key() == Some(OWNER_STACK_TAG_KEY) && t.value() == Some(STACK)
-                })
+                && r.tags()
+                    .iter()
+                    .any(|t| t.key() == Some(OWNER_STACK_TAG_KEY) && t.value() == Some(STACK))
         })
         .then_output(|| CreateDeploymentGroupOutput::builder().build());
     let cd = mock_client!(
@@ -357,7 +361,11 @@ async fn response_url(status: u16) -> (String, tokio::task::JoinHandle<String>) 
             if let Some(end) = text.find("\r\n\r\n") {
                 let length = text[..end]
                     .lines()
-                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length: ").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length: ")
+                            .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                    })
                     .unwrap_or(0);
                 if got.len() >= end + 4 + length {
                     break;
@@ -367,7 +375,8 @@ async fn response_url(status: u16) -> (String, tokio::task::JoinHandle<String>) 
                 break;
             }
         }
-        let reply = format!("HTTP/1.1 {status} X\r\ncontent-length: 5\r\nconnection: close\r\n\r\nnope!");
+        let reply =
+            format!("HTTP/1.1 {status} X\r\ncontent-length: 5\r\nconnection: close\r\n\r\nnope!");
         socket.write_all(reply.as_bytes()).await.expect("write");
         String::from_utf8_lossy(&got).to_string()
     });
@@ -385,7 +394,10 @@ async fn the_answer_is_a_put_of_the_json_body() {
     );
     send_response(&client, &url, &answer).await.expect("sent");
     let got = server.await.expect("server");
-    assert!(got.starts_with("PUT /cfn-response?X-Amz-Signature=abc HTTP/1.1"), "{got}");
+    assert!(
+        got.starts_with("PUT /cfn-response?X-Amz-Signature=abc HTTP/1.1"),
+        "{got}"
+    );
     let body: CustomResourceResponse =
         serde_json::from_str(&got[got.find("\r\n\r\n").expect("body") + 4..]).expect("json");
     assert_eq!(body.status, ResponseStatus::Success);
@@ -401,9 +413,15 @@ async fn a_refused_answer_is_an_error() {
     let e = send_response(&client, &url, &answer)
         .await
         .expect_err("refused");
-    assert!(matches!(e, ResponseError::Status { status: 403, .. }), "{e}");
+    assert!(
+        matches!(e, ResponseError::Status { status: 403, .. }),
+        "{e}"
+    );
     let e = send_response(&client, "not a url", &answer)
         .await
         .expect_err("bad url");
-    assert!(matches!(e, ResponseError::BadUrl(_) | ResponseError::Send(_)), "{e}");
+    assert!(
+        matches!(e, ResponseError::BadUrl(_) | ResponseError::Send(_)),
+        "{e}"
+    );
 }

@@ -385,7 +385,9 @@ pub fn parse_spec(props: &Value) -> Result<GroupSpec, PropertyError> {
         return Err(PropertyError::Invalid {
             property: "DeploymentConfigName",
             value: deployment_config,
-            fix: "use CodeDeployDefault.OneAtATime, HalfAtATime, AllAtOnce or a custom config's name".into(),
+            fix:
+                "use CodeDeployDefault.OneAtATime, HalfAtATime, AllAtOnce or a custom config's name"
+                    .into(),
         });
     }
     // A Ready wait of 0 minutes stops the deployment before the validator
@@ -433,7 +435,9 @@ pub struct ObservedGroup {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// CreateApplication (Server platform), tagged with the owner's tags.
-    CreateApplication { application: String },
+    CreateApplication {
+        application: String,
+    },
     /// CreateDeploymentGroup with the full blue/green settings, tagged with
     /// the owner's tags, on `auto_scaling_group`.
     CreateGroup {
@@ -452,9 +456,16 @@ pub enum Action {
         application: String,
     },
     /// RemoveTags `greenlight:application` from the target group.
-    UntagTargetGroup { target_group: String },
-    DeleteGroup { application: String, group: String },
-    DeleteApplication { application: String },
+    UntagTargetGroup {
+        target_group: String,
+    },
+    DeleteGroup {
+        application: String,
+        group: String,
+    },
+    DeleteApplication {
+        application: String,
+    },
 }
 
 /// What to do and what to answer.
@@ -722,11 +733,9 @@ pub fn plan_delete(
     }
     match &observed.application {
         None => notes.push(format!("application {application} is already gone")),
-        Some(tags) if owner.owns(tags) && last_group => {
-            actions.push(Action::DeleteApplication {
-                application: application.clone(),
-            })
-        }
+        Some(tags) if owner.owns(tags) && last_group => actions.push(Action::DeleteApplication {
+            application: application.clone(),
+        }),
         Some(tags) if owner.owns(tags) => notes.push(format!(
             "application {application} still has deployment groups ({}): kept",
             observed.other_groups.join(", ")

@@ -80,14 +80,26 @@ fn every_bad_property_is_named_with_its_fix() {
         ("ApplicationName", Value::Null, "is missing"),
         ("ApplicationName", json!("shop/x"), "letters, digits"),
         ("DeploymentGroupName", json!(""), "is missing"),
-        ("ServiceRoleArn", json!("CodeDeployServiceRole"), "IAM role ARN"),
-        ("AutoScalingGroupName", Value::Null, "original Auto Scaling group"),
+        (
+            "ServiceRoleArn",
+            json!("CodeDeployServiceRole"),
+            "IAM role ARN",
+        ),
+        (
+            "AutoScalingGroupName",
+            Value::Null,
+            "original Auto Scaling group",
+        ),
         (
             "TargetGroupName",
             json!("arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/shop-tg/1"),
             "not its ARN",
         ),
-        ("DeploymentConfigName", json!("One At A Time"), "CodeDeployDefault"),
+        (
+            "DeploymentConfigName",
+            json!("One At A Time"),
+            "CodeDeployDefault",
+        ),
         ("ReadyWaitMinutes", json!("0"), "from 1 to 2880"),
         ("ReadyWaitMinutes", json!("2881"), "from 1 to 2880"),
         ("TerminationWaitMinutes", json!("-1"), "from 0 to 2880"),
@@ -507,5 +519,8 @@ fn codedeploy_arns_follow_the_stack() {
         ))
     );
     assert_eq!(codedeploy_arns("not-an-arn", "a", "g"), None);
-    assert_eq!(codedeploy_arns("arn:aws:cloudformation::1:stack/x", "a", "g"), None);
+    assert_eq!(
+        codedeploy_arns("arn:aws:cloudformation::1:stack/x", "a", "g"),
+        None
+    );
 }

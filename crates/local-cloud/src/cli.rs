@@ -232,14 +232,22 @@ mod tests {
             Command::Revisions { ref out, .. } if out == &PathBuf::from("/tmp/rev")
         ));
         assert!(matches!(
-            parse(&["up", "--time-scale", "0.1", "--rate-limits", "off"]).expect("up").command,
-            Command::Up { rate_limits: RateMode::Off, .. }
+            parse(&["up", "--time-scale", "0.1", "--rate-limits", "off"])
+                .expect("up")
+                .command,
+            Command::Up {
+                rate_limits: RateMode::Off,
+                ..
+            }
         ));
         assert!(matches!(
             parse(&["status", "--json"]).expect("status").command,
             Command::Status { json: true }
         ));
-        assert!(matches!(parse(&["down"]).expect("down").command, Command::Down));
+        assert!(matches!(
+            parse(&["down"]).expect("down").command,
+            Command::Down
+        ));
         assert!(matches!(
             parse(&["fault", "add", "throttle", "--service", "codedeploy"]).expect("fault").command,
             Command::Fault { ref args } if args == &["add", "throttle", "--service", "codedeploy"]
@@ -249,7 +257,9 @@ mod tests {
             Command::Fault { ref args } if args == &["--help"]
         ));
         assert!(matches!(
-            parse(&["serve", "--time-scale", "0.1", "--rate-limits", "aws"]).expect("serve").command,
+            parse(&["serve", "--time-scale", "0.1", "--rate-limits", "aws"])
+                .expect("serve")
+                .command,
             Command::Serve { .. }
         ));
     }
@@ -257,7 +267,10 @@ mod tests {
     #[test]
     fn bad_usage_is_a_usage_error_naming_the_problem() {
         for (args, needle) in [
-            (&["demo", "--time-scale", "3"][..], "give a number in (0, 1]"),
+            (
+                &["demo", "--time-scale", "3"][..],
+                "give a number in (0, 1]",
+            ),
             (&["demo", "--revision", "excellent"][..], "excellent"),
             (&["demo", "--bake", "soon"][..], "give whole seconds"),
             (&["status", "--verbose"][..], "--verbose"),
@@ -282,7 +295,15 @@ mod tests {
         assert_eq!(help.kind(), ErrorKind::DisplayHelp);
         assert_eq!(help.exit_code(), 0);
         let text = help.to_string();
-        for command in ["demo", "scenario", "revisions", "up", "status", "down", "fault"] {
+        for command in [
+            "demo",
+            "scenario",
+            "revisions",
+            "up",
+            "status",
+            "down",
+            "fault",
+        ] {
             assert!(text.contains(command), "{command}: {text}");
         }
         assert!(text.contains("Exit codes"), "{text}");
@@ -302,7 +323,10 @@ mod tests {
         assert_eq!(outcome_exit(RevisionKind::Slow, "SUCCEEDED"), EXIT_OK);
         assert_eq!(outcome_exit(RevisionKind::Good, "FAILED"), EXIT_UNEXPECTED);
         assert_eq!(outcome_exit(RevisionKind::FailingHealth, "FAILED"), EXIT_OK);
-        assert_eq!(outcome_exit(RevisionKind::FailingInstall, "FAILED"), EXIT_OK);
+        assert_eq!(
+            outcome_exit(RevisionKind::FailingInstall, "FAILED"),
+            EXIT_OK
+        );
         assert_eq!(
             outcome_exit(RevisionKind::FailingHealth, "SUCCEEDED"),
             EXIT_UNEXPECTED

@@ -5,8 +5,8 @@
 
 use clap::Parser;
 use local_cloud::cli::{
-    names_line, outcome_exit, settings_line, versions_line, Cli, Command, EXIT_ERROR, EXIT_INTERRUPTED,
-    EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE,
+    names_line, outcome_exit, settings_line, versions_line, Cli, Command, EXIT_ERROR,
+    EXIT_INTERRUPTED, EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE,
 };
 use local_cloud::cloud::{LocalCloud, Options};
 use local_cloud::faults::rate::RateMode;
@@ -204,7 +204,10 @@ async fn demo(args: &DemoArgs) -> Result<u8, String> {
                 );
             }
             println!("served now: {}", versions_line(&report.served_versions));
-            println!("target group after: {}", settings_line(&report.settings_after));
+            println!(
+                "target group after: {}",
+                settings_line(&report.settings_after)
+            );
             for n in &report.notifications {
                 println!(
                     "notification: {}",
@@ -257,7 +260,10 @@ async fn scenario(name: &str, time_scale: f64, rate_limits: RateMode) -> Result<
                 println!("deployment group's ASG: {}", names_line(&r.group_asgs));
                 println!("target group after: {}", settings_line(&r.settings_after));
                 for n in &r.notifications {
-                    println!("notification: {}", n.subject.as_deref().unwrap_or("(no subject)"));
+                    println!(
+                        "notification: {}",
+                        n.subject.as_deref().unwrap_or("(no subject)")
+                    );
                 }
                 if let Some(load) = &r.load {
                     println!(
@@ -266,8 +272,16 @@ async fn scenario(name: &str, time_scale: f64, rate_limits: RateMode) -> Result<
                     );
                 }
                 let code = outcome_exit(kind, &f.status);
-                let verdict = if code == EXIT_OK { "as expected" } else { "NOT as expected" };
-                println!("result: {} revision ended {} ({verdict})", kind.name(), f.status);
+                let verdict = if code == EXIT_OK {
+                    "as expected"
+                } else {
+                    "NOT as expected"
+                };
+                println!(
+                    "result: {} revision ended {} ({verdict})",
+                    kind.name(),
+                    f.status
+                );
                 Ok(code)
             }
             "pipeline" => {
@@ -306,11 +320,13 @@ async fn scenario(name: &str, time_scale: f64, rate_limits: RateMode) -> Result<
                     r.duplicate_executions,
                     r.duplicate_deployments
                 );
-                Ok(if r.duplicate_executions == 0 && r.duplicate_deployments == 0 {
-                    EXIT_OK
-                } else {
-                    EXIT_UNEXPECTED
-                })
+                Ok(
+                    if r.duplicate_executions == 0 && r.duplicate_deployments == 0 {
+                        EXIT_OK
+                    } else {
+                        EXIT_UNEXPECTED
+                    },
+                )
             }
             "outside" => {
                 let r = scenarios::outside_failure(&cloud)
@@ -318,13 +334,24 @@ async fn scenario(name: &str, time_scale: f64, rate_limits: RateMode) -> Result<
                     .map_err(|e| e.to_string())?;
                 println!("deployment {}: {}", r.deployment_id, r.status);
                 for n in &r.notifications {
-                    println!("notification: {}", n.subject.as_deref().unwrap_or("(no subject)"));
+                    println!(
+                        "notification: {}",
+                        n.subject.as_deref().unwrap_or("(no subject)")
+                    );
                 }
                 println!(
                     "failure report: {}",
-                    if r.report.is_some() { "written" } else { "none" }
+                    if r.report.is_some() {
+                        "written"
+                    } else {
+                        "none"
+                    }
                 );
-                Ok(if r.notifications.len() == 1 { EXIT_OK } else { EXIT_UNEXPECTED })
+                Ok(if r.notifications.len() == 1 {
+                    EXIT_OK
+                } else {
+                    EXIT_UNEXPECTED
+                })
             }
             other => Err(format!("unknown scenario {other}")),
         }
@@ -406,9 +433,7 @@ async fn main() -> ExitCode {
         Command::Down => as_code(local_cloud::service::down(&project_root())),
         // `fault` has its own options (see fault_cli::USAGE).
         Command::Fault { args } => {
-            if args.is_empty()
-                || matches!(args[0].as_str(), "help" | "-h" | "--help")
-            {
+            if args.is_empty() || matches!(args[0].as_str(), "help" | "-h" | "--help") {
                 println!("{}", local_cloud::fault_cli::USAGE);
                 Ok(if args.is_empty() { EXIT_USAGE } else { EXIT_OK })
             } else {

@@ -56,7 +56,11 @@ fn no_command_prints_the_usage_and_exits_2() {
     let p = Project::new("usage");
     let out = p.run(&[]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("Usage: greenlight-local"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Usage: greenlight-local"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -64,8 +68,20 @@ fn help_lists_every_command_and_the_exit_codes() {
     let p = Project::new("help");
     let out = p.run(&["--help"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    for command in ["demo", "scenario", "revisions", "up", "status", "down", "fault"] {
-        assert!(stdout(&out).contains(command), "help lacks {command}: {}", stdout(&out));
+    for command in [
+        "demo",
+        "scenario",
+        "revisions",
+        "up",
+        "status",
+        "down",
+        "fault",
+    ] {
+        assert!(
+            stdout(&out).contains(command),
+            "help lacks {command}: {}",
+            stdout(&out)
+        );
     }
     assert!(stdout(&out).contains("Exit codes"), "{}", stdout(&out));
     for command in ["demo", "scenario", "revisions", "up", "status", "down"] {
@@ -87,7 +103,11 @@ fn an_unknown_command_is_named_in_the_error() {
     let p = Project::new("unknown");
     let out = p.run(&["deploy-everything"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("deploy-everything"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("deploy-everything"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -36,7 +36,10 @@ const TG_ARN: &str =
 
 /// A loopback ResponseURL answering `status` to each of `requests` PUTs;
 /// yields the bodies it got.
-async fn response_url(status: u16, requests: usize) -> (String, tokio::task::JoinHandle<Vec<String>>) {
+async fn response_url(
+    status: u16,
+    requests: usize,
+) -> (String, tokio::task::JoinHandle<Vec<String>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -185,7 +188,11 @@ async fn create_makes_everything_and_answers_success() {
     assert_eq!(answer.request_id, "7f0e5a2c-1d4b-4e8f-9c3a-2b6d8e0f1a3c");
     assert_eq!(answer.data["AutoScalingGroupName"], "shop-asg");
     assert_eq!(
-        (create_app.num_calls(), create_group.num_calls(), add.num_calls()),
+        (
+            create_app.num_calls(),
+            create_group.num_calls(),
+            add.num_calls()
+        ),
         (1, 1, 1)
     );
 }
@@ -280,7 +287,12 @@ async fn update_keeps_the_asg_codedeploy_swapped_in() {
         .await
         .expect("answered");
     let answer = parse(&server.await.expect("server")[0]);
-    assert_eq!(answer.status, ResponseStatus::Success, "{:?}", answer.reason);
+    assert_eq!(
+        answer.status,
+        ResponseStatus::Success,
+        "{:?}",
+        answer.reason
+    );
     assert_eq!(answer.physical_resource_id, "shop/shop-bluegreen");
     assert_eq!(
         answer.data["AutoScalingGroupName"],
@@ -322,8 +334,17 @@ async fn delete_of_a_group_that_is_not_ours_changes_nothing() {
         .await
         .expect("answered");
     let answer = parse(&server.await.expect("server")[0]);
-    assert_eq!(answer.status, ResponseStatus::Success, "{:?}", answer.reason);
-    assert!(out.notes.iter().any(|n| n.contains("left alone")), "{:?}", out.notes);
+    assert_eq!(
+        answer.status,
+        ResponseStatus::Success,
+        "{:?}",
+        answer.reason
+    );
+    assert!(
+        out.notes.iter().any(|n| n.contains("left alone")),
+        "{:?}",
+        out.notes
+    );
 }
 
 #[tokio::test]
@@ -346,7 +367,9 @@ async fn an_undeliverable_answer_fails_the_invocation_after_retrying() {
     let (url, server) = response_url(403, 2).await;
     let mut r = request(DELETE, &url);
     r.physical_resource_id = Some("failed-x".into());
-    let e = handler(event(r), &deps(cd, elb)).await.expect_err("refused");
+    let e = handler(event(r), &deps(cd, elb))
+        .await
+        .expect_err("refused");
     assert_eq!(server.await.expect("server").len(), 2);
     let d = Diagnostic::from(e);
     assert_eq!(d.error_type, errors::CUSTOM_RESOURCE_RESPONSE_FAILED);

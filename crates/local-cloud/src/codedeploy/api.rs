@@ -515,12 +515,18 @@ impl CodeDeploy {
             "arn:aws:codedeploy:{}:{}:",
             self.deps.region, self.deps.account_id
         );
-        let rest = arn
-            .strip_prefix(&prefix)
-            .ok_or_else(|| err("InvalidArnException", format!("The specified ARN {arn} is not in a valid format.")))?;
-        let (kind, name) = rest
-            .split_once(':')
-            .ok_or_else(|| err("InvalidArnException", format!("The specified ARN {arn} is not in a valid format.")))?;
+        let rest = arn.strip_prefix(&prefix).ok_or_else(|| {
+            err(
+                "InvalidArnException",
+                format!("The specified ARN {arn} is not in a valid format."),
+            )
+        })?;
+        let (kind, name) = rest.split_once(':').ok_or_else(|| {
+            err(
+                "InvalidArnException",
+                format!("The specified ARN {arn} is not in a valid format."),
+            )
+        })?;
         self.with_store(|s| match kind {
             "application" if s.apps.contains_key(name) => Ok(arn.to_string()),
             "application" => Err(no_application(name)),

@@ -452,7 +452,12 @@ async fn tags_on_create_are_listed_and_go_with_their_resource() {
     )
     .await;
     assert_eq!(status, 200);
-    let (_, body) = call(&cd, "ListTagsForResource", json!({"ResourceArn": group_arn})).await;
+    let (_, body) = call(
+        &cd,
+        "ListTagsForResource",
+        json!({"ResourceArn": group_arn}),
+    )
+    .await;
     assert_eq!(body["Tags"].as_array().map(Vec::len), Some(2));
     // Deleting a group that does not exist is no error; deleting the group
     // removes its tags, deleting the application removes everything.
@@ -477,16 +482,35 @@ async fn tags_on_create_are_listed_and_go_with_their_resource() {
     )
     .await;
     assert_eq!(status, 200);
-    let (status, body) = call(&cd, "ListTagsForResource", json!({"ResourceArn": group_arn})).await;
-    assert_eq!((status, body["__type"].as_str()), (400, Some("DeploymentGroupDoesNotExistException")));
-    assert_eq!(call(&cd, "DeleteApplication", json!({"applicationName": "app"})).await.0, 200);
+    let (status, body) = call(
+        &cd,
+        "ListTagsForResource",
+        json!({"ResourceArn": group_arn}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["__type"].as_str()),
+        (400, Some("DeploymentGroupDoesNotExistException"))
+    );
+    assert_eq!(
+        call(&cd, "DeleteApplication", json!({"applicationName": "app"}))
+            .await
+            .0,
+        200
+    );
     let (status, body) = call(&cd, "ListTagsForResource", json!({"ResourceArn": app_arn})).await;
-    assert_eq!((status, body["__type"].as_str()), (400, Some("ApplicationDoesNotExistException")));
+    assert_eq!(
+        (status, body["__type"].as_str()),
+        (400, Some("ApplicationDoesNotExistException"))
+    );
     let (status, body) = call(
         &cd,
         "ListTagsForResource",
         json!({"ResourceArn": "arn:aws:codedeploy:us-east-1:123456789012:deploymentconfig:x"}),
     )
     .await;
-    assert_eq!((status, body["__type"].as_str()), (400, Some("ArnNotSupportedException")));
+    assert_eq!(
+        (status, body["__type"].as_str()),
+        (400, Some("ArnNotSupportedException"))
+    );
 }

@@ -10,6 +10,7 @@ build-HealthCheckTunerFunction: BINARY = health-check-tuner
 build-DeploymentWatcherFunction: BINARY = deployment-watcher
 build-TrafficValidatorFunction: BINARY = traffic-validator
 build-FailureHandlerFunction: BINARY = failure-handler
+build-DeploymentGroupResourceFunction: BINARY = deployment-group-resource
 
 build-%:
 	@test -n "$(BINARY)" || { echo "Makefile: no BINARY for $@: add a 'build-<LogicalId>: BINARY = <bin>' line"; exit 1; }

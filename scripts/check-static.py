@@ -497,6 +497,12 @@ IMPLIED_ACTIONS = {
     # (SNS developer guide, "Encryption at rest": the publisher needs kms:GenerateDataKey and kms:Decrypt).
     "kms:GenerateDataKey",
     "kms:Decrypt",
+    # deployment-group-resource: Create/UpdateDeploymentGroup pass the group's service role
+    # (iam:PassRole, scoped by iam:PassedToService), and tags on CreateApplication /
+    # CreateDeploymentGroup; the CodeDeploy docs do not say whether tag-on-create is also
+    # authorized as codedeploy:TagResource, so the role holds it (harsher reading), scoped.
+    "iam:PassRole",
+    "codedeploy:TagResource",
 }
 
 

@@ -32,6 +32,10 @@ pub const NO_LOAD_BALANCER: &str = "NoLoadBalancer";
 pub const TARGET_GROUP_NOT_FOUND: &str = "TargetGroupNotFound";
 pub const CORRUPT_SNAPSHOT_TAG: &str = "CorruptSnapshotTag";
 pub const INTERNAL_ERROR: &str = "InternalError";
+/// deployment-group-resource could not deliver its answer to CloudFormation's
+/// ResponseURL (every other failure is answered to CloudFormation as FAILED):
+/// the invocation fails so that Lambda's asynchronous retries try again.
+pub const CUSTOM_RESOURCE_RESPONSE_FAILED: &str = "CustomResourceResponseFailed";
 
 /// The error of the state machine's `FailureHandlerFailed` Fail state (an
 /// execution's end, not a function's `errorType`, so not in [`ALL`]): the
@@ -84,6 +88,7 @@ pub const ALL: &[&str] = &[
     TARGET_GROUP_NOT_FOUND,
     CORRUPT_SNAPSHOT_TAG,
     INTERNAL_ERROR,
+    CUSTOM_RESOURCE_RESPONSE_FAILED,
     INVALID_CONTINUATION_TOKEN,
     JOB_RESULT_FAILED,
     SUPERSEDED,

@@ -9,6 +9,7 @@ pub mod approval;
 pub mod bake;
 pub mod errors;
 pub mod hook;
+pub mod metrics;
 pub mod model;
 pub mod plan;
 pub mod probe;

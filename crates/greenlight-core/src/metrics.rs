@@ -68,7 +68,8 @@ impl Gate {
 
 /// How one upload's deployment ended (the `Outcome` dimension, and the SNS
 /// message attribute `outcome`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum DeploymentOutcome {
     Deployed,
     Superseded,

@@ -27,7 +27,11 @@ asl-validator each read one file; none notices a missing DefinitionUri file):
   9. iam-coverage   every AWS SDK operation a function's code calls (its crate, plus the
                     greenlight-aws modules it uses) is allowed by that function's role, and
                     every action the role allows is called somewhere (least privilege).
- 10. error-names    every ErrorEquals name in each state machine definition is a Lambda.* /
+ 10. managed-policies
+                    every role the SAM transform generates carries only the AWS managed policies
+                    listed in MANAGED_POLICIES, each only where its reason holds (X-Ray's only on a
+                    traced function or state machine).
+ 11. error-names    every ErrorEquals name in each state machine definition is a Lambda.* /
                     States.* / Sandbox.* / Runtime.* name or one of greenlight_core::errors::ALL (parsed from
                     crates/greenlight-core/src/errors.rs); every name of ours a Retry retries is
                     in errors::RETRIED; and no `fn error_type` body under functions/ or
@@ -645,6 +649,53 @@ def check_iam_coverage(template: dict, expanded: dict) -> list[str]:
     return problems
 
 
+# ----------------------------------------------------------------------------- managed policies
+
+# AWS managed policies SAM attaches to the roles it generates, and when each is allowed. SAM adds
+# them itself (samtranslator: sam_resources.py and stepfunctions/generators.py); a template cannot
+# narrow them, so this pins them instead.
+#   AWSLambdaBasicExecutionRole: logs:CreateLogGroup/CreateLogStream/PutLogEvents for the function.
+#   AWSLambdaVPCAccessExecutionRole: the ENI actions a function in a VPC needs.
+#   AWSXrayWriteOnlyAccess: xray:PutTraceSegments, xray:PutTelemetryRecords and xray:GetSampling*,
+#     which have no resource-level permissions (Service Authorization Reference, "Actions,
+#     resources, and condition keys for AWS X-Ray": no resource type for these actions, so the
+#     action-scoped `*` is the only form AWS offers); allowed only with tracing on.
+MANAGED_POLICY_PREFIX = "arn:aws:iam::aws:policy/"
+XRAY_POLICIES = {"AWSXrayWriteOnlyAccess", "AWSXRayDaemonWriteAccess"}
+
+
+def traced(template: dict, res: dict) -> bool:
+    """Tracing on for a function (its own or the Globals' Tracing: Active) or a state machine."""
+    if res.get("Type") == "AWS::Serverless::StateMachine":
+        return (props(res).get("Tracing") or {}).get("Enabled") is True
+    tracing = props(res).get("Tracing", ((template.get("Globals") or {}).get("Function") or {}).get("Tracing"))
+    return tracing == "Active"
+
+
+def check_managed_policies(template: dict, expanded: dict) -> list[str]:
+    problems = []
+    sources = {**functions(template), **state_machines(template)}
+    for name, res in sources.items():
+        role = expanded.get("Resources", {}).get(f"{name}Role")
+        if not isinstance(role, dict):
+            continue
+        arns = props(role).get("ManagedPolicyArns") or []
+        allowed = set()
+        if res.get("Type") == "AWS::Serverless::Function":
+            allowed.add("service-role/AWSLambdaBasicExecutionRole")
+            if props(res).get("VpcConfig"):
+                allowed.add("service-role/AWSLambdaVPCAccessExecutionRole")
+        if traced(template, res):
+            allowed |= XRAY_POLICIES
+        for arn in arns:
+            short = arn[len(MANAGED_POLICY_PREFIX):] if isinstance(arn, str) and arn.startswith(MANAGED_POLICY_PREFIX) else None
+            if short not in allowed:
+                problems.append(f"{name}Role carries the managed policy {arn!r}, which is not allowed for it (see MANAGED_POLICIES in scripts/check-static.py)")
+        if traced(template, res) and not XRAY_POLICIES & {a[len(MANAGED_POLICY_PREFIX):] for a in arns if isinstance(a, str)}:
+            problems.append(f"{name} is traced but its role has no X-Ray write policy: traces would be refused")
+    return problems
+
+
 # ----------------------------------------------------------------------------- error names
 
 ERRORS_RS = ROOT / "crates" / "greenlight-core" / "src" / "errors.rs"
@@ -775,6 +826,7 @@ def main() -> int:
     report.run("iam-actions: no wildcard or unknown action in any Allow", lambda: check_iam_actions(template, expanded))
     report.run("iam-star-resources: Resource \"*\" only where AWS has no resource scope", lambda: check_iam_star_resources(template, expanded))
     report.run("iam-coverage: each role allows exactly the AWS calls its code makes", lambda: check_iam_coverage(template, expanded))
+    report.run("managed-policies: generated roles carry only the allowed AWS managed policies", lambda: check_managed_policies(template, expanded))
     report.run("error-names: ASL Retry/Catch names and the functions' errorTypes come from greenlight_core::errors", lambda: check_error_names(template))
     print(f"check-static: {report.passed} passed, {report.failed} failed")
     return 0 if report.failed == 0 else 1

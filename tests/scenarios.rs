@@ -92,11 +92,12 @@ async fn good_revision_is_deployed_with_zero_downtime() {
     // The load balancer's settings are back to the snapshot.
     assert_eq!(report.settings_before, seed_settings());
     assert_eq!(report.settings_after, report.settings_before);
-    assert!(
-        report.notifications.is_empty(),
-        "{:?}",
-        report.notifications
-    );
+    // One notification: deployed, naming the deployment (issue 11).
+    assert_eq!(report.notifications.len(), 1, "{:?}", report.notifications);
+    assert_eq!(report.notifications[0].outcome.as_deref(), Some("deployed"));
+    assert!(report.notifications[0]
+        .message
+        .contains(&deployment.deployment_id));
     assert_zero_downtime(&report);
     cloud.shutdown().await;
 }

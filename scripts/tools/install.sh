@@ -54,9 +54,28 @@ install_rust_tools() {
   cargo --version; cargo fmt --version; cargo clippy --version
 }
 
+# Debian's chromium, pinned: tests/faults/live_page.rs looks at the local cloud's live page
+# with it (headless). Skipped only when a chromium is already installed; else apt-get
+# (root, as on the project's machines and CI). A newer Debian security update replaces this
+# version in the archive: bump the pin then.
+CHROMIUM_DEB_VERSION="148.0.7778.167-1~deb12u1"
+
+install_chromium() {
+  if command -v chromium >/dev/null 2>&1; then
+    chromium --version 2>/dev/null || true
+    return 0
+  fi
+  command -v apt-get >/dev/null || { echo "chromium not found and no apt-get: install Debian's chromium $CHROMIUM_DEB_VERSION"; return 1; }
+  echo "installing Debian's chromium $CHROMIUM_DEB_VERSION (apt-get)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "chromium=$CHROMIUM_DEB_VERSION"
+  chromium --version 2>/dev/null || true
+}
+
 install_tools() {
   install_python_tools
   install_node_tools
   install_rust_tools
+  install_chromium
 }
 

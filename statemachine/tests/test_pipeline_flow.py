@@ -156,6 +156,7 @@ HAPPY = {
         {"deploymentId": "d-ABCDEF123", "passed": True, "summary": "all green", "instances": [], "action": "continued"}
     ],
     ("tuner", "restore"): [{"restored": 1}],
+    ("handler", "announce"): [{"outcome": "announced", "announced": "deployed", "subject": "greenlight deployed"}],
     ("watcher", "hold"): [{"groups": [{"name": "shop-blue", "suspended": ["Launch"], "desired": 2}]}],
     ("watcher", "release"): [{"resumed": [{"name": "shop-blue", "suspended": ["Launch"], "desired": 2}]}],
 }
@@ -210,10 +211,12 @@ class PipelineFlowTest(unittest.TestCase):
                 "watcher:status",
                 "watcher:release",
                 "tuner:restore",
+                "handler:announce",
             ],
         )
         self.assertEqual(entered[0], "Admit")
         self.assertEqual(entered[-1], "Deployed")
+        self.assertEqual(json.loads(described["output"])["announced"]["announced"], "deployed")
         self.assertIn("WaitBeforeNextLook", entered)
         output = json.loads(described["output"])
         self.assertEqual(output["application"], "shop")
@@ -251,12 +254,34 @@ class PipelineFlowTest(unittest.TestCase):
         self.assertEqual(by_name["tuner:restore"]["pipeline"]["status"]["next"], "succeeded")
 
     def test_superseded_ends_without_deploying_and_names_the_newer_execution(self):
-        answers = {("watcher", "admit"): [{"decision": "superseded", "byExecution": "exec-2", "byKey": "artifacts/shop/b.zip"}]}
+        answers = {
+            ("watcher", "admit"): [{"decision": "superseded", "byExecution": "exec-2", "byKey": "artifacts/shop/b.zip"}],
+            ("handler", "announce"): [{"outcome": "announced", "announced": "superseded", "subject": "s"}],
+        }
         described, script, entered = self.run_pipeline(answers)
         self.assertEqual(described["status"], "SUCCEEDED", described)
-        self.assertEqual(script.actions(), ["watcher:admit"])
+        self.assertEqual(script.actions(), ["watcher:admit", "handler:announce"])
         self.assertEqual(entered[-1], "Superseded")
         self.assertEqual(json.loads(described["output"])["admission"]["byExecution"], "exec-2")
+        announce = dict(script.calls)["handler:announce"]
+        self.assertEqual(announce["pipeline"]["admission"]["decision"], "superseded")
+
+    def test_a_notification_that_cannot_be_sent_never_fails_a_deployed_or_superseded_upload(self):
+        answers = dict(HAPPY)
+        answers[("handler", "announce")] = [LambdaError("AwsError", "Publish denied")]
+        described, script, entered = self.run_pipeline(answers)
+        self.assertEqual(described["status"], "SUCCEEDED", described)
+        self.assertEqual(entered[-1], "Deployed")
+        self.assertNotIn("handler:handle", script.actions())
+        self.assertEqual(json.loads(described["output"])["announceError"]["Error"], "AwsError")
+        answers = {
+            ("watcher", "admit"): [{"decision": "superseded", "byExecution": "exec-2", "byKey": "artifacts/shop/b.zip"}],
+            ("handler", "announce"): [LambdaError("InvalidInput", "bad")],
+        }
+        described, script, entered = self.run_pipeline(answers, name="exec-superseded-silent")
+        self.assertEqual(described["status"], "SUCCEEDED", described)
+        self.assertEqual(entered[-1], "Superseded")
+        self.assertEqual(script.actions(), ["watcher:admit", "handler:announce"])
 
     def test_group_busy_waits_its_turn_on_admit_and_create(self):
         answers = dict(HAPPY)

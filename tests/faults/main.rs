@@ -221,11 +221,13 @@ fn green_deployed_checks_but_failures(checks: &mut Checks, report: &DeploymentRe
         !green.is_empty() && report.registered == green,
         &report.registered,
     );
-    checks.check(
-        "no notification for a success",
-        report.notifications.is_empty(),
-        &report.notifications,
-    );
+    let id = report
+        .followed
+        .deployment
+        .as_ref()
+        .map(|d| d.deployment_id.clone())
+        .unwrap_or_default();
+    exactly_one_notification(checks, report, "deployed", &id);
     common_checks_but_failures(checks, report, &report.label);
 }
 
@@ -261,18 +263,31 @@ fn blue_kept_checks(
         .as_ref()
         .map(|d| d.deployment_id.clone())
         .unwrap_or_default();
+    exactly_one_notification(checks, report, "failed", &id);
+    common_checks(checks, report, local_cloud::scenarios::initial_version());
+}
+
+/// Exactly one notification says what happened (issue 8; issue 11: a
+/// success is announced too): its `outcome` message attribute is `outcome`
+/// (deployed, superseded, failed) and its text names `deployment_id`.
+fn exactly_one_notification(
+    checks: &mut Checks,
+    report: &DeploymentReport,
+    outcome: &str,
+    deployment_id: &str,
+) {
     checks.check(
-        "exactly one notification, naming the deployment",
+        &format!("exactly one notification, {outcome}, naming the deployment"),
         report.notifications.len() == 1
-            && !id.is_empty()
-            && report.notifications[0].message.contains(&id),
+            && !deployment_id.is_empty()
+            && report.notifications[0].outcome.as_deref() == Some(outcome)
+            && report.notifications[0].message.contains(deployment_id),
         report
             .notifications
             .iter()
-            .map(|n| n.subject.clone())
+            .map(|n| (n.subject.clone(), n.outcome.clone()))
             .collect::<Vec<_>>(),
     );
-    common_checks(checks, report, local_cloud::scenarios::initial_version());
 }
 
 /// What a scenario reads back once its upload has ended: the report, the
@@ -323,6 +338,7 @@ mod emulated;
 mod instances;
 mod lambda_crash;
 mod lambda_timeout;
+mod live_page;
 mod pipeline_credentials;
 mod rollback;
 mod scaling;

@@ -58,14 +58,43 @@ where
         .with(cap)
 }
 
-/// JSON logs to stdout (CloudWatch), level from `RUST_LOG` (default `info`),
-/// payload-carrying runtime targets capped at INFO ([`subscriber`]).
-/// Safe to call more than once (the local cloud hosts several handlers).
+/// JSON logs to stdout (CloudWatch), level from Lambda's log-level setting
+/// (`AWS_LAMBDA_LOG_LEVEL`, set from the function's
+/// `LoggingConfig.ApplicationLogLevel`), else `RUST_LOG`, else `info`
+/// ([`log_filter_directives`]); payload-carrying runtime targets capped at
+/// INFO ([`subscriber`]). Safe to call more than once (the local cloud hosts
+/// several handlers).
 pub fn init_tracing() {
     use tracing_subscriber::util::SubscriberInitExt;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let directives = log_filter_directives(
+        std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref(),
+        std::env::var("RUST_LOG").ok().as_deref(),
+    );
+    let filter = tracing_subscriber::EnvFilter::try_new(&directives)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = subscriber(filter, std::io::stdout).try_init();
+}
+
+/// The filter directives [`init_tracing`] uses. Lambda's advanced logging
+/// controls win (Lambda developer guide, "Log-level filtering": Lambda
+/// sets `AWS_LAMBDA_LOG_LEVEL` to TRACE, DEBUG, INFO, WARN, ERROR or FATAL
+/// and drops JSON lines below it anyway, so a filter that lets less through
+/// only wastes work); tracing has no FATAL, so FATAL keeps ERROR. Without it,
+/// `RUST_LOG`; an unknown level or neither gives `info`.
+pub fn log_filter_directives(lambda_level: Option<&str>, rust_log: Option<&str>) -> String {
+    let lambda = lambda_level.map(str::trim).filter(|l| !l.is_empty());
+    match lambda.map(str::to_ascii_uppercase).as_deref() {
+        Some("TRACE") => "trace".to_string(),
+        Some("DEBUG") => "debug".to_string(),
+        Some("INFO") => "info".to_string(),
+        Some("WARN") => "warn".to_string(),
+        Some("ERROR") | Some("FATAL") => "error".to_string(),
+        Some(_) => "info".to_string(),
+        None => match rust_log.map(str::trim).filter(|l| !l.is_empty()) {
+            Some(directives) => directives.to_string(),
+            None => "info".to_string(),
+        },
+    }
 }
 
 /// Shared SDK configuration, loaded once at start-up. Honours
@@ -101,6 +130,17 @@ pub fn sdk_timeouts() -> aws_config::timeout::TimeoutConfig {
         .operation_attempt_timeout(ATTEMPT_TIMEOUT)
         .operation_timeout(OPERATION_TIMEOUT)
         .build()
+}
+
+/// Prints CloudWatch embedded-metric-format documents
+/// (`greenlight_core::metrics`), one JSON line each, on stdout, where
+/// CloudWatch Logs extracts the metrics from the function's log group.
+pub fn emit_metrics(documents: impl IntoIterator<Item = serde_json::Value>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for document in documents {
+        let _ = writeln!(out, "{}", greenlight_core::metrics::emf_line(&document));
+    }
 }
 
 /// Wall clock as epoch milliseconds: the one place the shells read time.
@@ -139,5 +179,68 @@ pub(crate) mod test_support {
                 r#"{{"__type":"{code}","message":"m"}}"#
             )),
         )
+    }
+}
+
+#[cfg(test)]
+mod log_level_tests {
+    use super::log_filter_directives;
+
+    #[test]
+    fn lambdas_log_level_wins_over_rust_log() {
+        assert_eq!(log_filter_directives(Some("DEBUG"), Some("trace")), "debug");
+        assert_eq!(log_filter_directives(Some("warn"), None), "warn");
+        assert_eq!(log_filter_directives(Some("TRACE"), Some("error")), "trace");
+        assert_eq!(log_filter_directives(Some("INFO"), Some("debug")), "info");
+    }
+
+    #[test]
+    fn fatal_keeps_errors_and_an_unknown_level_falls_back_to_info() {
+        assert_eq!(log_filter_directives(Some("FATAL"), None), "error");
+        assert_eq!(log_filter_directives(Some("ERROR"), None), "error");
+        assert_eq!(log_filter_directives(Some("loud"), Some("debug")), "info");
+    }
+
+    #[test]
+    fn without_lambdas_setting_rust_log_then_info() {
+        assert_eq!(
+            log_filter_directives(None, Some("greenlight=debug")),
+            "greenlight=debug"
+        );
+        assert_eq!(log_filter_directives(Some("  "), Some("warn")), "warn");
+        assert_eq!(log_filter_directives(None, None), "info");
+        assert_eq!(log_filter_directives(None, Some("")), "info");
+    }
+
+    #[test]
+    fn a_trace_level_still_caps_the_runtimes_payload_logging() {
+        use tracing_subscriber::fmt::MakeWriter;
+        #[derive(Clone, Default)]
+        struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Capture {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        impl<'a> MakeWriter<'a> for Capture {
+            type Writer = Capture;
+            fn make_writer(&'a self) -> Self::Writer {
+                self.clone()
+            }
+        }
+        let capture = Capture::default();
+        let filter = tracing_subscriber::EnvFilter::new(log_filter_directives(Some("TRACE"), None));
+        let subscriber = super::subscriber(filter, capture.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::trace!(target: "lambda_runtime::layers::api_response", "artifactCredentials secret");
+            tracing::trace!(target: "greenlight", "own trace line");
+        });
+        let out = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+        assert!(out.contains("own trace line"), "{out}");
+        assert!(!out.contains("artifactCredentials"), "{out}");
     }
 }

@@ -149,6 +149,10 @@ pub enum Command {
         /// How far back, in days.
         #[arg(long, default_value_t = 30)]
         days: u32,
+        /// Also write the timeline (phases actual vs predicted, instances) to
+        /// this file as a self-contained HTML page (no network needed to view it).
+        #[arg(long, value_name = "FILE")]
+        html: Option<std::path::PathBuf>,
     },
     /// The failure report the failure handler stored for a deployment.
     Logs {

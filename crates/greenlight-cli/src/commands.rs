@@ -585,8 +585,21 @@ async fn dispatch(ctx: &mut Ctx<'_>, command: &Command) -> Result<u8, CliError> 
             let report = follow(ctx, &mut located, None, true).await?;
             Ok(finish(ctx, &report))
         }
-        Command::History { group, limit, days } => {
-            history(ctx, &group.app, &group.group, *limit, *days).await
+        Command::History {
+            group,
+            limit,
+            days,
+            html,
+        } => {
+            history(
+                ctx,
+                &group.app,
+                &group.group,
+                *limit,
+                *days,
+                html.as_deref(),
+            )
+            .await
         }
         Command::Logs { deployment } => logs(ctx, deployment).await,
         Command::Promote { subject } => promote_or_abort(ctx, subject, true).await,
@@ -638,6 +651,7 @@ async fn history(
     group: &str,
     limit: usize,
     days: u32,
+    html: Option<&std::path::Path>,
 ) -> Result<u8, CliError> {
     let recent = newest_first(ctx, app, group, days, now_ms()).await?;
     let mut reports = Vec::new();
@@ -658,6 +672,16 @@ async fn history(
     } else {
         let text = crate::report::render_history(&reports);
         emit(ctx, &text);
+    }
+    if let Some(path) = html {
+        let page = crate::report::history_html(app, group, &reports, now_ms());
+        std::fs::write(path, page).map_err(|e| CliError::Io {
+            path: path.display().to_string(),
+            error: format!("cannot write the HTML timeline: {e}"),
+        })?;
+        if !ctx.global.json {
+            emit(ctx, &format!("timeline written to {}\n", path.display()));
+        }
     }
     Ok(0)
 }

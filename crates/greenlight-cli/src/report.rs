@@ -461,6 +461,22 @@ pub fn progress_key(report: &Report) -> String {
     )
 }
 
+/// `history --html`: the same deployments on greenlight's timeline page
+/// (`greenlight_core::page`, the local cloud's live page template), with
+/// their reports embedded, so the file needs no network.
+pub fn history_html(app: &str, group: &str, reports: &[Report], now_ms: EpochMillis) -> String {
+    let deployments: Vec<serde_json::Value> = reports
+        .iter()
+        .map(|r| serde_json::to_value(r).unwrap_or(serde_json::Value::Null))
+        .collect();
+    greenlight_core::page::static_html(&serde_json::json!({
+        "title": format!("greenlight history: {app}/{group}"),
+        "live": false,
+        "generatedAtMs": now_ms,
+        "deployments": deployments,
+    }))
+}
+
 /// `history`: one block per deployment, newest first: id, revision,
 /// result, then each phase's actual against its predicted seconds.
 pub fn render_history(reports: &[Report]) -> String {

@@ -3,7 +3,7 @@
 //! golden files. `UPDATE_SNAPSHOTS=1` rewrites the golden files.
 
 use greenlight_cli::report::{
-    build_report, progress_line, render, render_history, render_plan, Look,
+    build_report, history_html, progress_line, render, render_history, render_plan, Look,
 };
 use greenlight_core::trigger::ExecutionStatus;
 use greenlight_core::watch::Predictions;
@@ -201,4 +201,27 @@ fn plan_human_and_json() {
                 .expect("serializes")
         ),
     );
+}
+
+#[test]
+fn history_html_embeds_the_same_reports_in_the_timeline_page() {
+    let reports = vec![
+        build_report(&failed(), &Predictions::default(), NOW_MS),
+        build_report(&running(), &Predictions::default(), NOW_MS),
+    ];
+    let page = history_html("shop", "shop-bg", &reports, NOW_MS);
+    assert!(page.starts_with("<!DOCTYPE html>"));
+    // The live page's template: same renderer, state embedded instead of fetched.
+    assert!(page.contains("id=\"deployments\""));
+    let marker = "type=\"application/json\">";
+    let start = page.find(marker).expect("embedded state") + marker.len();
+    let end = start + page[start..].find("</script>").expect("closed");
+    let state: serde_json::Value = serde_json::from_str(&page[start..end]).expect("json");
+    assert_eq!(state["title"], "greenlight history: shop/shop-bg");
+    assert_eq!(state["live"], false);
+    assert_eq!(
+        state["deployments"],
+        serde_json::to_value(&reports).expect("serializes")
+    );
+    assert!(state["deployments"][0]["phases"][0]["predictedSeconds"].is_number());
 }

@@ -5,12 +5,15 @@
 //! enums and structs, and nothing here knows about the AWS SDK. The Lambda
 //! crates under `functions/` read the world, call these, and act.
 
+pub mod announce;
 pub mod approval;
 pub mod bake;
 pub mod errors;
 pub mod group_resource;
 pub mod hook;
+pub mod metrics;
 pub mod model;
+pub mod page;
 pub mod plan;
 pub mod probe;
 pub mod runbook;

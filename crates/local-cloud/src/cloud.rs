@@ -193,7 +193,13 @@ impl LocalCloud {
         let pipeline = CodePipelineJobs::new(lambda.clone(), scale);
         // The front server records CopyObject writes; the relay's S3 events read them.
         let s3_events = Arc::new(crate::relay::S3EventState::default());
+        let page = crate::front::page::PageSources::new(
+            sdk.clone(),
+            &options.names.application,
+            &options.names.deployment_group,
+        );
         front.start(Arc::new(Services {
+            page: Some(Arc::new(page)),
             held_capacity: Default::default(),
             s3_events: s3_events.clone(),
             moto_endpoint: moto.endpoint(),

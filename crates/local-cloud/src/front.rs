@@ -65,6 +65,7 @@ pub mod data_limit;
 pub mod ec2;
 pub mod inject;
 pub mod lambda_api;
+pub mod page;
 pub mod sigv4;
 
 use crate::codedeploy::CodeDeploy;
@@ -108,6 +109,8 @@ pub struct Services {
     pub s3_events: Arc<crate::relay::S3EventState>,
     /// Desired capacities held while Launch/Terminate is suspended ([`autoscaling`]).
     pub held_capacity: Arc<autoscaling::HeldCapacity>,
+    /// The live page's sources (`/_greenlight/`, [`page`]); None serves no page.
+    pub page: Option<Arc<page::PageSources>>,
 }
 
 /// ELBv2 writes after which the emulated load balancer re-reads moto.
@@ -363,6 +366,11 @@ async fn route(
         &body,
     );
     tracing::debug!(method = %parts.method, %path, ?route, "front");
+    if let (Route::Moto, Some(page)) = (&route, &services.page) {
+        if sigv4::signing_service(&parts.headers, query.as_deref()).as_deref() == Some("sns") {
+            page.record_publish(query.as_deref(), &body, &parts.headers);
+        }
+    }
     let lambda_operation = match &route {
         Route::LambdaInvoke { .. } => Some("Invoke"),
         Route::LambdaApi { call } => Some(call.operation()),
@@ -744,6 +752,24 @@ async fn internal(services: &Services, method: &Method, path: &str, body: &[u8])
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (method.clone(), segments.as_slice()) {
         (Method::GET, ["_greenlight", "health"]) => json_response(200, &json!({"status": "ok"})),
+        (Method::GET, ["_greenlight"]) => {
+            // The page fetches `state.json` relative to itself: serve it under the slash.
+            let mut r = text_response(StatusCode::MOVED_PERMANENTLY, "see /_greenlight/");
+            set_header(&mut r, "location", "/_greenlight/");
+            r
+        }
+        (Method::GET, ["_greenlight", ""]) => match &services.page {
+            Some(_) => {
+                let mut r = text_response(StatusCode::OK, &greenlight_core::page::live_html());
+                set_header(&mut r, "content-type", "text/html; charset=utf-8");
+                r
+            }
+            None => json_response(404, &json!({"error": "this front server has no live page"})),
+        },
+        (Method::GET, ["_greenlight", "state.json"]) => match &services.page {
+            Some(sources) => json_response(200, &page::state(services, sources).await),
+            None => json_response(404, &json!({"error": "this front server has no live page"})),
+        },
         (Method::GET, ["_greenlight", "lambda", "functions"]) => {
             let functions: Vec<Value> = services
                 .lambda

@@ -315,6 +315,9 @@ struct State {
 
 struct Shared {
     metrics: Mutex<metrics::Counters>,
+    /// Answered listener requests per version the answering instance runs
+    /// (the live page's "traffic by version"; not an AWS metric).
+    served_by_version: Mutex<std::collections::BTreeMap<String, u64>>,
     fleet: Arc<Fleet>,
     scale: TimeScale,
     state: Mutex<State>,
@@ -346,6 +349,7 @@ impl LoadBalancer {
         Arc::new(Self {
             shared: Arc::new(Shared {
                 metrics: Mutex::new(metrics::Counters::default()),
+                served_by_version: Mutex::new(Default::default()),
                 fleet,
                 scale,
                 state: Mutex::new(State::default()),
@@ -626,6 +630,14 @@ impl LoadBalancer {
     }
 
     /// Target group ARNs the emulator knows.
+    /// Answered listener requests per version, since the start.
+    pub fn traffic_by_version(&self) -> Vec<(String, u64)> {
+        lock(&self.shared.served_by_version)
+            .iter()
+            .map(|(v, n)| (v.clone(), *n))
+            .collect()
+    }
+
     pub fn target_group_arns(&self) -> Vec<String> {
         lock(&self.shared.state).groups.keys().cloned().collect()
     }
@@ -1231,7 +1243,7 @@ async fn forward(
         Ok(b) => b.to_bytes(),
         Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
     };
-    let Some((_instance, addr, in_flight)) = pick(shared, arn) else {
+    let Some((instance, addr, in_flight)) = pick(shared, arn) else {
         return alb_error_page(StatusCode::SERVICE_UNAVAILABLE);
     };
     let _guard = InFlight(in_flight);
@@ -1280,6 +1292,13 @@ async fn forward(
         Err(_) => metrics::Served::NoAnswer,
     };
     lock(&shared.metrics).record(arn, chosen_at, served);
+    if answer.is_ok() {
+        let version = shared
+            .fleet
+            .running_version(&instance)
+            .unwrap_or_else(|| "(unknown)".to_string());
+        *lock(&shared.served_by_version).entry(version).or_insert(0) += 1;
+    }
     match answer {
         Ok(answer) => {
             let mut response = Response::new(Full::new(answer.body));

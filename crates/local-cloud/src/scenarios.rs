@@ -55,7 +55,16 @@ pub struct TargetGroupSettings {
 #[derive(Debug, Clone)]
 pub struct Notification {
     pub subject: Option<String>,
+    /// The human text: greenlight publishes with `MessageStructure=json`,
+    /// so an SQS subscriber receives the JSON body, which carries the text
+    /// under `text`; any other message is kept as it came.
     pub message: String,
+    /// The `outcome` message attribute (deployed, superseded, failed), as
+    /// SNS puts message attributes in the envelope it delivers to SQS (SNS
+    /// developer guide, "Amazon SNS message attributes").
+    pub outcome: Option<String>,
+    /// The JSON body, when the message is one.
+    pub body: Option<Value>,
 }
 
 /// What a deployment scenario read back at its end.
@@ -171,17 +180,7 @@ pub async fn notifications(cloud: &LocalCloud) -> Result<Vec<Notification>, Scen
                 .body()
                 .and_then(|b| serde_json::from_str(b).ok())
                 .unwrap_or(Value::Null);
-            out.push(Notification {
-                subject: envelope
-                    .get("Subject")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
-                message: envelope
-                    .get("Message")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-                    .unwrap_or_else(|| m.body().unwrap_or_default().to_string()),
-            });
+            out.push(notification_of(&envelope, m.body().unwrap_or_default()));
             if let Some(handle) = m.receipt_handle() {
                 let _ = sqs
                     .delete_message()
@@ -191,6 +190,37 @@ pub async fn notifications(cloud: &LocalCloud) -> Result<Vec<Notification>, Scen
                     .await;
             }
         }
+    }
+}
+
+/// One SNS envelope (as SNS delivers to an SQS subscriber without raw
+/// delivery) read as a [`Notification`]; `raw` is the SQS body, kept as the
+/// message when it is no envelope.
+pub fn notification_of(envelope: &Value, raw: &str) -> Notification {
+    let message = envelope
+        .get("Message")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| raw.to_string());
+    let body = serde_json::from_str::<Value>(&message)
+        .ok()
+        .filter(Value::is_object);
+    let text = body
+        .as_ref()
+        .and_then(|b| b.get("text"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    Notification {
+        subject: envelope
+            .get("Subject")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        message: text.unwrap_or(message),
+        outcome: envelope
+            .pointer("/MessageAttributes/outcome/Value")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        body,
     }
 }
 

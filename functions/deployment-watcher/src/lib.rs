@@ -40,10 +40,9 @@ use greenlight_aws::executions::{
     describe_execution, is_missing_execution, list_running_executions,
 };
 use greenlight_aws::{now_ms, AwsError};
-use greenlight_core::errors;
 use greenlight_core::model::{
-    Admission, CreatedDeployment, EpochMillis, PipelineInput, PipelineState, StatusReport,
-    TaskRequest,
+    Admission, CreatedDeployment, EpochMillis, NextStep, PipelineInput, PipelineState,
+    StatusReport, TaskRequest,
 };
 use greenlight_core::runbook::green_asg_name;
 use greenlight_core::scaling::{groups_to_hold, ScalingHold, ScalingRelease};
@@ -52,6 +51,7 @@ use greenlight_core::watch::{
     self, created_deployment, deployment_description, own_deployment, AdmissionDecision, Candidate,
     LookContext, Predictions, WaitBounds, WatchAction,
 };
+use greenlight_core::{errors, metrics};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::{Deserialize, Serialize};
 
@@ -337,10 +337,22 @@ async fn admit(request: &Request, deps: &Deps) -> Result<Admission, Error> {
         AdmissionDecision::Superseded {
             by_execution,
             by_key,
-        } => Ok(Admission::Superseded {
-            by_execution,
-            by_key,
-        }),
+        } => {
+            let subject = metrics::Subject {
+                application: &input.application,
+                deployment_group: &input.deployment_group,
+                deployment_id: None,
+            };
+            greenlight_aws::emit_metrics(metrics::outcome_document(
+                now_ms(),
+                &subject,
+                metrics::DeploymentOutcome::Superseded,
+            ));
+            Ok(Admission::Superseded {
+                by_execution,
+                by_key,
+            })
+        }
         AdmissionDecision::Busy => Err(Error::GroupBusy(format!(
             "deployment group {}/{} has an active deployment {}; upload {} waits its turn (the state machine retries GroupBusy)",
             input.application,
@@ -637,5 +649,30 @@ async fn status(request: &Request, deps: &Deps) -> Result<StatusReport, Error> {
         deadline_exceeded = report.deadline_exceeded,
         "status"
     );
+    emit_status_metrics(&request.pipeline.input, &report);
     Ok(report)
+}
+
+/// A deployment that ended: its phases' actual and predicted seconds, and
+/// `deployed` when it succeeded (a failure's outcome is the failure
+/// handler's to count: it runs for every failed upload).
+fn emit_status_metrics(input: &PipelineInput, report: &StatusReport) {
+    if !report.status.is_terminal() {
+        return;
+    }
+    let subject = metrics::Subject {
+        application: &input.application,
+        deployment_group: &input.deployment_group,
+        deployment_id: Some(&report.deployment_id),
+    };
+    let now = now_ms();
+    let mut documents = metrics::phase_documents(now, &subject, &report.ledger);
+    if report.next == NextStep::Succeeded {
+        documents.extend(metrics::outcome_document(
+            now,
+            &subject,
+            metrics::DeploymentOutcome::Deployed,
+        ));
+    }
+    greenlight_aws::emit_metrics(documents);
 }

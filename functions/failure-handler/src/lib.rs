@@ -45,7 +45,8 @@ use greenlight_aws::reports::{get_marker, put_marker, Condition, LOST_RACE_CODES
 use greenlight_aws::AwsError;
 use greenlight_core::errors;
 use greenlight_core::model::{
-    DeploymentStatus, DeploymentView, EpochMillis, PipelineInput, Source, TaskRequest,
+    Admission, DeploymentStatus, DeploymentView, EpochMillis, NextStep, PipelineInput, Source,
+    TaskRequest,
 };
 use greenlight_core::runbook::{
     classify_event, classify_execution_end, classify_pipeline, codepipeline_job_id, compose_report,
@@ -135,6 +136,9 @@ impl Deps {
 #[serde(rename_all = "camelCase")]
 pub enum Action {
     Handle,
+    /// The end of an upload that did not fail (Deployed, Superseded): one
+    /// notification saying so ([`announce`]).
+    Announce,
 }
 
 /// EventBridge "Step Functions Execution Status Change" (the fields the
@@ -195,6 +199,14 @@ pub enum Response {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         deployment_id: Option<String>,
     },
+    /// `announce`: the notification of a deployed or superseded upload.
+    #[serde(rename_all = "camelCase")]
+    Announced {
+        announced: greenlight_core::metrics::DeploymentOutcome,
+        subject: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message_id: Option<String>,
+    },
 }
 
 impl Response {
@@ -202,7 +214,7 @@ impl Response {
     pub fn report(&self) -> Option<&FailureReport> {
         match self {
             Response::Handled(r) | Response::Duplicate(r) => Some(r),
-            Response::Ignored { .. } => None,
+            Response::Ignored { .. } | Response::Announced { .. } => None,
         }
     }
 }
@@ -263,6 +275,7 @@ pub async fn handle(
         request_id
     };
     match request {
+        Request::Task(task) if task.action == Action::Announce => announce(&task, deps).await,
         Request::Task(task) => handle_pipeline(*task, claimed_by, now, deps).await,
         Request::CodeDeploy(event) => handle_event(*event, claimed_by, now, deps).await,
         Request::Execution(event) => handle_execution_end(*event, claimed_by, now, deps).await,
@@ -296,6 +309,52 @@ fn unrecognized(value: &serde_json::Value) -> Error {
     Error::InvalidInput(
         "expected a state-machine task request (action \"handle\"), an EventBridge \"CodeDeploy Deployment State-change Notification\" or a \"Step Functions Execution Status Change\" event".to_string(),
     )
+}
+
+/// The notification of an upload that ended without failing: superseded
+/// (`$.admission` names the newer upload) or deployed (`$.status` succeeded,
+/// its ledger gives the phases). Anything else is not this action's to
+/// announce. A publish that fails is an error (`AwsTransient` when SNS
+/// throttled or did not answer, which the state machine retries); nothing
+/// else is written, so a retry is safe unless an earlier attempt's publish
+/// succeeded and only its answer was lost (then subscribers get it twice).
+pub async fn announce(task: &TaskRequest<Action>, deps: &Deps) -> Result<Response, Error> {
+    let pipeline = &task.pipeline;
+    let notification = match (&pipeline.admission, &pipeline.status) {
+        (Some(Admission::Superseded { by_execution, by_key }), _) => greenlight_core::announce::superseded(
+            &pipeline.input,
+            &task.execution_name,
+            by_execution,
+            by_key,
+        ),
+        (_, Some(status)) if status.next == NextStep::Succeeded => {
+            greenlight_core::announce::deployed(
+                &pipeline.input,
+                &task.execution_name,
+                &status.deployment_id,
+                &status.ledger,
+            )
+        }
+        _ => {
+            return Err(Error::InvalidInput(format!(
+                "announce for execution {} needs a superseded $.admission or a succeeded $.status; the state machine runs it only before Superseded and Deployed",
+                task.execution_name
+            )))
+        }
+    };
+    let message_id = publish(&deps.sns, &deps.config.topic_arn, &notification).await?;
+    tracing::info!(
+        execution = %task.execution_name,
+        outcome = notification.outcome.name(),
+        subject = %notification.subject,
+        message_id = ?message_id,
+        "announced"
+    );
+    Ok(Response::Announced {
+        announced: notification.outcome,
+        subject: notification.subject,
+        message_id,
+    })
 }
 
 mod marker;

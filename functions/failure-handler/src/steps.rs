@@ -446,6 +446,15 @@ pub(crate) async fn finish(
     mut report: FailureReport,
     job_id: Option<&str>,
 ) -> FailureReport {
+    greenlight_aws::emit_metrics(greenlight_core::metrics::outcome_document(
+        report.handled_at_ms,
+        &greenlight_core::metrics::Subject {
+            application: &report.application,
+            deployment_group: &report.deployment_group,
+            deployment_id: report.deployment_id.as_deref(),
+        },
+        greenlight_core::metrics::DeploymentOutcome::Failed,
+    ));
     let message = notification(&report);
     let topic = deps.config.topic_arn.as_str();
     report

@@ -582,10 +582,24 @@ fn publish_rule(seen: Log<(String, String)>) -> Rule {
     mock!(aws_sdk_sns::Client::publish)
         .match_requests(move |r| {
             assert_eq!(r.topic_arn(), Some(TOPIC));
-            seen.lock().unwrap().push((
-                r.subject().unwrap_or_default().to_string(),
-                r.message().unwrap_or_default().to_string(),
-            ));
+            // MessageStructure json: the human text is the `email` member,
+            // the JSON body (`default`) repeats it under `text`.
+            assert_eq!(r.message_structure(), Some("json"));
+            let structured: serde_json::Value =
+                serde_json::from_str(r.message().unwrap_or_default()).unwrap();
+            let text = structured["email"].as_str().unwrap_or_default().to_string();
+            let body: serde_json::Value =
+                serde_json::from_str(structured["default"].as_str().unwrap_or_default()).unwrap();
+            assert_eq!(body["text"].as_str(), Some(text.as_str()));
+            assert_eq!(body["outcome"], "failed");
+            let outcome = r
+                .message_attributes()
+                .and_then(|a| a.get("outcome"))
+                .and_then(|v| v.string_value());
+            assert_eq!(outcome, Some("failed"));
+            seen.lock()
+                .unwrap()
+                .push((r.subject().unwrap_or_default().to_string(), text));
             true
         })
         .then_output(|| {
@@ -2427,6 +2441,9 @@ async fn a_failed_bake_leaves_the_fleet_to_the_rollback_restores_and_notifies_th
 
 #[path = "tests_rerun.rs"]
 mod rerun;
+
+#[path = "tests_announce.rs"]
+mod announce_path;
 
 // ---- scaling held still ------------------------------------------------------------
 

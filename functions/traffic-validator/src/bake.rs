@@ -205,6 +205,18 @@ pub(crate) async fn bake_task(
             fail_bake(deps, &deployment_id, &mut r).await?;
         }
     }
+    if matches!(r.verdict, BakeVerdict::Passed | BakeVerdict::Failed) {
+        greenlight_aws::emit_metrics(greenlight_core::metrics::gate_document(
+            now_ms(),
+            &greenlight_core::metrics::Subject {
+                application,
+                deployment_group: group,
+                deployment_id: Some(&deployment_id),
+            },
+            greenlight_core::metrics::Gate::Bake,
+            r.verdict == BakeVerdict::Passed,
+        ));
+    }
     Ok(r)
 }
 

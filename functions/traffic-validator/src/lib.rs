@@ -51,7 +51,6 @@ use greenlight_aws::load_balancer::{
 };
 use greenlight_aws::{now_ms, AwsError};
 use greenlight_core::bake::{BakeReport, GroupBake};
-use greenlight_core::errors;
 use greenlight_core::hook::{self, HookPlan, NotProbed, TargetHost};
 use greenlight_core::model::{
     DeploymentStatus, DeploymentView, FleetLabel, InstanceEvidence, TaskRequest, ValidationAction,
@@ -62,6 +61,7 @@ use greenlight_core::probe::{
     GateFailure, GreenFleet, HttpOutcome, InstanceTracker, ProbeAnswer, ProbeConfig, ValidateEntry,
     MAX_BODY_BYTES,
 };
+use greenlight_core::{errors, metrics};
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use serde::{Deserialize, Serialize};
 
@@ -439,6 +439,17 @@ async fn validate_task(
         tracing::warn!(deployment_id, summary = %run.summary, "green fleet failed; deployment stopped with rollback");
         ValidationAction::Stopped
     };
+    let input = &task.pipeline.input;
+    greenlight_aws::emit_metrics(metrics::gate_document(
+        now_ms(),
+        &metrics::Subject {
+            application: &input.application,
+            deployment_group: &input.deployment_group,
+            deployment_id: Some(&deployment_id),
+        },
+        metrics::Gate::Validation,
+        run.passed(),
+    ));
     Ok(ValidationReport {
         deployment_id,
         passed: run.passed(),

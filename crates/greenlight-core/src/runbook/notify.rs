@@ -5,11 +5,19 @@ use super::*;
 /// SNS limits a subject to 100 printable ASCII characters.
 pub const MAX_SUBJECT_CHARS: usize = 100;
 
-/// An SNS notification.
+/// An SNS notification: human text (`subject`, `message`), a JSON body for
+/// programs, and what subscribers filter on (`outcome`, `application`,
+/// `deployment_group`: SNS message attributes). [`crate::announce`] turns
+/// it into the Publish request's parts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Notification {
     pub subject: String,
     pub message: String,
+    pub outcome: crate::metrics::DeploymentOutcome,
+    pub application: String,
+    pub deployment_group: String,
+    pub body: serde_json::Value,
 }
 
 /// The one notification for a report: subject ≤ 100 printable ASCII
@@ -163,9 +171,26 @@ pub fn notification(report: &FailureReport) -> Notification {
             line(format!("  {:?} {}: {}", a.step, a.target, a.detail));
         }
     }
+    let body = serde_json::json!({
+        "outcome": crate::metrics::DeploymentOutcome::Failed.name(),
+        "application": report.application,
+        "deploymentGroup": report.deployment_group,
+        "deploymentId": report.deployment_id,
+        "error": report.error.to_string(),
+        "summary": report.summary,
+        "revision": report.revision,
+        "loadBalancerRestored": report.load_balancer.state == RestoreState::Restored,
+        "nextStep": report.next_step,
+        "subject": subject,
+        "text": m,
+    });
     Notification {
         subject,
         message: m,
+        outcome: crate::metrics::DeploymentOutcome::Failed,
+        application: report.application.clone(),
+        deployment_group: report.deployment_group.clone(),
+        body,
     }
 }
 

@@ -1295,6 +1295,29 @@ fn failed_steps_show_in_summary_next_step_and_notification() {
 }
 
 #[test]
+fn the_failure_notification_carries_its_outcome_and_a_json_body() {
+    let r = install_failure_report(all_good_actions());
+    let n = notification(&r);
+    assert_eq!(n.outcome, crate::metrics::DeploymentOutcome::Failed);
+    assert_eq!(n.application, "shop");
+    assert_eq!(n.deployment_group, "shop-prod");
+    assert_eq!(n.body["outcome"], "failed");
+    assert_eq!(n.body["deploymentId"], "d-ABC123");
+    assert_eq!(n.body["error"], r.error.to_string());
+    assert_eq!(n.body["summary"], r.summary.as_str());
+    assert_eq!(n.body["subject"], n.subject.as_str());
+    assert_eq!(n.body["text"], n.message.as_str());
+    assert_eq!(
+        crate::announce::sns_attributes(&n),
+        vec![
+            ("outcome", "failed".to_string()),
+            ("application", "shop".to_string()),
+            ("deploymentGroup", "shop-prod".to_string()),
+        ]
+    );
+}
+
+#[test]
 fn a_failed_claim_is_not_a_step_to_finish_by_hand() {
     let mut actions = all_good_actions();
     actions[0].outcome = Outcome::Failed;

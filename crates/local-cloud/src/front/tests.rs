@@ -315,6 +315,7 @@ async fn cloud(name: &str) -> Cloud {
         pipeline: pipeline.clone(),
         faults: faults.clone(),
         s3_events: s3_events.clone(),
+        page: None,
     }));
     Cloud {
         faults,

@@ -108,7 +108,12 @@ pub fn decide_fate(
             reason: rejection_reason(record),
         };
     }
-    if let Some(n) = notifications.iter().find(|n| n.message.contains(key)) {
+    // A deployed or superseded upload's notification names its key too, but
+    // says it was not rejected: only a failure (or an unlabelled) one does.
+    if let Some(n) = notifications
+        .iter()
+        .find(|n| n.message.contains(key) && n.outcome.as_deref().is_none_or(|o| o == "failed"))
+    {
         return UploadFate::Rejected {
             source: "notification".into(),
             reason: n.subject.clone().unwrap_or_else(|| n.message.clone()),

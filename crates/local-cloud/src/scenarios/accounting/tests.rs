@@ -143,6 +143,8 @@ fn with_no_execution_a_notification_naming_the_key_rejects_it() {
     let n = Notification {
         subject: Some("greenlight: upload rejected".into()),
         message: format!("{KEY} was not deployed: NotAZip"),
+        outcome: None,
+        body: None,
     };
     assert_eq!(
         decide_fate(KEY, &[], &[], &[n]),
@@ -158,6 +160,8 @@ fn no_trace_at_all_is_unaccounted() {
     let n = Notification {
         subject: None,
         message: "something else".into(),
+        outcome: None,
+        body: None,
     };
     assert!(!decide_fate(KEY, &[], &[], &[n]).is_accounted());
 }
@@ -195,7 +199,48 @@ fn an_aborted_execution_is_accounted_for_only_by_the_notification_naming_it() {
         let n = Notification {
             subject: Some("greenlight: execution ended".into()),
             message: format!("execution {} of the pipeline ended {status}", e.name),
+            outcome: None,
+            body: None,
         };
         assert!(decide_fate(KEY, &[e], &[], &[n]).is_rejected());
     }
+}
+
+#[test]
+fn a_deployed_notification_naming_the_key_does_not_reject_it() {
+    let n = Notification {
+        subject: Some("greenlight deployed: shop/shop-bg d-1".into()),
+        message: format!("Revision: x (s3://b/{KEY})"),
+        outcome: Some("deployed".into()),
+        body: None,
+    };
+    assert!(!decide_fate(KEY, &[], &[], &[n]).is_accounted());
+}
+
+#[test]
+fn an_sns_envelope_gives_the_text_the_outcome_attribute_and_the_body() {
+    let body = json!({"outcome": "deployed", "deploymentId": "d-1", "text": "greenlight: deployed\nDeployment: d-1\n"});
+    let envelope = json!({
+        "Type": "Notification",
+        "Subject": "greenlight deployed: shop/shop-bg d-1",
+        "Message": body.to_string(),
+        "MessageAttributes": {"outcome": {"Type": "String", "Value": "deployed"}},
+    });
+    let n = crate::scenarios::notification_of(&envelope, "ignored");
+    assert_eq!(
+        n.subject.as_deref(),
+        Some("greenlight deployed: shop/shop-bg d-1")
+    );
+    assert_eq!(n.message, "greenlight: deployed\nDeployment: d-1\n");
+    assert_eq!(n.outcome.as_deref(), Some("deployed"));
+    assert_eq!(n.body, Some(body));
+    // A plain message (not JSON) is kept as it came, without an outcome.
+    let plain = json!({"Message": "hello"});
+    let n = crate::scenarios::notification_of(&plain, "raw");
+    assert_eq!(n.message, "hello");
+    assert_eq!(n.outcome, None);
+    assert_eq!(
+        crate::scenarios::notification_of(&Value::Null, "raw").message,
+        "raw"
+    );
 }

@@ -32,6 +32,10 @@ pub const NO_LOAD_BALANCER: &str = "NoLoadBalancer";
 pub const TARGET_GROUP_NOT_FOUND: &str = "TargetGroupNotFound";
 pub const CORRUPT_SNAPSHOT_TAG: &str = "CorruptSnapshotTag";
 pub const INTERNAL_ERROR: &str = "InternalError";
+/// A human rejected the deployment at the approval wait (SendTaskFailure
+/// with this error, `greenlight abort`), or answered it without
+/// `"approved": true` (the validator's `continue` action).
+pub const APPROVAL_REJECTED: &str = "greenlight.ApprovalRejected";
 
 /// The error of the state machine's `FailureHandlerFailed` Fail state (an
 /// execution's end, not a function's `errorType`, so not in [`ALL`]): the
@@ -84,6 +88,7 @@ pub const ALL: &[&str] = &[
     TARGET_GROUP_NOT_FOUND,
     CORRUPT_SNAPSHOT_TAG,
     INTERNAL_ERROR,
+    APPROVAL_REJECTED,
     INVALID_CONTINUATION_TOKEN,
     JOB_RESULT_FAILED,
     SUPERSEDED,

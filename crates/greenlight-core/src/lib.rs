@@ -10,6 +10,7 @@ pub mod bake;
 pub mod errors;
 pub mod hook;
 pub mod model;
+pub mod options;
 pub mod plan;
 pub mod probe;
 pub mod runbook;

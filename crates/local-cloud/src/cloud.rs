@@ -41,6 +41,10 @@ pub struct Options {
     pub rate_limits: RateMode,
     /// The traffic validator's `BAKE_CONFIG` (default: no group bakes).
     pub bake: Vec<greenlight_core::bake::GroupBake>,
+    /// deploy-trigger's `APPROVAL_CONFIG` (default: no group asks for an
+    /// approval). Deadlines are Step Functions `TimeoutSeconds`, which the
+    /// local Step Functions (moto) counts in real seconds like its Waits.
+    pub approval: Vec<greenlight_core::options::GroupApproval>,
     /// The deployment-watcher's deadlines, template.yaml's
     /// `DeploymentTimeoutSeconds` / `PostRerouteTimeoutSeconds` (their
     /// defaults, 3600 / 10800). The watcher reads the real clock, so these are
@@ -61,6 +65,7 @@ impl Options {
             tuner_profile: greenlight_core::tuning::FastProfile::default(),
             rate_limits: RateMode::Aws,
             bake: Vec::new(),
+            approval: Vec::new(),
             deployment_timeout_seconds: 3600,
             post_reroute_timeout_seconds: 3 * 3600,
         }
@@ -461,6 +466,7 @@ fn function_configs(
                 .map_err(CloudError::Start)?,
             mapping,
             deadlines: deploy_trigger::DEFAULT_DEADLINES,
+            approval: options.approval.clone(),
         },
         health_check_tuner: health_check_tuner::Config {
             profile: options.tuner_profile,

@@ -73,7 +73,30 @@ struct Mocks {
     sfn: Vec<Rule>,
     codedeploy: Vec<Rule>,
     codepipeline: Vec<Rule>,
+    /// GetObjectTagging; empty = the upload has no tags.
+    s3: Vec<Rule>,
     key_mapping: Option<&'static str>,
+    approval_config: Option<&'static str>,
+}
+
+/// GetObjectTagging answering `tags` for every object.
+fn tagging(tags: &[(&str, &str)]) -> Rule {
+    let set: Vec<aws_sdk_s3::types::Tag> = tags
+        .iter()
+        .map(|(k, v)| {
+            aws_sdk_s3::types::Tag::builder()
+                .key(*k)
+                .value(*v)
+                .build()
+                .expect("tag")
+        })
+        .collect();
+    mock!(aws_sdk_s3::Client::get_object_tagging).then_output(move || {
+        aws_sdk_s3::operation::get_object_tagging::GetObjectTaggingOutput::builder()
+            .set_tag_set(Some(set.clone()))
+            .build()
+            .expect("tagging output")
+    })
 }
 
 impl Mocks {
@@ -82,7 +105,9 @@ impl Mocks {
             sfn: vec![],
             codedeploy: vec![],
             codepipeline: vec![],
+            s3: vec![],
             key_mapping: None,
+            approval_config: None,
         }
     }
 
@@ -90,11 +115,22 @@ impl Mocks {
         let sfn: Vec<&Rule> = self.sfn.iter().collect();
         let cd: Vec<&Rule> = self.codedeploy.iter().collect();
         let cp: Vec<&Rule> = self.codepipeline.iter().collect();
+        let untagged = tagging(&[]);
+        let mut s3: Vec<&Rule> = self.s3.iter().collect();
+        if s3.is_empty() {
+            s3.push(&untagged);
+        }
+        let mut config = config(self.key_mapping);
+        if let Some(raw) = self.approval_config {
+            config.approval =
+                greenlight_core::options::parse_approval_config(raw).expect("approval config");
+        }
         Deps {
             sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn),
+            s3: mock_client!(aws_sdk_s3, RuleMode::MatchAny, s3),
             codedeploy: mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, cd),
             codepipeline: mock_client!(aws_sdk_codepipeline, RuleMode::MatchAny, cp),
-            config: config(self.key_mapping),
+            config,
         }
     }
 }

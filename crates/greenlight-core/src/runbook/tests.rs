@@ -27,6 +27,8 @@ fn input() -> PipelineInput {
         uploaded_at: "2024-01-01T12:00:00Z".into(),
         uploaded_at_ms: NOW - 60_000,
         source: Source::S3 { event_id: None },
+        approval: None,
+        bake_skip: None,
     }
 }
 
@@ -41,6 +43,8 @@ fn bare_state() -> PipelineState {
         bake: None,
         scaling: None,
         scaling_released: None,
+        approval_answer: None,
+        approval_error: None,
         error: None,
     }
 }

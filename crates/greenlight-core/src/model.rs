@@ -130,8 +130,15 @@ fn is_first_attempt(retry_count: &u32) -> bool {
 pub struct TaskError {
     #[serde(rename = "Error")]
     pub error: String,
-    #[serde(rename = "Cause", default)]
+    /// Absent or `null` when the failure carried no cause (a SendTaskFailure
+    /// without `cause`: Step Functions API reference, the field is optional;
+    /// moto writes `null`): read as empty.
+    #[serde(rename = "Cause", default, deserialize_with = "null_as_empty")]
     pub cause: String,
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
 }
 
 /// deployment-watcher `admit`: may this upload go on, or is it superseded?

@@ -213,3 +213,18 @@ fn old_inputs_without_the_fields_still_parse() {
         serde_json::json!({"requestedBy": "objectTag", "deadlineSeconds": 30})
     );
 }
+
+#[test]
+fn a_caught_error_without_a_cause_parses() {
+    // A SendTaskFailure without cause reaches the Catch as "Cause": null
+    // (moto), or without Cause at all; the failure path must still read it
+    // (seen in tests/faults/approval.rs: the failure handler refused the state).
+    for text in [
+        r#"{"Error":"greenlight.ApprovalRejected","Cause":null}"#,
+        r#"{"Error":"greenlight.ApprovalRejected"}"#,
+    ] {
+        let e: crate::model::TaskError = serde_json::from_str(text).unwrap();
+        assert_eq!(e.error, "greenlight.ApprovalRejected");
+        assert_eq!(e.cause, "");
+    }
+}

@@ -30,9 +30,14 @@ pub const APPROVAL_REQUIRED: &str = "required";
 /// The one value that skips the bake.
 pub const BAKE_SKIP: &str = "skip";
 
+/// The emergency bake override is decided and carried, but the bake does not
+/// honour it yet: while false, a request for it is refused.
+pub const BAKE_SKIP_AVAILABLE: bool = false;
+
 /// Deadline of an approval asked by a tag or a pipeline parameter for a group
-/// `APPROVAL_CONFIG` does not list: one hour.
-pub const DEFAULT_DEADLINE_SECONDS: u32 = 3_600;
+/// `APPROVAL_CONFIG` does not list: 30 minutes, so a group with a Ready wait of
+/// at least 35 minutes holds it ([`READY_MARGIN_SECONDS`]).
+pub const DEFAULT_DEADLINE_SECONDS: u32 = 1_800;
 
 /// Time the gate needs at Ready besides the human's deadline: HoldGreenScaling,
 /// Validate's probes and its retry budget (about two minutes of retry waits),
@@ -188,7 +193,7 @@ pub fn group_approval<'a>(
 
 /// A request value that is not the documented one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{source_name} {name}={value:?} is not understood: the only value is {expected:?} ({meaning}); remove it or fix the value, nothing was deployed")]
+#[error("{source_name} {name}={value:?} is not accepted: the only value is {expected:?} ({meaning}); remove it or fix the value, nothing was deployed")]
 pub struct InvalidOption {
     /// "S3 tag" or "UserParameters".
     pub source_name: &'static str,
@@ -261,7 +266,7 @@ pub fn decide(asked: Asked<'_>, group: Option<&GroupApproval>) -> Result<Decided
             RequestedBy::PipelineParameter,
         ),
     ];
-    let mut bake_by = None;
+    let mut bake_by: Option<RequestedBy> = None;
     for (value, source_name, name, by) in bake_asked {
         let Some(value) = value else { continue };
         if value.trim() != BAKE_SKIP {
@@ -273,7 +278,20 @@ pub fn decide(asked: Asked<'_>, group: Option<&GroupApproval>) -> Result<Decided
                 meaning: "the emergency override that skips the bake after the reroute",
             });
         }
-        bake_by = bake_by.or(Some(by));
+        // The override is recognised but not built yet: the bake does not
+        // honour it and nothing would notify the skip, so it is refused
+        // rather than silently ignored (issue 10, part B).
+        if BAKE_SKIP_AVAILABLE {
+            bake_by = bake_by.or(Some(by));
+        } else {
+            return Err(InvalidOption {
+                source_name,
+                name,
+                value: value.to_string(),
+                expected: BAKE_SKIP,
+                meaning: "recognised, but the emergency bake override is not available yet (the bake would still run and the skip would not be notified); remove it, or remove the group's BakeConfig entry to deploy without a bake",
+            });
+        }
     }
     Ok(Decided {
         approval: approval_by.map(|requested_by| ApprovalRequest {

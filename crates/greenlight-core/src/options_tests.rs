@@ -86,50 +86,35 @@ fn an_unknown_value_is_refused_not_ignored() {
         },
     ] {
         let e = decide(asked, Some(&group(true, 60))).unwrap_err();
-        assert!(e.to_string().contains("is not understood"), "{e}");
+        assert!(e.to_string().contains("is not accepted"), "{e}");
         assert!(e.to_string().contains("nothing was deployed"), "{e}");
     }
 }
 
 #[test]
-fn the_bake_is_skipped_only_when_asked() {
-    let tag = decide(
+fn the_bake_skip_is_refused_while_the_bake_cannot_honour_it() {
+    assert!(!BAKE_SKIP_AVAILABLE);
+    for asked in [
         Asked {
             bake_tag: Some("skip"),
             ..Asked::default()
         },
-        None,
-    )
-    .unwrap();
-    assert_eq!(
-        tag.bake_skip,
-        Some(BakeSkip {
-            requested_by: RequestedBy::ObjectTag
-        })
-    );
-    assert_eq!(tag.approval, None);
-    let parameter = decide(
         Asked {
             bake_parameter: Some("skip"),
             ..Asked::default()
         },
-        Some(&group(true, 60)),
-    )
-    .unwrap();
-    assert_eq!(
-        parameter.bake_skip.map(|s| s.requested_by),
-        Some(RequestedBy::PipelineParameter)
-    );
-    assert!(parameter
-        .bake_skip
-        .unwrap()
-        .describe()
-        .contains("{\"bake\":\"skip\"}"));
-    assert!(tag
-        .bake_skip
-        .unwrap()
-        .describe()
-        .contains("greenlight-bake=skip"));
+    ] {
+        let e = decide(asked, None).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("the emergency bake override is not available yet"),
+            "{e}"
+        );
+    }
+    let skip = BakeSkip {
+        requested_by: RequestedBy::PipelineParameter,
+    };
+    assert!(skip.describe().contains("{\"bake\":\"skip\"}"));
 }
 
 #[test]

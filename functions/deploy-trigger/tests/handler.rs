@@ -1519,7 +1519,7 @@ fn tagging_of_fixture_version(tags: &[(&str, &str)]) -> Rule {
 }
 
 #[tokio::test]
-async fn an_upload_tagged_for_approval_and_bake_skip_carries_both_in_the_input() {
+async fn an_upload_tagged_for_approval_carries_it_in_the_input() {
     let (start, seen) = start_ok();
     let mut m = Mocks::new();
     m.sfn.push(start);
@@ -1527,7 +1527,6 @@ async fn an_upload_tagged_for_approval_and_bake_skip_carries_both_in_the_input()
     m.s3.push(tagging_of_fixture_version(&[
         ("team", "shop"),
         ("greenlight-approval", "required"),
-        ("greenlight-bake", "skip"),
     ]));
     m.approval_config =
         Some(r#"[{"application":"shop","deploymentGroup":"shop-prod","deadlineSeconds":900}]"#);
@@ -1541,7 +1540,21 @@ async fn an_upload_tagged_for_approval_and_bake_skip_carries_both_in_the_input()
         input["approval"],
         json!({"requestedBy": "objectTag", "deadlineSeconds": 900})
     );
-    assert_eq!(input["bakeSkip"], json!({"requestedBy": "objectTag"}));
+    assert!(input.get("bakeSkip").is_none(), "{input}");
+}
+
+#[tokio::test]
+async fn the_bake_override_is_refused_until_the_bake_honours_it() {
+    let (start, seen) = start_ok();
+    let mut m = Mocks::new();
+    m.sfn.push(start);
+    m.codedeploy.push(gated_rule("shop", "shop-prod"));
+    m.s3.push(tagging_of_fixture_version(&[("greenlight-bake", "skip")]));
+    let deps = m.deps();
+    let (error_type, message) = rejection(handler(lambda_event(event(EB_CREATED)), &deps).await);
+    assert_eq!(error_type, "InvalidDeploymentOption");
+    assert!(message.contains("not available yet"), "{message}");
+    assert!(seen.lock().unwrap().is_empty(), "nothing started");
 }
 
 #[tokio::test]
@@ -1603,7 +1616,7 @@ async fn an_approval_the_ready_wait_cannot_hold_is_refused_with_the_numbers() {
 }
 
 #[tokio::test]
-async fn a_pipeline_asks_for_approval_and_bake_skip_in_its_user_parameters() {
+async fn a_pipeline_asks_for_approval_in_its_user_parameters() {
     let (start, seen) = start_ok();
     let (success, _) = success_rule();
     let mut m = Mocks::new();
@@ -1612,18 +1625,14 @@ async fn a_pipeline_asks_for_approval_and_bake_skip_in_its_user_parameters() {
     m.codedeploy.push(gated_rule("shop", "shop-prod"));
     let deps = m.deps();
     let mut payload = event(PIPELINE_JOB);
-    payload["CodePipeline.job"]["data"]["actionConfiguration"]["configuration"]["UserParameters"] = json!(
-        r#"{"application":"shop","deploymentGroup":"shop-prod","approval":"required","bake":"skip"}"#
-    );
+    payload["CodePipeline.job"]["data"]["actionConfiguration"]["configuration"]["UserParameters"] =
+        json!(r#"{"application":"shop","deploymentGroup":"shop-prod","approval":"required"}"#);
     let response = handler(lambda_event(payload), &deps).await.unwrap();
     assert!(matches!(response, Response::Started { .. }), "{response:?}");
     let input = input_json(&seen, 0);
     assert_eq!(
         input["approval"],
-        json!({"requestedBy": "pipelineParameter", "deadlineSeconds": 3600})
+        json!({"requestedBy": "pipelineParameter", "deadlineSeconds": 1800})
     );
-    assert_eq!(
-        input["bakeSkip"],
-        json!({"requestedBy": "pipelineParameter"})
-    );
+    assert!(input.get("bakeSkip").is_none(), "{input}");
 }

@@ -144,7 +144,6 @@ impl LocalCloud {
         )))
         .await
         .map_err(|e| CloudError::Start(format!("front server: {e}")))?;
-        let app_port = port("the instances")?;
         let moto = MotoServer::start_logging_to(
             &options.project_root.join(".venv"),
             front.port(),
@@ -156,7 +155,11 @@ impl LocalCloud {
         let moto_sdk = crate::front::sdk_config(&moto.endpoint()).await;
 
         let faults = Arc::new(Faults::new(options.rate_limits));
-        let fleet = Fleet::new(app_port, scale, options.work_dir.join("instances"));
+        // The instances' port stays reserved while the cloud lives, so a
+        // cloud started beside this one cannot be handed it.
+        let fleet = Fleet::on_reserved_port(scale, options.work_dir.join("instances"))
+            .map_err(|e| CloudError::Start(format!("no free port for the instances: {e}")))?;
+        let app_port = fleet.app_port();
         let lb = LoadBalancer::new(
             fleet.clone(),
             scale,

@@ -36,9 +36,9 @@ pub struct Emulated {
 pub const EMULATED: &[Emulated] = &[
     Emulated {
         behaviour: "ALB registration delay",
-        emulation: "a registered target stays `initial` (`Elb.RegistrationInProgress`) and is not health checked for 10 s (configurable, `LoadBalancer::set_propagation`), then needs its healthy threshold of checks",
+        emulation: "a registered target stays `initial` (`Elb.RegistrationInProgress`) and is not health checked for 10 s (configurable, `LoadBalancer::set_propagation`); its first check comes one health-check interval after that, then it needs its healthy threshold of checks",
         source: "ELB guide \"Register targets\" (\"as soon as the registration process completes and the target passes the initial health checks\"), https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-register-targets.html",
-        reading: Reading::Harsher("no ALB figure is documented; 10 s is the low end of reported values"),
+        reading: Reading::Harsher("no ALB figure is documented; 10 s is the low end of reported values; when the first check runs is not documented either: one interval later"),
     },
     Emulated {
         behaviour: "ALB deregistration delay",

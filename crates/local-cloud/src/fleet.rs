@@ -44,6 +44,7 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::task::JoinHandle;
 
 use crate::clock::TimeScale;
+use crate::moto::PortReservation;
 use crate::revisions::AppConfig;
 
 /// The outcome of one lifecycle event on one instance, shaped like CodeDeploy's
@@ -198,6 +199,8 @@ struct Addresses {
 
 pub struct Fleet {
     app_port: u16,
+    /// Holds `app_port` on 127.0.0.1 for the fleet's life (see [`PortReservation`]).
+    _app_port_reservation: Option<PortReservation>,
     scale: TimeScale,
     work_dir: PathBuf,
     addresses: Mutex<Addresses>,
@@ -255,9 +258,32 @@ fn loopback(n: u32) -> Ipv4Addr {
 }
 
 impl Fleet {
+    /// A fleet whose instances listen on a port reserved for it: the way to
+    /// build one when other fleets may run at the same time.
+    pub fn on_reserved_port(scale: TimeScale, work_dir: PathBuf) -> std::io::Result<Arc<Self>> {
+        let reservation = PortReservation::new()?;
+        Ok(Self::build(
+            reservation.port(),
+            Some(reservation),
+            scale,
+            work_dir,
+        ))
+    }
+
+    /// A fleet on a port the caller owns.
     pub fn new(app_port: u16, scale: TimeScale, work_dir: PathBuf) -> Arc<Self> {
+        Self::build(app_port, None, scale, work_dir)
+    }
+
+    fn build(
+        app_port: u16,
+        reservation: Option<PortReservation>,
+        scale: TimeScale,
+        work_dir: PathBuf,
+    ) -> Arc<Self> {
         Arc::new(Self {
             app_port,
+            _app_port_reservation: reservation,
             scale,
             work_dir,
             addresses: Mutex::new(Addresses {

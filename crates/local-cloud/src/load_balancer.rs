@@ -1014,6 +1014,19 @@ async fn health_checker(shared: Arc<Shared>, arn: String, key: Key, generation: 
     // The registration reaches the nodes first (`Elb.RegistrationInProgress`).
     let registration = shared.scale.real(lock(&shared.propagation).registration);
     tokio::time::sleep(registration).await;
+    // Then the first check comes one interval later, not at once: AWS does
+    // not document when a new target's first health check runs (only that
+    // traffic starts once "the registration process completes and the target
+    // passes the initial health checks"); a node probes on its own interval
+    // schedule, so the harsher reading is a full interval of waiting.
+    let first_interval = {
+        let st = lock(&shared.state);
+        match st.groups.get(&arn) {
+            Some(group) => group.settings.interval,
+            None => return,
+        }
+    };
+    tokio::time::sleep(shared.scale.real(first_interval)).await;
     loop {
         let started = tokio::time::Instant::now();
         let settings = {

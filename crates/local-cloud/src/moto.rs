@@ -261,6 +261,39 @@ pub fn free_loopback_port() -> std::io::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
+/// A TCP port held on 127.0.0.1 for as long as this value lives, so that no
+/// other local cloud (in this process or another) is handed it by a bind to
+/// port 0.
+///
+/// Why: every cloud's instances listen on 127.0.0.2, 127.0.0.3, ... with the
+/// cloud's one app port. A port picked by binding 127.0.0.1:0 and releasing
+/// it is free again on 127.0.0.1 while the instances use it on 127.0.0.N, so
+/// a second cloud running at the same time could pick the same port and find
+/// 127.0.0.2:port taken by the first cloud's instance ("Address already in
+/// use"). Holding a bound (not listening) socket on 127.0.0.1:port keeps the
+/// kernel from giving the port to anyone else's bind(:0) or connect().
+#[derive(Debug)]
+pub struct PortReservation {
+    port: u16,
+    _socket: tokio::net::TcpSocket,
+}
+
+impl PortReservation {
+    pub fn new() -> std::io::Result<Self> {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
+        let port = socket.local_addr()?.port();
+        Ok(Self {
+            port,
+            _socket: socket,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
 #[cfg(target_os = "linux")]
 fn set_parent_death_signal(command: &mut Command) {
     // SAFETY: prctl is async-signal-safe; the closure allocates nothing.
@@ -310,6 +343,21 @@ mod tests {
 
     pub(crate) fn venv() -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv")
+    }
+
+    #[test]
+    fn a_reserved_port_is_held_on_127_0_0_1_and_free_for_the_instances() {
+        let reservation = PortReservation::new().unwrap();
+        let port = reservation.port();
+        // Nobody else can be handed it on 127.0.0.1 (bind :0 and connect pick
+        // only ports free there) ...
+        let taken = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap_err();
+        assert_eq!(taken.kind(), std::io::ErrorKind::AddrInUse);
+        // ... while the fleet's instances still listen on it at 127.0.0.N.
+        let instance = std::net::TcpListener::bind(("127.0.0.2", port)).unwrap();
+        drop(instance);
+        drop(reservation);
+        assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
     }
 
     #[tokio::test]

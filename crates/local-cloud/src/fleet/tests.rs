@@ -5,14 +5,6 @@ use std::io::Write;
 
 const T: Duration = Duration::from_secs(2);
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 struct TempDir(PathBuf);
 impl TempDir {
     fn new(name: &str) -> Self {
@@ -30,7 +22,7 @@ impl Drop for TempDir {
 fn fleet(name: &str, scale: f64) -> (Arc<Fleet>, TempDir) {
     let dir = TempDir::new(name);
     (
-        Fleet::new(free_port(), TimeScale::new(scale), dir.0.clone()),
+        Fleet::on_reserved_port(TimeScale::new(scale), dir.0.clone()).expect("port"),
         dir,
     )
 }

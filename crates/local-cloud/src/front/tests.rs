@@ -286,11 +286,7 @@ async fn cloud(name: &str) -> Cloud {
     let moto_sdk = sdk_config(&moto.endpoint()).await;
     let scale = TimeScale::new(0.01);
     let faults = Arc::new(crate::faults::Faults::default());
-    let fleet = Fleet::new(
-        crate::moto::free_loopback_port().unwrap(),
-        scale,
-        work.join("fleet"),
-    );
+    let fleet = Fleet::on_reserved_port(scale, work.join("fleet")).unwrap();
     let lb = LoadBalancer::new(
         fleet.clone(),
         scale,
@@ -1395,7 +1391,18 @@ async fn invoke_as_a_user(cloud: &Cloud, function: &str) -> Result<Value, String
 async fn rate_limits_throttle_a_burst_and_the_sdk_retries_absorb_them() {
     let cloud = cloud("rates").await;
     let user = crate::front::sdk_config_as(&cloud.front.endpoint(), "test").await;
-    let codedeploy = aws_sdk_codedeploy::Client::new(&user);
+    // Five attempts, not the default three: the standard retry's backoff is
+    // random (0-1 s, then 0-2 s), and two short draws in a row can land
+    // inside the same empty second of the bucket; with five the odds of
+    // that are negligible, and the claim tested (throttled calls succeed
+    // on retry) stays the same.
+    let codedeploy = aws_sdk_codedeploy::Client::from_conf(
+        aws_sdk_codedeploy::config::Builder::from(&user)
+            .retry_config(
+                aws_sdk_codedeploy::config::retry::RetryConfig::standard().with_max_attempts(5),
+            )
+            .build(),
+    );
     // CodeDeploy: 10 calls of burst, 5 per second after: 20 calls in a row
     // are throttled beyond the burst and all succeed after the SDK's retries.
     for _ in 0..20 {

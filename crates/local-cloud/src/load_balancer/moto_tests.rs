@@ -26,7 +26,7 @@ async fn start_moto() -> Moto {
         "{} is missing: create the project venv first (scripts/test.sh does, or: python3 -m venv .venv && .venv/bin/pip install 'moto[server]==5.2.5')",
         bin.display()
     );
-    let port = free_port();
+    let port = crate::moto::free_loopback_port().expect("free port");
     let child = tokio::process::Command::new(&bin)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdin(Stdio::null())

@@ -9,14 +9,6 @@ const ARN: &str =
     "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/demo-tg/0123456789abcdef";
 const WAIT: Duration = Duration::from_secs(10);
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 fn unused_client() -> aws_sdk_elasticloadbalancingv2::Client {
     client_for("http://127.0.0.1:9")
 }
@@ -54,7 +46,7 @@ impl Drop for Rig {
 fn rig(name: &str) -> Rig {
     let dir = std::env::temp_dir().join(format!("gl-lb-{name}-{}", std::process::id()));
     let scale = TimeScale::new(SCALE);
-    let fleet = Fleet::new(free_port(), scale, dir.clone());
+    let fleet = Fleet::on_reserved_port(scale, dir.clone()).expect("port");
     let lb = LoadBalancer::new(fleet.clone(), scale, unused_client());
     // Most tests here are about health checks and draining: no propagation
     // delay unless a test asks for one.

@@ -6,8 +6,9 @@ asl-validator each read one file; none notices a missing DefinitionUri file):
 
   1. placeholders   every ${Name} in each state machine definition has a DefinitionSubstitutions
                     key in template.yaml, and every key is used by the definition.
-  2. paths          every CodeUri / DefinitionUri exists; each rust-cargolambda function's CodeUri
-                    is a crate whose Cargo.toml declares the BuildProperties.Binary bin.
+  2. paths          every CodeUri / DefinitionUri exists; each function builds with the Makefile
+                    (BuildMethod makefile, ContextPath/ProjectRootDirectory the repo root) whose
+                    build-<LogicalId> line names a bin of the function's CodeUri crate.
   3. invoke-policy  each *FunctionArn substitution is !GetAtt <Function>.Arn of a function in the
                     template, and the state machine has a LambdaInvokePolicy for exactly those.
   4. state-machine-name
@@ -174,6 +175,16 @@ def cargo_bins(cargo_toml: Path) -> set[str]:
     return {b for b in bins if b}
 
 
+def makefile_binaries() -> dict[str, str]:
+    """The Makefile's `build-<LogicalId>: BINARY = <bin>` lines, by logical id."""
+    found = {}
+    for line in (ROOT / "Makefile").read_text(encoding="utf-8").splitlines():
+        m = re.match(r"^build-([A-Za-z0-9]+):\s*BINARY\s*=\s*([A-Za-z0-9_-]+)\s*$", line)
+        if m:
+            found[m.group(1)] = m.group(2)
+    return found
+
+
 def check_paths(template: dict) -> list[str]:
     problems = []
     for name, res in functions(template).items():
@@ -186,17 +197,22 @@ def check_paths(template: dict) -> list[str]:
             problems.append(f"{name}: CodeUri {uri} does not exist")
             continue
         metadata = res.get("Metadata", {}) or {}
-        if metadata.get("BuildMethod") != "rust-cargolambda":
-            problems.append(f"{name}: Metadata.BuildMethod must be rust-cargolambda")
+        if metadata.get("BuildMethod") != "makefile":
+            problems.append(f"{name}: Metadata.BuildMethod must be makefile (one workspace build, see Makefile)")
             continue
+        for key in ("ContextPath", "ProjectRootDirectory"):
+            if metadata.get(key) != ".":
+                problems.append(f"{name}: Metadata.{key} must be '.' (the Makefile and the workspace are at the repo root)")
         cargo_toml = crate / "Cargo.toml"
         if not cargo_toml.is_file():
             problems.append(f"{name}: {uri}/Cargo.toml does not exist")
             continue
-        binary = (metadata.get("BuildProperties") or {}).get("Binary")
+        binary = makefile_binaries().get(name)
         bins = cargo_bins(cargo_toml)
-        if binary not in bins:
-            problems.append(f"{name}: BuildProperties.Binary {binary!r} is not a bin of {uri}/Cargo.toml ({sorted(bins)})")
+        if binary is None:
+            problems.append(f"{name}: the Makefile has no 'build-{name}: BINARY = <bin>' line")
+        elif binary not in bins:
+            problems.append(f"{name}: the Makefile builds {binary!r}, not a bin of {uri}/Cargo.toml ({sorted(bins)})")
     for name, res in state_machines(template).items():
         uri = props(res).get("DefinitionUri")
         if isinstance(uri, str) and not (ROOT / uri).is_file():
@@ -485,6 +501,12 @@ IMPLIED_ACTIONS = {
     # (Amazon S3 API reference, GetObjectTagging: "To use this operation on a specific
     # version, you need the s3:GetObjectVersionTagging permission").
     "s3:GetObjectVersionTagging",
+    # deployment-group-resource: Create/UpdateDeploymentGroup pass the group's service role
+    # (iam:PassRole, scoped by iam:PassedToService), and tags on CreateApplication /
+    # CreateDeploymentGroup; the CodeDeploy docs do not say whether tag-on-create is also
+    # authorized as codedeploy:TagResource, so the role holds it (harsher reading), scoped.
+    "iam:PassRole",
+    "codedeploy:TagResource",
 }
 
 
@@ -743,7 +765,7 @@ def main() -> int:
     template = load_template()
     report = Report()
     report.run("placeholders: ASL ${...} <-> DefinitionSubstitutions", lambda: check_placeholders(template))
-    report.run("paths: CodeUri / DefinitionUri / cargo-lambda binaries exist", lambda: check_paths(template))
+    report.run("paths: CodeUri / DefinitionUri exist, the Makefile builds each function's bin", lambda: check_paths(template))
     report.run("invoke-policy: state machine may invoke exactly the functions it calls", lambda: check_invoke_policy(template))
     report.run("state-machine-name: hand-built ARNs use the state machine's Name", lambda: check_state_machine_name(template))
     report.run("env-vars: template.yaml <-> each crate's Config", lambda: check_env_vars(template))

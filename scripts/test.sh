@@ -20,6 +20,9 @@
 #                can run at once; the summary adds both passes' counts
 #   service      the local cloud as a service (greenlight-local up/down) driven by the pinned AWS CLI:
 #                the greenlight-local binary the test step built + tests/service_cli_test.py
+#   lambda       `sam build` as a user runs it: every function built for Lambda (provided.al2023,
+#                arm64, release profile) in ONE cargo build (Makefile + scripts/lambda-build.sh),
+#                then each function's deployment zip and its size (fails over Lambda's 50 MB limit)
 #
 # The cheap checks run before the two Rust compilations so a mistake shows up in seconds.
 # `scripts/test.sh STEP...` runs only the named steps (tools always runs first).
@@ -50,7 +53,7 @@ if [[ "${CI:-}" == "true" ]]; then
   export CARGO_TERM_COLOR=never
 fi
 
-ALL_STEPS=(fmt asl asl-tests cfn-lint sam static clippy test service)
+ALL_STEPS=(fmt asl asl-tests cfn-lint sam static clippy test service lambda)
 if [[ $# -gt 0 ]]; then
   STEPS=("$@")
   for s in "${STEPS[@]}"; do
@@ -121,6 +124,18 @@ step_service() {
     "$VENV/bin/python" -m unittest tests/service_cli_test.py -v
 }
 
+step_lambda() {
+  if [[ "${CI:-}" == "true" ]]; then
+    # The debug build served the test and service steps; the release build for another target
+    # shares nothing with it, and a CI runner's disk holds one of them comfortably, not both.
+    rm -rf target/debug
+  fi
+  local t0=$SECONDS
+  "$VENV/bin/sam" build --template template.yaml
+  echo "test.sh: sam build (one cargo build for every function) took $((SECONDS - t0))s"
+  "$VENV/bin/python" scripts/lambda-sizes.py .aws-sam/build
+}
+
 # Fault scenarios run side by side: each starts its own local cloud and shares nothing.
 FAULT_TEST_THREADS="${FAULT_TEST_THREADS:-6}"
 
@@ -150,6 +165,7 @@ for step in "${STEPS[@]}"; do
     clippy)   run_step clippy cargo clippy --workspace --all-targets -- -D warnings ;;
     test)     run_step test step_test ;;
     service)  run_step service step_service ;;
+    lambda)   run_step lambda step_lambda ;;
   esac
 done
 

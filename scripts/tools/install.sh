@@ -19,6 +19,7 @@ install_python_tools() {
   "$VENV/bin/cfn-lint" --version
   "$VENV/bin/sam" --version
   "$VENV/bin/python" -c 'import moto; print("moto", moto.__version__)'
+  "$VENV/bin/cargo-lambda" lambda --version
 }
 
 install_node_tools() {
@@ -44,6 +45,12 @@ install_rust_tools() {
       rustup component add "$component"
     fi
   done
+  # Lambda runs the functions on arm64 (template.yaml Architectures); cargo-lambda and zig
+  # (the cross linker) come from the venv, the standard library for the target from rustup.
+  if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+    echo "adding rustup target aarch64-unknown-linux-gnu"
+    rustup target add aarch64-unknown-linux-gnu
+  fi
   cargo --version; cargo fmt --version; cargo clippy --version
 }
 

@@ -13,6 +13,7 @@ pub mod deployment_group;
 pub mod deployment_list;
 pub mod error;
 pub mod executions;
+pub mod group_resource;
 pub mod instances;
 pub mod load_balancer;
 pub mod notify;

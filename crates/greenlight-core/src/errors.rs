@@ -36,6 +36,10 @@ pub const INTERNAL_ERROR: &str = "InternalError";
 /// with this error, `greenlight abort`), or answered it without
 /// `"approved": true` (the validator's `continue` action).
 pub const APPROVAL_REJECTED: &str = "greenlight.ApprovalRejected";
+/// deployment-group-resource could not deliver its answer to CloudFormation's
+/// ResponseURL (every other failure is answered to CloudFormation as FAILED):
+/// the invocation fails so that Lambda's asynchronous retries try again.
+pub const CUSTOM_RESOURCE_RESPONSE_FAILED: &str = "CustomResourceResponseFailed";
 
 /// The error of the state machine's `FailureHandlerFailed` Fail state (an
 /// execution's end, not a function's `errorType`, so not in [`ALL`]): the
@@ -89,6 +93,7 @@ pub const ALL: &[&str] = &[
     CORRUPT_SNAPSHOT_TAG,
     INTERNAL_ERROR,
     APPROVAL_REJECTED,
+    CUSTOM_RESOURCE_RESPONSE_FAILED,
     INVALID_CONTINUATION_TOKEN,
     JOB_RESULT_FAILED,
     SUPERSEDED,

@@ -8,6 +8,7 @@
 pub mod approval;
 pub mod bake;
 pub mod errors;
+pub mod group_resource;
 pub mod hook;
 pub mod model;
 pub mod options;

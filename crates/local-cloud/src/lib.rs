@@ -1,5 +1,6 @@
 //! greenlight's local cloud (see crates/local-cloud/README.md).
 
+pub mod cli;
 pub mod clock;
 pub mod cloud;
 pub mod codedeploy;

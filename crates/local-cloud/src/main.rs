@@ -1,104 +1,22 @@
 //! `greenlight-local`: the local cloud from the command line.
 //!
-//! ```text
-//! greenlight-local demo [--revision good|failing-health|failing-install|slow|degrading] [--bake SECONDS] [--time-scale F]
-//! greenlight-local scenario <good|failing-health|failing-install|pipeline|concurrent|outside> [--time-scale F]
-//! greenlight-local revisions [--out DIR] [--label LABEL]
-//! greenlight-local up [--time-scale F] [--rate-limits off|aws] | status [--json] | down
-//! greenlight-local fault list | add <kind> [...] | clear [ID] | rate-limits off|aws
-//! ```
+//! The commands, options and exit codes are `local_cloud::cli` (clap;
+//! `greenlight-local --help`); this file runs them.
 
+use clap::Parser;
+use local_cloud::cli::{
+    names_line, outcome_exit, settings_line, versions_line, Cli, Command, EXIT_ERROR,
+    EXIT_INTERRUPTED, EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE,
+};
 use local_cloud::cloud::{LocalCloud, Options};
 use local_cloud::faults::rate::RateMode;
 use local_cloud::follow::{timeline_table, Progress};
 use local_cloud::revisions::{write_revision, RevisionKind};
 use local_cloud::scenarios;
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
-
-const USAGE: &str = "usage:
-  greenlight-local demo [--revision good|failing-health|failing-install|slow|degrading] [--bake SECONDS] [--time-scale F]
-                                         --bake: real seconds the green fleet bakes after the reroute
-                                         (default 5; 150 for degrading; a bake that does not fit the 5-minute
-                                         termination wait gets a 30-minute one; 0: no bake)
-  greenlight-local scenario <good|failing-health|failing-install|pipeline|concurrent|outside> [--time-scale F]
-  greenlight-local revisions [--out DIR] [--label LABEL]
-  greenlight-local up [--time-scale F] [--rate-limits off|aws]
-                                         start the local cloud as a background service (idempotent)
-  greenlight-local status [--json]       endpoint, region, credentials, listener, demo resources (exit 1: not running)
-  greenlight-local down                  stop it: no process left, nothing listening
-  greenlight-local fault list | add <kind> [options] | clear [ID] | rate-limits off|aws
-                                         the running service's fault injector (`greenlight-local fault help`)
-
-The service keeps its state and log in .local-cloud/service/ (git-ignored).
-The local cloud runs on loopback only; --time-scale is real seconds per AWS second (default 0.1);
---rate-limits aws (default) answers throttling beyond AWS-like API rates, off disables them.";
-
-struct Args {
-    command: String,
-    positional: Vec<String>,
-    revision: RevisionKind,
-    time_scale: f64,
-    out: PathBuf,
-    label: Option<String>,
-    json: bool,
-    rate_limits: RateMode,
-    /// `--bake SECONDS` (demo): None = the demo's default.
-    bake: Option<u32>,
-}
-
-fn parse_args() -> Result<Args, String> {
-    let mut raw = std::env::args().skip(1);
-    let command = raw.next().ok_or_else(|| USAGE.to_string())?;
-    let mut args = Args {
-        command,
-        positional: Vec::new(),
-        revision: RevisionKind::Good,
-        time_scale: 0.1,
-        out: PathBuf::from("target/revisions"),
-        label: None,
-        json: false,
-        rate_limits: RateMode::Aws,
-        bake: None,
-    };
-    while let Some(a) = raw.next() {
-        let mut value = |name: &str| {
-            raw.next()
-                .ok_or_else(|| format!("{name} needs a value\n\n{USAGE}"))
-        };
-        match a.as_str() {
-            "--revision" => args.revision = value("--revision")?.parse()?,
-            "--time-scale" => {
-                let v = value("--time-scale")?;
-                args.time_scale = v
-                    .parse()
-                    .ok()
-                    .filter(|f: &f64| *f > 0.0 && *f <= 1.0)
-                    .ok_or_else(|| {
-                        format!("--time-scale {v}: give a number in (0, 1], e.g. 0.1")
-                    })?;
-            }
-            "--out" => args.out = PathBuf::from(value("--out")?),
-            "--rate-limits" => args.rate_limits = value("--rate-limits")?.parse()?,
-            "--label" => args.label = Some(value("--label")?),
-            "--bake" => {
-                let v = value("--bake")?;
-                args.bake = Some(v.parse().map_err(|_| {
-                    format!("--bake {v}: give whole seconds, e.g. 10 (0: no bake)")
-                })?);
-            }
-            "--json" => args.json = true,
-            "-h" | "--help" => return Err(USAGE.to_string()),
-            other if other.starts_with("--") => {
-                return Err(format!("unknown option {other}\n\n{USAGE}"))
-            }
-            other => args.positional.push(other.to_string()),
-        }
-    }
-    Ok(args)
-}
 
 fn project_root() -> PathBuf {
     // The binary runs from the project (README commands); fall back to the
@@ -180,7 +98,16 @@ async fn start_cloud(
     Ok(cloud)
 }
 
-async fn demo(args: &Args) -> Result<bool, String> {
+/// `demo`'s options.
+struct DemoArgs {
+    revision: RevisionKind,
+    bake: Option<u32>,
+    time_scale: f64,
+    label: Option<String>,
+    rate_limits: RateMode,
+}
+
+async fn demo(args: &DemoArgs) -> Result<u8, String> {
     // The bake after the reroute (issue 10): the functions read the real
     // clock, so the bake is in real seconds while CodeDeploy's termination
     // wait is scaled (5 AWS minutes = 30 s real at 0.1). A pass comes 15 s
@@ -233,7 +160,7 @@ async fn demo(args: &Args) -> Result<bool, String> {
         _ = tokio::signal::ctrl_c() => {
             println!("\ninterrupted: cleaning up");
             cloud.shutdown().await;
-            return Ok(false);
+            return Ok(EXIT_INTERRUPTED);
         }
     };
     let ok = match outcome {
@@ -276,8 +203,11 @@ async fn demo(args: &Args) -> Result<bool, String> {
                     load.sent, load.ok, load.failed
                 );
             }
-            println!("served now: {:?}", report.served_versions);
-            println!("target group after: {:?}", report.settings_after);
+            println!("served now: {}", versions_line(&report.served_versions));
+            println!(
+                "target group after: {}",
+                settings_line(&report.settings_after)
+            );
             for n in &report.notifications {
                 println!(
                     "notification: {}",
@@ -292,99 +222,157 @@ async fn demo(args: &Args) -> Result<bool, String> {
                     f.cause.as_deref().unwrap_or("")
                 ),
             }
-            let expected_success = matches!(args.revision, RevisionKind::Good | RevisionKind::Slow);
-            (f.status == "SUCCEEDED") == expected_success
+            outcome_exit(args.revision, &f.status)
         }
         Err(e) => {
             println!("\nthe demo failed: {e}");
-            false
+            EXIT_ERROR
         }
     };
     cloud.shutdown().await;
     Ok(ok)
 }
 
-async fn scenario(args: &Args) -> Result<bool, String> {
-    let name = args
-        .positional
-        .first()
-        .cloned()
-        .ok_or_else(|| USAGE.to_string())?;
-    let cloud = start_cloud(args.time_scale, args.rate_limits, &name, |_| {}).await?;
+async fn scenario(name: &str, time_scale: f64, rate_limits: RateMode) -> Result<u8, String> {
+    let cloud = start_cloud(time_scale, rate_limits, name, |_| {}).await?;
     let mut printer = Printer {
         tty: std::io::stdout().is_terminal(),
         started: Instant::now(),
-        scale: args.time_scale,
+        scale: time_scale,
         current: String::new(),
     };
     let mut progress = |p| printer.event(p);
     let label = scenarios::new_label("1");
-    let result: Result<String, String> = match name.as_str() {
-        "good" | "failing-health" | "failing-install" | "slow" => {
-            let kind: RevisionKind = name.parse()?;
-            scenarios::upload_and_follow(&cloud, kind, &label, true, &mut progress)
-                .await
-                .map(|r| {
-                    format!(
-                        "{:#?}",
-                        (
-                            r.followed.status,
-                            r.followed.error,
-                            r.served_versions,
-                            r.existing_asgs,
-                            r.group_asgs,
-                            r.settings_after,
-                            r.notifications,
-                            r.load
-                        )
-                    )
+    let run = async {
+        match name {
+            "good" | "failing-health" | "failing-install" | "slow" => {
+                let kind: RevisionKind = name.parse()?;
+                let r = scenarios::upload_and_follow(&cloud, kind, &label, true, &mut progress)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let f = &r.followed;
+                println!("execution: {}", f.status);
+                if let Some(error) = &f.error {
+                    println!("error: {error}");
+                }
+                println!("served now: {}", versions_line(&r.served_versions));
+                println!("Auto Scaling groups: {}", names_line(&r.existing_asgs));
+                println!("deployment group's ASG: {}", names_line(&r.group_asgs));
+                println!("target group after: {}", settings_line(&r.settings_after));
+                for n in &r.notifications {
+                    println!(
+                        "notification: {}",
+                        n.subject.as_deref().unwrap_or("(no subject)")
+                    );
+                }
+                if let Some(load) = &r.load {
+                    println!(
+                        "requests through the load balancer: {} sent, {} ok, {} failed",
+                        load.sent, load.ok, load.failed
+                    );
+                }
+                let code = outcome_exit(kind, &f.status);
+                let verdict = if code == EXIT_OK {
+                    "as expected"
+                } else {
+                    "NOT as expected"
+                };
+                println!(
+                    "result: {} revision ended {} ({verdict})",
+                    kind.name(),
+                    f.status
+                );
+                Ok(code)
+            }
+            "pipeline" => {
+                let r = scenarios::pipeline_job(&cloud, RevisionKind::Good, &label, &mut progress)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let status = r.followed.as_ref().map(|f| f.status.clone());
+                println!("pipeline job: {}", r.job_id);
+                use local_cloud::codepipeline::JobStatus;
+                let job = match r.view.as_ref().map(|v| v.status) {
+                    Some(JobStatus::Succeeded) => "Succeeded",
+                    Some(JobStatus::Failed) => "Failed",
+                    Some(JobStatus::InProgress) => "InProgress",
+                    None => "unknown",
+                };
+                println!("job status: {job}");
+                println!("execution: {}", status.as_deref().unwrap_or("none"));
+                Ok(if job == "Succeeded" {
+                    EXIT_OK
+                } else {
+                    EXIT_UNEXPECTED
                 })
-                .map_err(|e| e.to_string())
-        }
-        "pipeline" => scenarios::pipeline_job(&cloud, RevisionKind::Good, &label, &mut progress)
-            .await
-            .map(|r| format!("{:#?}", r.view))
-            .map_err(|e| e.to_string()),
-        "concurrent" => scenarios::concurrent_uploads(&cloud, &mut progress)
-            .await
-            .map(|r| {
-                format!(
-                    "{:#?}",
-                    (
-                        r.first.admission().map(str::to_string),
-                        r.second.admission().map(str::to_string),
-                        r.deployments,
-                        r.duplicate_executions,
-                        r.duplicate_deployments
-                    )
+            }
+            "concurrent" => {
+                let r = scenarios::concurrent_uploads(&cloud, &mut progress)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                println!(
+                    "first upload: {}; second upload: {}",
+                    r.first.admission().unwrap_or("no admission"),
+                    r.second.admission().unwrap_or("no admission")
+                );
+                println!(
+                    "deployments: {}; duplicate executions: {}; duplicate deployments: {}",
+                    r.deployments.len(),
+                    r.duplicate_executions,
+                    r.duplicate_deployments
+                );
+                Ok(
+                    if r.duplicate_executions == 0 && r.duplicate_deployments == 0 {
+                        EXIT_OK
+                    } else {
+                        EXIT_UNEXPECTED
+                    },
                 )
-            })
-            .map_err(|e| e.to_string()),
-        "outside" => scenarios::outside_failure(&cloud)
-            .await
-            .map(|r| format!("{:#?}", (r.status, r.notifications, r.report)))
-            .map_err(|e| e.to_string()),
-        other => Err(format!("unknown scenario {other}\n\n{USAGE}")),
+            }
+            "outside" => {
+                let r = scenarios::outside_failure(&cloud)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                println!("deployment {}: {}", r.deployment_id, r.status);
+                for n in &r.notifications {
+                    println!(
+                        "notification: {}",
+                        n.subject.as_deref().unwrap_or("(no subject)")
+                    );
+                }
+                println!(
+                    "failure report: {}",
+                    if r.report.is_some() {
+                        "written"
+                    } else {
+                        "none"
+                    }
+                );
+                Ok(if r.notifications.len() == 1 {
+                    EXIT_OK
+                } else {
+                    EXIT_UNEXPECTED
+                })
+            }
+            other => Err(format!("unknown scenario {other}")),
+        }
+    };
+    let result: Result<u8, String> = tokio::select! {
+        r = run => r,
+        _ = tokio::signal::ctrl_c() => {
+            println!("\ninterrupted: cleaning up");
+            Ok(EXIT_INTERRUPTED)
+        }
     };
     cloud.shutdown().await;
-    match result {
-        Ok(text) => {
-            println!("{text}");
-            Ok(true)
-        }
-        Err(e) => Err(e),
-    }
+    result
 }
 
-fn revisions(args: &Args) -> Result<bool, String> {
-    std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
-    let label = args
-        .label
-        .clone()
-        .unwrap_or_else(|| scenarios::new_label("1"));
+fn revisions(out: &Path, label: Option<String>) -> Result<bool, String> {
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let label = label.unwrap_or_else(|| scenarios::new_label("1"));
     for kind in RevisionKind::ALL {
         let file_label = format!("{label}-{}", kind.name());
-        let path = args.out.join(format!("{file_label}.zip"));
+        let path = out.join(format!("{file_label}.zip"));
         write_revision(&path, kind, &file_label).map_err(|e| format!("{}: {e}", path.display()))?;
         println!(
             "{}  ({} revision, version {file_label})",
@@ -397,51 +385,71 @@ fn revisions(args: &Args) -> Result<bool, String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // `fault` has its own options (see fault_cli::USAGE).
-    let raw: Vec<String> = std::env::args().skip(1).collect();
-    if raw.first().map(String::as_str) == Some("fault") {
-        if matches!(
-            raw.get(1).map(String::as_str),
-            Some("help" | "-h" | "--help")
-        ) {
-            println!("{}", local_cloud::fault_cli::USAGE);
-            return ExitCode::SUCCESS;
-        }
-        return match local_cloud::fault_cli::run(&project_root(), &raw[1..]) {
-            Ok(true) => ExitCode::SUCCESS,
-            Ok(false) => ExitCode::FAILURE,
-            Err(e) => {
-                eprintln!("{e}");
-                ExitCode::FAILURE
-            }
-        };
-    }
-    let args = match parse_args() {
-        Ok(a) => a,
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
         Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
+            // --help and --version print and exit 0; usage errors exit 2.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
         }
     };
-    let result = match args.command.as_str() {
-        "demo" => demo(&args).await,
-        "scenario" => scenario(&args).await,
-        "revisions" => revisions(&args),
-        "up" => local_cloud::service::up(&project_root(), args.time_scale, args.rate_limits),
-        "status" => local_cloud::service::status(&project_root(), args.json),
-        "down" => local_cloud::service::down(&project_root()),
-        // Hidden: what `up` runs in the background.
-        "serve" => {
-            local_cloud::service::serve(&project_root(), args.time_scale, args.rate_limits).await
+    let as_code = |r: Result<bool, String>| match r {
+        Ok(true) => Ok(EXIT_OK),
+        Ok(false) => Ok(EXIT_ERROR),
+        Err(e) => Err(e),
+    };
+    let result: Result<u8, String> = match cli.command {
+        Command::Demo {
+            revision,
+            bake,
+            time_scale,
+            label,
+            rate_limits,
+        } => {
+            demo(&DemoArgs {
+                revision,
+                bake,
+                time_scale,
+                label,
+                rate_limits,
+            })
+            .await
         }
-        other => Err(format!("unknown command {other}\n\n{USAGE}")),
+        Command::Scenario {
+            name,
+            time_scale,
+            rate_limits,
+        } => scenario(&name, time_scale, rate_limits).await,
+        Command::Revisions { out, label } => as_code(revisions(&out, label)),
+        Command::Up {
+            time_scale,
+            rate_limits,
+        } => as_code(local_cloud::service::up(
+            &project_root(),
+            time_scale,
+            rate_limits,
+        )),
+        Command::Status { json } => as_code(local_cloud::service::status(&project_root(), json)),
+        Command::Down => as_code(local_cloud::service::down(&project_root())),
+        // `fault` has its own options (see fault_cli::USAGE).
+        Command::Fault { args } => {
+            if args.is_empty() || matches!(args[0].as_str(), "help" | "-h" | "--help") {
+                println!("{}", local_cloud::fault_cli::USAGE);
+                Ok(if args.is_empty() { EXIT_USAGE } else { EXIT_OK })
+            } else {
+                as_code(local_cloud::fault_cli::run(&project_root(), &args))
+            }
+        }
+        Command::Serve {
+            time_scale,
+            rate_limits,
+        } => as_code(local_cloud::service::serve(&project_root(), time_scale, rate_limits).await),
     };
     match result {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("{e}");
-            ExitCode::FAILURE
+            ExitCode::from(EXIT_ERROR)
         }
     }
 }

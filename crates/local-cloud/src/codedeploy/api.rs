@@ -45,6 +45,8 @@ pub(super) async fn handle(cd: &Arc<CodeDeploy>, operation: &str, body: &[u8]) -
         "UpdateDeploymentGroup" => cd.update_deployment_group(&input),
         "ListDeploymentGroups" => cd.list_deployment_groups(&input),
         "DeleteDeploymentGroup" => cd.delete_deployment_group(&input),
+        "ListTagsForResource" => cd.list_tags_for_resource(&input),
+        "TagResource" => cd.tag_resource(&input),
         "GetDeploymentConfig" => cd.get_deployment_config(&input),
         "CreateDeploymentConfig" => cd.create_deployment_config(&input),
         "DeleteDeploymentConfig" => cd.delete_deployment_config(&input),
@@ -305,6 +307,8 @@ impl CodeDeploy {
                 format!("greenlight's local CodeDeploy emulates the Server (EC2) platform only, not {platform}"),
             ));
         }
+        let tags = request_tags(input)?;
+        let arn = self.application_arn(name);
         let id = self.uuid_like();
         self.with_store(|s| {
             if s.apps.contains_key(name) {
@@ -312,6 +316,9 @@ impl CodeDeploy {
                     "ApplicationAlreadyExistsException",
                     format!("An application with the name {name} already exists for your account"),
                 ));
+            }
+            if !tags.is_empty() {
+                s.tags.insert(arn, tags);
             }
             s.apps.insert(
                 name.to_string(),
@@ -343,11 +350,18 @@ impl CodeDeploy {
         self.with_store(|s| Ok(json!({ "applications": s.apps.keys().collect::<Vec<_>>() })))
     }
 
+    /// DeleteApplication also deletes its deployment groups; an application
+    /// that does not exist is no error (the API reference lists no
+    /// does-not-exist error for it).
     fn delete_application(&self, input: &Value) -> ApiResult {
         let name = application_name(input)?;
+        let app_arn = self.application_arn(name);
+        let group_prefix = self.group_arn(name, "");
         self.with_store(|s| {
             s.apps.remove(name);
             s.groups.retain(|(app, _), _| app != name);
+            s.tags
+                .retain(|arn, _| *arn != app_arn && !arn.starts_with(&group_prefix));
             Ok(json!({}))
         })
     }
@@ -361,7 +375,10 @@ impl CodeDeploy {
                 "The service role ARN was not specified.",
             ));
         }
-        let settings = group_settings(input)?;
+        let mut settings = group_settings(input)?;
+        let tags = request_tags(input)?;
+        settings.remove("tags");
+        let arn = self.group_arn(app, name);
         let id = self.uuid_like();
         self.with_store(|s| {
             if !s.apps.contains_key(app) {
@@ -373,6 +390,9 @@ impl CodeDeploy {
                     "DeploymentGroupAlreadyExistsException",
                     format!("A deployment group with the name {name} already exists for the application {app}"),
                 ));
+            }
+            if !tags.is_empty() {
+                s.tags.insert(arn, tags);
             }
             s.groups.insert(
                 key,
@@ -452,12 +472,102 @@ impl CodeDeploy {
         })
     }
 
+    /// DeleteDeploymentGroup: a group (or application) that does not exist
+    /// is no error (CodeDeploy API reference DeleteDeploymentGroup lists only
+    /// name-required, invalid-name and role errors).
     fn delete_deployment_group(&self, input: &Value) -> ApiResult {
         let app = application_name(input)?;
-        let name = string_field(input, "deploymentGroupName").unwrap_or_default();
+        let name = deployment_group_name(input)?;
+        let arn = self.group_arn(app, name);
         self.with_store(|s| {
             s.groups.remove(&(app.to_string(), name.to_string()));
+            s.tags.remove(&arn);
             Ok(json!({ "hooksNotCleanedUp": [] }))
+        })
+    }
+
+    fn application_arn(&self, application: &str) -> String {
+        format!(
+            "arn:aws:codedeploy:{}:{}:application:{application}",
+            self.deps.region, self.deps.account_id
+        )
+    }
+
+    fn group_arn(&self, application: &str, group: &str) -> String {
+        format!(
+            "arn:aws:codedeploy:{}:{}:deploymentgroup:{application}/{group}",
+            self.deps.region, self.deps.account_id
+        )
+    }
+
+    /// The application or deployment group an ARN names, if it exists:
+    /// `InvalidArnException` for a malformed ARN, `ArnNotSupportedException`
+    /// for another resource type, the does-not-exist errors otherwise
+    /// (CodeDeploy API reference ListTagsForResource, TagResource).
+    fn tagged_resource(&self, input: &Value) -> Result<String, ApiError> {
+        let arn = string_field(input, "ResourceArn").ok_or_else(|| {
+            err(
+                "ResourceArnRequiredException",
+                "The ARN of a resource is required, but was not found.",
+            )
+        })?;
+        let prefix = format!(
+            "arn:aws:codedeploy:{}:{}:",
+            self.deps.region, self.deps.account_id
+        );
+        let rest = arn.strip_prefix(&prefix).ok_or_else(|| {
+            err(
+                "InvalidArnException",
+                format!("The specified ARN {arn} is not in a valid format."),
+            )
+        })?;
+        let (kind, name) = rest.split_once(':').ok_or_else(|| {
+            err(
+                "InvalidArnException",
+                format!("The specified ARN {arn} is not in a valid format."),
+            )
+        })?;
+        self.with_store(|s| match kind {
+            "application" if s.apps.contains_key(name) => Ok(arn.to_string()),
+            "application" => Err(no_application(name)),
+            "deploymentgroup" => {
+                let (app, group) = name.split_once('/').ok_or_else(|| {
+                    err("InvalidArnException", format!("The specified ARN {arn} is not in a valid format."))
+                })?;
+                if !s.apps.contains_key(app) {
+                    return Err(no_application(app));
+                }
+                if s.groups.contains_key(&(app.to_string(), group.to_string())) {
+                    Ok(arn.to_string())
+                } else {
+                    Err(no_group(group))
+                }
+            }
+            _ => Err(err(
+                "ArnNotSupportedException",
+                format!("The specified ARN {arn} is not supported: greenlight's local CodeDeploy tags applications and deployment groups."),
+            )),
+        })
+    }
+
+    fn list_tags_for_resource(&self, input: &Value) -> ApiResult {
+        let arn = self.tagged_resource(input)?;
+        self.with_store(|s| Ok(json!({ "Tags": s.tags.get(&arn).cloned().unwrap_or_default() })))
+    }
+
+    fn tag_resource(&self, input: &Value) -> ApiResult {
+        let arn = self.tagged_resource(input)?;
+        let tags = request_tags_field(input, "Tags")?;
+        if tags.is_empty() {
+            return Err(err("TagRequiredException", "A tag was not specified."));
+        }
+        self.with_store(|s| {
+            let existing = s.tags.entry(arn).or_default();
+            for tag in tags {
+                existing.retain(|t| t.get("Key") != tag.get("Key"));
+                existing.push(tag);
+            }
+            Ok(json!({}))
         })
     }
 
@@ -917,6 +1027,35 @@ impl CodeDeploy {
             "statusMessage": "Stopping Pending. Stopping to schedule commands in the deployment instances",
         }))
     }
+}
+
+/// The `tags` of CreateApplication / CreateDeploymentGroup.
+fn request_tags(input: &Value) -> Result<Vec<Value>, ApiError> {
+    request_tags_field(input, "tags")
+}
+
+/// A list of `{"Key","Value"}` tags: every tag needs a key
+/// (`InvalidTagException` / `InvalidTagsToAddException` otherwise; CodeDeploy
+/// API reference, Tag: Key and Value are strings; harsher reading: an empty
+/// key is refused).
+fn request_tags_field(input: &Value, field: &str) -> Result<Vec<Value>, ApiError> {
+    let Some(list) = input.get(field) else {
+        return Ok(Vec::new());
+    };
+    let list = list.as_array().cloned().unwrap_or_default();
+    for tag in &list {
+        let key = tag.get("Key").and_then(Value::as_str).unwrap_or_default();
+        if key.is_empty() {
+            return Err(err(
+                "InvalidTagsToAddException",
+                "A tag has no Key; every tag needs a key.",
+            ));
+        }
+    }
+    Ok(list
+        .into_iter()
+        .map(|t| json!({ "Key": t.get("Key").cloned().unwrap_or_default(), "Value": t.get("Value").cloned().unwrap_or(json!("")) }))
+        .collect())
 }
 
 fn no_application(name: &str) -> ApiError {

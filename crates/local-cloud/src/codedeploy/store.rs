@@ -384,6 +384,8 @@ pub struct Store {
     pub deployments: BTreeMap<String, Deployment>,
     /// Deployment ids in creation order.
     pub order: Vec<String>,
+    /// Tags of applications and deployment groups, by ARN (`{"Key","Value"}`).
+    pub tags: BTreeMap<String, Vec<Value>>,
 }
 
 impl Store {

@@ -414,3 +414,103 @@ async fn custom_deployment_configs_round_trip_and_decide_deployments() {
     let (_, body) = call(&cd, "ListDeploymentConfigs", json!({})).await;
     assert_eq!(body["deploymentConfigsList"].as_array().unwrap().len(), 4);
 }
+
+#[tokio::test]
+async fn tags_on_create_are_listed_and_go_with_their_resource() {
+    let cd = codedeploy().await;
+    let owner = json!([{"Key": "greenlight:stack-id", "Value": "arn:stack"}]);
+    let (status, _) = call(
+        &cd,
+        "CreateApplication",
+        json!({"applicationName": "app", "tags": owner}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let mut group = group_request();
+    group["tags"] = owner.clone();
+    assert_eq!(call(&cd, "CreateDeploymentGroup", group).await.0, 200);
+    let app_arn = "arn:aws:codedeploy:us-east-1:123456789012:application:app";
+    let group_arn = "arn:aws:codedeploy:us-east-1:123456789012:deploymentgroup:app/group";
+    for arn in [app_arn, group_arn] {
+        let (status, body) = call(&cd, "ListTagsForResource", json!({"ResourceArn": arn})).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["Tags"], owner, "{arn}");
+    }
+    // Tags are not part of the group's settings.
+    let (_, info) = call(
+        &cd,
+        "GetDeploymentGroup",
+        json!({"applicationName": "app", "deploymentGroupName": "group"}),
+    )
+    .await;
+    assert!(info["deploymentGroupInfo"].get("tags").is_none());
+    // TagResource adds and replaces by key.
+    let (status, _) = call(
+        &cd,
+        "TagResource",
+        json!({"ResourceArn": group_arn, "Tags": [{"Key": "greenlight:stack-id", "Value": "other"}, {"Key": "team", "Value": "web"}]}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, body) = call(
+        &cd,
+        "ListTagsForResource",
+        json!({"ResourceArn": group_arn}),
+    )
+    .await;
+    assert_eq!(body["Tags"].as_array().map(Vec::len), Some(2));
+    // Deleting a group that does not exist is no error; deleting the group
+    // removes its tags, deleting the application removes everything.
+    let (status, _) = call(
+        &cd,
+        "DeleteDeploymentGroup",
+        json!({"applicationName": "app", "deploymentGroupName": "nope"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = call(
+        &cd,
+        "DeleteDeploymentGroup",
+        json!({"applicationName": "app"}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, _) = call(
+        &cd,
+        "DeleteDeploymentGroup",
+        json!({"applicationName": "app", "deploymentGroupName": "group"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, body) = call(
+        &cd,
+        "ListTagsForResource",
+        json!({"ResourceArn": group_arn}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["__type"].as_str()),
+        (400, Some("DeploymentGroupDoesNotExistException"))
+    );
+    assert_eq!(
+        call(&cd, "DeleteApplication", json!({"applicationName": "app"}))
+            .await
+            .0,
+        200
+    );
+    let (status, body) = call(&cd, "ListTagsForResource", json!({"ResourceArn": app_arn})).await;
+    assert_eq!(
+        (status, body["__type"].as_str()),
+        (400, Some("ApplicationDoesNotExistException"))
+    );
+    let (status, body) = call(
+        &cd,
+        "ListTagsForResource",
+        json!({"ResourceArn": "arn:aws:codedeploy:us-east-1:123456789012:deploymentconfig:x"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["__type"].as_str()),
+        (400, Some("ArnNotSupportedException"))
+    );
+}

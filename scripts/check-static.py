@@ -501,6 +501,10 @@ IMPLIED_ACTIONS = {
     # (SNS developer guide, "Encryption at rest": the publisher needs kms:GenerateDataKey and kms:Decrypt).
     "kms:GenerateDataKey",
     "kms:Decrypt",
+    # GetObjectTagging with a versionId is authorized as s3:GetObjectVersionTagging
+    # (Amazon S3 API reference, GetObjectTagging: "To use this operation on a specific
+    # version, you need the s3:GetObjectVersionTagging permission").
+    "s3:GetObjectVersionTagging",
     # deployment-group-resource: Create/UpdateDeploymentGroup pass the group's service role
     # (iam:PassRole, scoped by iam:PassedToService), and tags on CreateApplication /
     # CreateDeploymentGroup; the CodeDeploy docs do not say whether tag-on-create is also

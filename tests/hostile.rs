@@ -957,6 +957,13 @@ fn group_reads() -> Vec<Rule> {
                         .build(),
                 )
             }),
+        // The upload's tags (deploy-trigger reads its approval / bake requests): none.
+        mock!(aws_sdk_s3::Client::get_object_tagging).then_output(|| {
+            aws_sdk_s3::operation::get_object_tagging::GetObjectTaggingOutput::builder()
+                .set_tag_set(Some(Vec::new()))
+                .build()
+                .expect("tagging output")
+        }),
         mock!(aws_sdk_codedeploy::Client::get_deployment_group).then_error(|| {
             GetDeploymentGroupError::ApplicationDoesNotExistException(
                 aws_sdk_codedeploy::types::error::ApplicationDoesNotExistException::builder()
@@ -1114,6 +1121,7 @@ async fn run_trigger(payload: &Payload, w: &World) -> Outcome {
     .expect("trigger config");
     let deps = deploy_trigger::Deps {
         sfn: w.sfn(),
+        s3: w.s3(),
         codedeploy: w.codedeploy(),
         codepipeline: w.codepipeline(),
         config,

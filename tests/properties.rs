@@ -246,10 +246,17 @@ fn permissive_trigger() -> (deploy_trigger::Deps, Vec<aws_smithy_mocks::Rule>) {
         mock!(aws_sdk_codepipeline::Client::put_job_failure_result).then_output(|| {
             aws_sdk_codepipeline::operation::put_job_failure_result::PutJobFailureResultOutput::builder().build()
         }),
+        mock!(aws_sdk_s3::Client::get_object_tagging).then_output(|| {
+            aws_sdk_s3::operation::get_object_tagging::GetObjectTaggingOutput::builder()
+                .set_tag_set(Some(Vec::new()))
+                .build()
+                .expect("tagging output")
+        }),
     ];
     let refs: Vec<&aws_smithy_mocks::Rule> = rules.iter().collect();
     let deps = deploy_trigger::Deps {
         sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, refs.clone()),
+        s3: mock_client!(aws_sdk_s3, RuleMode::MatchAny, refs.clone()),
         codedeploy: mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, refs.clone()),
         codepipeline: mock_client!(aws_sdk_codepipeline, RuleMode::MatchAny, refs),
         config: deploy_trigger::Config::new(

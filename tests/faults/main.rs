@@ -332,6 +332,7 @@ async fn upload_and_settle(
 }
 
 // One file per family of scenarios (tests/faults/*.rs), sharing the checks above.
+mod approval;
 mod bake;
 mod dead_execution;
 mod emulated;

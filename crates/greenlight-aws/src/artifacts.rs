@@ -93,6 +93,31 @@ pub async fn copy_bundle(
     })
 }
 
+/// GetObjectTagging of the uploaded version (the version the event named,
+/// when the bucket is versioned): the object's tags as (key, value) pairs.
+/// deploy-trigger reads the upload's requests from them
+/// (`greenlight_core::options`).
+pub async fn object_tags(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    version: Option<&str>,
+) -> Result<Vec<(String, String)>, AwsError> {
+    let out = s3
+        .get_object_tagging()
+        .bucket(bucket)
+        .key(key)
+        .set_version_id(version.map(str::to_string))
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("GetObjectTagging", format!("s3://{bucket}/{key}"), &e))?;
+    Ok(out
+        .tag_set()
+        .iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -65,6 +65,8 @@ mod tests {
             uploaded_at: "2024-01-01T12:00:00Z".into(),
             uploaded_at_ms: 0,
             source: Source::S3 { event_id: None },
+            approval: None,
+            bake_skip: None,
         }
     }
 

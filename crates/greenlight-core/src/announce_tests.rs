@@ -18,6 +18,8 @@ fn input() -> PipelineInput {
         uploaded_at: "2024-01-01T12:00:00Z".into(),
         uploaded_at_ms: NOW - 60_000,
         source: Source::S3 { event_id: None },
+        approval: None,
+        bake_skip: None,
     }
 }
 

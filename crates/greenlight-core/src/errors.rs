@@ -32,6 +32,10 @@ pub const NO_LOAD_BALANCER: &str = "NoLoadBalancer";
 pub const TARGET_GROUP_NOT_FOUND: &str = "TargetGroupNotFound";
 pub const CORRUPT_SNAPSHOT_TAG: &str = "CorruptSnapshotTag";
 pub const INTERNAL_ERROR: &str = "InternalError";
+/// A human rejected the deployment at the approval wait (SendTaskFailure
+/// with this error, `greenlight abort`), or answered it without
+/// `"approved": true` (the validator's `continue` action).
+pub const APPROVAL_REJECTED: &str = "greenlight.ApprovalRejected";
 /// deployment-group-resource could not deliver its answer to CloudFormation's
 /// ResponseURL (every other failure is answered to CloudFormation as FAILED):
 /// the invocation fails so that Lambda's asynchronous retries try again.
@@ -88,6 +92,7 @@ pub const ALL: &[&str] = &[
     TARGET_GROUP_NOT_FOUND,
     CORRUPT_SNAPSHOT_TAG,
     INTERNAL_ERROR,
+    APPROVAL_REJECTED,
     CUSTOM_RESOURCE_RESPONSE_FAILED,
     INVALID_CONTINUATION_TOKEN,
     JOB_RESULT_FAILED,

@@ -13,6 +13,7 @@ pub mod group_resource;
 pub mod hook;
 pub mod metrics;
 pub mod model;
+pub mod options;
 pub mod page;
 pub mod plan;
 pub mod probe;

@@ -74,6 +74,9 @@ pub enum DeploymentOutcome {
     Deployed,
     Superseded,
     Failed,
+    /// Not an ending: the deployment waits at the gate for a human
+    /// (`AwaitApproval`); its notification carries this outcome attribute.
+    ApprovalRequested,
 }
 
 impl DeploymentOutcome {
@@ -82,6 +85,7 @@ impl DeploymentOutcome {
             DeploymentOutcome::Deployed => "deployed",
             DeploymentOutcome::Superseded => "superseded",
             DeploymentOutcome::Failed => "failed",
+            DeploymentOutcome::ApprovalRequested => "approvalRequested",
         }
     }
 }

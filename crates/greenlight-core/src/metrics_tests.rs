@@ -141,6 +141,7 @@ fn outcome_documents_name_the_outcome() {
         (DeploymentOutcome::Deployed, "deployed"),
         (DeploymentOutcome::Superseded, "superseded"),
         (DeploymentOutcome::Failed, "failed"),
+        (DeploymentOutcome::ApprovalRequested, "approvalRequested"),
     ] {
         let doc = outcome_document(NOW, &subject(), outcome).unwrap();
         assert_valid_emf(&doc);

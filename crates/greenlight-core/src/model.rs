@@ -58,6 +58,14 @@ pub struct PipelineInput {
     /// `uploaded_at` as epoch milliseconds, so decisions need no date parsing.
     pub uploaded_at_ms: EpochMillis,
     pub source: Source,
+    /// A human approval after the automated gate (issue 10): asked by the
+    /// upload's S3 tag, the pipeline's UserParameters or the group default.
+    /// Absent in older inputs = no approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<crate::options::ApprovalRequest>,
+    /// The emergency override that skips the bake (only ever explicit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bake_skip: Option<crate::options::BakeSkip>,
 }
 
 /// The whole state of one execution, as the state machine carries it.
@@ -85,6 +93,15 @@ pub struct PipelineState {
     /// deployment-watcher `release` on the success path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scaling_released: Option<crate::scaling::ScalingRelease>,
+    /// `AwaitApproval`'s result: the SendTaskSuccess output as sent (read
+    /// by [`crate::approval::granted_by`], leniently).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_answer: Option<serde_json::Value>,
+    /// The approval ended the deployment: `greenlight.ApprovalRejected`
+    /// (SendTaskFailure) or `States.Timeout` (the deadline), caught at
+    /// `AwaitApproval` / `ContinueAfterApproval` (`ResultPath: "$.approvalError"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_error: Option<TaskError>,
     /// Set by a `Catch` (`ResultPath: "$.error"`): Step Functions' own shape.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<TaskError>,
@@ -113,8 +130,15 @@ fn is_first_attempt(retry_count: &u32) -> bool {
 pub struct TaskError {
     #[serde(rename = "Error")]
     pub error: String,
-    #[serde(rename = "Cause", default)]
+    /// Absent or `null` when the failure carried no cause (a SendTaskFailure
+    /// without `cause`: Step Functions API reference, the field is optional;
+    /// moto writes `null`): read as empty.
+    #[serde(rename = "Cause", default, deserialize_with = "null_as_empty")]
     pub cause: String,
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
 }
 
 /// deployment-watcher `admit`: may this upload go on, or is it superseded?
@@ -417,4 +441,7 @@ pub enum ValidationAction {
     Continued,
     Stopped,
     ContinuedEarlier,
+    /// Passed, but the upload or group asked for a human approval: the
+    /// deployment waits in Ready and the state machine in `AwaitApproval`.
+    AwaitingApproval,
 }

@@ -114,7 +114,7 @@ pub enum Rejection {
     #[error("the object key {key:?} is not accepted: {problem}")]
     InvalidKey { key: String, problem: String },
 
-    #[error("the CodePipeline action's UserParameters are invalid: {problem}. Use JSON like {{\"application\":\"my-app\",\"deploymentGroup\":\"my-group\"}} (deploymentGroup and label are optional)")]
+    #[error("the CodePipeline action's UserParameters are invalid: {problem}. Use JSON like {{\"application\":\"my-app\",\"deploymentGroup\":\"my-group\"}} (deploymentGroup, label, approval (\"required\") and bake (\"skip\") are optional)")]
     InvalidUserParameters { problem: String },
 
     #[error("unsupported event: {description}. deploy-trigger handles EventBridge \"Object Created\" from aws.s3, S3 notification Records and CodePipeline jobs")]
@@ -122,6 +122,11 @@ pub enum Rejection {
 
     #[error("malformed {kind} event: {problem}")]
     InvalidEvent { kind: String, problem: String },
+
+    /// An approval or bake request (S3 tag, UserParameters) with a value
+    /// greenlight does not know (`crate::options`).
+    #[error(transparent)]
+    InvalidDeploymentOption(#[from] crate::options::InvalidOption),
 
     #[error("s3://{bucket}/{key} is not in {allowed}: greenlight deploys only from the buckets it is configured for. Upload to {allowed}, or set {setting} if this bucket is meant to deploy")]
     ForeignBucket {
@@ -149,6 +154,7 @@ impl Rejection {
             Self::InvalidUserParameters { .. } => "InvalidUserParameters",
             Self::UnsupportedEvent { .. } => "UnsupportedEvent",
             Self::InvalidEvent { .. } => "InvalidEvent",
+            Self::InvalidDeploymentOption(_) => "InvalidDeploymentOption",
             Self::ForeignBucket { .. } => "ForeignBucket",
         }
     }
@@ -768,6 +774,8 @@ pub fn pipeline_input(
         uploaded_at,
         uploaded_at_ms,
         source,
+        approval: None,
+        bake_skip: None,
     }
 }
 
@@ -802,6 +810,12 @@ pub struct UserParameters {
     /// Revision label (what the green fleet's version endpoint reports).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
+    /// `"required"`: wait for a human approval after the gate (`crate::options`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<String>,
+    /// `"skip"`: the emergency override that skips the bake.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bake: Option<String>,
 }
 
 /// Parses `UserParameters`; `Ok(None)` when absent or blank.
@@ -1727,6 +1741,8 @@ mod tests {
             application: "cart".into(),
             deployment_group: None,
             label: None,
+            approval: None,
+            bake: None,
         };
         assert_eq!(
             pipeline_target(Some(&p), &m, "b", "pipe/x").unwrap(),
@@ -1750,6 +1766,8 @@ mod tests {
             application: "a".into(),
             deployment_group: None,
             label: Some("v9".into()),
+            approval: None,
+            bake: None,
         };
         assert_eq!(pipeline_label(Some(&p), Some("abc123"), "p/B/xyz"), "v9");
         assert_eq!(pipeline_label(None, Some("abc123"), "p/B/xyz"), "abc123");

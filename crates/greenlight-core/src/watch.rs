@@ -1113,6 +1113,8 @@ mod tests {
             uploaded_at: "2023-11-14T22:13:20Z".to_string(),
             uploaded_at_ms: at,
             source: Source::S3 { event_id: None },
+            approval: None,
+            bake_skip: None,
         }
     }
 

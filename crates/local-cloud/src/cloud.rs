@@ -41,6 +41,11 @@ pub struct Options {
     pub rate_limits: RateMode,
     /// The traffic validator's `BAKE_CONFIG` (default: no group bakes).
     pub bake: Vec<greenlight_core::bake::GroupBake>,
+    /// deploy-trigger's `APPROVAL_CONFIG` (default: no group asks for an
+    /// approval). Deadlines are simulated seconds like every other wait: the
+    /// functions get them scaled by the time scale (the local Step Functions,
+    /// moto, counts `TimeoutSeconds` in real seconds).
+    pub approval: Vec<greenlight_core::options::GroupApproval>,
     /// The deployment-watcher's deadlines, template.yaml's
     /// `DeploymentTimeoutSeconds` / `PostRerouteTimeoutSeconds` (their
     /// defaults, 3600 / 10800). The watcher reads the real clock, so these are
@@ -61,6 +66,7 @@ impl Options {
             tuner_profile: greenlight_core::tuning::FastProfile::default(),
             rate_limits: RateMode::Aws,
             bake: Vec::new(),
+            approval: Vec::new(),
             deployment_timeout_seconds: 3600,
             post_reroute_timeout_seconds: 3 * 3600,
         }
@@ -470,6 +476,17 @@ fn function_configs(
                 .map_err(CloudError::Start)?,
             mapping,
             deadlines: deploy_trigger::DEFAULT_DEADLINES,
+            // The group deadlines on the local cloud's clock (like the rollback wait below).
+            approval: options
+                .approval
+                .iter()
+                .map(|g| greenlight_core::options::GroupApproval {
+                    deadline_seconds: ((f64::from(g.deadline_seconds) * options.time_scale).ceil()
+                        as u32)
+                        .max(1),
+                    ..g.clone()
+                })
+                .collect(),
         },
         health_check_tuner: health_check_tuner::Config {
             profile: options.tuner_profile,

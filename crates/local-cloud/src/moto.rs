@@ -43,6 +43,36 @@ pub const MOTO_CONFIG: &str =
 /// How long moto may take to start listening (Python start-up on a busy 2-core box).
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Starts moto_server with SendTaskFailure's `cause` passed through.
+///
+/// moto 5.2.5's `StepFunctionResponse.send_task_failure` reads only
+/// `taskToken` and `error` and drops `cause`, although its interpreter's
+/// backend takes one; AWS passes the cause on to the failed task, whose
+/// Catch output is `{"Error": <error>, "Cause": <cause>}` (Step Functions API
+/// reference, SendTaskFailure: "cause — A more detailed explanation of the
+/// cause of the failure"; developer guide, "Handling errors": the error output
+/// has `Error` and `Cause`). Without it a rejected approval could not name who
+/// rejected it. Everything else is moto's own code.
+const MOTO_CAUSE_PATCH: &str = r#"
+import sys
+import moto.stepfunctions.responses as _r
+
+def _send_task_failure(self):
+    token = self._get_param("taskToken")
+    error = self._get_param("error")
+    cause = self._get_param("cause")
+    try:
+        self.stepfunction_backend.send_task_failure(token, error=error, cause=cause)
+    except TypeError:
+        self.stepfunction_backend.send_task_failure(token, error=error)
+    return _r.EmptyResult()
+
+_r.StepFunctionResponse.send_task_failure = _send_task_failure
+from moto.server import main
+sys.argv[0] = "moto_server"
+sys.exit(main())
+"#;
+
 /// A running `moto_server` child process; killed on drop.
 #[derive(Debug)]
 pub struct MotoServer {
@@ -111,9 +141,20 @@ impl MotoServer {
         let log_err = log
             .try_clone()
             .map_err(|e| format!("cannot open moto log {}: {e}", log_path.display()))?;
-        let mut command = Command::new(program);
+        // moto_server's own entry point (`moto.server:main`), run by the venv's
+        // python after one correction of moto's Step Functions front:
+        // MOTO_CAUSE_PATCH.
+        let python = program.with_file_name("python");
+        let mut command = Command::new(&python);
         command
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .args([
+                "-c",
+                MOTO_CAUSE_PATCH,
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
             .env("MOTO_PORT", front_port.to_string())
             // Never reach a real AWS endpoint or a proxy from moto.
             .env("AWS_ACCESS_KEY_ID", "local")
@@ -131,7 +172,7 @@ impl MotoServer {
         set_parent_death_signal(&mut command);
         let child = command
             .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
+            .map_err(|e| format!("cannot start {}: {e}", python.display()))?;
         let mut server = MotoServer {
             child: Some(child),
             port,

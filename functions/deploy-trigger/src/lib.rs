@@ -28,6 +28,7 @@
 //! (the RejectedUploads queue, kept 14 days); only S3 events, which carry no
 //! secret, can fail the invocation.
 
+use greenlight_aws::artifacts::object_tags;
 use greenlight_aws::codepipeline::{put_job_failure, put_job_success, JobAnswer as JobResult};
 use greenlight_aws::config::{optional, parsed_or, required, ConfigError};
 use greenlight_aws::deployment_group::{read_group_facts, GroupLookup};
@@ -35,13 +36,17 @@ use greenlight_aws::executions::{describe_execution, start_execution};
 use greenlight_aws::AwsError;
 use greenlight_core::errors;
 use greenlight_core::model::{EpochMillis, PipelineInput, Source};
+use greenlight_core::options::{
+    decide, group_approval, parse_approval_config, ready_wait_problem, Asked, Decided,
+    GroupApproval, APPROVAL_TAG, BAKE_TAG,
+};
 use greenlight_core::trigger::{
     check_gated, check_object, decode_continuation_token, decode_key, encode_continuation_token,
     eventbridge_change, execution_name, job_decision, notification_change, parse_user_parameters,
     pipeline_input, pipeline_label, pipeline_target, revision_identity, revision_label,
-    truncate_chars, ArtifactBuckets, Deadlines, ExecutionStatus, JobDecision, KeyEncoding,
-    KeyMapping, ObjectChange, Rejection, Target, TokenError, UploadRoute, UploadedObject,
-    MAX_JOB_FAILURE_MESSAGE_LEN, MAX_JOB_SUMMARY_LEN,
+    truncate_chars, ArtifactBuckets, Deadlines, ExecutionStatus, GroupFacts, JobDecision,
+    KeyEncoding, KeyMapping, ObjectChange, Rejection, Target, TokenError, UploadRoute,
+    UploadedObject, MAX_JOB_FAILURE_MESSAGE_LEN, MAX_JOB_SUMMARY_LEN,
 };
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::{Deserialize, Serialize};
@@ -69,6 +74,10 @@ pub struct Config {
     /// deadlines: a group whose Ready wait or blue termination wait cannot fit
     /// them is rejected.
     pub deadlines: Deadlines,
+    /// `APPROVAL_CONFIG` (optional JSON list, template parameter
+    /// `ApprovalConfig`): the groups that ask for a human approval by default,
+    /// and each group's approval deadline (`greenlight_core::options`).
+    pub approval: Vec<GroupApproval>,
 }
 
 impl Config {
@@ -92,6 +101,12 @@ impl Config {
             &default_group,
             key_mapping.as_deref(),
         )?;
+        config.approval = parse_approval_config(&optional("APPROVAL_CONFIG").unwrap_or_default())
+            .map_err(|e| ConfigError::Invalid {
+            name: "APPROVAL_CONFIG",
+            value: optional("APPROVAL_CONFIG").unwrap_or_default(),
+            problem: e.to_string(),
+        })?;
         config.deadlines = Deadlines {
             deployment_timeout_seconds: parsed_or(
                 "DEPLOYMENT_TIMEOUT_SECONDS",
@@ -146,6 +161,7 @@ impl Config {
             buckets,
             mapping,
             deadlines: DEFAULT_DEADLINES,
+            approval: Vec::new(),
         })
     }
 }
@@ -158,6 +174,8 @@ pub const DEFAULT_DEADLINES: Deadlines = Deadlines {
 
 pub struct Deps {
     pub sfn: aws_sdk_sfn::Client,
+    /// GetObjectTagging: the upload's approval / bake requests.
+    pub s3: aws_sdk_s3::Client,
     pub codedeploy: aws_sdk_codedeploy::Client,
     pub codepipeline: aws_sdk_codepipeline::Client,
     pub config: Config,
@@ -167,6 +185,7 @@ impl Deps {
     pub fn new(sdk: &aws_config::SdkConfig, config: Config) -> Self {
         Self {
             sfn: aws_sdk_sfn::Client::new(sdk),
+            s3: aws_sdk_s3::Client::new(sdk),
             codedeploy: aws_sdk_codedeploy::Client::new(sdk),
             codepipeline: aws_sdk_codepipeline::Client::new(sdk),
             config,
@@ -278,6 +297,8 @@ pub enum Error {
 
 /// What to check when GetDeploymentGroup fails for another reason than a missing application or group.
 const FIX_GROUP: &str = "check the function's codedeploy:GetDeploymentGroup permission and retry (AwsTransient: retrying later may succeed)";
+/// What to check when GetObjectTagging fails.
+const FIX_TAGS: &str = "check the function's s3:GetObjectTagging / s3:GetObjectVersionTagging permission on the artifact bucket's objects and redeliver the event (the upload's greenlight-approval / greenlight-bake tags must be read before it deploys)";
 /// What to check when StartExecution fails.
 const FIX_START: &str =
     "check STATE_MACHINE_ARN and the states:StartExecution permission, then redeliver the event";
@@ -622,9 +643,27 @@ async fn prepare_upload(upload: S3Upload, deps: &Deps) -> Result<Prepared, Error
             obj.bucket, obj.key
         ),
     })?;
-    check_group(deps, &target).await?;
+    let facts = check_group(deps, &target).await?;
+    let tags = object_tags(&deps.s3, &obj.bucket, &obj.key, obj.real_version())
+        .await
+        .map_err(Error::aws(FIX_TAGS))?;
+    let tag = |name: &str| {
+        tags.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let decided = decide_options(
+        deps,
+        &target,
+        &facts,
+        Asked {
+            approval_tag: tag(APPROVAL_TAG),
+            bake_tag: tag(BAKE_TAG),
+            ..Asked::default()
+        },
+    )?;
     let name = execution_name(&target.application, &obj.bucket, &obj.key, &identity);
-    let input = pipeline_input(
+    let mut input = pipeline_input(
         &target,
         obj,
         revision_label(&obj.key),
@@ -634,6 +673,8 @@ async fn prepare_upload(upload: S3Upload, deps: &Deps) -> Result<Prepared, Error
             event_id: upload.event_id,
         },
     );
+    input.approval = decided.approval;
+    input.bake_skip = decided.bake_skip;
     Ok(Prepared {
         target,
         name,
@@ -645,8 +686,40 @@ async fn prepare_upload(upload: S3Upload, deps: &Deps) -> Result<Prepared, Error
 // AWS calls
 // ---------------------------------------------------------------------------
 
+/// The upload's approval and bake requests, decided with the group's
+/// default; an approval the group's Ready wait cannot hold is refused.
+fn decide_options(
+    deps: &Deps,
+    target: &Target,
+    facts: &GroupFacts,
+    asked: Asked<'_>,
+) -> Result<Decided, Error> {
+    let group = group_approval(
+        &deps.config.approval,
+        &target.application,
+        &target.deployment_group,
+    );
+    let decided = decide(asked, group).map_err(Rejection::from)?;
+    if let Some(request) = decided.approval.as_ref() {
+        if let Some(problem) =
+            ready_wait_problem(facts.ready_wait_minutes, request.deadline_seconds)
+        {
+            return Err(Rejection::GroupNotGated {
+                application: target.application.clone(),
+                deployment_group: target.deployment_group.clone(),
+                problems: vec![format!(
+                    "an approval was asked ({}): {problem}",
+                    request.describe()
+                )],
+            }
+            .into());
+        }
+    }
+    Ok(decided)
+}
+
 /// GetDeploymentGroup: the application and group exist and are gated.
-async fn check_group(deps: &Deps, target: &Target) -> Result<(), Error> {
+async fn check_group(deps: &Deps, target: &Target) -> Result<GroupFacts, Error> {
     let facts = match read_group_facts(&deps.codedeploy, target)
         .await
         .map_err(Error::aws(FIX_GROUP))?
@@ -669,7 +742,7 @@ async fn check_group(deps: &Deps, target: &Target) -> Result<(), Error> {
         }
     };
     check_gated(target, &facts, &deps.config.deadlines)?;
-    Ok(())
+    Ok(facts)
 }
 
 /// StartExecution; ExecutionAlreadyExists = duplicate (success, nothing new).
@@ -883,7 +956,17 @@ async fn first_job_invocation(
     };
     // Pipeline artifacts are zip bundles without an extension.
     check_object(&object, false)?;
-    check_group(deps, &target).await?;
+    let facts = check_group(deps, &target).await?;
+    let decided = decide_options(
+        deps,
+        &target,
+        &facts,
+        Asked {
+            approval_parameter: params.as_ref().and_then(|p| p.approval.as_deref()),
+            bake_parameter: params.as_ref().and_then(|p| p.bake.as_deref()),
+            ..Asked::default()
+        },
+    )?;
     let name = execution_name(
         &target.application,
         &bucket,
@@ -901,6 +984,11 @@ async fn first_job_invocation(
             job_id: job_id.to_string(),
         },
     );
+    let input = PipelineInput {
+        approval: decided.approval,
+        bake_skip: decided.bake_skip,
+        ..input
+    };
     let prepared = Prepared {
         target,
         name,

@@ -73,7 +73,30 @@ struct Mocks {
     sfn: Vec<Rule>,
     codedeploy: Vec<Rule>,
     codepipeline: Vec<Rule>,
+    /// GetObjectTagging; empty = the upload has no tags.
+    s3: Vec<Rule>,
     key_mapping: Option<&'static str>,
+    approval_config: Option<&'static str>,
+}
+
+/// GetObjectTagging answering `tags` for every object.
+fn tagging(tags: &[(&str, &str)]) -> Rule {
+    let set: Vec<aws_sdk_s3::types::Tag> = tags
+        .iter()
+        .map(|(k, v)| {
+            aws_sdk_s3::types::Tag::builder()
+                .key(*k)
+                .value(*v)
+                .build()
+                .expect("tag")
+        })
+        .collect();
+    mock!(aws_sdk_s3::Client::get_object_tagging).then_output(move || {
+        aws_sdk_s3::operation::get_object_tagging::GetObjectTaggingOutput::builder()
+            .set_tag_set(Some(set.clone()))
+            .build()
+            .expect("tagging output")
+    })
 }
 
 impl Mocks {
@@ -82,7 +105,9 @@ impl Mocks {
             sfn: vec![],
             codedeploy: vec![],
             codepipeline: vec![],
+            s3: vec![],
             key_mapping: None,
+            approval_config: None,
         }
     }
 
@@ -90,11 +115,22 @@ impl Mocks {
         let sfn: Vec<&Rule> = self.sfn.iter().collect();
         let cd: Vec<&Rule> = self.codedeploy.iter().collect();
         let cp: Vec<&Rule> = self.codepipeline.iter().collect();
+        let untagged = tagging(&[]);
+        let mut s3: Vec<&Rule> = self.s3.iter().collect();
+        if s3.is_empty() {
+            s3.push(&untagged);
+        }
+        let mut config = config(self.key_mapping);
+        if let Some(raw) = self.approval_config {
+            config.approval =
+                greenlight_core::options::parse_approval_config(raw).expect("approval config");
+        }
         Deps {
             sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn),
+            s3: mock_client!(aws_sdk_s3, RuleMode::MatchAny, s3),
             codedeploy: mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, cd),
             codepipeline: mock_client!(aws_sdk_codepipeline, RuleMode::MatchAny, cp),
-            config: config(self.key_mapping),
+            config,
         }
     }
 }
@@ -1450,4 +1486,153 @@ async fn no_codepipeline_job_fails_the_invocation() {
 
 fn truncate(s: &str) -> String {
     s.chars().take(120).collect()
+}
+
+// ---------------------------------------------------------------------------
+// Approval and bake requests (issue 10)
+// ---------------------------------------------------------------------------
+
+/// GetObjectTagging of exactly the uploaded version, answering `tags`.
+fn tagging_of_fixture_version(tags: &[(&str, &str)]) -> Rule {
+    let set: Vec<aws_sdk_s3::types::Tag> = tags
+        .iter()
+        .map(|(k, v)| {
+            aws_sdk_s3::types::Tag::builder()
+                .key(*k)
+                .value(*v)
+                .build()
+                .expect("tag")
+        })
+        .collect();
+    mock!(aws_sdk_s3::Client::get_object_tagging)
+        .match_requests(|r| {
+            r.bucket() == Some(BUCKET)
+                && r.key() == Some(STORED_KEY)
+                && r.version_id() == Some("IYV3p45BT0ac8hjHg1houSdS1a.Mro8e")
+        })
+        .then_output(move || {
+            aws_sdk_s3::operation::get_object_tagging::GetObjectTaggingOutput::builder()
+                .set_tag_set(Some(set.clone()))
+                .build()
+                .expect("tagging output")
+        })
+}
+
+#[tokio::test]
+async fn an_upload_tagged_for_approval_carries_it_in_the_input() {
+    let (start, seen) = start_ok();
+    let mut m = Mocks::new();
+    m.sfn.push(start);
+    m.codedeploy.push(gated_rule("shop", "shop-prod"));
+    m.s3.push(tagging_of_fixture_version(&[
+        ("team", "shop"),
+        ("greenlight-approval", "required"),
+    ]));
+    m.approval_config =
+        Some(r#"[{"application":"shop","deploymentGroup":"shop-prod","deadlineSeconds":900}]"#);
+    let deps = m.deps();
+    let response = handler(lambda_event(event(EB_CREATED)), &deps)
+        .await
+        .unwrap();
+    assert!(matches!(response, Response::Started { .. }), "{response:?}");
+    let input = input_json(&seen, 0);
+    assert_eq!(
+        input["approval"],
+        json!({"requestedBy": "objectTag", "deadlineSeconds": 900})
+    );
+    assert!(input.get("bakeSkip").is_none(), "{input}");
+}
+
+#[tokio::test]
+async fn the_bake_override_is_refused_until_the_bake_honours_it() {
+    let (start, seen) = start_ok();
+    let mut m = Mocks::new();
+    m.sfn.push(start);
+    m.codedeploy.push(gated_rule("shop", "shop-prod"));
+    m.s3.push(tagging_of_fixture_version(&[("greenlight-bake", "skip")]));
+    let deps = m.deps();
+    let (error_type, message) = rejection(handler(lambda_event(event(EB_CREATED)), &deps).await);
+    assert_eq!(error_type, "InvalidDeploymentOption");
+    assert!(message.contains("not available yet"), "{message}");
+    assert!(seen.lock().unwrap().is_empty(), "nothing started");
+}
+
+#[tokio::test]
+async fn an_untagged_upload_to_a_group_that_requires_approval_asks_by_default() {
+    let (start, seen) = start_ok();
+    let mut m = Mocks::new();
+    m.sfn.push(start);
+    m.codedeploy.push(gated_rule("shop", "shop-prod"));
+    m.approval_config = Some(
+        r#"[{"application":"shop","deploymentGroup":"shop-prod","required":true,"deadlineSeconds":120}]"#,
+    );
+    let deps = m.deps();
+    handler(lambda_event(event(EB_CREATED)), &deps)
+        .await
+        .unwrap();
+    let input = input_json(&seen, 0);
+    assert_eq!(
+        input["approval"],
+        json!({"requestedBy": "groupDefault", "deadlineSeconds": 120})
+    );
+    assert!(input.get("bakeSkip").is_none(), "{input}");
+}
+
+#[tokio::test]
+async fn a_misspelt_tag_is_rejected_and_starts_nothing() {
+    let (start, seen) = start_ok();
+    let mut m = Mocks::new();
+    m.sfn.push(start);
+    m.codedeploy.push(gated_rule("shop", "shop-prod"));
+    m.s3.push(tagging_of_fixture_version(&[(
+        "greenlight-approval",
+        "yes",
+    )]));
+    let deps = m.deps();
+    let (error_type, message) = rejection(handler(lambda_event(event(EB_CREATED)), &deps).await);
+    assert_eq!(error_type, "InvalidDeploymentOption");
+    assert!(message.contains("greenlight-approval=\"yes\""), "{message}");
+    assert!(seen.lock().unwrap().is_empty(), "nothing started");
+}
+
+#[tokio::test]
+async fn an_approval_the_ready_wait_cannot_hold_is_refused_with_the_numbers() {
+    // The group waits 60 min in Ready; a 3500 s deadline + 300 s for the gate does not fit.
+    let (start, seen) = start_ok();
+    let mut m = Mocks::new();
+    m.sfn.push(start);
+    m.codedeploy.push(gated_rule("shop", "shop-prod"));
+    m.approval_config = Some(
+        r#"[{"application":"shop","deploymentGroup":"shop-prod","required":true,"deadlineSeconds":3500}]"#,
+    );
+    let deps = m.deps();
+    let (error_type, message) = rejection(handler(lambda_event(event(EB_CREATED)), &deps).await);
+    assert_eq!(error_type, "GroupNotGated");
+    assert!(
+        message.contains("Ready wait 60 min (3600 s) < approval deadline 3500 s + 300 s"),
+        "{message}"
+    );
+    assert!(seen.lock().unwrap().is_empty(), "nothing started");
+}
+
+#[tokio::test]
+async fn a_pipeline_asks_for_approval_in_its_user_parameters() {
+    let (start, seen) = start_ok();
+    let (success, _) = success_rule();
+    let mut m = Mocks::new();
+    m.sfn.push(start);
+    m.codepipeline.push(success);
+    m.codedeploy.push(gated_rule("shop", "shop-prod"));
+    let deps = m.deps();
+    let mut payload = event(PIPELINE_JOB);
+    payload["CodePipeline.job"]["data"]["actionConfiguration"]["configuration"]["UserParameters"] =
+        json!(r#"{"application":"shop","deploymentGroup":"shop-prod","approval":"required"}"#);
+    let response = handler(lambda_event(payload), &deps).await.unwrap();
+    assert!(matches!(response, Response::Started { .. }), "{response:?}");
+    let input = input_json(&seen, 0);
+    assert_eq!(
+        input["approval"],
+        json!({"requestedBy": "pipelineParameter", "deadlineSeconds": 1800})
+    );
+    assert!(input.get("bakeSkip").is_none(), "{input}");
 }

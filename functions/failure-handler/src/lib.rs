@@ -173,6 +173,8 @@ pub struct ExecutionEventDetail {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Request {
+    /// The state machine's `AwaitApproval` (waitForTaskToken): notify once.
+    Ask(Box<ApprovalAsk>),
     /// The state machine's failure path.
     Task(Box<TaskRequest<Action>>),
     /// EventBridge CodeDeploy state-change event.
@@ -191,6 +193,16 @@ pub enum Response {
     /// An earlier delivery handled this failure (its report), or another
     /// invocation is handling it right now (pipeline path).
     Duplicate(FailureReport),
+    /// `askApproval`: the approval request was published (the state machine
+    /// ignores this answer and waits for the task token's answer).
+    #[serde(rename_all = "camelCase")]
+    ApprovalAsked {
+        deployment_id: String,
+        subject: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message_id: Option<String>,
+        deadline_seconds: u32,
+    },
     /// Not a failure this path handles (a non-failure event, a deployment
     /// owned by a pipeline execution, or one being handled right now).
     #[serde(rename_all = "camelCase")]
@@ -214,7 +226,7 @@ impl Response {
     pub fn report(&self) -> Option<&FailureReport> {
         match self {
             Response::Handled(r) | Response::Duplicate(r) => Some(r),
-            Response::Ignored { .. } | Response::Announced { .. } => None,
+            Response::Ignored { .. } | Response::Announced { .. } | Response::ApprovalAsked { .. } => None,
         }
     }
 }
@@ -275,6 +287,7 @@ pub async fn handle(
         request_id
     };
     match request {
+        Request::Ask(ask) => ask_approval(*ask, deps).await,
         Request::Task(task) if task.action == Action::Announce => announce(&task, deps).await,
         Request::Task(task) => handle_pipeline(*task, claimed_by, now, deps).await,
         Request::CodeDeploy(event) => handle_event(*event, claimed_by, now, deps).await,
@@ -285,6 +298,13 @@ pub async fn handle(
 
 /// The most precise complaint about a payload that matched no entry point.
 fn unrecognized(value: &serde_json::Value) -> Error {
+    if value.get("action").and_then(|a| a.as_str()) == Some("askApproval") {
+        if let Err(e) = serde_json::from_value::<ApprovalAsk>(value.clone()) {
+            return Error::InvalidInput(format!(
+                "approval request does not parse ({e}); expected {{\"action\": \"askApproval\", \"executionName\": ..., \"taskToken\": ..., \"pipeline\": <PipelineState>}}"
+            ));
+        }
+    }
     if value.get("action").is_some() || value.get("pipeline").is_some() {
         if let Err(e) = serde_json::from_value::<TaskRequest<Action>>(value.clone()) {
             return Error::InvalidInput(format!(
@@ -357,10 +377,13 @@ pub async fn announce(task: &TaskRequest<Action>, deps: &Deps) -> Result<Respons
     })
 }
 
+mod ask;
 mod marker;
 mod paths;
 mod steps;
 
+use ask::*;
+pub use ask::{ApprovalAsk, AskAction};
 use marker::*;
 use paths::*;
 use steps::*;

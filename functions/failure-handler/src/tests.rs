@@ -2661,3 +2661,85 @@ async fn a_dead_executions_held_groups_are_resumed_by_its_clean_up() {
     );
     assert_eq!(action(&report, Step::ResumeScaling).outcome, Outcome::Done);
 }
+
+// ---- askApproval (issue 10) ------------------------------------------------------
+
+const TASK_ASK_APPROVAL: &str = include_str!("../../../events/task-ask-approval.json");
+
+#[tokio::test]
+async fn ask_approval_publishes_one_request_with_how_to_answer_and_touches_nothing_else() {
+    let request: Request = serde_json::from_str(TASK_ASK_APPROVAL).unwrap();
+    assert!(matches!(request, Request::Ask(_)), "{request:?}");
+    let published = log();
+    let mut m = Mocks::new();
+    m.sns.push(publish_rule(published.clone()));
+    let deps = m.deps();
+    let response = run(request, &deps).await.unwrap();
+    let Response::ApprovalAsked {
+        deployment_id,
+        deadline_seconds,
+        message_id,
+        ..
+    } = &response
+    else {
+        panic!("{response:?}")
+    };
+    assert_eq!(deployment_id, DEP);
+    assert_eq!(*deadline_seconds, 1800);
+    assert!(message_id.is_some());
+    let sent = entries(&published);
+    assert_eq!(sent.len(), 1, "exactly one notification");
+    let (subject, message) = &sent[0];
+    assert!(
+        subject.starts_with("greenlight: approval needed for 20240501120000-42"),
+        "{subject}"
+    );
+    assert!(subject.len() <= 100);
+    for expected in [
+        DEP,
+        "all 2 green instances answered HTTP 200",
+        "greenlight-approval=required",
+        "within 1800 s",
+        &format!("greenlight promote {EXEC}"),
+        &format!("greenlight abort {EXEC}"),
+        "aws stepfunctions send-task-success --task-token \"AQCEAAAAKgAAAAMAAAAAAAAAAR6Jz2bXl5z4n+example-task-token==\"",
+        "--error greenlight.ApprovalRejected",
+        &format!("{}:{EXEC}", STATE_MACHINE.replace(":stateMachine:", ":execution:")),
+    ] {
+        assert!(message.contains(expected), "{expected} missing in\n{message}");
+    }
+}
+
+#[tokio::test]
+async fn ask_approval_without_a_request_or_token_is_invalid_input() {
+    let mut v: serde_json::Value = serde_json::from_str(TASK_ASK_APPROVAL).unwrap();
+    v["pipeline"].as_object_mut().unwrap().remove("approval");
+    let deps = Mocks::new().deps();
+    let request: Request = serde_json::from_value(v.clone()).unwrap();
+    let err = run(request, &deps).await.unwrap_err();
+    assert_eq!(err.error_type(), "InvalidInput");
+    v["taskToken"] = serde_json::json!(" ");
+    v["pipeline"]["approval"] =
+        serde_json::json!({"requestedBy": "groupDefault", "deadlineSeconds": 60});
+    let request: Request = serde_json::from_value(v).unwrap();
+    let err = run(request, &deps).await.unwrap_err();
+    assert!(err.to_string().contains("taskToken is empty"), "{err}");
+}
+
+#[tokio::test]
+async fn a_failed_publish_is_an_aws_error_the_state_machine_can_retry() {
+    let request: Request = serde_json::from_str(TASK_ASK_APPROVAL).unwrap();
+    let mut m = Mocks::new();
+    m.sns
+        .push(mock!(aws_sdk_sns::Client::publish).then_error(|| {
+            aws_sdk_sns::operation::publish::PublishError::generic(
+                ErrorMetadata::builder()
+                    .code("Throttling")
+                    .message("Rate exceeded")
+                    .build(),
+            )
+        }));
+    let deps = m.deps();
+    let err = run(request, &deps).await.unwrap_err();
+    assert_eq!(err.error_type(), "AwsTransient", "{err}");
+}

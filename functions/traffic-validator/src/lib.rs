@@ -50,12 +50,14 @@ use greenlight_aws::load_balancer::{
     registered_targets, target_group_arns, target_group_by_name, target_group_port, LbError,
 };
 use greenlight_aws::{now_ms, AwsError};
+use greenlight_core::approval::{after_approval, AfterApproval};
 use greenlight_core::bake::{BakeReport, GroupBake};
 use greenlight_core::hook::{self, HookPlan, NotProbed, TargetHost};
 use greenlight_core::model::{
     DeploymentStatus, DeploymentView, FleetLabel, InstanceEvidence, TaskRequest, ValidationAction,
     ValidationReport,
 };
+use greenlight_core::options::{gate_action, GateAction};
 use greenlight_core::probe::{
     self, deadline_within_invocation, decide, socket_address, validate_entry, Decision,
     GateFailure, GreenFleet, HttpOutcome, InstanceTracker, ProbeAnswer, ProbeConfig, ValidateEntry,
@@ -215,6 +217,8 @@ pub enum Action {
     Validate,
     /// One look of the bake during the termination wait ([`bake`]).
     Bake,
+    /// After a human approved at `AwaitApproval`: ContinueDeployment(READY_WAIT).
+    Continue,
     /// Any other action name: answered with `InvalidInput`.
     #[serde(other)]
     Unsupported,
@@ -277,6 +281,9 @@ pub enum Error {
         deployment_id: String,
         status: DeploymentStatus,
     },
+    /// The approval's answer did not say `"approved": true`.
+    #[error("not approved: {0}")]
+    NotApproved(String),
     /// Neither PROBE_PORT nor a target group port is known.
     #[error("no port to probe for deployment group {application}/{group}: {detail}; set PROBE_PORT or attach the ALB target group to the deployment group")]
     NoProbePort {
@@ -303,6 +310,7 @@ impl Error {
             Self::InvalidInput(_) => errors::INVALID_INPUT,
             Self::DeploymentNotFound(_) => errors::DEPLOYMENT_NOT_FOUND,
             Self::DeploymentNotReady { .. } => errors::DEPLOYMENT_NOT_READY,
+            Self::NotApproved(_) => errors::APPROVAL_REJECTED,
             Self::NoProbePort { .. } => errors::NO_PROBE_PORT,
             Self::Aws(e) => e.error_type(),
             Self::LoadBalancer(e) => e.error_type(),
@@ -329,6 +337,52 @@ impl From<ReadError> for Error {
     }
 }
 
+/// `continue`: a human approved at `AwaitApproval`; the decision is
+/// [`after_approval`] (only an explicit `"approved": true` continues).
+/// Retried safely: a retry (`retryCount` > 0) that finds the deployment past
+/// Ready knows an earlier attempt's ContinueDeployment took effect.
+async fn continue_after_approval(
+    task: TaskRequest<Action>,
+    deps: &Deps,
+) -> Result<ValidationReport, Error> {
+    let gate = task.pipeline.validation.clone().ok_or_else(|| {
+        Error::InvalidInput(
+            "pipeline.validation is missing: ContinueAfterApproval runs after Validate passed"
+                .to_string(),
+        )
+    })?;
+    let deployment_id = gate.deployment_id.clone();
+    let view = read_deployment(&deps.codedeploy, &deployment_id).await?;
+    let decision = after_approval(
+        task.pipeline.approval_answer.as_ref(),
+        view.status,
+        task.retry_count,
+    );
+    let (by, action) = match decision {
+        AfterApproval::NotApproved { reason } => {
+            return Err(Error::NotApproved(reason));
+        }
+        AfterApproval::NotReady { by } => {
+            tracing::warn!(deployment_id, approved_by = %by, status = ?view.status, "approved, but the deployment no longer waits in Ready");
+            return Err(Error::DeploymentNotReady {
+                deployment_id,
+                status: view.status,
+            });
+        }
+        AfterApproval::ContinuedEarlier { by } => (by, ValidationAction::ContinuedEarlier),
+        AfterApproval::Continue { by } => {
+            continue_deployment(&deps.codedeploy, &deployment_id).await?;
+            (by, ValidationAction::Continued)
+        }
+    };
+    tracing::info!(deployment_id, approved_by = %by, "approved; deployment continued");
+    Ok(ValidationReport {
+        summary: format!("approved by {by}; {}", gate.summary),
+        action,
+        ..gate
+    })
+}
+
 /// The one entry point for both modes.
 pub async fn handler(event: LambdaEvent<Request>, deps: &Deps) -> Result<Response, Error> {
     let (payload, context) = event.into_parts();
@@ -337,6 +391,11 @@ pub async fn handler(event: LambdaEvent<Request>, deps: &Deps) -> Result<Respons
             bake::bake_task(*task, &context, deps)
                 .await
                 .map(Response::Bake)
+        }
+        Request::Task(task) if task.action == Action::Continue => {
+            continue_after_approval(*task, deps)
+                .await
+                .map(Response::Validation)
         }
         Request::Task(task) => validate_task(*task, &context, deps)
             .await
@@ -376,7 +435,8 @@ async fn validate_task(
 ) -> Result<ValidationReport, Error> {
     if task.action != Action::Validate {
         return Err(Error::InvalidInput(
-            "unsupported action; traffic-validator knows \"validate\" and \"bake\"".to_string(),
+            "unsupported action; traffic-validator knows \"validate\", \"continue\" and \"bake\""
+                .to_string(),
         ));
     }
     let deployment_id = task
@@ -415,29 +475,38 @@ async fn validate_task(
     }
     let label = task.pipeline.input.revision.label.clone();
     let run = gate(deps, &view, Some(&label), context).await?;
-    let action = if run.passed() {
-        continue_deployment(&deps.codedeploy, &deployment_id).await?;
-        tracing::info!(deployment_id, summary = %run.summary, "green fleet passed; deployment continued");
-        ValidationAction::Continued
-    } else {
-        if stop_with_rollback(&deps.codedeploy, &deployment_id).await?
-            == StopOutcome::AlreadyCompleted
-        {
-            // Not stopped by greenlight: it ended first (how, the failure
-            // path reads). A permanent error, as CodeDeploy answered it.
-            return Err(Error::Aws(AwsError {
-                operation: "StopDeployment",
-                resource: deployment_id,
-                code: Some("DeploymentAlreadyCompletedException".to_string()),
-                message: format!(
-                    "the deployment completed before the failed validation could stop it ({})",
-                    run.summary
-                ),
-                transient: false,
-            }));
+    let action = match gate_action(run.passed(), task.pipeline.input.approval.as_ref()) {
+        GateAction::Continue => {
+            continue_deployment(&deps.codedeploy, &deployment_id).await?;
+            tracing::info!(deployment_id, summary = %run.summary, "green fleet passed; deployment continued");
+            ValidationAction::Continued
         }
-        tracing::warn!(deployment_id, summary = %run.summary, "green fleet failed; deployment stopped with rollback");
-        ValidationAction::Stopped
+        GateAction::AwaitApproval => {
+            // The deployment stays in Ready: the state machine asks a human
+            // (AwaitApproval) and continues only on an approval.
+            tracing::info!(deployment_id, summary = %run.summary, "green fleet passed; waiting for a human approval");
+            ValidationAction::AwaitingApproval
+        }
+        GateAction::Stop => {
+            if stop_with_rollback(&deps.codedeploy, &deployment_id).await?
+                == StopOutcome::AlreadyCompleted
+            {
+                // Not stopped by greenlight: it ended first (how, the failure
+                // path reads). A permanent error, as CodeDeploy answered it.
+                return Err(Error::Aws(AwsError {
+                    operation: "StopDeployment",
+                    resource: deployment_id,
+                    code: Some("DeploymentAlreadyCompletedException".to_string()),
+                    message: format!(
+                        "the deployment completed before the failed validation could stop it ({})",
+                        run.summary
+                    ),
+                    transient: false,
+                }));
+            }
+            tracing::warn!(deployment_id, summary = %run.summary, "green fleet failed; deployment stopped with rollback");
+            ValidationAction::Stopped
+        }
     };
     let input = &task.pipeline.input;
     greenlight_aws::emit_metrics(metrics::gate_document(

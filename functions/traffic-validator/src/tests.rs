@@ -1487,3 +1487,137 @@ async fn an_unknown_compute_platform_reports_failed() {
     assert_eq!(h.put_failed.num_calls(), 1);
     assert_eq!(h.list.num_calls(), 0);
 }
+
+// ---------------------------------------------------------------- approval (issue 10)
+
+impl Harness {
+    async fn run_event(&self, event: serde_json::Value) -> Result<ValidationReport, Error> {
+        let request: Request = serde_json::from_value(event).unwrap();
+        match handler(LambdaEvent::new(request, Context::default()), &self.deps).await? {
+            Response::Validation(r) => Ok(r),
+            other => panic!("task answered {other:?}"),
+        }
+    }
+}
+
+fn approval_asked(event: &mut serde_json::Value) {
+    event["pipeline"]["approval"] =
+        serde_json::json!({"requestedBy": "objectTag", "deadlineSeconds": 600});
+}
+
+fn continue_event(answer: serde_json::Value) -> serde_json::Value {
+    let mut event: serde_json::Value = serde_json::from_str(TASK_EVENT).unwrap();
+    approval_asked(&mut event);
+    event["action"] = "continue".into();
+    event["pipeline"]["validation"] = serde_json::json!({
+        "deploymentId": DEPLOYMENT_ID,
+        "passed": true,
+        "summary": "All 2 green instances passed.",
+        "instances": [],
+        "action": "awaitingApproval"
+    });
+    event["pipeline"]["approvalAnswer"] = answer;
+    event
+}
+
+#[tokio::test]
+async fn a_passed_gate_that_asked_for_approval_leaves_the_deployment_in_ready() {
+    let (port, ips) = start_fleet(vec![Behaviour::Serves(healthy(LABEL))]).await;
+    let h = World::new(port, &ips).build();
+    let mut event: serde_json::Value = serde_json::from_str(TASK_EVENT).unwrap();
+    approval_asked(&mut event);
+    let report = h.run_event(event).await.unwrap();
+    assert!(report.passed, "{report:?}");
+    assert_eq!(report.action, ValidationAction::AwaitingApproval);
+    assert_eq!(
+        serde_json::to_value(&report).unwrap()["action"],
+        "awaitingApproval"
+    );
+    assert_eq!(
+        h.continue_rule.num_calls(),
+        0,
+        "not continued without a human"
+    );
+    assert_eq!(h.stop.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_failed_gate_stops_even_when_approval_was_asked() {
+    let (port, ips) = start_fleet(vec![Behaviour::Serves(failing(500, "down"))]).await;
+    let h = World::new(port, &ips).build();
+    let mut event: serde_json::Value = serde_json::from_str(TASK_EVENT).unwrap();
+    approval_asked(&mut event);
+    let report = h.run_event(event).await.unwrap();
+    assert!(!report.passed);
+    assert_eq!(report.action, ValidationAction::Stopped);
+    assert_eq!(h.stop.num_calls(), 1);
+    assert_eq!(h.continue_rule.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn an_explicit_approval_continues_the_deployment_once_and_says_who() {
+    let h = World::new(1, &["127.0.0.1".to_string()]).build();
+    let report = h
+        .run_event(continue_event(
+            serde_json::json!({"approved": true, "by": "alice"}),
+        ))
+        .await
+        .unwrap();
+    assert!(report.passed);
+    assert_eq!(report.action, ValidationAction::Continued);
+    assert_eq!(
+        report.summary,
+        "approved by alice; All 2 green instances passed."
+    );
+    assert_eq!(h.continue_rule.num_calls(), 1);
+    assert_eq!(h.stop.num_calls(), 0);
+    assert_eq!(h.describe.num_calls(), 0, "nothing probed again");
+}
+
+#[tokio::test]
+async fn a_retried_continue_that_took_effect_writes_nothing() {
+    let mut w = World::new(1, &["127.0.0.1".to_string()]);
+    w.status = CdStatus::InProgress;
+    let h = w.build();
+    let mut event = continue_event(serde_json::json!({"approved": true, "by": "alice"}));
+    event["retryCount"] = 1.into();
+    let report = h.run_event(event).await.unwrap();
+    assert_eq!(report.action, ValidationAction::ContinuedEarlier);
+    assert_eq!(h.continue_rule.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn an_answer_without_approved_true_is_a_rejection_and_writes_nothing() {
+    let h = World::new(1, &["127.0.0.1".to_string()]).build();
+    for answer in [
+        serde_json::json!({"approved": false, "by": "x"}),
+        serde_json::json!({"by": "x"}),
+        serde_json::json!("ok"),
+    ] {
+        let e = h
+            .run_event(continue_event(answer.clone()))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.error_type(),
+            "greenlight.ApprovalRejected",
+            "{answer}: {e}"
+        );
+    }
+    assert_eq!(h.continue_rule.num_calls() + h.stop.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn an_approval_after_the_ready_wait_ran_out_is_not_ready() {
+    let mut w = World::new(1, &["127.0.0.1".to_string()]);
+    w.status = CdStatus::Stopped;
+    let h = w.build();
+    let e = h
+        .run_event(continue_event(
+            serde_json::json!({"approved": true, "by": "a"}),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.error_type(), "DeploymentNotReady", "{e}");
+    assert_eq!(h.continue_rule.num_calls(), 0);
+}

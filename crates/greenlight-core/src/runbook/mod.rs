@@ -52,6 +52,10 @@ pub enum FailureKind {
     DeadlineExceeded,
     /// The deployment group stayed busy with another deployment past the retry budget.
     GroupBusyTimeout,
+    /// The approval at the gate was rejected by a human
+    /// (`greenlight.ApprovalRejected`) or by its deadline (`States.Timeout`
+    /// at `AwaitApproval`): the deployment is stopped while blue serves.
+    ApprovalRejected,
     /// A pipeline task failed (caught error).
     TaskFailed,
     /// greenlight could not read or write AWS for a while (transient error
@@ -72,6 +76,7 @@ impl FailureKind {
             Self::DeploymentFailed => "DeploymentFailed",
             Self::DeadlineExceeded => "DeadlineExceeded",
             Self::GroupBusyTimeout => "GroupBusyTimeout",
+            Self::ApprovalRejected => "ApprovalRejected",
             Self::TaskFailed => "TaskFailed",
             Self::LostSight => "LostSight",
             Self::ExecutionEnded => "ExecutionEnded",
@@ -81,12 +86,13 @@ impl FailureKind {
 
 /// Every kind: the names the state machine's `Failed` state can end with
 /// (so an execution that failed with one of them went through HandleFailure).
-pub const ALL_FAILURE_KINDS: [FailureKind; 8] = [
+pub const ALL_FAILURE_KINDS: [FailureKind; 9] = [
     FailureKind::ValidationFailed,
     FailureKind::BakeFailed,
     FailureKind::DeploymentFailed,
     FailureKind::DeadlineExceeded,
     FailureKind::GroupBusyTimeout,
+    FailureKind::ApprovalRejected,
     FailureKind::TaskFailed,
     FailureKind::LostSight,
     FailureKind::ExecutionEnded,
@@ -107,6 +113,7 @@ pub enum PipelineStage {
     Create,
     Status,
     Validate,
+    AwaitApproval,
     Bake,
     Restore,
 }
@@ -119,6 +126,7 @@ impl PipelineStage {
             Self::Create => "Create",
             Self::Status => "Status",
             Self::Validate => "Validate",
+            Self::AwaitApproval => "AwaitApproval",
             Self::Bake => "Bake",
             Self::Restore => "Restore",
         }
@@ -136,6 +144,9 @@ pub fn failed_stage(state: &PipelineState) -> PipelineStage {
     }
     if state.deployment.is_none() {
         return PipelineStage::Create;
+    }
+    if state.approval_error.is_some() {
+        return PipelineStage::AwaitApproval;
     }
     if let Some(b) = state.bake.as_ref() {
         if matches!(b.verdict, BakeVerdict::Watching | BakeVerdict::Failed) {
@@ -166,7 +177,9 @@ pub const MAX_CAUSE_CHARS: usize = 600;
 
 /// Classifies a failed execution from its state.
 ///
-/// Precedence: a caught transient error ([`crate::errors::is_transient`]:
+/// Precedence: the approval's end (`$.approvalError`: rejected by a human or
+/// by the deadline; its `States.Timeout` is the human's deadline, never a
+/// lost sight of AWS) first, then a caught transient error ([`crate::errors::is_transient`]:
 /// greenlight lost sight of AWS, [`FailureKind::LostSight`]; the caught error
 /// is the latest thing that happened, older results do not outrank it), then
 /// a validation that did not pass, then a deadline stop, then a
@@ -178,6 +191,21 @@ pub fn classify_pipeline(state: &PipelineState) -> Classification {
         "{}/{}",
         state.input.application, state.input.deployment_group
     );
+    if let Some(e) = state.approval_error.as_ref() {
+        let deployment = state
+            .deployment
+            .as_ref()
+            .map(|d| format!("deployment {} ", d.deployment_id))
+            .unwrap_or_default();
+        return Classification {
+            kind: FailureKind::ApprovalRejected,
+            stage,
+            cause: format!(
+                "{deployment}({app_group}) passed the automated gate but was not deployed: {}; it was stopped at the Ready gate while blue still served all traffic",
+                crate::approval::rejection_cause(e, state.input.approval.map(|a| a.deadline_seconds))
+            ),
+        };
+    }
     if let Some(e) = state
         .error
         .as_ref()

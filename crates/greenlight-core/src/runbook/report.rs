@@ -290,6 +290,9 @@ pub fn next_step(
             FailureKind::GroupBusyTimeout => {
                 "wait for the running deployment on the group to finish, then upload the revision again".to_string()
             }
+            FailureKind::ApprovalRejected => {
+                "nothing to undo: blue kept serving; upload the revision again when it may go out (and have someone approve it within the deadline)".to_string()
+            }
             FailureKind::TaskFailed => {
                 "fix the cause of the task failure (see the function's logs), then upload the revision again".to_string()
             }

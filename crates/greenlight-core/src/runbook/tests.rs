@@ -27,6 +27,8 @@ fn input() -> PipelineInput {
         uploaded_at: "2024-01-01T12:00:00Z".into(),
         uploaded_at_ms: NOW - 60_000,
         source: Source::S3 { event_id: None },
+        approval: None,
+        bake_skip: None,
     }
 }
 
@@ -41,6 +43,8 @@ fn bare_state() -> PipelineState {
         bake: None,
         scaling: None,
         scaling_released: None,
+        approval_answer: None,
+        approval_error: None,
         error: None,
     }
 }
@@ -2578,4 +2582,79 @@ fn resumed_scaling_and_its_scale_event_show_in_the_notification() {
         "{}",
         r.next_step
     );
+}
+
+fn awaiting_approval_state(error: &str, cause: &str) -> PipelineState {
+    let mut s = created_state();
+    s.input.approval = Some(crate::options::ApprovalRequest {
+        requested_by: crate::options::RequestedBy::GroupDefault,
+        deadline_seconds: 600,
+    });
+    s.status = Some(status(
+        DeploymentStatus::Ready,
+        Phase::ReadyWait,
+        NextStep::Validate,
+    ));
+    s.validation = Some(ValidationReport {
+        deployment_id: "d-ABC123".into(),
+        passed: true,
+        summary: "all green instances passed".into(),
+        instances: vec![evidence("i-0good", true)],
+        action: ValidationAction::AwaitingApproval,
+    });
+    s.approval_error = Some(TaskError {
+        error: error.into(),
+        cause: cause.into(),
+    });
+    s
+}
+
+#[test]
+fn a_rejected_approval_is_approval_rejected_naming_who_rejected() {
+    let s = awaiting_approval_state(
+        crate::approval::REJECTED_ERROR,
+        "rejected by bob: not during the sale",
+    );
+    let c = classify_pipeline(&s);
+    assert_eq!(c.kind, FailureKind::ApprovalRejected);
+    assert_eq!(c.stage, Some(PipelineStage::AwaitApproval));
+    assert!(
+        c.cause.contains("rejected by bob: not during the sale"),
+        "{}",
+        c.cause
+    );
+    assert!(c.cause.contains("d-ABC123"), "{}", c.cause);
+    assert!(ALL_FAILURE_KINDS.contains(&FailureKind::ApprovalRejected));
+    assert_eq!(FailureKind::ApprovalRejected.as_str(), "ApprovalRejected");
+}
+
+#[test]
+fn an_approval_deadline_is_a_rejection_not_a_lost_sight_of_aws() {
+    // States.Timeout is transient for every other task; at AwaitApproval it
+    // is the human's deadline, and the deployment must be stopped.
+    let s = awaiting_approval_state(crate::approval::DEADLINE_ERROR, "");
+    let c = classify_pipeline(&s);
+    assert_eq!(c.kind, FailureKind::ApprovalRejected);
+    assert!(
+        c.cause
+            .contains("nobody approved it within the 600 s approval deadline"),
+        "{}",
+        c.cause
+    );
+    // The runbook then stops the deployment waiting in Ready (blue serves).
+    let ready = view(
+        DeploymentStatus::Ready,
+        vec![
+            green("i-g1", green_events_failing_at("none"), OK),
+            blue("i-b1", Vec::new(), OK),
+        ],
+    );
+    let plan = plan_runbook(
+        c.kind,
+        "shop-prod",
+        Some("d-ABC123"),
+        Some(&ready),
+        &recorded_blue(),
+    );
+    assert!(plan.stop_deployment, "{plan:?}");
 }

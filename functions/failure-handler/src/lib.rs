@@ -226,7 +226,9 @@ impl Response {
     pub fn report(&self) -> Option<&FailureReport> {
         match self {
             Response::Handled(r) | Response::Duplicate(r) => Some(r),
-            Response::Ignored { .. } | Response::Announced { .. } | Response::ApprovalAsked { .. } => None,
+            Response::Ignored { .. }
+            | Response::Announced { .. }
+            | Response::ApprovalAsked { .. } => None,
         }
     }
 }

@@ -68,7 +68,12 @@ install_chromium() {
   command -v apt-get >/dev/null || { echo "chromium not found and no apt-get: install Debian's chromium $CHROMIUM_DEB_VERSION"; return 1; }
   echo "installing Debian's chromium $CHROMIUM_DEB_VERSION (apt-get)"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "chromium=$CHROMIUM_DEB_VERSION"
+  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "chromium=$CHROMIUM_DEB_VERSION"; then
+    # Debian keeps only the newest security build in bookworm-security: once the pin is gone
+    # from the archive, take the archive's build rather than fail every run; say so loudly.
+    echo "WARNING: chromium $CHROMIUM_DEB_VERSION is no longer in the archive; installing its current build: bump CHROMIUM_DEB_VERSION in scripts/tools/install.sh" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+  fi
   chromium --version 2>/dev/null || true
 }
 

@@ -579,6 +579,11 @@ fn elb_tuned_rules(restored: Log<i32>) -> Vec<Rule> {
 // ---- SNS, S3, CodePipeline ------------------------------------------------------------------
 
 fn publish_rule(seen: Log<(String, String)>) -> Rule {
+    publish_rule_for("failed", seen)
+}
+
+/// A publish with the given `outcome` attribute (and the same in the body).
+fn publish_rule_for(expected_outcome: &'static str, seen: Log<(String, String)>) -> Rule {
     mock!(aws_sdk_sns::Client::publish)
         .match_requests(move |r| {
             assert_eq!(r.topic_arn(), Some(TOPIC));
@@ -591,12 +596,12 @@ fn publish_rule(seen: Log<(String, String)>) -> Rule {
             let body: serde_json::Value =
                 serde_json::from_str(structured["default"].as_str().unwrap_or_default()).unwrap();
             assert_eq!(body["text"].as_str(), Some(text.as_str()));
-            assert_eq!(body["outcome"], "failed");
+            assert_eq!(body["outcome"], expected_outcome);
             let outcome = r
                 .message_attributes()
                 .and_then(|a| a.get("outcome"))
                 .and_then(|v| v.string_value());
-            assert_eq!(outcome, Some("failed"));
+            assert_eq!(outcome, Some(expected_outcome));
             seen.lock()
                 .unwrap()
                 .push((r.subject().unwrap_or_default().to_string(), text));
@@ -2672,7 +2677,8 @@ async fn ask_approval_publishes_one_request_with_how_to_answer_and_touches_nothi
     assert!(matches!(request, Request::Ask(_)), "{request:?}");
     let published = log();
     let mut m = Mocks::new();
-    m.sns.push(publish_rule(published.clone()));
+    m.sns
+        .push(publish_rule_for("approvalRequested", published.clone()));
     let deps = m.deps();
     let response = run(request, &deps).await.unwrap();
     let Response::ApprovalAsked {

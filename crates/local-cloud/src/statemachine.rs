@@ -418,8 +418,9 @@ Resources:
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let template = std::fs::read_to_string(root.join("template.yaml")).unwrap();
         let t = function_timeouts(&template).unwrap();
-        // Five functions, deploy-trigger's code twice (PipelineTriggerFunction).
-        assert_eq!(t.len(), 6, "{t:?}");
+        // Six functions, deploy-trigger's code twice (PipelineTriggerFunction).
+        assert_eq!(t.len(), 7, "{t:?}");
+        assert_eq!(t["greenlight-deployment-group-resource"].as_secs(), 300);
         assert_eq!(t["greenlight-deploy-trigger"].as_secs(), 30);
         assert_eq!(t["greenlight-pipeline-trigger"].as_secs(), 30);
         assert_eq!(t["greenlight-traffic-validator"].as_secs(), 720);

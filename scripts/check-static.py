@@ -700,6 +700,35 @@ def check_managed_policies(template: dict, expanded: dict) -> list[str]:
     return problems
 
 
+def ref_target(value: Any) -> str | None:
+    """The logical id of a `!Ref X` (as the YAML loader gives it: {"Ref": X})."""
+    if isinstance(value, dict) and isinstance(value.get("Ref"), str):
+        return value["Ref"]
+    return None
+
+
+def check_operator_pack(template: dict) -> list[str]:
+    """Every function is watched: an AWS/Lambda Errors alarm on it and a line in the dashboard."""
+    problems = []
+    alarmed = set()
+    for res in resources(template, "AWS::CloudWatch::Alarm").values():
+        p = props(res)
+        if p.get("Namespace") == "AWS/Lambda" and p.get("MetricName") == "Errors":
+            for dim in p.get("Dimensions") or []:
+                if dim.get("Name") == "FunctionName" and ref_target(dim.get("Value")):
+                    alarmed.add(ref_target(dim.get("Value")))
+    dashboards = resources(template, "AWS::CloudWatch::Dashboard")
+    body = json.dumps([props(d).get("DashboardBody") for d in dashboards.values()])
+    for name in functions(template):
+        if name not in alarmed:
+            problems.append(f"{name} has no AWS/Lambda Errors alarm (add a <Name>ErrorsAlarm like the others)")
+        if "${" + name + "}" not in body:
+            problems.append(f"{name} is missing from the dashboard (add it to the 'Function errors' widget)")
+    if not dashboards:
+        problems.append("template.yaml has no AWS::CloudWatch::Dashboard")
+    return problems
+
+
 # ----------------------------------------------------------------------------- error names
 
 ERRORS_RS = ROOT / "crates" / "greenlight-core" / "src" / "errors.rs"
@@ -831,6 +860,7 @@ def main() -> int:
     report.run("iam-star-resources: Resource \"*\" only where AWS has no resource scope", lambda: check_iam_star_resources(template, expanded))
     report.run("iam-coverage: each role allows exactly the AWS calls its code makes", lambda: check_iam_coverage(template, expanded))
     report.run("managed-policies: generated roles carry only the allowed AWS managed policies", lambda: check_managed_policies(template, expanded))
+    report.run("operator-pack: every function has an Errors alarm and a dashboard line", lambda: check_operator_pack(template))
     report.run("error-names: ASL Retry/Catch names and the functions' errorTypes come from greenlight_core::errors", lambda: check_error_names(template))
     print(f"check-static: {report.passed} passed, {report.failed} failed")
     return 0 if report.failed == 0 else 1

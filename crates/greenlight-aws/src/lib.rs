@@ -16,6 +16,7 @@ pub mod executions;
 pub mod group_resource;
 pub mod instances;
 pub mod load_balancer;
+pub mod log_capture;
 pub mod notify;
 pub mod reports;
 
@@ -214,32 +215,14 @@ mod log_level_tests {
 
     #[test]
     fn a_trace_level_still_caps_the_runtimes_payload_logging() {
-        use tracing_subscriber::fmt::MakeWriter;
-        #[derive(Clone, Default)]
-        struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-        impl std::io::Write for Capture {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        impl<'a> MakeWriter<'a> for Capture {
-            type Writer = Capture;
-            fn make_writer(&'a self) -> Self::Writer {
-                self.clone()
-            }
-        }
-        let capture = Capture::default();
+        let capture = crate::log_capture::LogCapture::default();
         let filter = tracing_subscriber::EnvFilter::new(log_filter_directives(Some("TRACE"), None));
         let subscriber = super::subscriber(filter, capture.clone());
         tracing::subscriber::with_default(subscriber, || {
             tracing::trace!(target: "lambda_runtime::layers::api_response", "artifactCredentials secret");
             tracing::trace!(target: "greenlight", "own trace line");
         });
-        let out = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+        let out = capture.text();
         assert!(out.contains("own trace line"), "{out}");
         assert!(!out.contains("artifactCredentials"), "{out}");
     }

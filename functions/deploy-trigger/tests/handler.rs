@@ -1323,33 +1323,13 @@ fn fixture_secrets() -> Vec<String> {
     secrets
 }
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 /// Runs `payload` through the handler under greenlight's own subscriber
 /// with `RUST_LOG=trace` (every directive form that could reach the runtime's
 /// payload logging), emitting the runtime's raw-event TRACE line with its
 /// real target as lambda_runtime 1.5 does (layers/api_response.rs), and
 /// returns (captured log text, the answer as the runtime would send it).
 async fn run_logged(payload: Value, deps: &Deps) -> (String, String) {
-    let capture = Capture::default();
+    let capture = greenlight_aws::log_capture::LogCapture::default();
     let filter = tracing_subscriber::EnvFilter::new(
         "trace,lambda_runtime=trace,lambda_runtime::layers::api_response=trace,lambda_runtime_api_client=trace",
     );
@@ -1371,7 +1351,7 @@ async fn run_logged(payload: Value, deps: &Deps) -> (String, String) {
             format!("{} {}", d.error_type, d.error_message)
         }
     };
-    let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let text = capture.text();
     (text, answer)
 }
 

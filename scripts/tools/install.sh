@@ -58,7 +58,7 @@ install_rust_tools() {
 # with it (headless). Skipped only when a chromium is already installed; else apt-get
 # (root, as on the project's machines and CI). A newer Debian security update replaces this
 # version in the archive: bump the pin then.
-CHROMIUM_DEB_VERSION="148.0.7778.167-1~deb12u1"
+CHROMIUM_DEB_VERSION="156.0.8078.114-1~deb12u1"
 
 install_chromium() {
   if command -v chromium >/dev/null 2>&1; then

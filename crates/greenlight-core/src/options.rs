@@ -312,6 +312,12 @@ pub fn decide(asked: Asked<'_>, group: Option<&GroupApproval>) -> Result<Decided
     })
 }
 
+/// The shortest Ready wait, in whole minutes, that holds an approval with
+/// this deadline: deadline + [`READY_MARGIN_SECONDS`], rounded up.
+pub fn min_ready_wait_minutes(deadline_seconds: u32) -> i64 {
+    (i64::from(deadline_seconds) + i64::from(READY_MARGIN_SECONDS) + 59) / 60
+}
+
 /// Why CodeDeploy's Ready wait cannot hold an approval: it must exceed the
 /// deadline by [`READY_MARGIN_SECONDS`], else CodeDeploy stops the deployment
 /// (STOP_DEPLOYMENT) while a human may still approve it. `None` when it fits
@@ -326,7 +332,7 @@ pub fn ready_wait_problem(
     (wait < needed).then(|| {
         format!(
             "Ready wait {minutes} min ({wait} s) < approval deadline {deadline_seconds} s + {READY_MARGIN_SECONDS} s for the gate ({needed} s): CodeDeploy would stop the deployment while a human may still approve it; set deploymentReadyOption.waitTimeInMinutes to at least {} or shorten the group's deadlineSeconds in ApprovalConfig to at most {}",
-            (needed + 59) / 60,
+            min_ready_wait_minutes(deadline_seconds),
             (wait - i64::from(READY_MARGIN_SECONDS)).max(0)
         )
     })

@@ -31,6 +31,12 @@ fn approval_on_request(o: &mut Options) {
     }];
 }
 
+/// The group's deadline as the execution input carries it: the local cloud
+/// scales the approval configuration to its time scale.
+fn deadline_real() -> u32 {
+    (f64::from(DEADLINE_SECONDS) * TIME_SCALE).ceil() as u32
+}
+
 /// Uploads a good revision with `tagging`, runs `intervene` once the
 /// execution is found, follows it, and reads back late notifications too.
 async fn upload_tagged<F, Fut>(
@@ -98,21 +104,25 @@ async fn fault_bake_skip_by_tag_keeps_blue_through_the_termination_wait() {
         o.bake = vec![bake];
     })
     .await;
-    let mut report = upload_tagged(&cloud, "1201", "greenlight-bake=skip", |_| async {
-        Ok(())
-    })
-    .await;
+    let mut report =
+        upload_tagged(&cloud, "1201", "greenlight-bake=skip", |_| async { Ok(()) }).await;
     let skips = take_outcome(&mut report.notifications, "bakeSkipped");
     let id = deployment_id(&report);
     let names = &cloud.resources.names;
-    let requester = format!("S3 tag greenlight-bake=skip on s3://{}/{}", names.bucket, report.key);
+    let requester = format!(
+        "S3 tag greenlight-bake=skip on s3://{}/{}",
+        names.bucket, report.key
+    );
     let wait_real = f64::from(SKIP_TERMINATION_WAIT_MINUTES) * 60.0 * TIME_SCALE;
     let terminating = report
         .followed
         .timeline
         .iter()
         .find(|r| r.phase == greenlight_core::model::Phase::Terminating)
-        .and_then(|r| r.ended_at_ms.map(|end| (end - r.started_at_ms) as f64 / 1000.0));
+        .and_then(|r| {
+            r.ended_at_ms
+                .map(|end| (end - r.started_at_ms) as f64 / 1000.0)
+        });
     println!(
         "bake skip: execution {}; termination wait {wait_real:.0} s real, Terminating took {terminating:?} s; bake {:?}; timeline {:?}",
         report.followed.status,
@@ -161,10 +171,10 @@ async fn fault_bake_skip_by_tag_keeps_blue_through_the_termination_wait() {
     );
     checks.check(
         "the deployed notification says the bake was skipped by override",
-        report
-            .notifications
-            .first()
-            .is_some_and(|n| n.message.contains(&format!("Bake: SKIPPED by override ({requester}"))),
+        report.notifications.first().is_some_and(|n| {
+            n.message
+                .contains(&format!("Bake: SKIPPED by override ({requester}"))
+        }),
         &report.notifications,
     );
     if let Some(t) = terminating {
@@ -194,6 +204,7 @@ async fn fault_approval_asked_by_tag_is_promoted() {
             greenlight_aws::approval::answer_approval(&sfn, &arn, &answer)
                 .await
                 .map_err(|e| scenarios::ScenarioError::Fault(format!("promote: {e}")))
+                .map(|_| ())
         }
     })
     .await;
@@ -212,7 +223,9 @@ async fn fault_approval_asked_by_tag_is_promoted() {
     checks.check(
         "the approval was asked by the object's tag, with the group's deadline",
         output_at(&report, "/approval")
-            == Some(serde_json::json!({"requestedBy": "objectTag", "deadlineSeconds": DEADLINE_SECONDS})),
+            == Some(
+                serde_json::json!({"requestedBy": "objectTag", "deadlineSeconds": deadline_real()}),
+            ),
         output_at(&report, "/approval"),
     );
     checks.check(
@@ -263,6 +276,7 @@ async fn fault_approval_asked_by_pipeline_is_aborted_and_fails_the_job() {
                 greenlight_aws::approval::answer_approval(&sfn, &arn, &answer)
                     .await
                     .map_err(|e| scenarios::ScenarioError::Fault(format!("abort: {e}")))
+                    .map(|_| ())
             }
         },
         &mut print_progress,
@@ -307,7 +321,7 @@ async fn fault_approval_asked_by_pipeline_is_aborted_and_fails_the_job() {
     checks.check(
         "the approval was asked by the pipeline's UserParameters",
         asked
-            == Some(serde_json::json!({"requestedBy": "pipelineParameter", "deadlineSeconds": DEADLINE_SECONDS})),
+            == Some(serde_json::json!({"requestedBy": "pipelineParameter", "deadlineSeconds": deadline_real()})),
         &asked,
     );
     let failure = view

@@ -13,8 +13,8 @@
 
 use crate::bake::BakeVerdict;
 use crate::metrics::{phase_name, DeploymentOutcome};
-use crate::options::BakeSkip;
 use crate::model::{PhaseTiming, PipelineInput};
+use crate::options::BakeSkip;
 use crate::runbook::{ascii_subject, Notification};
 use serde_json::json;
 

@@ -129,7 +129,7 @@ fn attributes_carry_outcome_application_and_group_and_skip_empty_values() {
     );
     let mut blank = input();
     blank.deployment_group = " ".into();
-    let n = deployed(&blank, "exec-1", "d-1", &[]);
+    let n = deployed(&blank, "exec-1", "d-1", &[], None);
     assert_eq!(
         sns_attributes(&n),
         vec![
@@ -156,7 +156,10 @@ fn a_bake_skipped_by_override_is_its_own_notification_naming_who_asked() {
     assert!(n
         .message
         .contains("aws deploy stop-deployment --deployment-id d-SKIP1 --auto-rollback-enabled"));
-    assert_eq!(n.subject, "greenlight: bake SKIPPED for shop/shop-prod d-SKIP1");
+    assert_eq!(
+        n.subject,
+        "greenlight: bake SKIPPED for shop/shop-prod d-SKIP1"
+    );
     assert_eq!(n.body["outcome"], "bakeSkipped");
     assert_eq!(n.body["bakeSkip"]["requestedBy"], "objectTag");
     assert_eq!(n.body["terminationWaitSeconds"], 1_800);

@@ -7,7 +7,7 @@
 use serde::de::DeserializeOwned;
 
 /// An entry of a per-group setting: which deployment group it is for.
-pub(crate) trait GroupEntry {
+pub trait GroupEntry {
     fn application(&self) -> &str;
     fn deployment_group(&self) -> &str;
 }
@@ -15,7 +15,7 @@ pub(crate) trait GroupEntry {
 /// Why a per-group setting cannot be used, before it becomes the setting's
 /// own error type.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum GroupConfigProblem {
+pub enum GroupConfigProblem {
     /// Not a JSON list of entries (serde's message).
     Json(String),
     /// Two entries name the same group.
@@ -31,7 +31,7 @@ pub(crate) enum GroupConfigProblem {
 /// Parses a per-group setting (empty text = no entry) and checks, entry by
 /// entry in order: no group named twice, application and deploymentGroup not
 /// empty, then `check` (the setting's own rules). The first problem wins.
-pub(crate) fn parse_group_config<T, F>(text: &str, check: F) -> Result<Vec<T>, GroupConfigProblem>
+pub fn parse_group_config<T, F>(text: &str, check: F) -> Result<Vec<T>, GroupConfigProblem>
 where
     T: DeserializeOwned + GroupEntry,
     F: Fn(&T) -> Result<(), String>,
@@ -68,7 +68,7 @@ where
 }
 
 /// The entry for one group, if any.
-pub(crate) fn entry_for<'a, T: GroupEntry>(
+pub fn entry_for<'a, T: GroupEntry>(
     entries: &'a [T],
     application: &str,
     group: &str,
@@ -76,4 +76,84 @@ pub(crate) fn entry_for<'a, T: GroupEntry>(
     entries
         .iter()
         .find(|g| g.application() == application && g.deployment_group() == group)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Entry {
+        application: String,
+        deployment_group: String,
+        n: u32,
+    }
+
+    impl GroupEntry for Entry {
+        fn application(&self) -> &str {
+            &self.application
+        }
+        fn deployment_group(&self) -> &str {
+            &self.deployment_group
+        }
+    }
+
+    fn positive(e: &Entry) -> Result<(), String> {
+        if e.n > 0 {
+            Ok(())
+        } else {
+            Err("n must be positive".into())
+        }
+    }
+
+    #[test]
+    fn the_shared_checks_come_first_then_the_settings_own() {
+        assert!(parse_group_config::<Entry, _>(" ", positive)
+            .unwrap()
+            .is_empty());
+        let ok: Vec<Entry> = parse_group_config(
+            r#"[{"application":"a","deploymentGroup":"g","n":1},{"application":"a","deploymentGroup":"h","n":2}]"#,
+            positive,
+        )
+        .unwrap();
+        assert_eq!(entry_for(&ok, "a", "h").map(|e| e.n), Some(2));
+        assert!(entry_for(&ok, "b", "h").is_none());
+        // A duplicate is named even when its own check would fail too.
+        assert_eq!(
+            parse_group_config::<Entry, _>(
+                r#"[{"application":"a","deploymentGroup":"g","n":1},{"application":"a","deploymentGroup":"g","n":0}]"#,
+                positive
+            )
+            .unwrap_err(),
+            GroupConfigProblem::Duplicate {
+                application: "a".into(),
+                group: "g".into()
+            }
+        );
+        // Empty names are refused before the setting's own check runs.
+        assert_eq!(
+            parse_group_config::<Entry, _>(
+                r#"[{"application":"a","deploymentGroup":" ","n":0}]"#,
+                positive
+            )
+            .unwrap_err(),
+            GroupConfigProblem::Invalid {
+                application: "a".into(),
+                group: " ".into(),
+                problem: "application and deploymentGroup must not be empty".into()
+            }
+        );
+        assert!(matches!(
+            parse_group_config::<Entry, _>(
+                r#"[{"application":"a","deploymentGroup":"g","n":0}]"#,
+                positive
+            ),
+            Err(GroupConfigProblem::Invalid { problem, .. }) if problem == "n must be positive"
+        ));
+        assert!(matches!(
+            parse_group_config::<Entry, _>("{}", positive),
+            Err(GroupConfigProblem::Json(_))
+        ));
+    }
 }

@@ -641,7 +641,9 @@ mod tests {
         // 30 min Ready wait; a 1500 s deadline + 300 s fits (1800 s).
         let fits = approval_check("shop", "shop-bg", &gated(), &DEADLINES, Some(1_500));
         assert_eq!(fits.status, CheckStatus::Pass, "{fits:?}");
-        assert!(fits.detail.contains("Ready wait 30 min >= approval deadline 1500 s"));
+        assert!(fits
+            .detail
+            .contains("Ready wait 30 min >= approval deadline 1500 s"));
         let short = approval_check("shop", "shop-bg", &gated(), &DEADLINES, Some(1_501));
         assert_eq!(short.status, CheckStatus::Fail, "{short:?}");
         assert!(short.detail.contains("at least 31"), "{short:?}");
@@ -665,7 +667,10 @@ mod tests {
         let default = approval_check("shop", "shop-bg", &gated(), &DEADLINES, None);
         assert_eq!(default.status, CheckStatus::Unknown, "{default:?}");
         assert!(default.detail.contains("default approval deadline 1800 s"));
-        assert!(default.fix.expect("fix").contains("\"waitTimeInMinutes\":35}"));
+        assert!(default
+            .fix
+            .expect("fix")
+            .contains("\"waitTimeInMinutes\":35}"));
         let holds = GroupFacts {
             ready_wait_minutes: Some(35),
             ..gated()

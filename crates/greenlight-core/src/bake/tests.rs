@@ -693,7 +693,8 @@ fn the_override_skips_only_a_group_that_bakes() {
     assert_eq!(plan(None, None), BakePlan::NotConfigured);
     let summary = skipped_summary("S3 tag greenlight-bake=skip on s3://b/k@v1");
     assert!(
-        summary.starts_with("bake SKIPPED by override (S3 tag greenlight-bake=skip on s3://b/k@v1)"),
+        summary
+            .starts_with("bake SKIPPED by override (S3 tag greenlight-bake=skip on s3://b/k@v1)"),
         "{summary}"
     );
     assert!(summary.contains("no early termination"), "{summary}");

@@ -230,6 +230,53 @@ class PipelineFlowTest(unittest.TestCase):
         self.assertLess(entered.index("HoldGreenScaling"), entered.index("Validate"))
         self.assertLess(entered.index("ReleaseScaling"), entered.index("Restore"))
 
+    def terminating(self) -> dict:
+        row = status("wait")
+        row["phase"] = "Terminating"
+        return row
+
+    def skipped_answers(self) -> dict:
+        answers = dict(HAPPY)
+        answers[("watcher", "status")] = [
+            status("validate", state="Ready"),
+            self.terminating(),
+            self.terminating(),
+            self.terminating(),
+            status("succeeded", state="Succeeded"),
+        ]
+        answers[("validator", "bake")] = [
+            {"deploymentId": "d-ABCDEF123", "verdict": "skipped", "lookedAtMs": 1, "looks": 1, "waitSeconds": 0,
+             "summary": "bake SKIPPED by override (S3 tag greenlight-bake=skip on s3://b/k@v)"}
+        ]
+        answers[("handler", "announceBakeSkipped")] = [
+            {"outcome": "announced", "announced": "bakeSkipped", "subject": "greenlight: bake SKIPPED"}
+        ]
+        return answers
+
+    def test_a_skipped_bake_is_announced_once_then_the_termination_wait_runs_out(self):
+        described, script, entered = self.run_pipeline(self.skipped_answers(), name="exec-skip")
+        self.assertEqual(described["status"], "SUCCEEDED", described)
+        actions = script.actions()
+        # One look (it skipped), one announcement right after it, then only
+        # the status loop: no second look, no early end.
+        self.assertEqual(actions.count("validator:bake"), 1, actions)
+        self.assertEqual(actions.count("handler:announceBakeSkipped"), 1, actions)
+        self.assertEqual(actions.index("handler:announceBakeSkipped"), actions.index("validator:bake") + 1)
+        self.assertEqual(actions[-4:], ["watcher:status", "watcher:release", "tuner:restore", "handler:announce"])
+        output = json.loads(described["output"])
+        self.assertEqual(output["bake"]["verdict"], "skipped")
+        self.assertIn("S3 tag greenlight-bake=skip", output["bake"]["summary"])
+        self.assertEqual(output["bakeSkipAnnounced"]["announced"], "bakeSkipped")
+        self.assertNotIn("WaitForBake", entered)
+
+    def test_a_skip_that_cannot_be_announced_takes_the_failure_path(self):
+        answers = self.skipped_answers()
+        answers[("handler", "announceBakeSkipped")] = [LambdaError("InvalidInput", "no bakeSkip")]
+        answers[("handler", "handle")] = [report("TaskFailed", "AnnounceBakeSkipped failed; rolled back to blue.")]
+        described, script, _ = self.run_pipeline(answers, name="exec-skip-silent")
+        self.assert_failed_with(described, "TaskFailed", "AnnounceBakeSkipped failed; rolled back to blue.")
+        self.assertEqual(script.actions()[-2:], ["handler:announceBakeSkipped", "handler:handle"])
+
     def test_a_failed_hold_goes_to_the_failure_handler_before_anything_is_created(self):
         answers = dict(HAPPY)
         answers[("watcher", "hold")] = [LambdaError("AwsError", "SuspendProcesses denied")]

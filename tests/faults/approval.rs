@@ -24,9 +24,9 @@ use local_cloud::scenarios::{self, DeploymentReport, ScenarioError};
 /// The group's approval deadline, simulated seconds (20 s real at the tests'
 /// time scale): long enough to find and answer the wait, short enough for
 /// the timed-out scenario.
-const DEADLINE_SECONDS: u32 = 200;
+pub(super) const DEADLINE_SECONDS: u32 = 200;
 
-const ASK_SUBJECT: &str = "greenlight: approval needed";
+pub(super) const ASK_SUBJECT: &str = "greenlight: approval needed";
 
 async fn start_approving(name: &str) -> LocalCloud {
     start_with(name, |o| {
@@ -42,7 +42,10 @@ async fn start_approving(name: &str) -> LocalCloud {
 
 /// Waits until the execution waits for an approval (its history has the
 /// `AwaitApproval` task token), bounded.
-async fn await_pending(sfn: &aws_sdk_sfn::Client, arn: &str) -> Result<(), ScenarioError> {
+pub(super) async fn await_pending(
+    sfn: &aws_sdk_sfn::Client,
+    arn: &str,
+) -> Result<(), ScenarioError> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     loop {
         match greenlight_aws::approval::find_pending_approval(sfn, arn).await {
@@ -103,7 +106,11 @@ async fn run(
     (report, asks)
 }
 
-fn ask_checks(checks: &mut Checks, asks: &[scenarios::Notification], report: &DeploymentReport) {
+pub(super) fn ask_checks(
+    checks: &mut Checks,
+    asks: &[scenarios::Notification],
+    report: &DeploymentReport,
+) {
     let id = report
         .followed
         .deployment

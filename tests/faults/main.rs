@@ -340,6 +340,7 @@ mod instances;
 mod lambda_crash;
 mod lambda_timeout;
 mod live_page;
+mod override_options;
 mod pipeline_credentials;
 mod rollback;
 mod scaling;

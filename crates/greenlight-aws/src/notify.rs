@@ -72,7 +72,7 @@ mod tests {
 
     #[tokio::test]
     async fn publishes_json_structure_with_filterable_attributes() {
-        let n = greenlight_core::announce::deployed(&input(), "exec-1", "d-OK1", &[]);
+        let n = greenlight_core::announce::deployed(&input(), "exec-1", "d-OK1", &[], None);
         let expected_message = sns_message(&n);
         let rule = mock!(aws_sdk_sns::Client::publish)
             .match_requests(move |r| {

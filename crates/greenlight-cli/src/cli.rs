@@ -188,6 +188,12 @@ pub enum Command {
         /// The pipeline's PostRerouteTimeoutSeconds (the termination wait must fit in it).
         #[arg(long, default_value_t = 10800)]
         post_reroute_timeout_seconds: u32,
+        /// The group's approval deadline (`deadlineSeconds` of its
+        /// ApprovalConfig entry): the Ready wait must exceed it by 300 s.
+        /// Without it, the default deadline (1800 s) is checked and a
+        /// mismatch is reported as unknown, not failed.
+        #[arg(long, value_name = "SECONDS")]
+        approval_deadline: Option<u32>,
     },
     /// Redeploy the group's last good revision through the same pipeline
     /// (a copy of it under a new key).

@@ -609,12 +609,21 @@ async fn dispatch(ctx: &mut Ctx<'_>, command: &Command) -> Result<u8, CliError> 
             instances,
             deployment_timeout_seconds,
             post_reroute_timeout_seconds,
+            approval_deadline,
         } => {
             let deadlines = greenlight_core::trigger::Deadlines {
                 deployment_timeout_seconds: *deployment_timeout_seconds,
                 post_reroute_timeout_seconds: *post_reroute_timeout_seconds,
             };
-            plan(ctx, &group.app, &group.group, *instances, &deadlines).await
+            plan(
+                ctx,
+                &group.app,
+                &group.group,
+                *instances,
+                &deadlines,
+                *approval_deadline,
+            )
+            .await
         }
         Command::Rollback {
             group,
@@ -897,10 +906,11 @@ async fn plan(
     group: &str,
     instances: u32,
     deadlines: &greenlight_core::trigger::Deadlines,
+    approval_deadline: Option<u32>,
 ) -> Result<u8, CliError> {
     use greenlight_aws::load_balancer::{snapshot, tag_value, target_group_by_name};
     use greenlight_core::plan::{
-        agent_evidence, group_checks, phase_plan, CheckStatus, TargetGroupState,
+        agent_evidence, approval_check, group_checks, phase_plan, CheckStatus, TargetGroupState,
         APPLICATION_TAG_KEY,
     };
     let (facts, setup) =
@@ -933,7 +943,7 @@ async fn plan(
         None => None,
     };
     let agent = agent_evidence(newest.as_ref());
-    let checks = group_checks(
+    let mut checks = group_checks(
         app,
         group,
         &facts,
@@ -942,6 +952,13 @@ async fn plan(
         &agent,
         deadlines,
     );
+    checks.push(approval_check(
+        app,
+        group,
+        &facts,
+        deadlines,
+        approval_deadline,
+    ));
     let snapshots: Vec<_> = target_groups
         .iter()
         .filter_map(|t| match t {

@@ -126,7 +126,9 @@ fn history_lists_each_deployment_with_phases() {
 
 #[test]
 fn plan_human_and_json() {
-    use greenlight_core::plan::{group_checks, phase_plan, AgentEvidence, TargetGroupState};
+    use greenlight_core::plan::{
+        approval_check, group_checks, phase_plan, AgentEvidence, TargetGroupState,
+    };
     use greenlight_core::trigger::{Deadlines, GroupFacts};
     use greenlight_core::{HealthCheckSettings, TargetGroupSnapshot};
     let facts = GroupFacts {
@@ -163,18 +165,27 @@ fn plan_human_and_json() {
         snapshot: snapshot.clone(),
         application_tag: None,
     }];
-    let checks = group_checks(
+    let deadlines = Deadlines {
+        deployment_timeout_seconds: 3600,
+        post_reroute_timeout_seconds: 10800,
+    };
+    let mut checks = group_checks(
         "shop",
         "shop-bluegreen",
         &facts,
         &setup,
         &tgs,
         &AgentEvidence::NoDeployment,
-        &Deadlines {
-            deployment_timeout_seconds: 3600,
-            post_reroute_timeout_seconds: 10800,
-        },
+        &deadlines,
     );
+    // `--approval-deadline 1800`: the fixture's 0 min Ready wait cannot hold it.
+    checks.push(approval_check(
+        "shop",
+        "shop-bluegreen",
+        &facts,
+        &deadlines,
+        Some(1_800),
+    ));
     let phases = phase_plan(
         &[snapshot],
         &greenlight_core::tuning::FastProfile::default(),

@@ -11,8 +11,10 @@
 //! (SNS developer guide, "Amazon SNS message filtering"); SNS refuses an
 //! attribute with an empty value, so an empty one is left out.
 
+use crate::bake::BakeVerdict;
 use crate::metrics::{phase_name, DeploymentOutcome};
 use crate::model::{PhaseTiming, PipelineInput};
+use crate::options::BakeSkip;
 use crate::runbook::{ascii_subject, Notification};
 use serde_json::json;
 
@@ -50,13 +52,34 @@ pub fn phase_line(row: &PhaseTiming) -> String {
     format!("{}: {actual}{predicted}", phase_name(row.phase))
 }
 
+/// The deployed notification's line about the emergency bake override, when
+/// one was asked: skipped (the group bakes; `$.bake.verdict` is `skipped`) or
+/// asked with nothing to skip (the group has no bake).
+fn bake_skip_line(input: &PipelineInput, bake: Option<BakeVerdict>) -> Option<(String, bool)> {
+    let skip = input.bake_skip.as_ref()?;
+    let requester = skip.requester(input);
+    Some(if bake == Some(BakeVerdict::Skipped) {
+        (
+            format!("Bake: SKIPPED by override ({requester}): green was not watched after the reroute; blue was kept for the whole termination wait."),
+            true,
+        )
+    } else {
+        (
+            format!("Bake: a skip was asked by override ({requester}), but the group has no bake configured: nothing was skipped."),
+            false,
+        )
+    })
+}
+
 /// The notification for a deployed upload: names the deployment, the
-/// revision and each phase's actual vs predicted seconds.
+/// revision and each phase's actual vs predicted seconds, and says when the
+/// bake was skipped by override (`bake`: the last `$.bake.verdict`).
 pub fn deployed(
     input: &PipelineInput,
     execution_name: &str,
     deployment_id: &str,
     ledger: &[PhaseTiming],
+    bake: Option<BakeVerdict>,
 ) -> Notification {
     let subject = ascii_subject(&format!(
         "greenlight deployed: {}/{} {deployment_id}",
@@ -76,6 +99,10 @@ pub fn deployed(
         format!("Started by: greenlight execution {execution_name}"),
         revision_line(input),
     ];
+    let skip_line = bake_skip_line(input, bake);
+    if let Some((line, _)) = &skip_line {
+        lines.push(line.clone());
+    }
     let phases: Vec<&PhaseTiming> = ledger
         .iter()
         .filter(|r| r.phase != crate::model::Phase::Done)
@@ -85,7 +112,7 @@ pub fn deployed(
         lines.extend(phases.iter().map(|r| format!("  {}", phase_line(r))));
     }
     let message = lines.join("\n") + "\n";
-    let body = json!({
+    let mut body = json!({
         "outcome": DeploymentOutcome::Deployed.name(),
         "application": input.application,
         "deploymentGroup": input.deployment_group,
@@ -101,6 +128,13 @@ pub fn deployed(
         "subject": subject,
         "text": message,
     });
+    if let (Some(skip), Some((_, skipped))) = (input.bake_skip.as_ref(), &skip_line) {
+        body["bakeSkip"] = json!({
+            "requestedBy": skip.requested_by,
+            "requester": skip.requester(input),
+            "skipped": skipped,
+        });
+    }
     Notification {
         subject,
         message,
@@ -153,6 +187,73 @@ pub fn superseded(
         subject,
         message,
         outcome: DeploymentOutcome::Superseded,
+        application: input.application.clone(),
+        deployment_group: input.deployment_group.clone(),
+        body,
+    }
+}
+
+/// The notification sent the moment the emergency override skips a group's
+/// bake (not an ending: outcome attribute `bakeSkipped`, like the approval
+/// request's). Names who asked and what it means: green is not watched, the
+/// termination wait runs out as configured, blue is kept until then.
+pub fn bake_skipped(
+    input: &PipelineInput,
+    execution_name: &str,
+    deployment_id: &str,
+    skip: &BakeSkip,
+    termination_wait_seconds: Option<u32>,
+) -> Notification {
+    let requester = skip.requester(input);
+    let subject = ascii_subject(&format!(
+        "greenlight: bake SKIPPED for {}/{} {deployment_id}",
+        input.application, input.deployment_group
+    ));
+    let wait = termination_wait_seconds
+        .map(|s| format!(" ({s} s)"))
+        .unwrap_or_default();
+    let message = [
+        format!(
+            "greenlight: bake SKIPPED for {}/{} deployment {deployment_id} by override ({requester})",
+            input.application, input.deployment_group
+        ),
+        String::new(),
+        format!(
+            "Traffic is on revision {}; green is NOT watched after the reroute (no alarms, metrics or probes), so nothing rolls it back automatically.",
+            input.revision.label
+        ),
+        format!("Blue is kept for CodeDeploy's whole termination wait{wait}; nothing ends it early. The target groups' own settings are back."),
+        format!(
+            "To roll back by hand while blue exists: aws deploy stop-deployment --deployment-id {deployment_id} --auto-rollback-enabled"
+        ),
+        String::new(),
+        format!(
+            "Application / group: {} / {}",
+            input.application, input.deployment_group
+        ),
+        format!("Deployment: {deployment_id}"),
+        format!("Started by: greenlight execution {execution_name}"),
+        revision_line(input),
+    ]
+    .join("\n")
+        + "\n";
+    let outcome = DeploymentOutcome::BakeSkipped;
+    let body = json!({
+        "outcome": outcome.name(),
+        "application": input.application,
+        "deploymentGroup": input.deployment_group,
+        "deploymentId": deployment_id,
+        "executionName": execution_name,
+        "revision": input.revision,
+        "bakeSkip": {"requestedBy": skip.requested_by, "requester": requester},
+        "terminationWaitSeconds": termination_wait_seconds,
+        "subject": subject,
+        "text": message,
+    });
+    Notification {
+        subject,
+        message,
+        outcome,
         application: input.application.clone(),
         deployment_group: input.deployment_group.clone(),
         body,

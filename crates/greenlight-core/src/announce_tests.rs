@@ -48,7 +48,7 @@ fn ledger() -> Vec<PhaseTiming> {
 
 #[test]
 fn deployed_names_the_deployment_revision_and_phases() {
-    let n = deployed(&input(), "exec-1", "d-OK1", &ledger());
+    let n = deployed(&input(), "exec-1", "d-OK1", &ledger(), None);
     assert_eq!(n.subject, "greenlight deployed: shop/shop-prod d-OK1");
     assert_eq!(n.outcome, DeploymentOutcome::Deployed);
     assert!(n
@@ -107,7 +107,7 @@ fn superseded_names_the_newer_upload() {
 
 #[test]
 fn the_sns_message_gives_email_the_text_and_everyone_else_the_json_body() {
-    let n = deployed(&input(), "exec-1", "d-OK1", &ledger());
+    let n = deployed(&input(), "exec-1", "d-OK1", &ledger(), None);
     let message: Value = serde_json::from_str(&sns_message(&n)).unwrap();
     let object = message.as_object().unwrap();
     assert_eq!(object.len(), 2, "{message}");
@@ -129,7 +129,7 @@ fn attributes_carry_outcome_application_and_group_and_skip_empty_values() {
     );
     let mut blank = input();
     blank.deployment_group = " ".into();
-    let n = deployed(&blank, "exec-1", "d-1", &[]);
+    let n = deployed(&blank, "exec-1", "d-1", &[], None);
     assert_eq!(
         sns_attributes(&n),
         vec![
@@ -137,4 +137,59 @@ fn attributes_carry_outcome_application_and_group_and_skip_empty_values() {
             ("application", "shop".to_string()),
         ]
     );
+}
+
+#[test]
+fn a_bake_skipped_by_override_is_its_own_notification_naming_who_asked() {
+    let mut i = input();
+    let skip = crate::options::BakeSkip {
+        requested_by: crate::options::RequestedBy::ObjectTag,
+    };
+    i.bake_skip = Some(skip);
+    let n = bake_skipped(&i, "exec-1", "d-SKIP1", &skip, Some(1_800));
+    assert_eq!(n.outcome, DeploymentOutcome::BakeSkipped);
+    assert_eq!(n.outcome.name(), "bakeSkipped");
+    assert!(n.message.starts_with(
+        "greenlight: bake SKIPPED for shop/shop-prod deployment d-SKIP1 by override (S3 tag greenlight-bake=skip on s3://artifacts-bucket/artifacts/shop/20240101120000-42.zip@v1)\n"
+    ), "{}", n.message);
+    assert!(n.message.contains("whole termination wait (1800 s)"));
+    assert!(n
+        .message
+        .contains("aws deploy stop-deployment --deployment-id d-SKIP1 --auto-rollback-enabled"));
+    assert_eq!(
+        n.subject,
+        "greenlight: bake SKIPPED for shop/shop-prod d-SKIP1"
+    );
+    assert_eq!(n.body["outcome"], "bakeSkipped");
+    assert_eq!(n.body["bakeSkip"]["requestedBy"], "objectTag");
+    assert_eq!(n.body["terminationWaitSeconds"], 1_800);
+    assert_eq!(
+        sns_attributes(&n)[0],
+        (ATTR_OUTCOME, "bakeSkipped".to_string())
+    );
+}
+
+#[test]
+fn the_deployed_notification_says_whether_the_override_skipped_the_bake() {
+    let mut i = input();
+    i.source = Source::CodePipeline {
+        job_id: "job-9".into(),
+    };
+    i.bake_skip = Some(crate::options::BakeSkip {
+        requested_by: crate::options::RequestedBy::PipelineParameter,
+    });
+    let skipped = deployed(&i, "exec-1", "d-OK1", &[], Some(BakeVerdict::Skipped));
+    assert!(skipped.message.contains(
+        "Bake: SKIPPED by override (CodePipeline job job-9 (UserParameters {\"bake\":\"skip\"})): green was not watched"
+    ), "{}", skipped.message);
+    assert_eq!(skipped.body["bakeSkip"]["skipped"], true);
+    let nothing = deployed(&i, "exec-1", "d-OK1", &[], Some(BakeVerdict::NotConfigured));
+    assert!(nothing
+        .message
+        .contains("but the group has no bake configured: nothing was skipped"));
+    assert_eq!(nothing.body["bakeSkip"]["skipped"], false);
+    // Without an override the notification has no bake line at all.
+    let plain = deployed(&input(), "exec-1", "d-OK1", &[], Some(BakeVerdict::Passed));
+    assert!(!plain.message.contains("Bake:"));
+    assert!(plain.body.get("bakeSkip").is_none());
 }

@@ -9,6 +9,7 @@ pub mod announce;
 pub mod approval;
 pub mod bake;
 pub mod errors;
+pub mod group_config;
 pub mod group_resource;
 pub mod hook;
 pub mod metrics;

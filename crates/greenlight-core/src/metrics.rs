@@ -77,6 +77,9 @@ pub enum DeploymentOutcome {
     /// Not an ending: the deployment waits at the gate for a human
     /// (`AwaitApproval`); its notification carries this outcome attribute.
     ApprovalRequested,
+    /// Not an ending: the emergency override skipped the bake (issue 10);
+    /// its notification carries this outcome attribute.
+    BakeSkipped,
 }
 
 impl DeploymentOutcome {
@@ -86,6 +89,7 @@ impl DeploymentOutcome {
             DeploymentOutcome::Superseded => "superseded",
             DeploymentOutcome::Failed => "failed",
             DeploymentOutcome::ApprovalRequested => "approvalRequested",
+            DeploymentOutcome::BakeSkipped => "bakeSkipped",
         }
     }
 }

@@ -142,6 +142,7 @@ fn outcome_documents_name_the_outcome() {
         (DeploymentOutcome::Superseded, "superseded"),
         (DeploymentOutcome::Failed, "failed"),
         (DeploymentOutcome::ApprovalRequested, "approvalRequested"),
+        (DeploymentOutcome::BakeSkipped, "bakeSkipped"),
     ] {
         let doc = outcome_document(NOW, &subject(), outcome).unwrap();
         assert_valid_emf(&doc);

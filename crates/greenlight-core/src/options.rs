@@ -30,10 +30,6 @@ pub const APPROVAL_REQUIRED: &str = "required";
 /// The one value that skips the bake.
 pub const BAKE_SKIP: &str = "skip";
 
-/// The emergency bake override is decided and carried, but the bake does not
-/// honour it yet: while false, a request for it is refused.
-pub const BAKE_SKIP_AVAILABLE: bool = false;
-
 /// Deadline of an approval asked by a tag or a pipeline parameter for a group
 /// `APPROVAL_CONFIG` does not list: 30 minutes, so a group with a Ready wait of
 /// at least 35 minutes holds it ([`READY_MARGIN_SECONDS`]).
@@ -104,6 +100,28 @@ impl BakeSkip {
     pub fn describe(&self) -> String {
         self.requested_by.describe(BAKE_TAG, BAKE_SKIP, "bake")
     }
+
+    /// Who asked, with where, for the skip's notification and report:
+    /// `S3 tag greenlight-bake=skip on s3://bucket/key@version` or
+    /// `CodePipeline job <id> (UserParameters {"bake":"skip"})`.
+    pub fn requester(&self, input: &crate::model::PipelineInput) -> String {
+        let r = &input.revision;
+        match (self.requested_by, &input.source) {
+            (RequestedBy::PipelineParameter, crate::model::Source::CodePipeline { job_id }) => {
+                format!("CodePipeline job {job_id} (UserParameters {{\"bake\":\"skip\"}})")
+            }
+            (RequestedBy::ObjectTag, _) => format!(
+                "S3 tag {BAKE_TAG}={BAKE_SKIP} on s3://{}/{}{}",
+                r.bucket,
+                r.key,
+                r.version
+                    .as_deref()
+                    .map(|v| format!("@{v}"))
+                    .unwrap_or_default()
+            ),
+            _ => self.describe(),
+        }
+    }
 }
 
 /// One group's approval setting (`APPROVAL_CONFIG`, JSON, camelCase).
@@ -142,42 +160,49 @@ pub enum ApprovalConfigError {
     },
 }
 
+impl crate::group_config::GroupEntry for GroupApproval {
+    fn application(&self) -> &str {
+        &self.application
+    }
+    fn deployment_group(&self) -> &str {
+        &self.deployment_group
+    }
+}
+
+impl From<crate::group_config::GroupConfigProblem> for ApprovalConfigError {
+    fn from(p: crate::group_config::GroupConfigProblem) -> Self {
+        use crate::group_config::GroupConfigProblem as P;
+        match p {
+            P::Json(e) => Self::Json(e),
+            P::Duplicate { application, group } => Self::Duplicate { application, group },
+            P::Invalid {
+                application,
+                group,
+                problem,
+            } => Self::Invalid {
+                application,
+                group,
+                problem,
+            },
+        }
+    }
+}
+
 /// Parses and checks `APPROVAL_CONFIG` (empty = no group asks by default).
 pub fn parse_approval_config(text: &str) -> Result<Vec<GroupApproval>, ApprovalConfigError> {
-    if text.trim().is_empty() {
-        return Ok(Vec::new());
-    }
-    let groups: Vec<GroupApproval> =
-        serde_json::from_str(text).map_err(|e| ApprovalConfigError::Json(e.to_string()))?;
-    for (i, g) in groups.iter().enumerate() {
-        if groups[..i]
-            .iter()
-            .any(|o| o.application == g.application && o.deployment_group == g.deployment_group)
-        {
-            return Err(ApprovalConfigError::Duplicate {
-                application: g.application.clone(),
-                group: g.deployment_group.clone(),
-            });
-        }
-        let problem = if g.application.trim().is_empty() || g.deployment_group.trim().is_empty() {
-            Some("application and deploymentGroup must not be empty".to_string())
-        } else if !(1..=MAX_DEADLINE_SECONDS).contains(&g.deadline_seconds) {
-            Some(format!(
-                "deadlineSeconds {} must be 1..={MAX_DEADLINE_SECONDS} (CodeDeploy's longest Ready wait, 2880 min, less {READY_MARGIN_SECONDS} s for the gate)",
-                g.deadline_seconds
-            ))
-        } else {
-            None
-        };
-        if let Some(problem) = problem {
-            return Err(ApprovalConfigError::Invalid {
-                application: g.application.clone(),
-                group: g.deployment_group.clone(),
-                problem,
-            });
-        }
-    }
-    Ok(groups)
+    Ok(crate::group_config::parse_group_config(
+        text,
+        |g: &GroupApproval| {
+            if (1..=MAX_DEADLINE_SECONDS).contains(&g.deadline_seconds) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "deadlineSeconds {} must be 1..={MAX_DEADLINE_SECONDS} (CodeDeploy's longest Ready wait, 2880 min, less {READY_MARGIN_SECONDS} s for the gate)",
+                    g.deadline_seconds
+                ))
+            }
+        },
+    )?)
 }
 
 /// The group's entry, if any.
@@ -186,9 +211,7 @@ pub fn group_approval<'a>(
     application: &str,
     group: &str,
 ) -> Option<&'a GroupApproval> {
-    config
-        .iter()
-        .find(|g| g.application == application && g.deployment_group == group)
+    crate::group_config::entry_for(config, application, group)
 }
 
 /// A request value that is not the documented one.
@@ -278,20 +301,7 @@ pub fn decide(asked: Asked<'_>, group: Option<&GroupApproval>) -> Result<Decided
                 meaning: "the emergency override that skips the bake after the reroute",
             });
         }
-        // The override is recognised but not built yet: the bake does not
-        // honour it and nothing would notify the skip, so it is refused
-        // rather than silently ignored (issue 10, part B).
-        if BAKE_SKIP_AVAILABLE {
-            bake_by = bake_by.or(Some(by));
-        } else {
-            return Err(InvalidOption {
-                source_name,
-                name,
-                value: value.to_string(),
-                expected: BAKE_SKIP,
-                meaning: "recognised, but the emergency bake override is not available yet (the bake would still run and the skip would not be notified); remove it, or remove the group's BakeConfig entry to deploy without a bake",
-            });
-        }
+        bake_by = bake_by.or(Some(by));
     }
     Ok(Decided {
         approval: approval_by.map(|requested_by| ApprovalRequest {
@@ -300,6 +310,12 @@ pub fn decide(asked: Asked<'_>, group: Option<&GroupApproval>) -> Result<Decided
         }),
         bake_skip: bake_by.map(|requested_by| BakeSkip { requested_by }),
     })
+}
+
+/// The shortest Ready wait, in whole minutes, that holds an approval with
+/// this deadline: deadline + [`READY_MARGIN_SECONDS`], rounded up.
+pub fn min_ready_wait_minutes(deadline_seconds: u32) -> i64 {
+    (i64::from(deadline_seconds) + i64::from(READY_MARGIN_SECONDS) + 59) / 60
 }
 
 /// Why CodeDeploy's Ready wait cannot hold an approval: it must exceed the
@@ -316,7 +332,7 @@ pub fn ready_wait_problem(
     (wait < needed).then(|| {
         format!(
             "Ready wait {minutes} min ({wait} s) < approval deadline {deadline_seconds} s + {READY_MARGIN_SECONDS} s for the gate ({needed} s): CodeDeploy would stop the deployment while a human may still approve it; set deploymentReadyOption.waitTimeInMinutes to at least {} or shorten the group's deadlineSeconds in ApprovalConfig to at most {}",
-            (needed + 59) / 60,
+            min_ready_wait_minutes(deadline_seconds),
             (wait - i64::from(READY_MARGIN_SECONDS)).max(0)
         )
     })

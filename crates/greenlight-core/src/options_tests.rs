@@ -92,28 +92,80 @@ fn an_unknown_value_is_refused_not_ignored() {
 }
 
 #[test]
-fn the_bake_skip_is_refused_while_the_bake_cannot_honour_it() {
-    for asked in [
+fn the_bake_skip_is_taken_only_when_asked_explicitly() {
+    let by_tag = decide(
         Asked {
             bake_tag: Some("skip"),
             ..Asked::default()
         },
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        by_tag.bake_skip,
+        Some(BakeSkip {
+            requested_by: RequestedBy::ObjectTag
+        })
+    );
+    assert_eq!(by_tag.approval, None);
+    let by_parameter = decide(
         Asked {
-            bake_parameter: Some("skip"),
+            bake_parameter: Some(" skip "),
+            approval_parameter: Some("required"),
             ..Asked::default()
         },
-    ] {
-        let e = decide(asked, None).unwrap_err();
-        assert!(
-            e.to_string()
-                .contains("the emergency bake override is not available yet"),
-            "{e}"
-        );
-    }
+        Some(&group(false, 60)),
+    )
+    .unwrap();
+    assert_eq!(
+        by_parameter.bake_skip,
+        Some(BakeSkip {
+            requested_by: RequestedBy::PipelineParameter
+        })
+    );
+    assert!(by_parameter.approval.is_some());
+    // Never by default, never by a group setting: a group that requires
+    // approval does not skip its bake.
+    assert_eq!(
+        decide(Asked::default(), Some(&group(true, 60)))
+            .unwrap()
+            .bake_skip,
+        None
+    );
     let skip = BakeSkip {
         requested_by: RequestedBy::PipelineParameter,
     };
     assert!(skip.describe().contains("{\"bake\":\"skip\"}"));
+}
+
+#[test]
+fn the_skip_names_who_asked_and_where() {
+    let mut input: crate::model::PipelineInput = serde_json::from_str(
+        r#"{"application":"shop","deploymentGroup":"shop-bg","revision":{"bucket":"b","key":"artifacts/shop/k.zip","version":"v7","label":"k"},"uploadedAt":"2024-01-01T00:00:00Z","uploadedAtMs":1,"source":{"kind":"s3"}}"#,
+    )
+    .unwrap();
+    let by_tag = BakeSkip {
+        requested_by: RequestedBy::ObjectTag,
+    };
+    assert_eq!(
+        by_tag.requester(&input),
+        "S3 tag greenlight-bake=skip on s3://b/artifacts/shop/k.zip@v7"
+    );
+    input.revision.version = None;
+    assert_eq!(
+        by_tag.requester(&input),
+        "S3 tag greenlight-bake=skip on s3://b/artifacts/shop/k.zip"
+    );
+    input.source = crate::model::Source::CodePipeline {
+        job_id: "job-42".into(),
+    };
+    let by_parameter = BakeSkip {
+        requested_by: RequestedBy::PipelineParameter,
+    };
+    assert_eq!(
+        by_parameter.requester(&input),
+        "CodePipeline job job-42 (UserParameters {\"bake\":\"skip\"})"
+    );
 }
 
 #[test]

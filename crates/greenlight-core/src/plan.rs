@@ -290,6 +290,74 @@ pub fn group_checks(
     checks
 }
 
+/// Whether the group's Ready wait holds an approval at the gate: the same
+/// rule deploy-trigger enforces ([`crate::options::ready_wait_problem`]:
+/// Ready wait ≥ deadline + 300 s). `approval_deadline_seconds` is the
+/// group's `deadlineSeconds` in `ApprovalConfig` (plan cannot read the
+/// function's settings; `--approval-deadline`). Without it the check uses the
+/// deadline an upload that asks by tag or UserParameters gets by default
+/// (1800 s) and reports `unknown` rather than failing: a group that never
+/// uses approval needs no longer Ready wait.
+pub fn approval_check(
+    application: &str,
+    group: &str,
+    facts: &GroupFacts,
+    deadlines: &Deadlines,
+    approval_deadline_seconds: Option<u32>,
+) -> Check {
+    use crate::options::{
+        min_ready_wait_minutes, ready_wait_problem, DEFAULT_DEADLINE_SECONDS, READY_MARGIN_SECONDS,
+    };
+    const NAME: &str = "Ready wait holds an approval";
+    let deadline = approval_deadline_seconds.unwrap_or(DEFAULT_DEADLINE_SECONDS);
+    let whose = if approval_deadline_seconds.is_some() {
+        format!("approval deadline {deadline} s (--approval-deadline)")
+    } else {
+        format!("default approval deadline {deadline} s (no --approval-deadline given)")
+    };
+    let Some(minutes) = facts.ready_wait_minutes else {
+        return Check {
+            name: NAME,
+            status: CheckStatus::Unknown,
+            detail: format!("the group states no Ready wait to compare with the {whose}"),
+            fix: Some("fix the Ready wait check above first".into()),
+        };
+    };
+    let Some(problem) = ready_wait_problem(Some(minutes), deadline) else {
+        return check(
+            NAME,
+            true,
+            format!("Ready wait {minutes} min >= {whose} + {READY_MARGIN_SECONDS} s"),
+            String::new(),
+        );
+    };
+    let needed = min_ready_wait_minutes(deadline);
+    let fixed = GroupFacts {
+        ready_wait_minutes: i32::try_from(needed).ok(),
+        ..facts.clone()
+    };
+    let mut fix = blue_green_fix(application, group, &fixed);
+    if needed * 60 > i64::from(deadlines.deployment_timeout_seconds) {
+        fix.push_str(&format!(
+            "; and raise the pipeline's DeploymentTimeoutSeconds to at least {} (the Ready wait must fit in it)",
+            needed * 60
+        ));
+    }
+    match approval_deadline_seconds {
+        Some(_) => check(NAME, false, format!("{whose}: {problem}"), fix),
+        None => Check {
+            name: NAME,
+            status: CheckStatus::Unknown,
+            detail: format!(
+                "{whose}: an upload that asks for an approval would be refused: {problem}"
+            ),
+            fix: Some(format!(
+                "if the group uses approval, run plan with --approval-deadline <its ApprovalConfig deadlineSeconds>; to hold the default deadline: {fix}"
+            )),
+        },
+    }
+}
+
 /// What the group's newest deployment says about the CodeDeploy agent: it
 /// answered if any lifecycle event ran on any instance; a deployment whose
 /// instances never started an event points at a silent agent.
@@ -566,6 +634,59 @@ mod tests {
             .find(|c| c.name.starts_with("CodeDeploy agent"))
             .expect("agent");
         assert_eq!(agent.status, CheckStatus::Unknown);
+    }
+
+    #[test]
+    fn the_ready_wait_must_hold_the_approval_deadline_with_the_exact_fix() {
+        // 30 min Ready wait; a 1500 s deadline + 300 s fits (1800 s).
+        let fits = approval_check("shop", "shop-bg", &gated(), &DEADLINES, Some(1_500));
+        assert_eq!(fits.status, CheckStatus::Pass, "{fits:?}");
+        assert!(fits
+            .detail
+            .contains("Ready wait 30 min >= approval deadline 1500 s"));
+        let short = approval_check("shop", "shop-bg", &gated(), &DEADLINES, Some(1_501));
+        assert_eq!(short.status, CheckStatus::Fail, "{short:?}");
+        assert!(short.detail.contains("at least 31"), "{short:?}");
+        let fix = short.fix.expect("a fix");
+        assert!(
+            fix.starts_with("aws deploy update-deployment-group --application-name shop --current-deployment-group-name shop-bg "),
+            "{fix}"
+        );
+        assert!(fix.contains("\"waitTimeInMinutes\":31}"), "{fix}");
+        assert!(!fix.contains("DeploymentTimeoutSeconds"), "{fix}");
+        // A deadline whose Ready wait no longer fits in the pipeline's
+        // deployment timeout says to raise that too.
+        let long = approval_check("shop", "shop-bg", &gated(), &DEADLINES, Some(3_600));
+        let fix = long.fix.expect("a fix");
+        assert!(fix.contains("\"waitTimeInMinutes\":65}"), "{fix}");
+        assert!(
+            fix.contains("raise the pipeline's DeploymentTimeoutSeconds to at least 3900"),
+            "{fix}"
+        );
+        // No deadline given: the default one, reported as unknown, not failed.
+        let default = approval_check("shop", "shop-bg", &gated(), &DEADLINES, None);
+        assert_eq!(default.status, CheckStatus::Unknown, "{default:?}");
+        assert!(default.detail.contains("default approval deadline 1800 s"));
+        assert!(default
+            .fix
+            .expect("fix")
+            .contains("\"waitTimeInMinutes\":35}"));
+        let holds = GroupFacts {
+            ready_wait_minutes: Some(35),
+            ..gated()
+        };
+        assert_eq!(
+            approval_check("shop", "shop-bg", &holds, &DEADLINES, None).status,
+            CheckStatus::Pass
+        );
+        let unset = GroupFacts {
+            ready_wait_minutes: None,
+            ..gated()
+        };
+        assert_eq!(
+            approval_check("shop", "shop-bg", &unset, &DEADLINES, Some(60)).status,
+            CheckStatus::Unknown
+        );
     }
 
     #[test]

@@ -402,12 +402,25 @@ impl LocalCloud {
         kind: RevisionKind,
         label: &str,
     ) -> Result<String, CloudError> {
+        self.upload_revision_tagged(kind, label, None).await
+    }
+
+    /// [`Self::upload_revision`] with the object's tags in the same PutObject
+    /// (`Tagging`, URL query form `key1=value1&key2=value2`, as
+    /// `aws s3 cp --tagging` sends it; S3 API reference, PutObject).
+    pub async fn upload_revision_tagged(
+        &self,
+        kind: RevisionKind,
+        label: &str,
+        tagging: Option<&str>,
+    ) -> Result<String, CloudError> {
         let key = self.revision_key(label);
         self.s3()
             .put_object()
             .bucket(&self.resources.names.bucket)
             .key(&key)
             .body(build_revision(kind, label).into())
+            .set_tagging(tagging.map(str::to_string))
             .send()
             .await
             .map_err(|e| CloudError::Aws(greenlight_aws::describe_error(&e)))?;

@@ -391,13 +391,31 @@ where
     F: FnOnce(String) -> Fut,
     Fut: std::future::Future<Output = Result<T, ScenarioError>>,
 {
+    upload_tagged_and_intervene(cloud, kind, label, None, settle, intervene, progress).await
+}
+
+/// [`upload_and_intervene`] with the upload's S3 object tags (`tagging`,
+/// e.g. `greenlight-approval=required`), put in the same PutObject.
+pub async fn upload_tagged_and_intervene<T, F, Fut>(
+    cloud: &LocalCloud,
+    kind: RevisionKind,
+    label: &str,
+    tagging: Option<&str>,
+    settle: Duration,
+    intervene: F,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(DeploymentReport, T), ScenarioError>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = Result<T, ScenarioError>>,
+{
     let settings_before = target_group_settings(cloud).await?;
     let load = loadgen::start_load(
         &format!("{}/version", cloud.listener_url()),
         LOAD_RPS,
         Duration::from_secs(600),
     );
-    let key = cloud.upload_revision(kind, label).await?;
+    let key = cloud.upload_revision_tagged(kind, label, tagging).await?;
     let (arn, name) = follow::find_execution(cloud, &key, Duration::from_secs(30))
         .await
         .ok_or_else(|| ScenarioError::NoExecution {
@@ -674,6 +692,32 @@ pub async fn pipeline_job(
     label: &str,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<PipelineReport, ScenarioError> {
+    pipeline_job_asking(
+        cloud,
+        kind,
+        label,
+        serde_json::Map::new(),
+        |_| async { Ok(()) },
+        progress,
+    )
+    .await
+}
+
+/// [`pipeline_job`] whose `UserParameters` also carry `asks` (e.g.
+/// `{"approval": "required"}`), running `intervene(execution_arn)` once the
+/// execution is found (e.g. answer its approval) before following it.
+pub async fn pipeline_job_asking<F, Fut>(
+    cloud: &LocalCloud,
+    kind: RevisionKind,
+    label: &str,
+    asks: serde_json::Map<String, Value>,
+    intervene: F,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<PipelineReport, ScenarioError>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = Result<(), ScenarioError>>,
+{
     let key = format!("pipeline-artifacts/BuildArtif/{label}");
     cloud
         .s3()
@@ -688,17 +732,21 @@ pub async fn pipeline_job(
     let job_id = cloud.pipeline.start_job(crate::codepipeline::StartJob {
         bucket: names.bucket.clone(),
         key: key.clone(),
-        user_parameters: Some(
-            serde_json::json!({
-                "application": names.application,
-                "deploymentGroup": names.deployment_group,
-            })
-            .to_string(),
-        ),
+        user_parameters: Some({
+            let mut parameters = serde_json::Map::new();
+            parameters.insert("application".into(), names.application.clone().into());
+            parameters.insert(
+                "deploymentGroup".into(),
+                names.deployment_group.clone().into(),
+            );
+            parameters.extend(asks);
+            Value::Object(parameters).to_string()
+        }),
         ..Default::default()
     });
     let followed = match follow::find_execution(cloud, &key, Duration::from_secs(30)).await {
         Some((arn, name)) => {
+            intervene(arn.clone()).await?;
             Some(follow::follow(cloud, &arn, &name, Duration::from_secs(600), progress).await)
         }
         None => None,

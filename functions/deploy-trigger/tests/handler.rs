@@ -1524,16 +1524,33 @@ async fn an_upload_tagged_for_approval_carries_it_in_the_input() {
 }
 
 #[tokio::test]
-async fn the_bake_override_is_refused_until_the_bake_honours_it() {
+async fn the_bake_override_tag_is_carried_in_the_input_and_never_defaulted() {
     let (start, seen) = start_ok();
     let mut m = Mocks::new();
     m.sfn.push(start);
     m.codedeploy.push(gated_rule("shop", "shop-prod"));
     m.s3.push(tagging_of_fixture_version(&[("greenlight-bake", "skip")]));
     let deps = m.deps();
+    let response = handler(lambda_event(event(EB_CREATED)), &deps)
+        .await
+        .unwrap();
+    assert!(matches!(response, Response::Started { .. }), "{response:?}");
+    let input = input_json(&seen, 0);
+    assert_eq!(input["bakeSkip"], json!({"requestedBy": "objectTag"}));
+    assert!(input.get("approval").is_none(), "{input}");
+}
+
+#[tokio::test]
+async fn a_misspelt_bake_override_is_rejected_and_starts_nothing() {
+    let (start, seen) = start_ok();
+    let mut m = Mocks::new();
+    m.sfn.push(start);
+    m.codedeploy.push(gated_rule("shop", "shop-prod"));
+    m.s3.push(tagging_of_fixture_version(&[("greenlight-bake", "skipp")]));
+    let deps = m.deps();
     let (error_type, message) = rejection(handler(lambda_event(event(EB_CREATED)), &deps).await);
     assert_eq!(error_type, "InvalidDeploymentOption");
-    assert!(message.contains("not available yet"), "{message}");
+    assert!(message.contains("greenlight-bake=\"skipp\""), "{message}");
     assert!(seen.lock().unwrap().is_empty(), "nothing started");
 }
 

@@ -139,6 +139,9 @@ pub enum Action {
     /// The end of an upload that did not fail (Deployed, Superseded): one
     /// notification saying so ([`announce`]).
     Announce,
+    /// The emergency override skipped the bake: one notification saying so
+    /// at that moment ([`announce_bake_skipped`]); not an ending.
+    AnnounceBakeSkipped,
 }
 
 /// EventBridge "Step Functions Execution Status Change" (the fields the
@@ -291,6 +294,9 @@ pub async fn handle(
     match request {
         Request::Ask(ask) => ask_approval(*ask, deps).await,
         Request::Task(task) if task.action == Action::Announce => announce(&task, deps).await,
+        Request::Task(task) if task.action == Action::AnnounceBakeSkipped => {
+            announce_bake_skipped(&task, deps).await
+        }
         Request::Task(task) => handle_pipeline(*task, claimed_by, now, deps).await,
         Request::CodeDeploy(event) => handle_event(*event, claimed_by, now, deps).await,
         Request::Execution(event) => handle_execution_end(*event, claimed_by, now, deps).await,
@@ -355,6 +361,7 @@ pub async fn announce(task: &TaskRequest<Action>, deps: &Deps) -> Result<Respons
                 &task.execution_name,
                 &status.deployment_id,
                 &status.ledger,
+                pipeline.bake.as_ref().map(|b| b.verdict),
             )
         }
         _ => {
@@ -371,6 +378,53 @@ pub async fn announce(task: &TaskRequest<Action>, deps: &Deps) -> Result<Respons
         subject = %notification.subject,
         message_id = ?message_id,
         "announced"
+    );
+    Ok(Response::Announced {
+        announced: notification.outcome,
+        subject: notification.subject,
+        message_id,
+    })
+}
+
+/// The notification of a bake the emergency override skipped, sent by the
+/// `AnnounceBakeSkipped` state right after the `Bake` look that answered
+/// `skipped` (the override took effect then). Refuses a state in which the
+/// bake was not skipped (the state machine runs it only after that verdict).
+/// A publish that fails is an error (`AwsTransient` is retried by the state);
+/// the state machine takes the failure path then: a skip must not go on
+/// unannounced.
+pub async fn announce_bake_skipped(
+    task: &TaskRequest<Action>,
+    deps: &Deps,
+) -> Result<Response, Error> {
+    let pipeline = &task.pipeline;
+    let skipped = pipeline
+        .bake
+        .as_ref()
+        .filter(|b| b.verdict == greenlight_core::bake::BakeVerdict::Skipped);
+    let (Some(skip), Some(bake)) = (pipeline.input.bake_skip.as_ref(), skipped) else {
+        return Err(Error::InvalidInput(format!(
+            "announceBakeSkipped for execution {} needs $.bakeSkip and $.bake.verdict skipped; the state machine runs it only after the Bake look that skipped",
+            task.execution_name
+        )));
+    };
+    let notification = greenlight_core::announce::bake_skipped(
+        &pipeline.input,
+        &task.execution_name,
+        &bake.deployment_id,
+        skip,
+        pipeline
+            .deployment
+            .as_ref()
+            .and_then(|d| d.blue_termination_wait_seconds),
+    );
+    let message_id = publish(&deps.sns, &deps.config.topic_arn, &notification).await?;
+    tracing::warn!(
+        execution = %task.execution_name,
+        deployment_id = %bake.deployment_id,
+        subject = %notification.subject,
+        message_id = ?message_id,
+        "bake skipped by override; announced"
     );
     Ok(Response::Announced {
         announced: notification.outcome,

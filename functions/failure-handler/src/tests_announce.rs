@@ -122,3 +122,60 @@ async fn a_throttled_publish_is_a_transient_error_the_state_machine_retries() {
         .unwrap_err();
     assert_eq!(err.error_type(), errors::AWS_TRANSIENT);
 }
+
+const TASK_ANNOUNCE_BAKE_SKIPPED: &str =
+    include_str!("../../../events/task-announce-bake-skipped.json");
+
+#[tokio::test]
+async fn a_bake_skipped_by_override_is_announced_once_with_its_own_outcome() {
+    let published = log();
+    let mut m = Mocks::new();
+    m.sns.push(announce_rule(published.clone()));
+    let request: TaskRequest<Action> = serde_json::from_str(TASK_ANNOUNCE_BAKE_SKIPPED).unwrap();
+    assert_eq!(request.action, Action::AnnounceBakeSkipped);
+    let response = run(Request::Task(Box::new(request)), &m.deps())
+        .await
+        .unwrap();
+    assert_eq!(
+        response,
+        Response::Announced {
+            announced: greenlight_core::metrics::DeploymentOutcome::BakeSkipped,
+            subject: "greenlight: bake SKIPPED for shop/shop-bluegreen d-7Q2KJ3X1A".to_string(),
+            message_id: Some("m-ok".to_string()),
+        }
+    );
+    let published = entries(&published);
+    assert_eq!(published.len(), 1);
+    let (_, outcome, message) = &published[0];
+    assert_eq!(outcome, "bakeSkipped");
+    let text = message["email"].as_str().unwrap();
+    assert!(
+        text.starts_with("greenlight: bake SKIPPED for shop/shop-bluegreen deployment d-7Q2KJ3X1A by override (S3 tag greenlight-bake=skip on s3://greenlight-artifacts-111122223333/artifacts/shop/20240501120000-42.zip@IYV3p45BT0ac8hjHg1houSdS1a.Mro8e)"),
+        "{text}"
+    );
+    assert!(text.contains("whole termination wait (300 s)"), "{text}");
+}
+
+#[tokio::test]
+async fn announce_bake_skipped_refuses_a_bake_that_was_not_skipped() {
+    let published = log();
+    let mut m = Mocks::new();
+    m.sns.push(announce_rule(published.clone()));
+    let mut request: TaskRequest<Action> =
+        serde_json::from_str(TASK_ANNOUNCE_BAKE_SKIPPED).unwrap();
+    request.pipeline.input.bake_skip = None;
+    let err = run(Request::Task(Box::new(request.clone())), &m.deps())
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), errors::INVALID_INPUT);
+    let mut watched: TaskRequest<Action> =
+        serde_json::from_str(TASK_ANNOUNCE_BAKE_SKIPPED).unwrap();
+    if let Some(b) = watched.pipeline.bake.as_mut() {
+        b.verdict = greenlight_core::bake::BakeVerdict::Passed;
+    }
+    let err = run(Request::Task(Box::new(watched)), &m.deps())
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), errors::INVALID_INPUT);
+    assert!(entries(&published).is_empty());
+}

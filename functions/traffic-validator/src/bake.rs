@@ -19,7 +19,9 @@ use greenlight_aws::deployment_control::{stop_with_rollback, StopOutcome};
 use greenlight_aws::deployment_group::read_group_alarm_names;
 use greenlight_aws::load_balancer::{self, target_group_load_balancers};
 use greenlight_aws::{now_ms, AwsError};
-use greenlight_core::bake::{self, bake_for, BakeDecision, BakeInputs, BakeReport, BakeVerdict};
+use greenlight_core::bake::{
+    self, bake_for, BakeDecision, BakeInputs, BakePlan, BakeReport, BakeVerdict,
+};
 use greenlight_core::model::{TargetGroupSnapshot, TaskRequest};
 use greenlight_core::tuning::Changes;
 use lambda_runtime::Context;
@@ -66,18 +68,31 @@ pub(crate) async fn bake_task(
         tuned: previous.map(|b| b.tuned.clone()).unwrap_or_default(),
     };
 
-    let Some(config) = bake_for(&deps.config.bake, application, group) else {
-        return Ok(report(
-            BakeVerdict::NotConfigured,
-            format!("no bake is configured for {application}/{group}: CodeDeploy's termination wait runs as configured"),
-        ));
+    let plan = bake::plan(
+        bake_for(&deps.config.bake, application, group),
+        pipeline.input.bake_skip.as_ref(),
+    );
+    let (config, skip) = match plan {
+        BakePlan::NotConfigured => {
+            let asked = pipeline
+                .input
+                .bake_skip
+                .as_ref()
+                .map(|s| {
+                    format!(
+                        " (a skip was asked by override, {}: nothing to skip)",
+                        s.requester(&pipeline.input)
+                    )
+                })
+                .unwrap_or_default();
+            return Ok(report(
+                BakeVerdict::NotConfigured,
+                format!("no bake is configured for {application}/{group}: CodeDeploy's termination wait runs as configured{asked}"),
+            ));
+        }
+        BakePlan::Skip { config, skip } => (config, Some(skip)),
+        BakePlan::Watch(config) => (config, None),
     };
-
-    let cloudwatch = deps.cloudwatch.as_ref().ok_or_else(|| {
-        Error::InvalidInput(format!(
-            "{application}/{group} bakes, but the traffic validator has no CloudWatch client"
-        ))
-    })?;
     let view = read_deployment(&deps.codedeploy, &deployment_id).await?;
     if view.status.is_terminal() {
         return Ok(report(
@@ -98,12 +113,30 @@ pub(crate) async fn bake_task(
         return Ok(r);
     }
 
-    let started_at = previous.and_then(|b| b.started_at_ms).unwrap_or(now);
     let snapshots: &[TargetGroupSnapshot] = pipeline
         .tuning
         .as_ref()
         .map(|t| t.snapshots.as_slice())
         .unwrap_or_default();
+    if let Some(skip) = skip {
+        // The emergency override: production gets its own settings back as
+        // a first look would, and nothing is watched; no fast profile is
+        // kept (no bake can fail, so no rollback re-applies it). The
+        // AnnounceBakeSkipped state notifies it next.
+        put_back_snapshots(deps, snapshots).await?;
+        let requester = skip.requester(&pipeline.input);
+        tracing::warn!(deployment_id, requester = %requester, "bake skipped by override");
+        let mut r = report(BakeVerdict::Skipped, bake::skipped_summary(&requester));
+        r.bake_seconds = Some(config.bake_seconds);
+        r.tuned = Vec::new();
+        return Ok(r);
+    }
+    let cloudwatch = deps.cloudwatch.as_ref().ok_or_else(|| {
+        Error::InvalidInput(format!(
+            "{application}/{group} bakes, but the traffic validator has no CloudWatch client"
+        ))
+    })?;
+    let started_at = previous.and_then(|b| b.started_at_ms).unwrap_or(now);
     // First look: production runs on its own settings from now on.
     let tuned = match previous.filter(|b| b.started_at_ms.is_some()) {
         Some(b) => b.tuned.clone(),

@@ -658,3 +658,70 @@ async fn a_baking_group_without_a_cloudwatch_client_is_invalid_input() {
     let err = run(&deps, None).await.expect_err("no client");
     assert_eq!(err.error_type(), greenlight_core::errors::INVALID_INPUT);
 }
+
+/// The fixture's task with the emergency override asked by the upload's tag.
+async fn run_skipped(deps: &Deps) -> Result<BakeReport, Error> {
+    let mut value: serde_json::Value = serde_json::from_str(TASK_EVENT).expect("fixture is JSON");
+    value["pipeline"]["bakeSkip"] = serde_json::json!({"requestedBy": "objectTag"});
+    let request: Request = serde_json::from_value(value).expect("a bake task");
+    match handler(LambdaEvent::new(request, Context::default()), deps).await? {
+        Response::Bake(r) => Ok(r),
+        other => panic!("expected a bake report, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_override_puts_the_snapshot_back_and_watches_nothing() {
+    let w = World::new();
+    // No CloudWatch client: a skipped bake must not need one (it reads no
+    // alarm and no metric).
+    let deps = Deps {
+        cloudwatch: None,
+        ..w.deps(1, vec![group_bake(60)])
+    };
+    let r = run_skipped(&deps).await.expect("answered");
+    assert_eq!(r.verdict, BakeVerdict::Skipped, "{r:?}");
+    assert!(
+        r.summary
+            .starts_with("bake SKIPPED by override (S3 tag greenlight-bake=skip on s3://"),
+        "{}",
+        r.summary
+    );
+    assert!(r.tuned.is_empty());
+    assert_eq!(serde_json::to_value(&r).unwrap()["verdict"], "skipped");
+    let calls = w.calls();
+    assert!(
+        calls.contains(&"ModifyTargetGroup(Some(30)/Some(5)/Some(10)/Some(2))".to_string()),
+        "the group's own settings go back: {calls:?}"
+    );
+    assert!(
+        !calls.iter().any(|c| c == "DescribeInstances"
+            || c.starts_with("ContinueDeployment")
+            || c.starts_with("StopDeployment")),
+        "no probe, no early end, no rollback: {calls:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_override_waits_for_the_termination_wait_like_a_first_look() {
+    let mut w = World::new();
+    w.termination_wait_started = false;
+    let deps = w.deps(1, vec![group_bake(60)]);
+    let r = run_skipped(&deps).await.expect("answered");
+    assert_eq!(r.verdict, BakeVerdict::Watching);
+    assert!(!w.calls().iter().any(|c| c.starts_with("Modify")));
+}
+
+#[tokio::test]
+async fn the_override_for_a_group_without_a_bake_has_nothing_to_skip() {
+    let w = World::new();
+    let deps = w.deps(1, vec![]);
+    let r = run_skipped(&deps).await.expect("answered");
+    assert_eq!(r.verdict, BakeVerdict::NotConfigured);
+    assert!(
+        r.summary.contains("a skip was asked by override") && r.summary.contains("nothing to skip"),
+        "{}",
+        r.summary
+    );
+    assert!(w.calls().is_empty(), "{:?}", w.calls());
+}

@@ -188,38 +188,41 @@ pub enum BakeConfigError {
     },
 }
 
-/// Parses and checks `BAKE_CONFIG` (empty = no group bakes).
-pub fn parse_bake_config(text: &str) -> Result<Vec<GroupBake>, BakeConfigError> {
-    if text.trim().is_empty() {
-        return Ok(Vec::new());
+impl crate::group_config::GroupEntry for GroupBake {
+    fn application(&self) -> &str {
+        &self.application
     }
-    let groups: Vec<GroupBake> =
-        serde_json::from_str(text).map_err(|e| BakeConfigError::Json(e.to_string()))?;
-    for (i, g) in groups.iter().enumerate() {
-        if groups[..i]
-            .iter()
-            .any(|o| o.application == g.application && o.deployment_group == g.deployment_group)
-        {
-            return Err(BakeConfigError::Duplicate {
-                application: g.application.clone(),
-                group: g.deployment_group.clone(),
-            });
-        }
-        if let Err(problem) = check_group(g) {
-            return Err(BakeConfigError::Invalid {
-                application: g.application.clone(),
-                group: g.deployment_group.clone(),
-                problem,
-            });
-        }
+    fn deployment_group(&self) -> &str {
+        &self.deployment_group
     }
-    Ok(groups)
 }
 
-fn check_group(g: &GroupBake) -> Result<(), String> {
-    if g.application.trim().is_empty() || g.deployment_group.trim().is_empty() {
-        return Err("application and deploymentGroup must not be empty".into());
+impl From<crate::group_config::GroupConfigProblem> for BakeConfigError {
+    fn from(p: crate::group_config::GroupConfigProblem) -> Self {
+        use crate::group_config::GroupConfigProblem as P;
+        match p {
+            P::Json(e) => Self::Json(e),
+            P::Duplicate { application, group } => Self::Duplicate { application, group },
+            P::Invalid {
+                application,
+                group,
+                problem,
+            } => Self::Invalid {
+                application,
+                group,
+                problem,
+            },
+        }
     }
+}
+
+/// Parses and checks `BAKE_CONFIG` (empty = no group bakes).
+pub fn parse_bake_config(text: &str) -> Result<Vec<GroupBake>, BakeConfigError> {
+    Ok(crate::group_config::parse_group_config(text, check_group)?)
+}
+
+/// The bake's own rules (the shared ones: `crate::group_config`).
+fn check_group(g: &GroupBake) -> Result<(), String> {
     if !(1..=MAX_BAKE_SECONDS).contains(&g.bake_seconds) {
         return Err(format!(
             "bakeSeconds {} must be 1..={MAX_BAKE_SECONDS} (CodeDeploy's longest termination wait)",
@@ -272,9 +275,47 @@ pub fn bake_for<'a>(
     application: &str,
     group: &str,
 ) -> Option<&'a GroupBake> {
-    groups
-        .iter()
-        .find(|g| g.application == application && g.deployment_group == group)
+    crate::group_config::entry_for(groups, application, group)
+}
+
+/// What the bake does for one deployment, decided before any look at the
+/// fleet.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum BakePlan<'a> {
+    /// The group has no bake: the termination wait runs as configured (a
+    /// skip asked for such a group has nothing to skip; the deployed
+    /// notification says it was asked).
+    NotConfigured,
+    /// The group bakes, but the upload asked for the emergency override:
+    /// put the target groups' own settings back (as a first look does) and
+    /// do not watch; CodeDeploy's termination wait runs out as configured,
+    /// blue is kept for all of it, nothing ends it early.
+    Skip {
+        config: &'a GroupBake,
+        skip: &'a crate::options::BakeSkip,
+    },
+    /// Watch green with this bake.
+    Watch(&'a GroupBake),
+}
+
+/// [`BakePlan`] from the group's bake (if any) and the upload's override
+/// (only ever explicit: [`crate::options::decide`]).
+pub fn plan<'a>(
+    config: Option<&'a GroupBake>,
+    skip: Option<&'a crate::options::BakeSkip>,
+) -> BakePlan<'a> {
+    match (config, skip) {
+        (None, _) => BakePlan::NotConfigured,
+        (Some(config), Some(skip)) => BakePlan::Skip { config, skip },
+        (Some(config), None) => BakePlan::Watch(config),
+    }
+}
+
+/// The `$.bake.summary` of a skipped bake (names who asked).
+pub fn skipped_summary(requester: &str) -> String {
+    format!(
+        "bake SKIPPED by override ({requester}): green is not watched; the target groups' own settings are back; CodeDeploy's termination wait runs out as configured and blue is kept until then (no early termination)"
+    )
 }
 
 /// Everything one look read, with `now`.
@@ -387,6 +428,10 @@ pub enum BakeVerdict {
     Passed,
     /// Failed; `StopDeployment(autoRollbackEnabled)` was answered.
     Failed,
+    /// The emergency override (`greenlight-bake=skip`, UserParameters
+    /// `{"bake":"skip"}`): the group has a bake, it was not run; the
+    /// termination wait runs as configured ([`BakePlan::Skip`]).
+    Skipped,
     /// The deployment is no longer in its termination wait (it ended, or
     /// the wait ran out before the bake did): back to the status loop.
     Ended,

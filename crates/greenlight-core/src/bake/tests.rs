@@ -561,6 +561,7 @@ fn report_and_decision_json_shapes() {
         (BakeVerdict::Passed, "passed"),
         (BakeVerdict::Failed, "failed"),
         (BakeVerdict::Ended, "ended"),
+        (BakeVerdict::Skipped, "skipped"),
     ] {
         assert_eq!(serde_json::to_value(v).expect("serializes"), s);
     }
@@ -670,4 +671,31 @@ proptest! {
         let d = look(&c, START + offset, &[alarm("a", AlarmState::Ok)], &samples);
         prop_assert!(!matches!(d, BakeDecision::Fail { .. }), "{:?}", d);
     }
+}
+
+#[test]
+fn the_override_skips_only_a_group_that_bakes() {
+    use crate::options::{BakeSkip, RequestedBy};
+    let c = config();
+    let skip = BakeSkip {
+        requested_by: RequestedBy::ObjectTag,
+    };
+    assert_eq!(plan(Some(&c), None), BakePlan::Watch(&c));
+    assert_eq!(
+        plan(Some(&c), Some(&skip)),
+        BakePlan::Skip {
+            config: &c,
+            skip: &skip
+        }
+    );
+    // Nothing to skip: the group keeps the plain termination wait.
+    assert_eq!(plan(None, Some(&skip)), BakePlan::NotConfigured);
+    assert_eq!(plan(None, None), BakePlan::NotConfigured);
+    let summary = skipped_summary("S3 tag greenlight-bake=skip on s3://b/k@v1");
+    assert!(
+        summary
+            .starts_with("bake SKIPPED by override (S3 tag greenlight-bake=skip on s3://b/k@v1)"),
+        "{summary}"
+    );
+    assert!(summary.contains("no early termination"), "{summary}");
 }

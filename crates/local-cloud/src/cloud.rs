@@ -94,6 +94,7 @@ impl Options {
             metric_delay_seconds: 15,
             min_look_seconds: 2,
             max_look_seconds: 5,
+            standby_target_group: None,
         }
     }
 }

@@ -2372,6 +2372,7 @@ fn bake_failed_task() -> TaskRequest<Action> {
             .into(),
         saved_seconds: None,
         tuned: Vec::new(),
+        standby: None,
     });
     t
 }

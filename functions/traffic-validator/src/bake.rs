@@ -64,6 +64,7 @@ pub(crate) async fn bake_task(
         summary,
         saved_seconds: None,
         tuned: previous.map(|b| b.tuned.clone()).unwrap_or_default(),
+        standby: previous.and_then(|b| b.standby.clone()),
     };
 
     let Some(config) = bake_for(&deps.config.bake, application, group) else {

@@ -96,6 +96,7 @@ fn group_bake(bake_seconds: u32) -> GroupBake {
         metric_delay_seconds: 0,
         min_look_seconds: 5,
         max_look_seconds: 30,
+        standby_target_group: None,
     }
 }
 
@@ -422,6 +423,7 @@ fn watching_since(started_at_ms: i64) -> BakeReport {
             },
             deregistration_delay_seconds: 30,
         }],
+        standby: None,
     }
 }
 

@@ -18,6 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::EpochMillis;
 
+pub mod standby;
+
 /// The four AWS/ApplicationELB target-group metrics the bake reads
 /// (<https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html>).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -153,6 +155,12 @@ pub struct GroupBake {
     pub min_look_seconds: u32,
     #[serde(default = "default_max_look")]
     pub max_look_seconds: u32,
+    /// The name of a target group that keeps blue warm during the bake
+    /// ([`standby`]): same VPC, port, protocol and health check as the
+    /// deployment's target group, created by the user. None = a failed bake
+    /// returns traffic through CodeDeploy's rollback only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standby_target_group: Option<String>,
 }
 
 fn default_period() -> u32 {
@@ -255,6 +263,20 @@ fn check_group(g: &GroupBake) -> Result<(), String> {
             "maxLookSeconds {} must be at most 3600",
             g.max_look_seconds
         ));
+    }
+    if let Some(name) = &g.standby_target_group {
+        // CreateTargetGroup: at most 32 alphanumeric characters or hyphens,
+        // not beginning or ending with a hyphen.
+        let valid = !name.is_empty()
+            && name.len() <= 32
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !name.starts_with('-')
+            && !name.ends_with('-');
+        if !valid {
+            return Err(format!(
+                "standbyTargetGroup {name:?} is not a target group name (1-32 letters, digits or hyphens, no hyphen first or last)"
+            ));
+        }
     }
     if let Some(rate) = g.thresholds.max_5xx_rate_percent {
         if !(0.0..=100.0).contains(&rate) {
@@ -418,6 +440,10 @@ pub struct BakeReport {
     /// the rollback re-registers blue fast.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tuned: Vec<crate::model::TargetGroupSnapshot>,
+    /// The standby keeping blue warm ([`standby`]): the routes' snapshots,
+    /// blue's targets in standby and the weights in force.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standby: Option<standby::StandbyState>,
 }
 
 /// The answer of one look.

@@ -2215,6 +2215,7 @@ fn bake_report(verdict: crate::bake::BakeVerdict) -> crate::bake::BakeReport {
             .into(),
         saved_seconds: None,
         tuned: Vec::new(),
+        standby: None,
     }
 }
 

@@ -45,6 +45,92 @@ fn bake_report(report: &scenarios::DeploymentReport) -> Option<serde_json::Value
     report.followed.output.as_ref()?.get("bake").cloned()
 }
 
+/// The `$.bake` a failed execution carried into HandleFailure (its last
+/// look), from the execution history.
+async fn last_bake_look(cloud: &LocalCloud, execution_arn: &str) -> Option<serde_json::Value> {
+    let sfn = aws_sdk_sfn::Client::new(&cloud.sdk);
+    let history = sfn
+        .get_execution_history()
+        .execution_arn(execution_arn)
+        .reverse_order(true)
+        .max_results(1000)
+        .send()
+        .await
+        .ok()?;
+    history.events().iter().find_map(|e| {
+        let input = e.state_entered_event_details()?.input()?;
+        let value: serde_json::Value = serde_json::from_str(input).ok()?;
+        value.get("bake").filter(|b| b.get("standby").is_some()).cloned()
+    })
+}
+
+/// The standby put back: the listener's default actions exactly as the
+/// snapshot the bake took, and no target left in the standby target group
+/// (blue drains out within its 30 s deregistration delay, 3 s real).
+async fn standby_put_back_checks(
+    checks: &mut Checks,
+    cloud: &LocalCloud,
+    standby: Option<&greenlight_core::bake::standby::StandbyState>,
+) {
+    checks.check(
+        "the bake armed the standby (blue registered, listener weighted)",
+        standby.is_some_and(|s| !s.routes.is_empty() && !s.blue_targets.is_empty()),
+        standby,
+    );
+    let Some(standby) = standby else {
+        return;
+    };
+    let elbv2 = aws_sdk_elasticloadbalancingv2::Client::new(&cloud.sdk);
+    let live = elbv2
+        .describe_listeners()
+        .listener_arns(&cloud.resources.listener_arn)
+        .send()
+        .await
+        .map(|o| {
+            o.listeners()
+                .iter()
+                .flat_map(|l| l.default_actions())
+                .map(greenlight_aws::listener::route_action)
+                .collect::<Vec<_>>()
+        })
+        .map_err(|e| format!("{e:?}"));
+    let snapshot = standby
+        .routes
+        .iter()
+        .find(|r| r.arn == cloud.resources.listener_arn)
+        .map(|r| r.actions.clone());
+    checks.check(
+        "the listener is back to exactly its snapshot",
+        live.as_ref().ok() == snapshot.as_ref(),
+        (&live, &snapshot),
+    );
+    let started = Instant::now();
+    let left = loop {
+        let left = elbv2
+            .describe_target_health()
+            .target_group_arn(&cloud.resources.standby_target_group_arn)
+            .send()
+            .await
+            .map(|o| {
+                o.target_health_descriptions()
+                    .iter()
+                    .filter_map(|d| d.target().and_then(|t| t.id()).map(str::to_string))
+                    .collect::<Vec<_>>()
+            })
+            .map_err(|e| format!("{e:?}"));
+        if left.as_ref().is_ok_and(|l| l.is_empty()) || started.elapsed() > Duration::from_secs(15)
+        {
+            break left;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    checks.check(
+        "the standby target group is empty again",
+        left.as_ref().is_ok_and(|l| l.is_empty()),
+        &left,
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fault_bake_good_revision_ends_the_termination_wait_early() {
     let cloud = start_baking("fault-bake-good", 20).await;
@@ -96,6 +182,15 @@ async fn fault_bake_good_revision_ends_the_termination_wait_early() {
         took < wait_real,
         (took, wait_real),
     );
+    let standby: Option<greenlight_core::bake::standby::StandbyState> = bake
+        .as_ref()
+        .and_then(|b| serde_json::from_value(b["standby"].clone()).ok());
+    checks.check(
+        "the bake put the standby back before releasing blue",
+        standby.as_ref().is_some_and(|s| s.restored && s.switched_at_ms.is_none()),
+        &standby,
+    );
+    standby_put_back_checks(&mut checks, &cloud, standby.as_ref()).await;
     if let Some(saved) = bake.as_ref().and_then(|b| b["savedSeconds"].as_u64()) {
         checks.note(format!(
             "bake {} s passed, savedSeconds {saved} (the {} s wait minus the bake's real seconds), run {:.0} s real vs a {:.0} s real wait",
@@ -182,18 +277,24 @@ async fn fault_bake_degrading_revision_is_rolled_back_to_blue() {
         .deployment
         .as_ref()
         .and_then(|d| d.completed_at_ms);
-    let seconds_to_blue = match (blue_since, stopped_at_ms) {
-        (Some(t), Some(stopped)) => t
+    // The failed look's `$.bake`: the standby it switched to, and when.
+    let standby: Option<greenlight_core::bake::standby::StandbyState> =
+        last_bake_look(&cloud, &report.followed.execution_arn)
+            .await
+            .and_then(|b| serde_json::from_value(b["standby"].clone()).ok());
+    let switched_at_ms = standby.as_ref().and_then(|s| s.switched_at_ms);
+    let seconds_to_blue = match (blue_since, switched_at_ms) {
+        (Some(t), Some(switched)) => t
             .duration_since(std::time::UNIX_EPOCH)
             .ok()
-            .map(|d| (d.as_millis() as i64 - stopped) as f64 / 1000.0),
+            .map(|d| (d.as_millis() as i64 - switched) as f64 / 1000.0),
         _ => None,
     };
     // The watcher's failed answers by window: before the failed check (the
     // bake's detection window: green degraded, the minute had to close and
-    // reach CloudWatch), between the failed check and blue serving all
-    // traffic (the rollback: blue re-registered while green still answers),
-    // and after (must be none).
+    // reach CloudWatch), between the failed check (the listener switched to
+    // blue in the standby) and blue serving all traffic (the listener change
+    // propagating: green still answers), and after (must be none).
     let at_ms = |t: &std::time::SystemTime| {
         t.duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64)
@@ -207,8 +308,8 @@ async fn fault_bake_degrading_revision_is_rolled_back_to_blue() {
             .count()
     };
     let blue_since_ms = blue_since.as_ref().map(at_ms);
-    let failed_detecting = failed_in(None, stopped_at_ms);
-    let failed_rolling_back = stopped_at_ms.map_or(0, |s| failed_in(Some(s), blue_since_ms));
+    let failed_detecting = failed_in(None, switched_at_ms);
+    let failed_switching = switched_at_ms.map_or(0, |s| failed_in(Some(s), blue_since_ms));
     let failed_after_blue = blue_since_ms.map_or(failed_answers, |b| failed_in(Some(b), None));
     // Whatever happens after the rollback: fresh load, nothing may fail.
     let after = local_cloud::loadgen::start_load(
@@ -223,9 +324,10 @@ async fn fault_bake_degrading_revision_is_rolled_back_to_blue() {
         .await
         .unwrap_or_else(|e| panic!("ListDeployments: {e}"));
     println!(
-        "bake (degrading): execution {} {:?}; failed check (StopDeployment, CodeDeploy's second-granular stop time) at {:?} ms; blue serving all traffic {:?} s later; watcher: {} answers, {} not 200; load during the run {:?}; load after {:?}",
+        "bake (degrading): execution {} {:?}; failed check (listener switched to the standby) at {:?} ms, StopDeployment at {:?} ms; blue serving all traffic {:?} s after the switch; watcher: {} answers, {} not 200; load during the run {:?}; load after {:?}",
         report.followed.status,
         report.followed.error,
+        switched_at_ms,
         stopped_at_ms,
         seconds_to_blue,
         seen.len(),
@@ -299,12 +401,51 @@ async fn fault_bake_degrading_revision_is_rolled_back_to_blue() {
         (&report.group_asgs, &report.existing_asgs),
     );
     checks.check(
-        "no watched request failed once blue served all traffic",
-        failed_after_blue == 0,
-        (failed_detecting, failed_rolling_back, failed_after_blue),
+        "the failed bake switched the listener to blue in the standby before the rollback",
+        switched_at_ms.is_some_and(|sw| stopped_at_ms.is_none_or(|st| sw <= st + 1_000)),
+        (&switched_at_ms, &stopped_at_ms),
+    );
+    checks.check(
+        "no watched request failed once the switch took effect (blue serving all traffic)",
+        blue_since.is_some() && failed_after_blue == 0,
+        (failed_detecting, failed_switching, failed_after_blue),
+    );
+    standby_put_back_checks(&mut checks, &cloud, standby.as_ref()).await;
+    let main_targets = aws_sdk_elasticloadbalancingv2::Client::new(&cloud.sdk)
+        .describe_target_health()
+        .target_group_arn(&cloud.resources.target_group_arn)
+        .send()
+        .await
+        .map(|o| {
+            let mut t: Vec<(String, String)> = o
+                .target_health_descriptions()
+                .iter()
+                .filter_map(|d| {
+                    Some((
+                        d.target()?.id()?.to_string(),
+                        d.target_health()?.state()?.as_str().to_string(),
+                    ))
+                })
+                .filter(|(_, state)| state != "draining")
+                .collect();
+            t.sort();
+            t
+        })
+        .map_err(|e| format!("{e:?}"));
+    let mut blue_healthy: Vec<(String, String)> = cloud
+        .resources
+        .blue_instances
+        .iter()
+        .map(|i| (i.clone(), "healthy".to_string()))
+        .collect();
+    blue_healthy.sort();
+    checks.check(
+        "green is blocked: the target group routes to blue's instances only, all healthy",
+        main_targets.as_ref().ok() == Some(&blue_healthy),
+        &main_targets,
     );
     checks.note(format!(
-        "failed check (StopDeployment) to blue serving all traffic: {} s; watched requests failed while detecting {failed_detecting}, while rolling back {failed_rolling_back}, after {failed_after_blue}; the load's failures are green's 500s before blue served again",
+        "failed check (listener switched to the standby) to blue serving all traffic: {} s; watched requests failed while detecting {failed_detecting}, while the listener change propagated {failed_switching}, after {failed_after_blue}; the load's failures are green's 500s before the switch took effect",
         seconds_to_blue.map_or("unmeasured".to_string(), |s| format!("{s:.1}"))
     ));
     checks.check(

@@ -10,6 +10,8 @@
 //! - [`set_route_actions`]: ModifyListener (default actions) or ModifyRule.
 //! - [`register_targets`] / [`deregister_targets`]: blue in and out of standby.
 //! - [`target_states`]: DescribeTargetHealth as (id, port, state).
+//! - [`arm`], [`switch`], [`put_back`]: the standby's three moves, each
+//!   decided by the core first.
 
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, ForwardActionConfig, TargetDescription, TargetGroupStickinessConfig,
@@ -17,7 +19,9 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use aws_sdk_elasticloadbalancingv2::Client as Elbv2Client;
 use greenlight_core::bake::standby::{
-    GroupStickiness, Route, RouteAction, RouteKind, StandbyTarget, WeightedTargetGroup,
+    decide_restore, decide_switch, plan_arm, restore_commands, weighted_actions, ArmPlan,
+    GroupStickiness, RestoreDecision, Route, RouteAction, RouteKind, StandbyState, StandbyTarget,
+    SwitchDecision, WeightedTargetGroup, Weights,
 };
 
 use crate::error::AwsError;
@@ -277,6 +281,171 @@ pub async fn target_states(
             .map(|t| (t.id, t.port.unwrap_or(default_port), t.state))
             .collect(),
     )
+}
+
+/// What [`put_back`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutBack {
+    /// The routes equal their snapshots and blue left standby (or it was so already).
+    Done { detail: String },
+    /// Blue keeps serving through standby ([`RestoreDecision::KeepStandby`]):
+    /// the reason and the commands that put it back by hand.
+    Kept { reason: String, commands: Vec<String> },
+    /// An ELBv2 call failed midway; the commands put it back by hand.
+    Failed { error: String, commands: Vec<String> },
+}
+
+/// Puts the routes back to their snapshots, waits the state's settle time
+/// (the listener change reaches the nodes), then deregisters blue from
+/// standby, when the core allows ([`decide_restore`]): never onto a main
+/// target group without a healthy blue fleet. Marks `state.restored`.
+pub async fn put_back(elbv2: &Elbv2Client, state: &mut StandbyState) -> PutBack {
+    let main_health = if state.weights == Weights::Switched && !state.restored {
+        let port = state.blue_targets.first().map_or(0, |t| t.port);
+        match target_states(elbv2, &state.main_target_group_arn, port).await {
+            Ok(h) => h,
+            Err(e) => {
+                return PutBack::Failed {
+                    error: format!("reading the main target group's health: {e}"),
+                    commands: restore_commands(state),
+                }
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    match decide_restore(state, &main_health) {
+        RestoreDecision::Nothing => PutBack::Done {
+            detail: "listener and standby were already put back".to_string(),
+        },
+        RestoreDecision::KeepStandby { reason, commands } => PutBack::Kept { reason, commands },
+        RestoreDecision::Restore => {
+            for route in &state.routes {
+                if let Err(e) = set_route_actions(elbv2, route.kind, &route.arn, &route.actions).await
+                {
+                    return PutBack::Failed {
+                        error: e.to_string(),
+                        commands: restore_commands(state),
+                    };
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(u64::from(
+                state.settle_seconds,
+            )))
+            .await;
+            if let Err(e) =
+                deregister_targets(elbv2, &state.standby_target_group_arn, &state.blue_targets).await
+            {
+                return PutBack::Failed {
+                    error: format!("routes put back, but blue is still in standby: {e}"),
+                    commands: restore_commands(state),
+                };
+            }
+            state.restored = true;
+            PutBack::Done {
+                detail: format!(
+                    "{} route(s) put back to their snapshot; blue ({} target(s)) deregistered from standby {} after {} s",
+                    state.routes.len(),
+                    state.blue_targets.len(),
+                    state.standby_target_group_arn,
+                    state.settle_seconds
+                ),
+            }
+        }
+    }
+}
+
+/// Arms the standby ([`plan_arm`]): registers blue in standby, then weights
+/// every route `{main: 1, standby: 0}`. On a failure midway, puts back what
+/// it changed (best effort) and answers why, with the commands when even
+/// that failed. Ok = the state to carry; Err = why the standby is not used.
+pub async fn arm(
+    elbv2: &Elbv2Client,
+    main: &str,
+    standby: &str,
+    blue: &[StandbyTarget],
+    settle_seconds: u32,
+) -> Result<StandbyState, String> {
+    let routes = forward_routes(elbv2, main)
+        .await
+        .map_err(|e| format!("the listeners in front of {main} could not be read: {e}"))?;
+    let (blue_targets, changes) = match plan_arm(&routes, main, standby, blue) {
+        ArmPlan::Arm {
+            blue_targets,
+            changes,
+        } => (blue_targets, changes),
+        ArmPlan::Refuse { reason } => return Err(reason),
+    };
+    let mut state = StandbyState {
+        main_target_group_arn: main.to_string(),
+        standby_target_group_arn: standby.to_string(),
+        blue_targets,
+        routes: changes.iter().map(|(r, _)| r.clone()).collect(),
+        weights: Weights::Armed,
+        restored: false,
+        settle_seconds,
+        switched_at_ms: None,
+    };
+    if let Err(e) = register_targets(elbv2, standby, &state.blue_targets).await {
+        return Err(format!("blue could not be registered in the standby: {e}"));
+    }
+    for (done, (route, armed)) in changes.iter().enumerate() {
+        if let Err(e) = set_route_actions(elbv2, route.kind, &route.arn, armed).await {
+            // Put back the routes changed so far, and take blue out.
+            state.routes.truncate(done);
+            let undo = put_back(elbv2, &mut state).await;
+            return Err(format!(
+                "{} {} could not be weighted ({e}); {}",
+                match route.kind {
+                    RouteKind::Listener => "listener",
+                    RouteKind::Rule => "rule",
+                },
+                route.arn,
+                match undo {
+                    PutBack::Done { .. } => "what was changed is put back".to_string(),
+                    PutBack::Kept { reason, commands } | PutBack::Failed { error: reason, commands } =>
+                        format!("putting back what was changed failed ({reason}); run: {}", commands.join(" && ")),
+                }
+            ));
+        }
+    }
+    Ok(state)
+}
+
+/// Switches every route to `{main: 0, standby: 1}` when the core says blue
+/// is ready ([`decide_switch`]). Ok(()) = traffic is on blue (once the
+/// change propagates); Err = why not (the caller falls back to CodeDeploy's
+/// rollback alone). A failure midway leaves `weights` Switched, so the put
+/// back is the careful one.
+pub async fn switch(
+    elbv2: &Elbv2Client,
+    state: &mut StandbyState,
+    now_ms: greenlight_core::model::EpochMillis,
+) -> Result<(), String> {
+    let port = state.blue_targets.first().map_or(0, |t| t.port);
+    let health = target_states(elbv2, &state.standby_target_group_arn, port)
+        .await
+        .map_err(|e| format!("the standby's health could not be read ({e}): traffic returns through CodeDeploy's rollback only"))?;
+    if let SwitchDecision::Fallback { reason } = decide_switch(state, &health) {
+        return Err(reason);
+    }
+    let main = state.main_target_group_arn.clone();
+    let standby = state.standby_target_group_arn.clone();
+    for (i, route) in state.routes.clone().iter().enumerate() {
+        let switched = weighted_actions(route, &main, &standby, Weights::Switched);
+        if let Err(e) = set_route_actions(elbv2, route.kind, &route.arn, &switched).await {
+            if i > 0 {
+                state.weights = Weights::Switched;
+            }
+            return Err(format!(
+                "switching {} to the standby failed ({e}): traffic returns through CodeDeploy's rollback",
+                route.arn
+            ));
+        }
+        state.weights = Weights::Switched;
+    }
+    state.switched_at_ms = Some(now_ms);
+    Ok(())
 }
 
 #[cfg(test)]

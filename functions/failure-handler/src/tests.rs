@@ -2373,6 +2373,7 @@ fn bake_failed_task() -> TaskRequest<Action> {
         saved_seconds: None,
         tuned: Vec::new(),
         standby: None,
+        standby_note: None,
     });
     t
 }

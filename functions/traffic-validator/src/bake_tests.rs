@@ -97,6 +97,7 @@ fn group_bake(bake_seconds: u32) -> GroupBake {
         min_look_seconds: 5,
         max_look_seconds: 30,
         standby_target_group: None,
+        standby_settle_seconds: 30,
     }
 }
 
@@ -424,6 +425,7 @@ fn watching_since(started_at_ms: i64) -> BakeReport {
             deregistration_delay_seconds: 30,
         }],
         standby: None,
+        standby_note: None,
     }
 }
 

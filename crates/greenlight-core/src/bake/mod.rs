@@ -161,6 +161,12 @@ pub struct GroupBake {
     /// returns traffic through CodeDeploy's rollback only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub standby_target_group: Option<String>,
+    /// How long to wait after putting a listener back before blue leaves
+    /// the standby (a listener change reaches the load balancer's nodes
+    /// "after a short time", undocumented; default 30 s): taking blue out of
+    /// standby earlier could fail requests still routed there.
+    #[serde(default = "default_standby_settle")]
+    pub standby_settle_seconds: u32,
 }
 
 fn default_period() -> u32 {
@@ -174,6 +180,9 @@ fn default_min_look() -> u32 {
 }
 fn default_max_look() -> u32 {
     60
+}
+fn default_standby_settle() -> u32 {
+    30
 }
 
 /// The largest bake: CodeDeploy's longest termination wait (2,880 minutes).
@@ -262,6 +271,12 @@ fn check_group(g: &GroupBake) -> Result<(), String> {
         return Err(format!(
             "maxLookSeconds {} must be at most 3600",
             g.max_look_seconds
+        ));
+    }
+    if g.standby_settle_seconds > 300 {
+        return Err(format!(
+            "standbySettleSeconds {} must be at most 300",
+            g.standby_settle_seconds
         ));
     }
     if let Some(name) = &g.standby_target_group {
@@ -444,6 +459,9 @@ pub struct BakeReport {
     /// blue's targets in standby and the weights in force.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub standby: Option<standby::StandbyState>,
+    /// Why the standby is not in use (not armed, or not switched to).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standby_note: Option<String>,
 }
 
 /// The answer of one look.

@@ -129,6 +129,13 @@ pub struct StandbyState {
     /// Put back: routes equal their snapshot and blue left standby.
     #[serde(default)]
     pub restored: bool,
+    /// The group's `standbySettleSeconds`: the wait between putting the
+    /// routes back and taking blue out of standby.
+    #[serde(default)]
+    pub settle_seconds: u32,
+    /// When the routes were switched to standby (epoch ms), for the report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switched_at_ms: Option<crate::model::EpochMillis>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -48,6 +48,8 @@ fn state(weights: Weights) -> StandbyState {
         routes: vec![listener(vec![forward(MAIN)])],
         weights,
         restored: false,
+        settle_seconds: 3,
+        switched_at_ms: None,
     }
 }
 

@@ -21,6 +21,7 @@ fn config() -> GroupBake {
         min_look_seconds: 5,
         max_look_seconds: 60,
         standby_target_group: None,
+        standby_settle_seconds: 30,
     }
 }
 
@@ -550,6 +551,7 @@ fn report_and_decision_json_shapes() {
         saved_seconds: None,
         tuned: vec![],
         standby: None,
+        standby_note: None,
     };
     let json = serde_json::to_value(&report).expect("serializes");
     assert_eq!(json["verdict"], "watching");

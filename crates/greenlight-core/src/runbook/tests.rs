@@ -2216,6 +2216,7 @@ fn bake_report(verdict: crate::bake::BakeVerdict) -> crate::bake::BakeReport {
         saved_seconds: None,
         tuned: Vec::new(),
         standby: None,
+        standby_note: None,
     }
 }
 

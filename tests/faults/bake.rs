@@ -45,43 +45,11 @@ fn bake_report(report: &scenarios::DeploymentReport) -> Option<serde_json::Value
     report.followed.output.as_ref()?.get("bake").cloned()
 }
 
-/// The `$.bake` a failed execution carried into HandleFailure (its last
-/// look), from the execution history.
-async fn last_bake_look(cloud: &LocalCloud, execution_arn: &str) -> Option<serde_json::Value> {
-    let sfn = aws_sdk_sfn::Client::new(&cloud.sdk);
-    let history = sfn
-        .get_execution_history()
-        .execution_arn(execution_arn)
-        .reverse_order(true)
-        .max_results(1000)
-        .send()
-        .await
-        .ok()?;
-    history.events().iter().find_map(|e| {
-        let input = e.state_entered_event_details()?.input()?;
-        let value: serde_json::Value = serde_json::from_str(input).ok()?;
-        value.get("bake").filter(|b| b.get("standby").is_some()).cloned()
-    })
-}
-
-/// The standby put back: the listener's default actions exactly as the
-/// snapshot the bake took, and no target left in the standby target group
-/// (blue drains out within its 30 s deregistration delay, 3 s real).
-async fn standby_put_back_checks(
-    checks: &mut Checks,
+/// The listener's default actions as moto holds them.
+async fn listener_actions(
     cloud: &LocalCloud,
-    standby: Option<&greenlight_core::bake::standby::StandbyState>,
-) {
-    checks.check(
-        "the bake armed the standby (blue registered, listener weighted)",
-        standby.is_some_and(|s| !s.routes.is_empty() && !s.blue_targets.is_empty()),
-        standby,
-    );
-    let Some(standby) = standby else {
-        return;
-    };
-    let elbv2 = aws_sdk_elasticloadbalancingv2::Client::new(&cloud.sdk);
-    let live = elbv2
+) -> Result<Vec<greenlight_core::bake::standby::RouteAction>, String> {
+    aws_sdk_elasticloadbalancingv2::Client::new(&cloud.sdk)
         .describe_listeners()
         .listener_arns(&cloud.resources.listener_arn)
         .send()
@@ -91,19 +59,59 @@ async fn standby_put_back_checks(
                 .iter()
                 .flat_map(|l| l.default_actions())
                 .map(greenlight_aws::listener::route_action)
-                .collect::<Vec<_>>()
+                .collect()
         })
-        .map_err(|e| format!("{e:?}"));
-    let snapshot = standby
-        .routes
+        .map_err(|e| format!("{e:?}"))
+}
+
+/// The listener's forward changes the local ALB saw: armed `{main 1,
+/// standby 0}`, switched `{main 0, standby 1}` (on a failed bake), put back
+/// `{main 1}`.
+fn listener_changes(cloud: &LocalCloud) -> Vec<local_cloud::load_balancer::routing::RouteChange> {
+    cloud.lb.route_history(&cloud.resources.listener_arn)
+}
+
+fn weight_of(change: &local_cloud::load_balancer::routing::RouteChange, arn: &str) -> Option<u32> {
+    change
+        .forward
         .iter()
-        .find(|r| r.arn == cloud.resources.listener_arn)
-        .map(|r| r.actions.clone());
+        .find(|(a, _)| a == arn)
+        .map(|(_, w)| *w)
+}
+
+/// The standby put back: the listener's default actions exactly as before
+/// the deployment, its last change a forward to the target group alone, and
+/// no target left in the standby target group (blue drains out within its
+/// 30 s deregistration delay, 3 s real).
+async fn standby_put_back_checks(
+    checks: &mut Checks,
+    cloud: &LocalCloud,
+    before: &Result<Vec<greenlight_core::bake::standby::RouteAction>, String>,
+) {
+    let changes = listener_changes(cloud);
+    let standby = cloud.resources.standby_target_group_arn.as_str();
+    let main = cloud.resources.target_group_arn.as_str();
     checks.check(
-        "the listener is back to exactly its snapshot",
-        live.as_ref().ok() == snapshot.as_ref(),
-        (&live, &snapshot),
+        "the bake armed the standby (listener weighted target group 1 / standby 0)",
+        changes
+            .iter()
+            .any(|c| weight_of(c, standby) == Some(0) && weight_of(c, main) == Some(1)),
+        &changes,
     );
+    checks.check(
+        "the listener's last change forwards to the target group alone",
+        changes
+            .last()
+            .is_some_and(|c| c.forward == vec![(main.to_string(), 1)]),
+        changes.last(),
+    );
+    let live = listener_actions(cloud).await;
+    checks.check(
+        "the listener is back to exactly its actions before the deployment",
+        before.is_ok() && live == *before,
+        (&live, before),
+    );
+    let elbv2 = aws_sdk_elasticloadbalancingv2::Client::new(&cloud.sdk);
     let started = Instant::now();
     let left = loop {
         let left = elbv2
@@ -134,6 +142,7 @@ async fn standby_put_back_checks(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fault_bake_good_revision_ends_the_termination_wait_early() {
     let cloud = start_baking("fault-bake-good", 20).await;
+    let before = listener_actions(&cloud).await;
     let label = scenarios::new_label("1001");
     let started = Instant::now();
     let report = scenarios::upload_and_follow_settled(
@@ -187,10 +196,19 @@ async fn fault_bake_good_revision_ends_the_termination_wait_early() {
         .and_then(|b| serde_json::from_value(b["standby"].clone()).ok());
     checks.check(
         "the bake put the standby back before releasing blue",
-        standby.as_ref().is_some_and(|s| s.restored && s.switched_at_ms.is_none()),
+        standby
+            .as_ref()
+            .is_some_and(|s| s.restored && s.switched_at_ms.is_none()),
         &standby,
     );
-    standby_put_back_checks(&mut checks, &cloud, standby.as_ref()).await;
+    checks.check(
+        "a passed bake never switched to the standby",
+        !listener_changes(&cloud)
+            .iter()
+            .any(|c| weight_of(c, &cloud.resources.standby_target_group_arn) == Some(1)),
+        listener_changes(&cloud),
+    );
+    standby_put_back_checks(&mut checks, &cloud, &before).await;
     if let Some(saved) = bake.as_ref().and_then(|b| b["savedSeconds"].as_u64()) {
         checks.note(format!(
             "bake {} s passed, savedSeconds {saved} (the {} s wait minus the bake's real seconds), run {:.0} s real vs a {:.0} s real wait",
@@ -254,6 +272,7 @@ fn serving_only_since(seen: &[Seen], version: &str) -> Option<std::time::SystemT
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fault_bake_degrading_revision_is_rolled_back_to_blue() {
     let cloud = start_baking("fault-bake-degrading", 150).await;
+    let before = listener_actions(&cloud).await;
     let label = scenarios::new_label("1002");
     let (stop_watch, watch) = watch_versions(cloud.listener);
     let report = scenarios::upload_and_follow_settled(
@@ -277,12 +296,17 @@ async fn fault_bake_degrading_revision_is_rolled_back_to_blue() {
         .deployment
         .as_ref()
         .and_then(|d| d.completed_at_ms);
-    // The failed look's `$.bake`: the standby it switched to, and when.
-    let standby: Option<greenlight_core::bake::standby::StandbyState> =
-        last_bake_look(&cloud, &report.followed.execution_arn)
-            .await
-            .and_then(|b| serde_json::from_value(b["standby"].clone()).ok());
-    let switched_at_ms = standby.as_ref().and_then(|s| s.switched_at_ms);
+    // The failed check's switch as the local ALB saw it: read (ModifyListener)
+    // and in force (after the listener change delay).
+    let at_ms = |t: &std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64)
+    };
+    let switch = listener_changes(&cloud)
+        .into_iter()
+        .find(|c| weight_of(c, &cloud.resources.standby_target_group_arn) == Some(1));
+    let switched_at_ms = switch.as_ref().map(|c| at_ms(&c.read_at));
+    let switch_in_force_ms = switch.as_ref().map(|c| at_ms(&c.in_force_at));
     let seconds_to_blue = match (blue_since, switched_at_ms) {
         (Some(t), Some(switched)) => t
             .duration_since(std::time::UNIX_EPOCH)
@@ -295,10 +319,6 @@ async fn fault_bake_degrading_revision_is_rolled_back_to_blue() {
     // reach CloudWatch), between the failed check (the listener switched to
     // blue in the standby) and blue serving all traffic (the listener change
     // propagating: green still answers), and after (must be none).
-    let at_ms = |t: &std::time::SystemTime| {
-        t.duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64)
-    };
     let failed_in = |from: Option<i64>, to: Option<i64>| {
         seen.iter()
             .filter(|(t, v)| {
@@ -309,7 +329,9 @@ async fn fault_bake_degrading_revision_is_rolled_back_to_blue() {
     };
     let blue_since_ms = blue_since.as_ref().map(at_ms);
     let failed_detecting = failed_in(None, switched_at_ms);
-    let failed_switching = switched_at_ms.map_or(0, |s| failed_in(Some(s), blue_since_ms));
+    let failed_switching = switched_at_ms.map_or(0, |s| failed_in(Some(s), switch_in_force_ms));
+    let failed_after_switch =
+        switch_in_force_ms.map_or(failed_answers, |s| failed_in(Some(s), None));
     let failed_after_blue = blue_since_ms.map_or(failed_answers, |b| failed_in(Some(b), None));
     // Whatever happens after the rollback: fresh load, nothing may fail.
     let after = local_cloud::loadgen::start_load(
@@ -406,11 +428,16 @@ async fn fault_bake_degrading_revision_is_rolled_back_to_blue() {
         (&switched_at_ms, &stopped_at_ms),
     );
     checks.check(
-        "no watched request failed once the switch took effect (blue serving all traffic)",
-        blue_since.is_some() && failed_after_blue == 0,
-        (failed_detecting, failed_switching, failed_after_blue),
+        "no watched request failed once the switch took effect, nor once blue served all traffic",
+        blue_since.is_some() && failed_after_switch == 0 && failed_after_blue == 0,
+        (
+            failed_detecting,
+            failed_switching,
+            failed_after_switch,
+            failed_after_blue,
+        ),
     );
-    standby_put_back_checks(&mut checks, &cloud, standby.as_ref()).await;
+    standby_put_back_checks(&mut checks, &cloud, &before).await;
     let main_targets = aws_sdk_elasticloadbalancingv2::Client::new(&cloud.sdk)
         .describe_target_health()
         .target_group_arn(&cloud.resources.target_group_arn)
@@ -445,8 +472,12 @@ async fn fault_bake_degrading_revision_is_rolled_back_to_blue() {
         &main_targets,
     );
     checks.note(format!(
-        "failed check (listener switched to the standby) to blue serving all traffic: {} s; watched requests failed while detecting {failed_detecting}, while the listener change propagated {failed_switching}, after {failed_after_blue}; the load's failures are green's 500s before the switch took effect",
-        seconds_to_blue.map_or("unmeasured".to_string(), |s| format!("{s:.1}"))
+        "failed check (ModifyListener to the standby) to blue serving all traffic: {} s (the listener change's delay: {} s); watched requests failed while detecting {failed_detecting}, while the listener change propagated {failed_switching}, after the switch took effect {failed_after_switch}; the load's failures are green's 500s before the switch took effect",
+        seconds_to_blue.map_or("unmeasured".to_string(), |s| format!("{s:.1}")),
+        match (switched_at_ms, switch_in_force_ms) {
+            (Some(a), Some(b)) => format!("{:.1}", (b - a) as f64 / 1000.0),
+            _ => "unmeasured".to_string(),
+        }
     ));
     checks.check(
         "no request failed after the rollback",

@@ -122,8 +122,11 @@ pub async fn forward_routes(
                 let Some(listener_arn) = listener.listener_arn() else {
                     continue;
                 };
-                let defaults: Vec<RouteAction> =
-                    listener.default_actions().iter().map(route_action).collect();
+                let defaults: Vec<RouteAction> = listener
+                    .default_actions()
+                    .iter()
+                    .map(route_action)
+                    .collect();
                 if names(&defaults, target_group_arn) {
                     routes.push(Route {
                         kind: RouteKind::Listener,
@@ -290,9 +293,15 @@ pub enum PutBack {
     Done { detail: String },
     /// Blue keeps serving through standby ([`RestoreDecision::KeepStandby`]):
     /// the reason and the commands that put it back by hand.
-    Kept { reason: String, commands: Vec<String> },
+    Kept {
+        reason: String,
+        commands: Vec<String>,
+    },
     /// An ELBv2 call failed midway; the commands put it back by hand.
-    Failed { error: String, commands: Vec<String> },
+    Failed {
+        error: String,
+        commands: Vec<String>,
+    },
 }
 
 /// Puts the routes back to their snapshots, waits the state's settle time
@@ -321,7 +330,8 @@ pub async fn put_back(elbv2: &Elbv2Client, state: &mut StandbyState) -> PutBack 
         RestoreDecision::KeepStandby { reason, commands } => PutBack::Kept { reason, commands },
         RestoreDecision::Restore => {
             for route in &state.routes {
-                if let Err(e) = set_route_actions(elbv2, route.kind, &route.arn, &route.actions).await
+                if let Err(e) =
+                    set_route_actions(elbv2, route.kind, &route.arn, &route.actions).await
                 {
                     return PutBack::Failed {
                         error: e.to_string(),
@@ -334,7 +344,8 @@ pub async fn put_back(elbv2: &Elbv2Client, state: &mut StandbyState) -> PutBack 
             )))
             .await;
             if let Err(e) =
-                deregister_targets(elbv2, &state.standby_target_group_arn, &state.blue_targets).await
+                deregister_targets(elbv2, &state.standby_target_group_arn, &state.blue_targets)
+                    .await
             {
                 return PutBack::Failed {
                     error: format!("routes put back, but blue is still in standby: {e}"),
@@ -403,8 +414,14 @@ pub async fn arm(
                 route.arn,
                 match undo {
                     PutBack::Done { .. } => "what was changed is put back".to_string(),
-                    PutBack::Kept { reason, commands } | PutBack::Failed { error: reason, commands } =>
-                        format!("putting back what was changed failed ({reason}); run: {}", commands.join(" && ")),
+                    PutBack::Kept { reason, commands }
+                    | PutBack::Failed {
+                        error: reason,
+                        commands,
+                    } => format!(
+                        "putting back what was changed failed ({reason}); run: {}",
+                        commands.join(" && ")
+                    ),
                 }
             ));
         }

@@ -10,14 +10,15 @@ use aws_sdk_elasticloadbalancingv2::operation::modify_listener::{
 use aws_sdk_elasticloadbalancingv2::operation::modify_rule::ModifyRuleOutput;
 use aws_sdk_elasticloadbalancingv2::operation::register_targets::RegisterTargetsOutput;
 use aws_sdk_elasticloadbalancingv2::types::{
-    Listener, Rule as ElbRule, Target, TargetGroup, TargetHealth, TargetHealthDescription,
+    Listener, Rule as ElbRule, TargetGroup, TargetHealth, TargetHealthDescription,
     TargetHealthStateEnum,
 };
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use greenlight_core::bake::standby::{weighted_actions, Weights};
 
 const MAIN: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/1";
-const STANDBY: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-standby/2";
+const STANDBY: &str =
+    "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-standby/2";
 const OTHER: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/other/3";
 const LB: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/web/9";
 const L80: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/9/80";
@@ -39,7 +40,9 @@ fn plain_forward(arn: &str) -> Action {
                         .build(),
                 )
                 .target_group_stickiness_config(
-                    TargetGroupStickinessConfig::builder().enabled(false).build(),
+                    TargetGroupStickinessConfig::builder()
+                        .enabled(false)
+                        .build(),
                 )
                 .build(),
         )
@@ -154,7 +157,7 @@ async fn set_route_actions_sends_the_weighted_forward_to_the_right_api() {
     let switched = weighted_actions(&route, MAIN, STANDBY, Weights::Switched);
     let listener = mock!(Elbv2Client::modify_listener)
         .match_requests(|r| {
-            let Some([a]) = r.default_actions() else {
+            let [a] = r.default_actions() else {
                 return false;
             };
             let groups: Vec<(Option<&str>, Option<i32>)> = a
@@ -203,12 +206,19 @@ async fn a_refused_listener_change_is_an_aws_error_naming_the_listener() {
                 .build(),
         )
     });
-    let elb = mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::MatchAny, [&listener]);
+    let elb = mock_client!(
+        aws_sdk_elasticloadbalancingv2,
+        RuleMode::MatchAny,
+        [&listener]
+    );
     let err = set_route_actions(&elb, RouteKind::Listener, L80, &[])
         .await
         .expect_err("not found");
     let text = err.to_string();
-    assert!(text.contains("ModifyListener") && text.contains(L80), "{text}");
+    assert!(
+        text.contains("ModifyListener") && text.contains(L80),
+        "{text}"
+    );
     assert!(!err.is_transient());
 }
 
@@ -243,7 +253,7 @@ async fn standby_registration_and_health() {
             DescribeTargetHealthOutput::builder()
                 .target_health_descriptions(
                     TargetHealthDescription::builder()
-                        .target(Target::builder().id("i-1").port(8080).build())
+                        .target(TargetDescription::builder().id("i-1").port(8080).build())
                         .target_health(
                             TargetHealth::builder()
                                 .state(TargetHealthStateEnum::Healthy)
@@ -253,7 +263,7 @@ async fn standby_registration_and_health() {
                 )
                 .target_health_descriptions(
                     TargetHealthDescription::builder()
-                        .target(Target::builder().id("i-2").build())
+                        .target(TargetDescription::builder().id("i-2").build())
                         .target_health(
                             TargetHealth::builder()
                                 .state(TargetHealthStateEnum::Initial)
@@ -268,7 +278,9 @@ async fn standby_registration_and_health() {
         RuleMode::MatchAny,
         [&register, &deregister, &health]
     );
-    register_targets(&elb, STANDBY, &blue).await.expect("register");
+    register_targets(&elb, STANDBY, &blue)
+        .await
+        .expect("register");
     deregister_targets(&elb, STANDBY, &blue)
         .await
         .expect("deregister");

@@ -493,6 +493,11 @@ impl LoadBalancer {
             .update(read, tokio::time::Instant::now(), delay);
     }
 
+    /// Every change of a listener's or rule's forward, oldest first.
+    pub fn route_history(&self, key: &str) -> Vec<routing::RouteChange> {
+        lock(&self.shared.state).routes.history(key)
+    }
+
     /// The forward a listener or rule routes by now (None: unknown).
     pub fn active_forward(&self, key: &str) -> Option<routing::Forward> {
         lock(&self.shared.state)

@@ -416,12 +416,12 @@ pub(crate) async fn restore_standby(
         .join(", ");
     let record = match greenlight_aws::listener::put_back(&deps.elbv2, &mut standby).await {
         greenlight_aws::listener::PutBack::Done { detail } => {
-            ActionRecord::new(Step::RestoreLoadBalancer, target, Outcome::Done, detail)
+            ActionRecord::new(Step::RestoreListener, target, Outcome::Done, detail)
         }
         greenlight_aws::listener::PutBack::Kept { reason, commands } => {
             tracing::error!(reason = %reason, "standby kept: blue keeps serving through it");
             ActionRecord::new(
-                Step::RestoreLoadBalancer,
+                Step::RestoreListener,
                 target,
                 Outcome::Failed,
                 format!(
@@ -433,7 +433,7 @@ pub(crate) async fn restore_standby(
         greenlight_aws::listener::PutBack::Failed { error, commands } => {
             tracing::error!(error = %error, "standby put back failed");
             ActionRecord::new(
-                Step::RestoreLoadBalancer,
+                Step::RestoreListener,
                 target,
                 Outcome::Failed,
                 format!(

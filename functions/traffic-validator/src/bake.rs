@@ -11,15 +11,24 @@
 //! re-apply the fast profile (so CodeDeploy's rollback re-registers blue in
 //! seconds), then `StopDeployment(autoRollbackEnabled)`. Keep watching →
 //! the state machine waits `waitSeconds` and asks again.
+//!
+//! With a standby target group in the group's bake
+//! (`greenlight_core::bake::standby`): the first look registers blue's
+//! original instances there and weights every listener/rule forwarding to
+//! the target group `{main: 1, standby: 0}` (same routing; the standby is
+//! now health-checked); a failed bake switches them to `{main: 0, standby:
+//! 1}` before the stop when blue is healthy there; a passed bake puts them
+//! back to their snapshot and takes blue out before releasing it. After a
+//! failed bake, the failure handler puts them back once the rollback ended.
 
 use aws_sdk_codedeploy::types::DeploymentWaitType;
 use greenlight_aws::cloudwatch::{alarm_states, target_group_metrics, MetricTarget};
 use greenlight_aws::deployment::read_deployment;
 use greenlight_aws::deployment_control::{stop_with_rollback, StopOutcome};
 use greenlight_aws::deployment_group::read_group_alarm_names;
+use greenlight_aws::listener::PutBack;
 use greenlight_aws::load_balancer::{self, target_group_load_balancers};
 use greenlight_aws::{now_ms, AwsError};
-use greenlight_aws::listener::PutBack;
 use greenlight_core::bake::standby::{self, StandbyState};
 use greenlight_core::bake::{
     self, bake_for, BakeDecision, BakeInputs, BakeReport, BakeVerdict, GroupBake,
@@ -202,9 +211,17 @@ pub(crate) async fn bake_task(
             // released (ContinueDeployment terminates it).
             if let Some(state) = r.standby.as_mut() {
                 match greenlight_aws::listener::put_back(&deps.elbv2, state).await {
-                    PutBack::Done { detail } => tracing::info!(deployment_id, detail = %detail, "standby put back"),
-                    PutBack::Kept { reason: problem, commands }
-                    | PutBack::Failed { error: problem, commands } => {
+                    PutBack::Done { detail } => {
+                        tracing::info!(deployment_id, detail = %detail, "standby put back")
+                    }
+                    PutBack::Kept {
+                        reason: problem,
+                        commands,
+                    }
+                    | PutBack::Failed {
+                        error: problem,
+                        commands,
+                    } => {
                         return Err(Error::Aws(AwsError::unexpected(
                             "ModifyListener",
                             state.standby_target_group_arn.clone(),
@@ -364,7 +381,10 @@ async fn fail_bake(deps: &Deps, deployment_id: &str, r: &mut BakeReport) -> Resu
     // Traffic on blue first (one listener change), then the rollback.
     if let Some(state) = r.standby.as_mut() {
         match greenlight_aws::listener::switch(&deps.elbv2, state, now_ms()).await {
-            Ok(()) => tracing::warn!(deployment_id, "bake failed: listener switched to blue in the standby"),
+            Ok(()) => tracing::warn!(
+                deployment_id,
+                "bake failed: listener switched to blue in the standby"
+            ),
             Err(note) => {
                 tracing::error!(deployment_id, note = %note, "bake failed: the standby could not take the traffic");
                 r.standby_note = Some(note);

@@ -325,7 +325,10 @@ pub enum RestoreDecision {
     /// Keep blue serving through standby: the main target group has no
     /// healthy blue fleet (the rollback failed or has not ended). `commands`
     /// put it back by hand once blue is healthy in main.
-    KeepStandby { reason: String, commands: Vec<String> },
+    KeepStandby {
+        reason: String,
+        commands: Vec<String>,
+    },
 }
 
 /// Decides whether the routes may be put back. Armed routes (`{main: 1,

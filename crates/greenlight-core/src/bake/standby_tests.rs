@@ -69,7 +69,7 @@ fn arming_a_plain_forward_weights_main_1_standby_0_and_keeps_the_snapshot() {
         changes,
     } = plan
     else {
-        panic!("expected Arm, got {plan:?}");
+        panic!("expected Arm");
     };
     assert_eq!(blue_targets, blue());
     assert_eq!(changes.len(), 1);
@@ -166,7 +166,10 @@ fn every_route_is_armed_or_none_is() {
     };
     match plan_arm(&[good, bad], MAIN, STANDBY, &blue()) {
         ArmPlan::Refuse { reason } => {
-            assert!(reason.contains(RULE) && reason.contains("2 actions"), "{reason}")
+            assert!(
+                reason.contains(RULE) && reason.contains("2 actions"),
+                "{reason}"
+            )
         }
         other => panic!("expected Refuse, got {other:?}"),
     }
@@ -213,8 +216,18 @@ fn refused_routes_and_inputs() {
         (vec![already_standby], STANDBY, blue(), "already forwards"),
         (vec![redirect], STANDBY, blue(), "alone"),
         (Vec::new(), STANDBY, blue(), "no listener or rule"),
-        (vec![listener(vec![forward(MAIN)])], MAIN, blue(), "own target group"),
-        (vec![listener(vec![forward(MAIN)])], STANDBY, Vec::new(), "no original"),
+        (
+            vec![listener(vec![forward(MAIN)])],
+            MAIN,
+            blue(),
+            "own target group",
+        ),
+        (
+            vec![listener(vec![forward(MAIN)])],
+            STANDBY,
+            Vec::new(),
+            "no original",
+        ),
     ];
     for (routes, standby, blue, expected) in cases {
         match plan_arm(&routes, MAIN, standby, &blue) {
@@ -251,10 +264,16 @@ fn a_forward_with_weight_zero_to_another_group_still_counts_as_main_alone() {
 fn switch_only_when_all_of_blue_is_healthy_in_standby() {
     let s = state(Weights::Armed);
     assert_eq!(
-        decide_switch(&s, &health(&[("i-blue1", "healthy"), ("i-blue2", "healthy")])),
+        decide_switch(
+            &s,
+            &health(&[("i-blue1", "healthy"), ("i-blue2", "healthy")])
+        ),
         SwitchDecision::Switch
     );
-    match decide_switch(&s, &health(&[("i-blue1", "healthy"), ("i-blue2", "initial")])) {
+    match decide_switch(
+        &s,
+        &health(&[("i-blue1", "healthy"), ("i-blue2", "initial")]),
+    ) {
         SwitchDecision::Fallback { reason } => {
             assert!(reason.contains("i-blue2:8080 is initial"), "{reason}")
         }
@@ -262,7 +281,10 @@ fn switch_only_when_all_of_blue_is_healthy_in_standby() {
     }
     match decide_switch(&s, &health(&[("i-blue1", "healthy")])) {
         SwitchDecision::Fallback { reason } => {
-            assert!(reason.contains("i-blue2:8080 is not registered"), "{reason}")
+            assert!(
+                reason.contains("i-blue2:8080 is not registered"),
+                "{reason}"
+            )
         }
         other => panic!("{other:?}"),
     }
@@ -305,8 +327,14 @@ fn a_switched_route_is_restored_only_onto_healthy_blue_with_green_blocked() {
     // Rollback failed: blue never came back into main.
     match decide_restore(&s, &health(&[("i-green1", "healthy")])) {
         RestoreDecision::KeepStandby { reason, commands } => {
-            assert!(reason.contains("i-blue1:8080 is not registered"), "{reason}");
-            assert!(reason.contains("i-green1:8080 (not blue) is still healthy"), "{reason}");
+            assert!(
+                reason.contains("i-blue1:8080 is not registered"),
+                "{reason}"
+            );
+            assert!(
+                reason.contains("i-green1:8080 (not blue) is still healthy"),
+                "{reason}"
+            );
             assert_eq!(commands.len(), 2);
             assert!(commands[0].starts_with(&format!(
                 "aws elbv2 modify-listener --listener-arn {LISTENER} --default-actions '"
@@ -333,7 +361,10 @@ fn a_switched_route_is_restored_only_onto_healthy_blue_with_green_blocked() {
     ));
     // Blue still initial in main.
     assert!(matches!(
-        decide_restore(&s, &health(&[("i-blue1", "healthy"), ("i-blue2", "initial")])),
+        decide_restore(
+            &s,
+            &health(&[("i-blue1", "healthy"), ("i-blue2", "initial")])
+        ),
         RestoreDecision::KeepStandby { .. }
     ));
 }
@@ -369,7 +400,9 @@ fn restore_commands_render_the_snapshot_in_the_wire_shape() {
             "TargetGroups": [{"TargetGroupArn": MAIN, "Weight": 5}],
             "TargetGroupStickinessConfig": {"Enabled": true, "DurationSeconds": 60}}}])
     );
-    assert!(commands[0].starts_with(&format!("aws elbv2 modify-rule --rule-arn {RULE} --actions")));
+    assert!(commands[0].starts_with(&format!(
+        "aws elbv2 modify-rule --rule-arn {RULE} --actions"
+    )));
 }
 
 #[test]

@@ -30,6 +30,15 @@ use std::collections::{BTreeMap, VecDeque};
 /// One forward as the nodes route it: (target group ARN, weight).
 pub type Forward = Vec<(String, u32)>;
 
+/// One change of a listener's or rule's forward (for timelines and tests):
+/// when the emulator read it and when it reached the nodes (wall clock).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteChange {
+    pub forward: Forward,
+    pub read_at: std::time::SystemTime,
+    pub in_force_at: std::time::SystemTime,
+}
+
 /// A listener's default actions or a rule's actions, as the nodes see them.
 #[derive(Debug, Default)]
 pub(super) struct RouteTable {
@@ -37,6 +46,7 @@ pub(super) struct RouteTable {
     /// Changes read from the configuration, each in force from its instant.
     pending: VecDeque<(Forward, tokio::time::Instant)>,
     next_pick: u64,
+    history: Vec<RouteChange>,
 }
 
 impl RouteTable {
@@ -89,6 +99,12 @@ impl Routes {
                 Some(table) => {
                     table.settle(now);
                     if *table.latest() != forward {
+                        let read_at = std::time::SystemTime::now();
+                        table.history.push(RouteChange {
+                            forward: forward.clone(),
+                            read_at,
+                            in_force_at: read_at + delay,
+                        });
                         table.pending.push_back((forward, now + delay));
                     }
                 }
@@ -129,6 +145,14 @@ impl Routes {
             slot -= w;
         }
         None
+    }
+
+    /// Every change of a listener's or rule's forward since it was first read.
+    pub fn history(&self, key: &str) -> Vec<RouteChange> {
+        self.tables
+            .get(key)
+            .map(|t| t.history.clone())
+            .unwrap_or_default()
     }
 
     /// The forward a listener or rule routes by now (for tests and the live page).
@@ -180,13 +204,21 @@ mod tests {
         pairs.iter().map(|(a, w)| (a.to_string(), *w)).collect()
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_change_is_in_force_only_after_the_delay_and_in_order() {
+    #[test]
+    fn a_change_is_in_force_only_after_the_delay_and_in_order() {
         let mut routes = Routes::default();
         let t0 = tokio::time::Instant::now();
         let delay = Duration::from_secs(10);
-        routes.update(BTreeMap::from([("l".into(), fw(&[("main", 1)]))]), t0, delay);
-        assert_eq!(routes.active("l", t0), Some(fw(&[("main", 1)])), "a new listener is in force at once");
+        routes.update(
+            BTreeMap::from([("l".into(), fw(&[("main", 1)]))]),
+            t0,
+            delay,
+        );
+        assert_eq!(
+            routes.active("l", t0),
+            Some(fw(&[("main", 1)])),
+            "a new listener is in force at once"
+        );
         assert!(!routes.attached("standby", t0));
         routes.update(
             BTreeMap::from([("l".into(), fw(&[("main", 1), ("standby", 0)]))]),
@@ -198,7 +230,10 @@ mod tests {
             t0 + Duration::from_secs(5),
             delay,
         );
-        assert_eq!(routes.choose("l", t0 + Duration::from_secs(9)), Some("main".into()));
+        assert_eq!(
+            routes.choose("l", t0 + Duration::from_secs(9)),
+            Some("main".into())
+        );
         assert!(!routes.attached("standby", t0 + Duration::from_secs(9)));
         // First change in force at 10 s: standby attached, weight 0 gets nothing.
         let t10 = t0 + Duration::from_secs(10);
@@ -270,8 +305,17 @@ mod tests {
             .r#type(ActionTypeEnum::Forward)
             .forward_config(
                 ForwardActionConfig::builder()
-                    .target_groups(TargetGroupTuple::builder().target_group_arn("main").weight(0).build())
-                    .target_groups(TargetGroupTuple::builder().target_group_arn("standby").build())
+                    .target_groups(
+                        TargetGroupTuple::builder()
+                            .target_group_arn("main")
+                            .weight(0)
+                            .build(),
+                    )
+                    .target_groups(
+                        TargetGroupTuple::builder()
+                            .target_group_arn("standby")
+                            .build(),
+                    )
                     .build(),
             )
             .build();

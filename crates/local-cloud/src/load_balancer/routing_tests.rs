@@ -6,8 +6,7 @@ use super::*;
 
 const STANDBY: &str =
     "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/demo-standby/fedcba9876543210";
-const LISTENER: &str =
-    "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/demo/1/80";
+const LISTENER: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/demo/1/80";
 
 fn group(arn: &str, port: u16, targets: &[&str]) -> TargetGroupSnapshot {
     TargetGroupSnapshot {

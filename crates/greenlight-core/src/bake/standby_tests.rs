@@ -446,3 +446,27 @@ fn blue_targets_are_the_deployments_blue_instances_only() {
     };
     assert_eq!(blue_targets(&view, 8080), blue());
 }
+
+#[test]
+fn bake_config_takes_a_standby_target_group_name_and_checks_it() {
+    use crate::bake::parse_bake_config;
+    let ok = parse_bake_config(
+        r#"[{"application":"shop","deploymentGroup":"shop-bg","bakeSeconds":60,"standbyTargetGroup":"shop-standby"}]"#,
+    )
+    .expect("valid");
+    assert_eq!(ok[0].standby_target_group.as_deref(), Some("shop-standby"));
+    assert_eq!(ok[0].standby_settle_seconds, 30, "default settle");
+    let none = parse_bake_config(
+        r#"[{"application":"shop","deploymentGroup":"shop-bg","bakeSeconds":60}]"#,
+    )
+    .expect("valid");
+    assert_eq!(none[0].standby_target_group, None);
+    for bad in [
+        r#"[{"application":"shop","deploymentGroup":"shop-bg","bakeSeconds":60,"standbyTargetGroup":"-bad"}]"#,
+        r#"[{"application":"shop","deploymentGroup":"shop-bg","bakeSeconds":60,"standbyTargetGroup":"a_b"}]"#,
+        r#"[{"application":"shop","deploymentGroup":"shop-bg","bakeSeconds":60,"standbyTargetGroup":"abcdefghijabcdefghijabcdefghijabc"}]"#,
+        r#"[{"application":"shop","deploymentGroup":"shop-bg","bakeSeconds":60,"standbySettleSeconds":301}]"#,
+    ] {
+        assert!(parse_bake_config(bad).is_err(), "{bad}");
+    }
+}

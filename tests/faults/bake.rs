@@ -45,9 +45,104 @@ fn bake_report(report: &scenarios::DeploymentReport) -> Option<serde_json::Value
     report.followed.output.as_ref()?.get("bake").cloned()
 }
 
+/// The listener's default actions as moto holds them.
+async fn listener_actions(
+    cloud: &LocalCloud,
+) -> Result<Vec<greenlight_core::bake::standby::RouteAction>, String> {
+    aws_sdk_elasticloadbalancingv2::Client::new(&cloud.sdk)
+        .describe_listeners()
+        .listener_arns(&cloud.resources.listener_arn)
+        .send()
+        .await
+        .map(|o| {
+            o.listeners()
+                .iter()
+                .flat_map(|l| l.default_actions())
+                .map(greenlight_aws::listener::route_action)
+                .collect()
+        })
+        .map_err(|e| format!("{e:?}"))
+}
+
+/// The listener's forward changes the local ALB saw: armed `{main 1,
+/// standby 0}`, switched `{main 0, standby 1}` (on a failed bake), put back
+/// `{main 1}`.
+fn listener_changes(cloud: &LocalCloud) -> Vec<local_cloud::load_balancer::routing::RouteChange> {
+    cloud.lb.route_history(&cloud.resources.listener_arn)
+}
+
+fn weight_of(change: &local_cloud::load_balancer::routing::RouteChange, arn: &str) -> Option<u32> {
+    change
+        .forward
+        .iter()
+        .find(|(a, _)| a == arn)
+        .map(|(_, w)| *w)
+}
+
+/// The standby put back: the listener's default actions exactly as before
+/// the deployment, its last change a forward to the target group alone, and
+/// no target left in the standby target group (blue drains out within its
+/// 30 s deregistration delay, 3 s real).
+async fn standby_put_back_checks(
+    checks: &mut Checks,
+    cloud: &LocalCloud,
+    before: &Result<Vec<greenlight_core::bake::standby::RouteAction>, String>,
+) {
+    let changes = listener_changes(cloud);
+    let standby = cloud.resources.standby_target_group_arn.as_str();
+    let main = cloud.resources.target_group_arn.as_str();
+    checks.check(
+        "the bake armed the standby (listener weighted target group 1 / standby 0)",
+        changes
+            .iter()
+            .any(|c| weight_of(c, standby) == Some(0) && weight_of(c, main) == Some(1)),
+        &changes,
+    );
+    checks.check(
+        "the listener's last change forwards to the target group alone",
+        changes
+            .last()
+            .is_some_and(|c| c.forward == vec![(main.to_string(), 1)]),
+        changes.last(),
+    );
+    let live = listener_actions(cloud).await;
+    checks.check(
+        "the listener is back to exactly its actions before the deployment",
+        before.is_ok() && live == *before,
+        (&live, before),
+    );
+    let elbv2 = aws_sdk_elasticloadbalancingv2::Client::new(&cloud.sdk);
+    let started = Instant::now();
+    let left = loop {
+        let left = elbv2
+            .describe_target_health()
+            .target_group_arn(&cloud.resources.standby_target_group_arn)
+            .send()
+            .await
+            .map(|o| {
+                o.target_health_descriptions()
+                    .iter()
+                    .filter_map(|d| d.target().and_then(|t| t.id()).map(str::to_string))
+                    .collect::<Vec<_>>()
+            })
+            .map_err(|e| format!("{e:?}"));
+        if left.as_ref().is_ok_and(|l| l.is_empty()) || started.elapsed() > Duration::from_secs(15)
+        {
+            break left;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    checks.check(
+        "the standby target group is empty again",
+        left.as_ref().is_ok_and(|l| l.is_empty()),
+        &left,
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fault_bake_good_revision_ends_the_termination_wait_early() {
     let cloud = start_baking("fault-bake-good", 20).await;
+    let before = listener_actions(&cloud).await;
     let label = scenarios::new_label("1001");
     let started = Instant::now();
     let report = scenarios::upload_and_follow_settled(
@@ -96,6 +191,24 @@ async fn fault_bake_good_revision_ends_the_termination_wait_early() {
         took < wait_real,
         (took, wait_real),
     );
+    let standby: Option<greenlight_core::bake::standby::StandbyState> = bake
+        .as_ref()
+        .and_then(|b| serde_json::from_value(b["standby"].clone()).ok());
+    checks.check(
+        "the bake put the standby back before releasing blue",
+        standby
+            .as_ref()
+            .is_some_and(|s| s.restored && s.switched_at_ms.is_none()),
+        &standby,
+    );
+    checks.check(
+        "a passed bake never switched to the standby",
+        !listener_changes(&cloud)
+            .iter()
+            .any(|c| weight_of(c, &cloud.resources.standby_target_group_arn) == Some(1)),
+        listener_changes(&cloud),
+    );
+    standby_put_back_checks(&mut checks, &cloud, &before).await;
     if let Some(saved) = bake.as_ref().and_then(|b| b["savedSeconds"].as_u64()) {
         checks.note(format!(
             "bake {} s passed, savedSeconds {saved} (the {} s wait minus the bake's real seconds), run {:.0} s real vs a {:.0} s real wait",
@@ -159,6 +272,7 @@ fn serving_only_since(seen: &[Seen], version: &str) -> Option<std::time::SystemT
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fault_bake_degrading_revision_is_rolled_back_to_blue() {
     let cloud = start_baking("fault-bake-degrading", 150).await;
+    let before = listener_actions(&cloud).await;
     let label = scenarios::new_label("1002");
     let (stop_watch, watch) = watch_versions(cloud.listener);
     let report = scenarios::upload_and_follow_settled(
@@ -182,22 +296,29 @@ async fn fault_bake_degrading_revision_is_rolled_back_to_blue() {
         .deployment
         .as_ref()
         .and_then(|d| d.completed_at_ms);
-    let seconds_to_blue = match (blue_since, stopped_at_ms) {
-        (Some(t), Some(stopped)) => t
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()
-            .map(|d| (d.as_millis() as i64 - stopped) as f64 / 1000.0),
-        _ => None,
-    };
-    // The watcher's failed answers by window: before the failed check (the
-    // bake's detection window: green degraded, the minute had to close and
-    // reach CloudWatch), between the failed check and blue serving all
-    // traffic (the rollback: blue re-registered while green still answers),
-    // and after (must be none).
+    // The failed check's switch as the local ALB saw it: read (ModifyListener)
+    // and in force (after the listener change delay).
     let at_ms = |t: &std::time::SystemTime| {
         t.duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64)
     };
+    let switch = listener_changes(&cloud)
+        .into_iter()
+        .find(|c| weight_of(c, &cloud.resources.standby_target_group_arn) == Some(1));
+    let switched_at_ms = switch.as_ref().map(|c| at_ms(&c.read_at));
+    let switch_in_force_ms = switch.as_ref().map(|c| at_ms(&c.in_force_at));
+    let seconds_to_blue = match (blue_since, switched_at_ms) {
+        (Some(t), Some(switched)) => t
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .map(|d| (d.as_millis() as i64 - switched) as f64 / 1000.0),
+        _ => None,
+    };
+    // The watcher's failed answers by window: before the failed check (the
+    // bake's detection window: green degraded, the minute had to close and
+    // reach CloudWatch), between the failed check (the listener switched to
+    // blue in the standby) and blue serving all traffic (the listener change
+    // propagating: green still answers), and after (must be none).
     let failed_in = |from: Option<i64>, to: Option<i64>| {
         seen.iter()
             .filter(|(t, v)| {
@@ -207,8 +328,10 @@ async fn fault_bake_degrading_revision_is_rolled_back_to_blue() {
             .count()
     };
     let blue_since_ms = blue_since.as_ref().map(at_ms);
-    let failed_detecting = failed_in(None, stopped_at_ms);
-    let failed_rolling_back = stopped_at_ms.map_or(0, |s| failed_in(Some(s), blue_since_ms));
+    let failed_detecting = failed_in(None, switched_at_ms);
+    let failed_switching = switched_at_ms.map_or(0, |s| failed_in(Some(s), switch_in_force_ms));
+    let failed_after_switch =
+        switch_in_force_ms.map_or(failed_answers, |s| failed_in(Some(s), None));
     let failed_after_blue = blue_since_ms.map_or(failed_answers, |b| failed_in(Some(b), None));
     // Whatever happens after the rollback: fresh load, nothing may fail.
     let after = local_cloud::loadgen::start_load(
@@ -223,9 +346,10 @@ async fn fault_bake_degrading_revision_is_rolled_back_to_blue() {
         .await
         .unwrap_or_else(|e| panic!("ListDeployments: {e}"));
     println!(
-        "bake (degrading): execution {} {:?}; failed check (StopDeployment, CodeDeploy's second-granular stop time) at {:?} ms; blue serving all traffic {:?} s later; watcher: {} answers, {} not 200; load during the run {:?}; load after {:?}",
+        "bake (degrading): execution {} {:?}; failed check (listener switched to the standby) at {:?} ms, StopDeployment at {:?} ms; blue serving all traffic {:?} s after the switch; watcher: {} answers, {} not 200; load during the run {:?}; load after {:?}",
         report.followed.status,
         report.followed.error,
+        switched_at_ms,
         stopped_at_ms,
         seconds_to_blue,
         seen.len(),
@@ -299,13 +423,61 @@ async fn fault_bake_degrading_revision_is_rolled_back_to_blue() {
         (&report.group_asgs, &report.existing_asgs),
     );
     checks.check(
-        "no watched request failed once blue served all traffic",
-        failed_after_blue == 0,
-        (failed_detecting, failed_rolling_back, failed_after_blue),
+        "the failed bake switched the listener to blue in the standby before the rollback",
+        switched_at_ms.is_some_and(|sw| stopped_at_ms.is_none_or(|st| sw <= st + 1_000)),
+        (&switched_at_ms, &stopped_at_ms),
+    );
+    checks.check(
+        "no watched request failed once the switch took effect, nor once blue served all traffic",
+        blue_since.is_some() && failed_after_switch == 0 && failed_after_blue == 0,
+        (
+            failed_detecting,
+            failed_switching,
+            failed_after_switch,
+            failed_after_blue,
+        ),
+    );
+    standby_put_back_checks(&mut checks, &cloud, &before).await;
+    let main_targets = aws_sdk_elasticloadbalancingv2::Client::new(&cloud.sdk)
+        .describe_target_health()
+        .target_group_arn(&cloud.resources.target_group_arn)
+        .send()
+        .await
+        .map(|o| {
+            let mut t: Vec<(String, String)> = o
+                .target_health_descriptions()
+                .iter()
+                .filter_map(|d| {
+                    Some((
+                        d.target()?.id()?.to_string(),
+                        d.target_health()?.state()?.as_str().to_string(),
+                    ))
+                })
+                .filter(|(_, state)| state != "draining")
+                .collect();
+            t.sort();
+            t
+        })
+        .map_err(|e| format!("{e:?}"));
+    let mut blue_healthy: Vec<(String, String)> = cloud
+        .resources
+        .blue_instances
+        .iter()
+        .map(|i| (i.clone(), "healthy".to_string()))
+        .collect();
+    blue_healthy.sort();
+    checks.check(
+        "green is blocked: the target group routes to blue's instances only, all healthy",
+        main_targets.as_ref().ok() == Some(&blue_healthy),
+        &main_targets,
     );
     checks.note(format!(
-        "failed check (StopDeployment) to blue serving all traffic: {} s; watched requests failed while detecting {failed_detecting}, while rolling back {failed_rolling_back}, after {failed_after_blue}; the load's failures are green's 500s before blue served again",
-        seconds_to_blue.map_or("unmeasured".to_string(), |s| format!("{s:.1}"))
+        "failed check (ModifyListener to the standby) to blue serving all traffic: {} s (the listener change's delay: {} s); watched requests failed while detecting {failed_detecting}, while the listener change propagated {failed_switching}, after the switch took effect {failed_after_switch}; the load's failures are green's 500s before the switch took effect",
+        seconds_to_blue.map_or("unmeasured".to_string(), |s| format!("{s:.1}")),
+        match (switched_at_ms, switch_in_force_ms) {
+            (Some(a), Some(b)) => format!("{:.1}", (b - a) as f64 / 1000.0),
+            _ => "unmeasured".to_string(),
+        }
     ));
     checks.check(
         "no request failed after the rollback",

@@ -15,6 +15,7 @@ pub mod error;
 pub mod executions;
 pub mod group_resource;
 pub mod instances;
+pub mod listener;
 pub mod load_balancer;
 pub mod log_capture;
 pub mod notify;

@@ -77,7 +77,8 @@ impl Options {
     /// strict (no target 5xx, at most 1 % 5xx, 2 s average response time,
     /// no unhealthy host), per-minute ALB metrics, a pass waiting 15 s past
     /// the bake for the last minute (the local ALB publishes a minute 10 s
-    /// after it closed), and a look every 2..5 s.
+    /// after it closed), a look every 2..5 s, and blue kept warm in the
+    /// demo's standby target group.
     pub fn demo_bake(&self, bake_seconds: u32) -> greenlight_core::bake::GroupBake {
         greenlight_core::bake::GroupBake {
             application: self.names.application.clone(),
@@ -94,6 +95,10 @@ impl Options {
             metric_delay_seconds: 15,
             min_look_seconds: 2,
             max_look_seconds: 5,
+            standby_target_group: Some(self.names.standby_target_group.clone()),
+            // A listener change reaches the local ALB after 10 s simulated
+            // (1 s real at the default time scale): 3 s real is past it.
+            standby_settle_seconds: 3,
         }
     }
 }
@@ -271,9 +276,11 @@ impl LocalCloud {
             .await
             .map_err(|e| CloudError::Aws(greenlight_aws::describe_error(&e)))?;
 
+        // The listener follows moto's listener: its default action, and
+        // ModifyListener's weighted forwards once they propagated.
         let listener = lb
-            .serve_listener(
-                resources.target_group_arn.clone(),
+            .serve_moto_listener(
+                resources.listener_arn.clone(),
                 SocketAddr::from(([127, 0, 0, 1], 0)),
             )
             .await

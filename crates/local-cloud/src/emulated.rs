@@ -53,6 +53,24 @@ pub const EMULATED: &[Emulated] = &[
         reading: Reading::Harsher("a mix of `initial` and `unhealthy` targets"),
     },
     Emulated {
+        behaviour: "ALB weighted forward",
+        emulation: "the local listener follows moto's listener default actions: `ForwardConfig.TargetGroups` weights split requests (weighted round robin); weight 0 gets no request but its group counts as in use",
+        source: "ELB guide \"Listener rules for your Application Load Balancer\" (forward actions, weighted target groups), https://docs.aws.amazon.com/elasticloadbalancing/latest/application/rule-action-types.html",
+        reading: Reading::Documented,
+    },
+    Emulated {
+        behaviour: "ALB health checks only in use",
+        emulation: "a target group no listener or rule forwards to (any weight) is not health checked: its targets are `unused` (`Target.NotInUse`); once a listener forwards to it they are `initial` and checked from scratch",
+        source: "ELB guide \"Health checks for Application Load Balancer target groups\" (reason code `Target.NotInUse`: \"Target group is not configured to receive traffic from the load balancer\"), https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html",
+        reading: Reading::Documented,
+    },
+    Emulated {
+        behaviour: "ALB listener change delay",
+        emulation: "a ModifyListener / ModifyRule is in force after 10 s (configurable, `LoadBalancer::set_listener_propagation`): until then requests follow the previous actions and a newly named target group is not yet health checked; a new listener is in force at once",
+        source: "ELB guide \"Edit a listener rule for your Application Load Balancer\" (\"Rule updates do not take effect immediately, so requests could be routed using the previous rule configuration for a short time\"), https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-rule.html",
+        reading: Reading::Harsher("no figure is documented: a non-zero delay, the registration delay's 10 s"),
+    },
+    Emulated {
         behaviour: "Minimum healthy hosts",
         emulation: "OneAtATime (MOST_CONCURRENCY 1): one at a time, a failure tolerated only on the last instance; HalfAtATime (FLEET_PERCENT 50): half rounded down at a time, half rounded up must succeed; AllAtOnce (HOST_COUNT 0): one success is enough; custom HOST_COUNT/FLEET_PERCENT configs (`Create/Get/Delete/ListDeploymentConfigs`) decide install and AllowTraffic the same way; BlockTraffic batched alike",
         source: "CodeDeploy API reference `MinimumHealthyHosts`, https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_MinimumHealthyHosts.html; user guide \"Working with deployment configurations\", \"Instance health\"",

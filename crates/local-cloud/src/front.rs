@@ -21,7 +21,8 @@
 //! - `elasticloadbalancing` `DescribeTargetHealth` → the emulated
 //!   [`LoadBalancer`] (real health state); `RegisterTargets`,
 //!   `DeregisterTargets`, `ModifyTargetGroup`, `ModifyTargetGroupAttributes`,
-//!   `CreateTargetGroup`, `DeleteTargetGroup` → moto, then
+//!   `CreateTargetGroup`, `DeleteTargetGroup`, listener and rule writes
+//!   (`ModifyListener`, `ModifyRule`, ...) → moto, then
 //!   `LoadBalancer::refresh_all` before answering.
 //! - `ec2` `DescribeInstances` → moto, answer rewritten to the fleet's loopback
 //!   addresses ([`ec2`]): never a 10.x.
@@ -121,6 +122,13 @@ const ELB_WRITE_ACTIONS: &[&str] = &[
     "ModifyTargetGroupAttributes",
     "CreateTargetGroup",
     "DeleteTargetGroup",
+    "CreateListener",
+    "ModifyListener",
+    "DeleteListener",
+    "CreateRule",
+    "ModifyRule",
+    "DeleteRule",
+    "DeleteLoadBalancer",
 ];
 
 /// CodePipeline operations the local cloud answers itself.

@@ -44,9 +44,15 @@
 //!   `UnHealthyHostCount`) of the traffic the listener really served,
 //!   published per minute to moto's CloudWatch ([`LoadBalancer::start_metrics`]).
 //!
-//! Not emulated: target groups not attached to a load balancer
-//! (`Target.NotInUse`), slow start, stickiness, weighted target groups,
-//! algorithms other than round robin, HTTPS/gRPC health checks (probed as
+//! - [`routing`]: a listener follows its default actions as moto holds them
+//!   ([`LoadBalancer::serve_moto_listener`]): weighted forwards
+//!   (`ForwardConfig.TargetGroups[].Weight`, weight 0 gets no request),
+//!   ModifyListener / ModifyRule in force after a propagation delay, and only
+//!   target groups a listener or rule forwards to are health-checked (the
+//!   others' targets are `unused`, `Target.NotInUse`).
+//!
+//! Not emulated: slow start, stickiness, rule conditions (a served listener
+//! routes by its default actions), algorithms other than round robin, HTTPS/gRPC health checks (probed as
 //! HTTP), per-AZ behaviour, closing connections still open when the
 //! deregistration delay expires.
 
@@ -311,7 +317,26 @@ struct Group {
 struct State {
     groups: BTreeMap<String, Group>,
     generation: u64,
+    routes: routing::Routes,
 }
+
+/// Where a served listener sends requests.
+#[derive(Debug, Clone)]
+enum ListenerTarget {
+    /// Always this target group (a listener the emulator was given directly).
+    Fixed(Arc<str>),
+    /// The default actions of this listener as moto holds them ([`routing`]).
+    Moto(Arc<str>),
+}
+
+/// How long a listener or rule change takes to reach the nodes (simulated
+/// time; [`routing`] cites the source): by default the registration latency.
+pub const DEFAULT_LISTENER_PROPAGATION: Duration = Duration::from_secs(10);
+
+const NOT_IN_USE: (&str, &str) = (
+    "Target.NotInUse",
+    "Target group is not configured to receive traffic from the load balancer",
+);
 
 struct Shared {
     metrics: Mutex<metrics::Counters>,
@@ -323,6 +348,7 @@ struct Shared {
     state: Mutex<State>,
     drain_display: Mutex<DrainDisplay>,
     propagation: Mutex<Propagation>,
+    listener_propagation: Mutex<Duration>,
 }
 
 pub struct LoadBalancer {
@@ -355,6 +381,7 @@ impl LoadBalancer {
                 state: Mutex::new(State::default()),
                 drain_display: Mutex::new(DrainDisplay::default()),
                 propagation: Mutex::new(Propagation::default()),
+                listener_propagation: Mutex::new(DEFAULT_LISTENER_PROPAGATION),
             }),
             elbv2: moto_elbv2,
             refresh_lock: tokio::sync::Mutex::new(()),
@@ -373,13 +400,109 @@ impl LoadBalancer {
         *lock(&self.shared.propagation) = propagation;
     }
 
-    /// Reads target groups, settings, attributes and registrations from moto
-    /// and reconciles: new registrations start health checks, removed ones drain.
+    /// Sets how long a listener or rule change takes to reach the nodes
+    /// (simulated; default [`DEFAULT_LISTENER_PROPAGATION`]).
+    pub fn set_listener_propagation(&self, delay: Duration) {
+        *lock(&self.shared.listener_propagation) = delay;
+    }
+
+    /// Reads target groups, settings, attributes and registrations, and the
+    /// load balancers' listeners and rules, from moto and reconciles: new
+    /// registrations start health checks, removed ones drain, listener
+    /// changes reach the nodes after their propagation delay.
     pub async fn refresh_all(&self) -> Result<(), String> {
         let _one_at_a_time = self.refresh_lock.lock().await;
         let snapshots = self.read_moto().await?;
+        let routes = self.read_moto_routes().await?;
+        self.apply_routes(routes);
         self.apply(snapshots);
         Ok(())
+    }
+
+    /// Every listener's default forward and every non-default rule's forward,
+    /// by listener or rule ARN.
+    async fn read_moto_routes(&self) -> Result<BTreeMap<String, routing::Forward>, String> {
+        let fail = |op: &str, e: &dyn std::fmt::Display| format!("{op} on moto failed: {e}");
+        let mut read = BTreeMap::new();
+        let mut lbs = Vec::new();
+        let mut marker = None;
+        loop {
+            let page = self
+                .elbv2
+                .describe_load_balancers()
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| fail("DescribeLoadBalancers", &DisplayErrorContext(&e)))?;
+            lbs.extend(
+                page.load_balancers()
+                    .iter()
+                    .filter_map(|l| l.load_balancer_arn().map(str::to_string)),
+            );
+            match page.next_marker() {
+                Some(m) if !m.is_empty() => marker = Some(m.to_string()),
+                _ => break,
+            }
+        }
+        for lb in lbs {
+            let listeners = self
+                .elbv2
+                .describe_listeners()
+                .load_balancer_arn(&lb)
+                .send()
+                .await
+                .map_err(|e| fail("DescribeListeners", &DisplayErrorContext(&e)))?;
+            for listener in listeners.listeners() {
+                let Some(listener_arn) = listener.listener_arn() else {
+                    continue;
+                };
+                read.insert(
+                    listener_arn.to_string(),
+                    routing::forward_of(listener.default_actions()),
+                );
+                let rules = self
+                    .elbv2
+                    .describe_rules()
+                    .listener_arn(listener_arn)
+                    .send()
+                    .await
+                    .map_err(|e| fail("DescribeRules", &DisplayErrorContext(&e)))?;
+                for rule in rules.rules() {
+                    if rule.is_default().unwrap_or(false) {
+                        continue;
+                    }
+                    if let Some(rule_arn) = rule.rule_arn() {
+                        read.insert(rule_arn.to_string(), routing::forward_of(rule.actions()));
+                    }
+                }
+            }
+        }
+        Ok(read)
+    }
+
+    /// Takes the listeners' and rules' forwards (what `refresh_all` read from
+    /// moto); a change reaches the nodes after the listener propagation
+    /// delay. Public so a test can drive the emulator without moto.
+    pub fn apply_routes(&self, read: BTreeMap<String, routing::Forward>) {
+        let delay = self
+            .shared
+            .scale
+            .real(*lock(&self.shared.listener_propagation));
+        lock(&self.shared.state)
+            .routes
+            .update(read, tokio::time::Instant::now(), delay);
+    }
+
+    /// Every change of a listener's or rule's forward, oldest first.
+    pub fn route_history(&self, key: &str) -> Vec<routing::RouteChange> {
+        lock(&self.shared.state).routes.history(key)
+    }
+
+    /// The forward a listener or rule routes by now (None: unknown).
+    pub fn active_forward(&self, key: &str) -> Option<routing::Forward> {
+        lock(&self.shared.state)
+            .routes
+            .active(key, tokio::time::Instant::now())
     }
 
     async fn read_moto(&self) -> Result<Vec<TargetGroupSnapshot>, String> {
@@ -845,10 +968,31 @@ impl LoadBalancer {
         target_group_arn: String,
         bind: SocketAddr,
     ) -> std::io::Result<SocketAddr> {
+        self.serve(ListenerTarget::Fixed(Arc::from(target_group_arn)), bind)
+            .await
+    }
+
+    /// Serves moto's listener `listener_arn` on `bind`: requests follow its
+    /// default actions as [`refresh_all`](Self::refresh_all) last read them
+    /// ([`routing`]). Returns the bound address.
+    pub async fn serve_moto_listener(
+        self: &Arc<Self>,
+        listener_arn: String,
+        bind: SocketAddr,
+    ) -> std::io::Result<SocketAddr> {
+        self.serve(ListenerTarget::Moto(Arc::from(listener_arn)), bind)
+            .await
+    }
+
+    async fn serve(
+        self: &Arc<Self>,
+        target: ListenerTarget,
+        bind: SocketAddr,
+    ) -> std::io::Result<SocketAddr> {
         let listener = tokio::net::TcpListener::bind(bind).await?;
         let local = listener.local_addr()?;
         let shared = self.shared.clone();
-        let arn: Arc<str> = Arc::from(target_group_arn);
+        let arn = target;
         let task = tokio::spawn(async move {
             let mut connections = tokio::task::JoinSet::new();
             loop {
@@ -1042,15 +1186,45 @@ async fn health_checker(shared: Arc<Shared>, arn: String, key: Key, generation: 
     loop {
         let started = tokio::time::Instant::now();
         let settings = {
-            let st = lock(&shared.state);
-            let Some(group) = st.groups.get(&arn) else {
+            let mut st = lock(&shared.state);
+            let attached = st.routes.attached(&arn, started);
+            let Some(group) = st.groups.get_mut(&arn) else {
                 return;
             };
-            match group.targets.get(&key) {
+            let interval = group.settings.interval;
+            match group.targets.get_mut(&key) {
                 Some(t) if t.generation == generation && t.state != TargetState::Draining => {
-                    group.settings.clone()
+                    if attached {
+                        if t.state == TargetState::Unused {
+                            t.set(
+                                TargetState::Initial,
+                                Some((
+                                    INITIAL_HEALTH_CHECKING.0,
+                                    INITIAL_HEALTH_CHECKING.1.to_string(),
+                                )),
+                            );
+                        }
+                        Ok(group.settings.clone())
+                    } else {
+                        // Nothing forwards to the group: no health checks,
+                        // and the next ones start from scratch.
+                        t.ok_streak = 0;
+                        t.fail_streak = 0;
+                        t.set(
+                            TargetState::Unused,
+                            Some((NOT_IN_USE.0, NOT_IN_USE.1.to_string())),
+                        );
+                        Err(interval)
+                    }
                 }
                 _ => return,
+            }
+        };
+        let settings = match settings {
+            Ok(settings) => settings,
+            Err(interval) => {
+                tokio::time::sleep_until(started + shared.scale.real(interval)).await;
+                continue;
             }
         };
         let outcome = probe(&shared, &key.0, key.1, &settings).await;
@@ -1233,7 +1407,7 @@ fn alb_error_page(status: StatusCode) -> Response<Full<Bytes>> {
 
 async fn forward(
     shared: &Shared,
-    arn: &str,
+    target: &ListenerTarget,
     req: Request<Incoming>,
     client: SocketAddr,
     listener: SocketAddr,
@@ -1243,6 +1417,19 @@ async fn forward(
         Ok(b) => b.to_bytes(),
         Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
     };
+    let arn: String = match target {
+        ListenerTarget::Fixed(arn) => arn.to_string(),
+        ListenerTarget::Moto(listener_arn) => {
+            let chosen = lock(&shared.state)
+                .routes
+                .choose(listener_arn, tokio::time::Instant::now());
+            match chosen {
+                Some(arn) => arn,
+                None => return alb_error_page(StatusCode::SERVICE_UNAVAILABLE),
+            }
+        }
+    };
+    let arn = arn.as_str();
     let Some((instance, addr, in_flight)) = pick(shared, arn) else {
         return alb_error_page(StatusCode::SERVICE_UNAVAILABLE);
     };
@@ -1318,6 +1505,9 @@ async fn forward(
 
 #[path = "load_balancer/metrics.rs"]
 pub mod metrics;
+
+#[path = "load_balancer/routing.rs"]
+pub mod routing;
 
 #[cfg(test)]
 #[path = "load_balancer/tests.rs"]

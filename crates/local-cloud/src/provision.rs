@@ -22,6 +22,9 @@ pub struct DemoNames {
     pub report_bucket: String,
     pub report_prefix: String,
     pub target_group: String,
+    /// The bake's standby target group (`standbyTargetGroup`): blue is kept
+    /// warm there during the bake (`greenlight_core::bake::standby`).
+    pub standby_target_group: String,
     pub load_balancer: String,
     pub blue_asg: String,
     pub launch_template: String,
@@ -45,6 +48,7 @@ impl Default for DemoNames {
             report_bucket: "greenlight-demo-reports".into(),
             report_prefix: "greenlight-reports/".into(),
             target_group: "greenlight-demo-tg".into(),
+            standby_target_group: "greenlight-demo-standby".into(),
             load_balancer: "greenlight-demo-alb".into(),
             blue_asg: "greenlight-demo-blue".into(),
             launch_template: "greenlight-demo-lt".into(),
@@ -96,6 +100,11 @@ impl Default for DemoSettings {
 pub struct DemoResources {
     pub names: DemoNames,
     pub target_group_arn: String,
+    /// The standby target group: nothing forwards to it until a bake arms it.
+    pub standby_target_group_arn: String,
+    /// The load balancer's one listener (port 80), whose default action
+    /// forwards to the target group; the local listener follows it.
+    pub listener_arn: String,
     pub load_balancer_arn: String,
     pub blue_instances: Vec<String>,
     pub topic_arn: String,
@@ -287,7 +296,51 @@ pub async fn provision(
         .send()
         .await
         .map_err(fail("ModifyTargetGroupAttributes"))?;
-    elb.create_listener()
+    // The standby: same VPC, port, protocol, path and matcher as the target
+    // group, as a user's IaC would create it; its health check is fast from
+    // the start (it serves nothing until a switch, and a standby must turn
+    // healthy within the bake), the tuner's fast profile, with its 30 s
+    // deregistration delay.
+    let standby = elb
+        .create_target_group()
+        .name(&names.standby_target_group)
+        .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
+        .port(i32::from(app_port))
+        .vpc_id(&vpc_id)
+        .target_type(aws_sdk_elasticloadbalancingv2::types::TargetTypeEnum::Instance)
+        .health_check_protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
+        .health_check_path("/health")
+        .health_check_interval_seconds(5)
+        .health_check_timeout_seconds(2)
+        .healthy_threshold_count(2)
+        .unhealthy_threshold_count(2)
+        .matcher(
+            aws_sdk_elasticloadbalancingv2::types::Matcher::builder()
+                .http_code("200")
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(fail("CreateTargetGroup"))?;
+    let standby_target_group_arn = standby
+        .target_groups()
+        .first()
+        .and_then(|t| t.target_group_arn())
+        .ok_or_else(|| missing("CreateTargetGroup", "standby target group ARN"))?
+        .to_string();
+    elb.modify_target_group_attributes()
+        .target_group_arn(&standby_target_group_arn)
+        .attributes(
+            aws_sdk_elasticloadbalancingv2::types::TargetGroupAttribute::builder()
+                .key("deregistration_delay.timeout_seconds")
+                .value("30")
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(fail("ModifyTargetGroupAttributes"))?;
+    let listener = elb
+        .create_listener()
         .load_balancer_arn(&load_balancer_arn)
         .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
         .port(80)
@@ -300,6 +353,12 @@ pub async fn provision(
         .send()
         .await
         .map_err(fail("CreateListener"))?;
+    let listener_arn = listener
+        .listeners()
+        .first()
+        .and_then(|l| l.listener_arn())
+        .ok_or_else(|| missing("CreateListener", "listener ARN"))?
+        .to_string();
     let targets: Vec<_> = blue_instances
         .iter()
         .map(|i| {
@@ -564,6 +623,8 @@ pub async fn provision(
     Ok(DemoResources {
         names: names.clone(),
         target_group_arn,
+        standby_target_group_arn,
+        listener_arn,
         load_balancer_arn,
         blue_instances,
         topic_arn,

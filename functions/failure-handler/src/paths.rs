@@ -187,6 +187,7 @@ pub(crate) async fn handle_pipeline(
     } else {
         pipeline_restore_source(state)
     };
+    crate::steps::restore_standby(deps, state.bake.as_ref(), &mut actions).await;
     restore_load_balancer(deps, application, group, &restore_source, &mut actions).await;
 
     let report = compose_report(ReportInput {

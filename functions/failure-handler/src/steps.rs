@@ -395,6 +395,57 @@ pub(crate) fn restore_record(
     }
 }
 
+/// Puts the bake's standby back (`$.bake.standby`): the listener's
+/// snapshot and blue out of the standby target group, only when the core
+/// allows (never onto a target group without a healthy blue fleet). When it
+/// cannot, the record says so with the commands that do it by hand: blue
+/// keeps serving through the standby meanwhile.
+pub(crate) async fn restore_standby(
+    deps: &Deps,
+    bake: Option<&greenlight_core::bake::BakeReport>,
+    actions: &mut Vec<ActionRecord>,
+) {
+    let Some(mut standby) = bake.and_then(|b| b.standby.clone()) else {
+        return;
+    };
+    let target = standby
+        .routes
+        .iter()
+        .map(|r| r.arn.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let record = match greenlight_aws::listener::put_back(&deps.elbv2, &mut standby).await {
+        greenlight_aws::listener::PutBack::Done { detail } => {
+            ActionRecord::new(Step::RestoreListener, target, Outcome::Done, detail)
+        }
+        greenlight_aws::listener::PutBack::Kept { reason, commands } => {
+            tracing::error!(reason = %reason, "standby kept: blue keeps serving through it");
+            ActionRecord::new(
+                Step::RestoreListener,
+                target,
+                Outcome::Failed,
+                format!(
+                    "LISTENER NOT PUT BACK: {reason}. Once blue is healthy in the target group and green is out, run: {}",
+                    commands.join(" && ")
+                ),
+            )
+        }
+        greenlight_aws::listener::PutBack::Failed { error, commands } => {
+            tracing::error!(error = %error, "standby put back failed");
+            ActionRecord::new(
+                Step::RestoreListener,
+                target,
+                Outcome::Failed,
+                format!(
+                    "LISTENER NOT PUT BACK: {error}. Once blue is healthy in the target group and green is out, run: {}",
+                    commands.join(" && ")
+                ),
+            )
+        }
+    };
+    actions.push(record);
+}
+
 pub(crate) async fn restore_load_balancer(
     deps: &Deps,
     application: &str,

@@ -2372,6 +2372,8 @@ fn bake_failed_task() -> TaskRequest<Action> {
             .into(),
         saved_seconds: None,
         tuned: Vec::new(),
+        standby: None,
+        standby_note: None,
     });
     t
 }

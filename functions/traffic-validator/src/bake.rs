@@ -11,18 +11,29 @@
 //! re-apply the fast profile (so CodeDeploy's rollback re-registers blue in
 //! seconds), then `StopDeployment(autoRollbackEnabled)`. Keep watching →
 //! the state machine waits `waitSeconds` and asks again.
+//!
+//! With a standby target group in the group's bake
+//! (`greenlight_core::bake::standby`): the first look registers blue's
+//! original instances there and weights every listener/rule forwarding to
+//! the target group `{main: 1, standby: 0}` (same routing; the standby is
+//! now health-checked); a failed bake switches them to `{main: 0, standby:
+//! 1}` before the stop when blue is healthy there; a passed bake puts them
+//! back to their snapshot and takes blue out before releasing it. After a
+//! failed bake, the failure handler puts them back once the rollback ended.
 
 use aws_sdk_codedeploy::types::DeploymentWaitType;
 use greenlight_aws::cloudwatch::{alarm_states, target_group_metrics, MetricTarget};
 use greenlight_aws::deployment::read_deployment;
 use greenlight_aws::deployment_control::{stop_with_rollback, StopOutcome};
 use greenlight_aws::deployment_group::read_group_alarm_names;
+use greenlight_aws::listener::PutBack;
 use greenlight_aws::load_balancer::{self, target_group_load_balancers};
 use greenlight_aws::{now_ms, AwsError};
+use greenlight_core::bake::standby::{self, StandbyState};
 use greenlight_core::bake::{
-    self, bake_for, BakeDecision, BakeInputs, BakePlan, BakeReport, BakeVerdict,
+    self, bake_for, BakeDecision, BakeInputs, BakePlan, BakeReport, BakeVerdict, GroupBake,
 };
-use greenlight_core::model::{TargetGroupSnapshot, TaskRequest};
+use greenlight_core::model::{DeploymentView, TargetGroupSnapshot, TaskRequest};
 use greenlight_core::tuning::Changes;
 use lambda_runtime::Context;
 
@@ -66,6 +77,8 @@ pub(crate) async fn bake_task(
         summary,
         saved_seconds: None,
         tuned: previous.map(|b| b.tuned.clone()).unwrap_or_default(),
+        standby: previous.and_then(|b| b.standby.clone()),
+        standby_note: previous.and_then(|b| b.standby_note.clone()),
     };
 
     let plan = bake::plan(
@@ -137,10 +150,27 @@ pub(crate) async fn bake_task(
         ))
     })?;
     let started_at = previous.and_then(|b| b.started_at_ms).unwrap_or(now);
-    // First look: production runs on its own settings from now on.
+    // First look: production runs on its own settings from now on, and
+    // blue is kept warm in the standby (when the group has one).
+    let mut standby = previous.and_then(|b| b.standby.clone());
+    let mut standby_note = previous.and_then(|b| b.standby_note.clone());
     let tuned = match previous.filter(|b| b.started_at_ms.is_some()) {
         Some(b) => b.tuned.clone(),
-        None => put_back_snapshots(deps, snapshots).await?,
+        None => {
+            let tuned = put_back_snapshots(deps, snapshots).await?;
+            match arm_standby(deps, config, application, group, &view).await {
+                Ok(Some(state)) => {
+                    tracing::info!(deployment_id, standby = %state.standby_target_group_arn, routes = state.routes.len(), "standby armed: blue registered, listener weighted main 1 / standby 0");
+                    standby = Some(state);
+                }
+                Ok(None) => {}
+                Err(note) => {
+                    tracing::warn!(deployment_id, note = %note, "standby not armed: a failed bake returns traffic through CodeDeploy's rollback only");
+                    standby_note = Some(note);
+                }
+            }
+            tuned
+        }
     };
 
     let mut names = config.alarms.clone();
@@ -195,6 +225,8 @@ pub(crate) async fn bake_task(
     r.started_at_ms = Some(started_at);
     r.bake_seconds = Some(config.bake_seconds);
     r.tuned = tuned;
+    r.standby = standby;
+    r.standby_note = standby_note;
     match decision {
         BakeDecision::KeepWatching { next_look_at_ms } => {
             r.wait_seconds = bake::wait_seconds(now, next_look_at_ms);
@@ -206,6 +238,29 @@ pub(crate) async fn bake_task(
             );
         }
         BakeDecision::Pass { baked_seconds } => {
+            // The listener and the standby are put back before blue is
+            // released (ContinueDeployment terminates it).
+            if let Some(state) = r.standby.as_mut() {
+                match greenlight_aws::listener::put_back(&deps.elbv2, state).await {
+                    PutBack::Done { detail } => {
+                        tracing::info!(deployment_id, detail = %detail, "standby put back")
+                    }
+                    PutBack::Kept {
+                        reason: problem,
+                        commands,
+                    }
+                    | PutBack::Failed {
+                        error: problem,
+                        commands,
+                    } => {
+                        return Err(Error::Aws(AwsError::unexpected(
+                            "ModifyListener",
+                            state.standby_target_group_arn.clone(),
+                            format!("the bake passed but the standby could not be put back ({problem}); blue is not released; by hand: {}", commands.join(" && ")),
+                        )));
+                    }
+                }
+            }
             match continue_termination(deps, &deployment_id).await? {
                 true => {
                     r.verdict = BakeVerdict::Passed;
@@ -236,6 +291,13 @@ pub(crate) async fn bake_task(
             r.summary = bake::summary(&evidence);
             r.evidence = evidence;
             fail_bake(deps, &deployment_id, &mut r).await?;
+            match (&r.standby, &r.standby_note) {
+                (Some(s), None) if s.weights == standby::Weights::Switched => {
+                    r.summary = format!("{}; traffic switched to blue in the standby target group before the rollback", r.summary);
+                }
+                (_, Some(note)) => r.summary = format!("{}; {note}", r.summary),
+                _ => {}
+            }
         }
     }
     if matches!(r.verdict, BakeVerdict::Passed | BakeVerdict::Failed) {
@@ -299,7 +361,67 @@ async fn reapply_profile(deps: &Deps, tuned: &[TargetGroupSnapshot]) -> Vec<Stri
     problems
 }
 
+/// Registers blue in the group's standby target group and weights the
+/// listener ([`greenlight_aws::listener::arm`]); Ok(None) when the group
+/// has no standby; Err = why it is not used (the bake goes on without).
+async fn arm_standby(
+    deps: &Deps,
+    config: &GroupBake,
+    application: &str,
+    group: &str,
+    view: &DeploymentView,
+) -> Result<Option<StandbyState>, String> {
+    let Some(name) = config.standby_target_group.as_deref() else {
+        return Ok(None);
+    };
+    let mains = load_balancer::target_group_arns(&deps.codedeploy, &deps.elbv2, application, group)
+        .await
+        .map_err(|e| format!("the deployment group's target group could not be read: {e}"))?;
+    let [main] = mains.as_slice() else {
+        return Err(format!(
+            "the standby supports a deployment group with one target group ({} found)",
+            mains.len()
+        ));
+    };
+    let facts = load_balancer::target_group_by_name(&deps.elbv2, name)
+        .await
+        .map_err(|e| format!("the standby target group {name} could not be read: {e}"))?;
+    let port = load_balancer::target_group_port(&deps.elbv2, main)
+        .await
+        .map_err(|e| format!("the target group's port could not be read: {e}"))?
+        .ok_or_else(|| format!("target group {main} has no port"))?;
+    if facts.port != Some(port) {
+        return Err(format!(
+            "the standby {name} listens on port {:?}, the target group on {port}: they must match",
+            facts.port
+        ));
+    }
+    let blue = standby::blue_targets(view, port);
+    greenlight_aws::listener::arm(
+        &deps.elbv2,
+        main,
+        &facts.arn,
+        &blue,
+        config.standby_settle_seconds,
+    )
+    .await
+    .map(Some)
+}
+
 async fn fail_bake(deps: &Deps, deployment_id: &str, r: &mut BakeReport) -> Result<(), Error> {
+    // Traffic on blue first (one listener change), then the rollback.
+    if let Some(state) = r.standby.as_mut() {
+        match greenlight_aws::listener::switch(&deps.elbv2, state, now_ms()).await {
+            Ok(()) => tracing::warn!(
+                deployment_id,
+                "bake failed: listener switched to blue in the standby"
+            ),
+            Err(note) => {
+                tracing::error!(deployment_id, note = %note, "bake failed: the standby could not take the traffic");
+                r.standby_note = Some(note);
+            }
+        }
+    }
     let problems = reapply_profile(deps, &r.tuned).await;
     match stop_with_rollback(&deps.codedeploy, deployment_id).await? {
         StopOutcome::Stopping { .. } => {

@@ -96,6 +96,8 @@ fn group_bake(bake_seconds: u32) -> GroupBake {
         metric_delay_seconds: 0,
         min_look_seconds: 5,
         max_look_seconds: 30,
+        standby_target_group: None,
+        standby_settle_seconds: 30,
     }
 }
 
@@ -422,6 +424,8 @@ fn watching_since(started_at_ms: i64) -> BakeReport {
             },
             deregistration_delay_seconds: 30,
         }],
+        standby: None,
+        standby_note: None,
     }
 }
 

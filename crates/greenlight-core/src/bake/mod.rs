@@ -18,6 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::EpochMillis;
 
+pub mod standby;
+
 /// The four AWS/ApplicationELB target-group metrics the bake reads
 /// (<https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html>).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -153,6 +155,18 @@ pub struct GroupBake {
     pub min_look_seconds: u32,
     #[serde(default = "default_max_look")]
     pub max_look_seconds: u32,
+    /// The name of a target group that keeps blue warm during the bake
+    /// ([`standby`]): same VPC, port, protocol and health check as the
+    /// deployment's target group, created by the user. None = a failed bake
+    /// returns traffic through CodeDeploy's rollback only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standby_target_group: Option<String>,
+    /// How long to wait after putting a listener back before blue leaves
+    /// the standby (a listener change reaches the load balancer's nodes
+    /// "after a short time", undocumented; default 30 s): taking blue out of
+    /// standby earlier could fail requests still routed there.
+    #[serde(default = "default_standby_settle")]
+    pub standby_settle_seconds: u32,
 }
 
 fn default_period() -> u32 {
@@ -166,6 +180,9 @@ fn default_min_look() -> u32 {
 }
 fn default_max_look() -> u32 {
     60
+}
+fn default_standby_settle() -> u32 {
+    30
 }
 
 /// The largest bake: CodeDeploy's longest termination wait (2,880 minutes).
@@ -258,6 +275,26 @@ fn check_group(g: &GroupBake) -> Result<(), String> {
             "maxLookSeconds {} must be at most 3600",
             g.max_look_seconds
         ));
+    }
+    if g.standby_settle_seconds > 300 {
+        return Err(format!(
+            "standbySettleSeconds {} must be at most 300",
+            g.standby_settle_seconds
+        ));
+    }
+    if let Some(name) = &g.standby_target_group {
+        // CreateTargetGroup: at most 32 alphanumeric characters or hyphens,
+        // not beginning or ending with a hyphen.
+        let valid = !name.is_empty()
+            && name.len() <= 32
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !name.starts_with('-')
+            && !name.ends_with('-');
+        if !valid {
+            return Err(format!(
+                "standbyTargetGroup {name:?} is not a target group name (1-32 letters, digits or hyphens, no hyphen first or last)"
+            ));
+        }
     }
     if let Some(rate) = g.thresholds.max_5xx_rate_percent {
         if !(0.0..=100.0).contains(&rate) {
@@ -463,6 +500,13 @@ pub struct BakeReport {
     /// the rollback re-registers blue fast.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tuned: Vec<crate::model::TargetGroupSnapshot>,
+    /// The standby keeping blue warm ([`standby`]): the routes' snapshots,
+    /// blue's targets in standby and the weights in force.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standby: Option<standby::StandbyState>,
+    /// Why the standby is not in use (not armed, or not switched to).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standby_note: Option<String>,
 }
 
 /// The answer of one look.

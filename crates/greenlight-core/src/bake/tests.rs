@@ -20,6 +20,8 @@ fn config() -> GroupBake {
         metric_delay_seconds: 60,
         min_look_seconds: 5,
         max_look_seconds: 60,
+        standby_target_group: None,
+        standby_settle_seconds: 30,
     }
 }
 
@@ -548,6 +550,8 @@ fn report_and_decision_json_shapes() {
         summary: "watching".into(),
         saved_seconds: None,
         tuned: vec![],
+        standby: None,
+        standby_note: None,
     };
     let json = serde_json::to_value(&report).expect("serializes");
     assert_eq!(json["verdict"], "watching");

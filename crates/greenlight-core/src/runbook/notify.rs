@@ -159,6 +159,13 @@ pub fn notification(report: &FailureReport) -> Notification {
     {
         line(format!("Scaling ({}): {}", a.target, a.detail));
     }
+    for a in report
+        .actions
+        .iter()
+        .filter(|a| a.step == Step::RestoreListener && a.outcome != Outcome::Failed)
+    {
+        line(format!("Listener ({}): {}", a.target, a.detail));
+    }
     line(format!("Next step: {}", report.next_step));
     let failed: Vec<&ActionRecord> = report
         .actions

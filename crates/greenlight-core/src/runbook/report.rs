@@ -21,6 +21,9 @@ pub enum Step {
     /// while held.
     ResumeScaling,
     RestoreLoadBalancer,
+    /// Putting the bake's standby back (`$.bake.standby`): the listener's
+    /// snapshot, then blue out of the standby target group.
+    RestoreListener,
     Notify,
     FailCodePipelineJob,
     WriteReport,

@@ -2215,6 +2215,8 @@ fn bake_report(verdict: crate::bake::BakeVerdict) -> crate::bake::BakeReport {
             .into(),
         saved_seconds: None,
         tuned: Vec::new(),
+        standby: None,
+        standby_note: None,
     }
 }
 

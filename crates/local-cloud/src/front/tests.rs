@@ -1131,6 +1131,70 @@ async fn elbv2_target_health_comes_from_the_emulated_load_balancer() {
         .unwrap();
     // The emulated load balancer knows the registration before the call returns.
     assert_eq!(cloud_lb_targets(&cloud, &tg_arn), vec![instance_id.clone()]);
+    // No listener forwards to the group yet: not health checked, `unused`
+    // with `Target.NotInUse` (ALB health-checks only groups in use).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let not_in_use = loop {
+        let health = elb
+            .describe_target_health()
+            .target_group_arn(&tg_arn)
+            .send()
+            .await
+            .unwrap();
+        let h = health.target_health_descriptions()[0]
+            .target_health()
+            .cloned()
+            .unwrap();
+        if h.state() == Some(&TargetHealthStateEnum::Unused)
+            || tokio::time::Instant::now() > deadline
+        {
+            break h;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(not_in_use.state(), Some(&TargetHealthStateEnum::Unused));
+    assert_eq!(
+        not_in_use.reason().map(|r| r.as_str()),
+        Some("Target.NotInUse")
+    );
+    // A load balancer whose listener forwards to the group: now it is checked.
+    let subnet = ec2
+        .create_subnet()
+        .vpc_id(&vpc_id)
+        .cidr_block("10.0.1.0/24")
+        .availability_zone("us-east-1a")
+        .send()
+        .await
+        .unwrap();
+    let subnet_b = ec2
+        .create_subnet()
+        .vpc_id(&vpc_id)
+        .cidr_block("10.0.2.0/24")
+        .availability_zone("us-east-1b")
+        .send()
+        .await
+        .unwrap();
+    let lb = elb
+        .create_load_balancer()
+        .name("front-test-alb")
+        .subnets(subnet.subnet().unwrap().subnet_id().unwrap())
+        .subnets(subnet_b.subnet().unwrap().subnet_id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    elb.create_listener()
+        .load_balancer_arn(lb.load_balancers()[0].load_balancer_arn().unwrap())
+        .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
+        .port(80)
+        .default_actions(
+            aws_sdk_elasticloadbalancingv2::types::Action::builder()
+                .r#type(aws_sdk_elasticloadbalancingv2::types::ActionTypeEnum::Forward)
+                .target_group_arn(&tg_arn)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
     // Nothing listens on the instance's loopback address: the real health
     // checks fail it (interval 5 s × scale 0.01).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);

@@ -55,6 +55,40 @@ async fn start_moto() -> Moto {
     }
 }
 
+/// Every `<tag>` value of an EC2 query API answer to `action`.
+async fn ec2_values(moto: &Moto, action: &str, tag: &str) -> Vec<String> {
+    let addr: SocketAddr = moto
+        .endpoint
+        .trim_start_matches("http://")
+        .parse()
+        .expect("addr");
+    let request = Request::post("/")
+        .header("host", addr.to_string())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=AKIDLOCAL/20250101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .body(Full::new(Bytes::from(format!("Action={action}&Version=2016-11-15"))))
+        .expect("request");
+    let xml = send(addr, request, Duration::from_secs(10))
+        .await
+        .expect(action)
+        .text();
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    let mut values = Vec::new();
+    let mut rest = xml.as_str();
+    while let Some(start) = rest.find(&open) {
+        let from = start + open.len();
+        let Some(len) = rest[from..].find(&close) else {
+            break;
+        };
+        values.push(rest[from..from + len].to_string());
+        rest = &rest[from + len..];
+    }
+    values
+}
+
 /// The default VPC's id, through EC2's query API (the only EC2 call needed here).
 async fn default_vpc(moto: &Moto) -> String {
     let addr: SocketAddr = moto
@@ -122,6 +156,36 @@ async fn refresh_all_follows_moto_registrations_settings_and_attributes() {
         .send()
         .await
         .expect("ModifyTargetGroupAttributes");
+
+    // ALB health-checks a target group only while a listener forwards to it.
+    let subnets = ec2_values(&moto, "DescribeSubnets", "subnetId").await;
+    assert!(subnets.len() >= 2, "default subnets: {subnets:?}");
+    let alb = client
+        .create_load_balancer()
+        .name("demo-alb")
+        .subnets(&subnets[0])
+        .subnets(&subnets[1])
+        .send()
+        .await
+        .expect("CreateLoadBalancer");
+    let alb_arn = alb.load_balancers()[0]
+        .load_balancer_arn()
+        .expect("lb arn")
+        .to_string();
+    client
+        .create_listener()
+        .load_balancer_arn(&alb_arn)
+        .protocol(ProtocolEnum::Http)
+        .port(80)
+        .default_actions(
+            aws_sdk_elasticloadbalancingv2::types::Action::builder()
+                .r#type(aws_sdk_elasticloadbalancingv2::types::ActionTypeEnum::Forward)
+                .target_group_arn(&arn)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("CreateListener");
 
     lb.refresh_all().await.expect("refresh");
     assert_eq!(lb.target_group_arns(), vec![arn.clone()]);
@@ -244,6 +308,14 @@ async fn refresh_all_follows_moto_registrations_settings_and_attributes() {
         .send()
         .await
         .expect("DeregisterTargets");
+    // A target group in use by a listener cannot be deleted (ResourceInUse):
+    // the load balancer (and its listener) goes first.
+    client
+        .delete_load_balancer()
+        .load_balancer_arn(&alb_arn)
+        .send()
+        .await
+        .expect("DeleteLoadBalancer");
     client
         .delete_target_group()
         .target_group_arn(&arn)

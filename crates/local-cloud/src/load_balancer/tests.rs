@@ -849,3 +849,6 @@ async fn a_hung_health_endpoint_times_out_and_its_target_turns_unhealthy() {
     // An unknown instance cannot be made to hang.
     assert!(!rig.fleet.set_health_hang("i-unknown", true));
 }
+
+#[path = "routing_tests.rs"]
+mod routing_tests;

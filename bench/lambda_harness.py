@@ -313,7 +313,9 @@ class Run:
         function, _, path = rest.partition(":")
         if function not in FUNCTIONS or not label or not path:
             raise SystemExit(f"bad --{kind} {spec!r}: want LABEL=FUNCTION:PATH, FUNCTION one of {list(FUNCTIONS)}")
-        self.label, self.kind, self.function, self.path = label, kind, function, Path(path)
+        self.label, self.kind, self.function = label, kind, function
+        # Absolute but not resolved: a venv's python is a symlink that must stay inside the venv.
+        self.path = Path(os.path.abspath(path))
         if not os.access(self.path, os.X_OK):
             raise SystemExit(f"--{kind} {spec}: {self.path} is not an executable")
         event_file, self.module, self.template_env = FUNCTIONS[function]

@@ -10,6 +10,7 @@ A VARIANT_DIR is a target-prof-<variant> folder of bench/profiles: its build-tim
 from __future__ import annotations
 
 import json
+import os
 import platform
 import re
 import sys
@@ -29,7 +30,7 @@ def mib(n: int) -> str:
 
 
 def mb(n: int) -> str:
-    return f"{n / 1e6:.2f} MB"
+    return f"{n / 1e6:.2f} MB" if n >= 100_000 else f"{n / 1e3:.1f} kB"
 
 
 def ratio(a: float, b: float) -> str:
@@ -43,7 +44,8 @@ def weight(results: dict) -> str:
         "## Lambda weight: Rust against a Python twin",
         "",
         f"Command: `bench/run` (runs `bench/weight {results['coldStarts']} {results['warmInvokes']}`). "
-        f"Each function built for release with Cargo.toml's `[profile.release]` for this machine, "
+        f"Each function built for release with Cargo.toml's `[profile.release]` "
+        f"({os.environ.get('WEIGHT_BUILD_NOTE', 'built by `bench/weight`')}) for this machine, "
         f"{platform.machine()} (Lambda runs the shipped build on arm64: `sam build`), against its Python twin "
         f"(`bench/twins/`: Python {py[0]}, boto3 {py[1]}, botocore {py[2]}, under awslambdaric {py[3]}, the runtime "
         "interface client of Lambda's managed Python runtimes). Both under the same local Lambda Runtime API "
@@ -111,9 +113,11 @@ def weight(results: dict) -> str:
     out.append(zip_line + ".")
     out += [
         "",
-        "Limits: the local cloud answers in well under a millisecond of network time but runs its own "
-        "emulation (moto behind it for some services), so invoke latencies are dominated by the endpoint and "
-        "are the same for both sides; the CPU column is each function's own work. The twins port the decision "
+        "Limits: every invoke includes the local cloud's own time to answer (its emulation, moto behind it for "
+        "some services), the same for both sides, so latency ratios understate the difference in the functions' "
+        "own work; the CPU column is that work alone (the function process's user+sys over the warm invokes). "
+        "Measured while other builds ran on the machine's 2 cores (runs interleaved so both sides share the "
+        "load). The twins port the decision "
         "code they need (`status`'s phase/ledger/wait, `tune`'s plan) and make the same calls; their error "
         "mapping is reduced to the error types the state machine matches. Lambda's own sandbox start (before "
         "the runtime process) is not part of either init.",

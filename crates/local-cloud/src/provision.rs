@@ -139,6 +139,57 @@ fn missing(step: &'static str, what: &str) -> ProvisionError {
     }
 }
 
+/// An HTTP instance target group on `/health` (matcher 200) with the health
+/// check `[interval, timeout, healthy, unhealthy]` and the deregistration
+/// delay; returns its ARN.
+async fn create_target_group(
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    name: &str,
+    vpc_id: &str,
+    app_port: u16,
+    [interval, timeout, healthy, unhealthy]: [i32; 4],
+    deregistration_delay_seconds: u32,
+) -> Result<String, ProvisionError> {
+    use aws_sdk_elasticloadbalancingv2::types::{
+        Matcher, ProtocolEnum, TargetGroupAttribute, TargetTypeEnum,
+    };
+    let created = elb
+        .create_target_group()
+        .name(name)
+        .protocol(ProtocolEnum::Http)
+        .port(i32::from(app_port))
+        .vpc_id(vpc_id)
+        .target_type(TargetTypeEnum::Instance)
+        .health_check_protocol(ProtocolEnum::Http)
+        .health_check_path("/health")
+        .health_check_interval_seconds(interval)
+        .health_check_timeout_seconds(timeout)
+        .healthy_threshold_count(healthy)
+        .unhealthy_threshold_count(unhealthy)
+        .matcher(Matcher::builder().http_code("200").build())
+        .send()
+        .await
+        .map_err(fail("CreateTargetGroup"))?;
+    let arn = created
+        .target_groups()
+        .first()
+        .and_then(|t| t.target_group_arn())
+        .ok_or_else(|| missing("CreateTargetGroup", "target group ARN"))?
+        .to_string();
+    elb.modify_target_group_attributes()
+        .target_group_arn(&arn)
+        .attributes(
+            TargetGroupAttribute::builder()
+                .key("deregistration_delay.timeout_seconds")
+                .value(deregistration_delay_seconds.to_string())
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(fail("ModifyTargetGroupAttributes"))?;
+    Ok(arn)
+}
+
 pub const ACCOUNT_ID: &str = "123456789012";
 pub const REGION: &str = "us-east-1";
 
@@ -258,87 +309,34 @@ pub async fn provision(
         .and_then(|l| l.load_balancer_arn())
         .ok_or_else(|| missing("CreateLoadBalancer", "load balancer ARN"))?
         .to_string();
-    let tg = elb
-        .create_target_group()
-        .name(&names.target_group)
-        .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
-        .port(i32::from(app_port))
-        .vpc_id(&vpc_id)
-        .target_type(aws_sdk_elasticloadbalancingv2::types::TargetTypeEnum::Instance)
-        .health_check_protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
-        .health_check_path("/health")
-        .health_check_interval_seconds(settings.interval_seconds)
-        .health_check_timeout_seconds(settings.timeout_seconds)
-        .healthy_threshold_count(settings.healthy_threshold)
-        .unhealthy_threshold_count(settings.unhealthy_threshold)
-        .matcher(
-            aws_sdk_elasticloadbalancingv2::types::Matcher::builder()
-                .http_code("200")
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(fail("CreateTargetGroup"))?;
-    let target_group_arn = tg
-        .target_groups()
-        .first()
-        .and_then(|t| t.target_group_arn())
-        .ok_or_else(|| missing("CreateTargetGroup", "target group ARN"))?
-        .to_string();
-    elb.modify_target_group_attributes()
-        .target_group_arn(&target_group_arn)
-        .attributes(
-            aws_sdk_elasticloadbalancingv2::types::TargetGroupAttribute::builder()
-                .key("deregistration_delay.timeout_seconds")
-                .value(settings.deregistration_delay_seconds.to_string())
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(fail("ModifyTargetGroupAttributes"))?;
+    let target_group_arn = create_target_group(
+        &elb,
+        &names.target_group,
+        &vpc_id,
+        app_port,
+        [
+            settings.interval_seconds,
+            settings.timeout_seconds,
+            settings.healthy_threshold,
+            settings.unhealthy_threshold,
+        ],
+        settings.deregistration_delay_seconds,
+    )
+    .await?;
     // The standby: same VPC, port, protocol, path and matcher as the target
     // group, as a user's IaC would create it; its health check is fast from
     // the start (it serves nothing until a switch, and a standby must turn
     // healthy within the bake), the tuner's fast profile, with its 30 s
     // deregistration delay.
-    let standby = elb
-        .create_target_group()
-        .name(&names.standby_target_group)
-        .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
-        .port(i32::from(app_port))
-        .vpc_id(&vpc_id)
-        .target_type(aws_sdk_elasticloadbalancingv2::types::TargetTypeEnum::Instance)
-        .health_check_protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
-        .health_check_path("/health")
-        .health_check_interval_seconds(5)
-        .health_check_timeout_seconds(2)
-        .healthy_threshold_count(2)
-        .unhealthy_threshold_count(2)
-        .matcher(
-            aws_sdk_elasticloadbalancingv2::types::Matcher::builder()
-                .http_code("200")
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(fail("CreateTargetGroup"))?;
-    let standby_target_group_arn = standby
-        .target_groups()
-        .first()
-        .and_then(|t| t.target_group_arn())
-        .ok_or_else(|| missing("CreateTargetGroup", "standby target group ARN"))?
-        .to_string();
-    elb.modify_target_group_attributes()
-        .target_group_arn(&standby_target_group_arn)
-        .attributes(
-            aws_sdk_elasticloadbalancingv2::types::TargetGroupAttribute::builder()
-                .key("deregistration_delay.timeout_seconds")
-                .value("30")
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(fail("ModifyTargetGroupAttributes"))?;
+    let standby_target_group_arn = create_target_group(
+        &elb,
+        &names.standby_target_group,
+        &vpc_id,
+        app_port,
+        [5, 2, 2, 2],
+        30,
+    )
+    .await?;
     let listener = elb
         .create_listener()
         .load_balancer_arn(&load_balancer_arn)

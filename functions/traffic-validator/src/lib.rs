@@ -869,9 +869,13 @@ async fn probe_instance(
         };
         ProbeAnswer { health, version }
     };
+    // The whole probe and each request share one timeout, so either can fire
+    // first; both must read as the same timeout to the operator.
     match tokio::time::timeout(Duration::from_millis(timeout_ms), probe).await {
         Ok(answer) => answer,
-        Err(_) => ProbeAnswer::no_answer(format!("no complete answer within {timeout_ms} ms")),
+        Err(_) => ProbeAnswer::no_answer(format!(
+            "timed out after {timeout_ms} ms (no complete answer)"
+        )),
     }
 }
 

@@ -28,6 +28,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::convert::Infallible;
 use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -159,15 +160,43 @@ struct Bundle {
 struct AppServer {
     version: String,
     task: Option<JoinHandle<()>>,
+    /// A second descriptor of the server's listening socket, set once it is
+    /// bound: stopping shuts the socket down through it (see `stop_listening`).
+    listening: ListeningSocket,
 }
+
+/// Where a server's task leaves a duplicate of its listening socket.
+type ListeningSocket = Arc<Mutex<Option<OwnedFd>>>;
 
 impl Drop for AppServer {
     /// A dropped fleet (or instance) leaves nothing listening.
     fn drop(&mut self) {
+        if let Some(fd) = lock(&self.listening).take() {
+            stop_listening(&fd);
+        }
         if let Some(task) = self.task.take() {
             task.abort();
         }
     }
+}
+
+/// Stops a listening socket for every descriptor that refers to it.
+///
+/// Closing our descriptor is not enough: a process another thread is forking
+/// at that moment (a lifecycle script, moto) holds a copy of every descriptor
+/// until its `exec` closes them (CLOEXEC), and meanwhile the socket keeps
+/// accepting connections nobody answers. On Linux `shutdown` of a listening
+/// socket moves it to CLOSE whoever holds it, so the next connect is refused
+/// at once, as on an instance whose server stopped.
+fn stop_listening(fd: &OwnedFd) {
+    // SAFETY: `fd` is an open socket descriptor owned for the call's duration;
+    // shutdown(2) touches no memory of ours.
+    let _ = unsafe { libc::shutdown(fd.as_raw_fd(), libc::SHUT_RDWR) };
+}
+
+/// A duplicate (CLOEXEC) of `listener`'s descriptor, for `stop_listening`.
+fn listening_copy(listener: &TcpListener) -> Option<OwnedFd> {
+    listener.as_fd().try_clone_to_owned().ok()
 }
 
 #[derive(Default)]
@@ -660,10 +689,12 @@ impl Fleet {
         let app = Arc::new(bundle.app.clone());
         let scale = self.scale;
         let start_delay = scale.real(Duration::from_millis(app.start_delay_ms));
+        let listening = ListeningSocket::default();
         let task = if start_delay.is_zero() {
             let listener = bind(addr).map_err(|e| {
                 format!("The app server of {instance_id} could not listen on {addr}: {e}")
             })?;
+            *lock(&listening) = listening_copy(&listener);
             tokio::spawn(serve_app(
                 listener,
                 app.clone(),
@@ -674,10 +705,14 @@ impl Fleet {
         } else {
             let id = instance_id.to_string();
             let app = app.clone();
+            let listening = listening.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(start_delay).await;
                 match bind(addr) {
-                    Ok(listener) => serve_app(listener, app, id, scale, hung_health).await,
+                    Ok(listener) => {
+                        *lock(&listening) = listening_copy(&listener);
+                        serve_app(listener, app, id, scale, hung_health).await
+                    }
                     Err(e) => {
                         tracing::error!(instance = %id, %addr, error = %e, "app server could not listen")
                     }
@@ -687,6 +722,7 @@ impl Fleet {
         lock(&instance.state).server = Some(AppServer {
             version: app.version.clone(),
             task: Some(task),
+            listening,
         });
         Ok(())
     }
@@ -761,7 +797,13 @@ fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 async fn stop_server(instance: &Instance) {
     let server = lock(&instance.state).server.take();
-    if let Some(task) = server.and_then(|mut s| s.task.take()) {
+    let Some(mut server) = server else {
+        return;
+    };
+    if let Some(fd) = lock(&server.listening).take() {
+        stop_listening(&fd);
+    }
+    if let Some(task) = server.task.take() {
         task.abort();
         // Wait until the listener and its connections are dropped: the port is free after this.
         let _ = task.await;

@@ -189,7 +189,8 @@ async fn full_lifecycle_installs_and_starts_the_revision() {
         "{}",
         after.log_tail
     );
-    assert!(dir.0.join("i-green1/d-OK/appspec.yml").is_file());
+    let appspec = dir.0.join("i-green1/d-OK/appspec.yml");
+    assert!(appspec.is_file(), "{} is not a file", appspec.display());
     let addr = fleet.socket_of("i-green1");
     assert_eq!(
         get(addr, "/version", T).await.expect("version").text(),
@@ -215,12 +216,44 @@ async fn full_lifecycle_installs_and_starts_the_revision() {
         "{}",
         stop.log_tail
     );
-    assert!(matches!(
-        get(addr, "/health", T).await,
-        Err(GetError::Connect(_))
-    ));
+    let health = get(addr, "/health", T).await;
+    assert!(
+        matches!(health, Err(GetError::Connect(_))),
+        "{addr} still answers after ApplicationStop: {health:?}"
+    );
     assert_eq!(fleet.running_version("i-green1"), None);
     fleet.terminate_all().await;
+}
+
+#[tokio::test]
+async fn a_stopped_server_refuses_connections_while_a_forked_copy_of_its_socket_lives() {
+    // A process forked by another thread holds a copy of every descriptor until
+    // its exec; `forked` stands for that copy.
+    let reservation = PortReservation::new().expect("port");
+    let addr = SocketAddr::from((Ipv4Addr::new(127, 0, 0, 2), reservation.port()));
+    let listener = bind(addr).expect("bind");
+    let ours = listening_copy(&listener).expect("copy");
+    let forked = listening_copy(&listener).expect("copy");
+
+    // Closing is not stopping: the socket still completes handshakes.
+    drop(listener);
+    let accepted = tokio::net::TcpStream::connect(addr).await;
+    assert!(
+        accepted.is_ok(),
+        "closing one descriptor stopped it: {accepted:?}"
+    );
+
+    stop_listening(&ours);
+    drop(ours);
+    let refused = tokio::net::TcpStream::connect(addr).await;
+    assert_eq!(
+        refused.as_ref().map_err(std::io::Error::kind).err(),
+        Some(std::io::ErrorKind::ConnectionRefused),
+        "{refused:?}"
+    );
+    // The next revision's server can listen there at once.
+    let next = bind(addr).expect("the next server binds while the copy lives");
+    drop((next, forked));
 }
 
 #[tokio::test]

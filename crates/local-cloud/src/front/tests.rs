@@ -1378,15 +1378,18 @@ async fn injected_faults_reach_real_sdk_clients_in_each_wire_shape() {
     assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 0);
 
     // A hang outlasts a client's attempt timeout; the retry gets through.
+    // The timeout leaves the retry room for moto under load (a 500 ms attempt
+    // timed the retry out too on a busy machine); the hang outlasts it twice.
+    let attempt_timeout = Duration::from_millis(2500);
     let hang = add_fault(
         &cloud,
-        json!({"kind": "hang", "service": "states", "operation": "ListStateMachines", "count": 1, "hangSeconds": 3}),
+        json!({"kind": "hang", "service": "states", "operation": "ListStateMachines", "count": 1, "hangSeconds": 6}),
     )
     .await;
     let impatient = aws_sdk_sfn::config::Builder::from(&user)
         .timeout_config(
             aws_smithy_types::timeout::TimeoutConfig::builder()
-                .operation_attempt_timeout(Duration::from_millis(500))
+                .operation_attempt_timeout(attempt_timeout)
                 .build(),
         )
         .build();
@@ -1396,7 +1399,7 @@ async fn injected_faults_reach_real_sdk_clients_in_each_wire_shape() {
         .send()
         .await
         .unwrap();
-    assert!(started.elapsed() >= Duration::from_millis(500));
+    assert!(started.elapsed() >= attempt_timeout);
     assert_eq!(fired(&fault_counts(&cloud).await, &hang["id"]), 1);
 
     // Clearing: everything passes again; a bad fault is refused with the reason.

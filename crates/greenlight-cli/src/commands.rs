@@ -967,7 +967,7 @@ async fn plan(
         use greenlight_core::standby_plan::{standby_check, MainTargetGroup};
         let main = match facts.target_groups.as_slice() {
             [name] => match target_group_shape(&ctx.clients.elbv2, name).await {
-                Ok(shape) => MainTargetGroup::One(shape),
+                Ok(shape) => MainTargetGroup::One(Box::new(shape)),
                 Err(e) => MainTargetGroup::Unreadable {
                     detail: e.to_string(),
                 },

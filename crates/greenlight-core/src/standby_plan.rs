@@ -70,7 +70,7 @@ pub struct TargetGroupShape {
 /// The deployment group's own (main) target group, as `plan` found it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MainTargetGroup {
-    One(TargetGroupShape),
+    One(Box<TargetGroupShape>),
     /// The group names `count` target groups: the standby supports exactly one.
     NotOne {
         count: usize,

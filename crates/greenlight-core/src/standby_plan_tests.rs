@@ -46,7 +46,7 @@ fn run(standby: Result<&TargetGroupShape, &str>) -> Check {
     standby_check(
         APP,
         "shop-standby",
-        &MainTargetGroup::One(main_tg()),
+        &MainTargetGroup::One(Box::new(main_tg())),
         standby,
     )
 }
@@ -105,7 +105,7 @@ fn the_main_group_itself_is_refused() {
     let c = standby_check(
         APP,
         "shop-tg",
-        &MainTargetGroup::One(main_tg()),
+        &MainTargetGroup::One(Box::new(main_tg())),
         Ok(&main_tg()),
     );
     assert_eq!(c.status, CheckStatus::Fail);

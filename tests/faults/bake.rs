@@ -22,7 +22,11 @@ async fn start_baking(name: &str, bake_seconds: u32) -> LocalCloud {
     start_baking_with(name, bake_seconds, &[]).await
 }
 
-async fn start_baking_with(name: &str, bake_seconds: u32, alarms: &[&str]) -> LocalCloud {
+pub(super) async fn start_baking_with(
+    name: &str,
+    bake_seconds: u32,
+    alarms: &[&str],
+) -> LocalCloud {
     let root = project_root();
     let work = root
         .join("target")
@@ -46,7 +50,7 @@ fn bake_report(report: &scenarios::DeploymentReport) -> Option<serde_json::Value
 }
 
 /// The listener's default actions as moto holds them.
-async fn listener_actions(
+pub(super) async fn listener_actions(
     cloud: &LocalCloud,
 ) -> Result<Vec<greenlight_core::bake::standby::RouteAction>, String> {
     aws_sdk_elasticloadbalancingv2::Client::new(&cloud.sdk)
@@ -67,11 +71,16 @@ async fn listener_actions(
 /// The listener's forward changes the local ALB saw: armed `{main 1,
 /// standby 0}`, switched `{main 0, standby 1}` (on a failed bake), put back
 /// `{main 1}`.
-fn listener_changes(cloud: &LocalCloud) -> Vec<local_cloud::load_balancer::routing::RouteChange> {
+pub(super) fn listener_changes(
+    cloud: &LocalCloud,
+) -> Vec<local_cloud::load_balancer::routing::RouteChange> {
     cloud.lb.route_history(&cloud.resources.listener_arn)
 }
 
-fn weight_of(change: &local_cloud::load_balancer::routing::RouteChange, arn: &str) -> Option<u32> {
+pub(super) fn weight_of(
+    change: &local_cloud::load_balancer::routing::RouteChange,
+    arn: &str,
+) -> Option<u32> {
     change
         .forward
         .iter()
@@ -225,10 +234,10 @@ async fn fault_bake_good_revision_ends_the_termination_wait_early() {
 
 /// One `/version` ask: when it was sent, and the version that answered 200
 /// (None: no 200 answer).
-type Seen = (std::time::SystemTime, Option<String>);
+pub(super) type Seen = (std::time::SystemTime, Option<String>);
 
 /// Asks the listener for `/version` every 100 ms until stopped.
-fn watch_versions(
+pub(super) fn watch_versions(
     listener: std::net::SocketAddr,
 ) -> (
     tokio::sync::oneshot::Sender<()>,
@@ -259,7 +268,7 @@ fn watch_versions(
 
 /// From when on every answer came from `version` (the first answer after the
 /// last one that did not), if the last answer did.
-fn serving_only_since(seen: &[Seen], version: &str) -> Option<std::time::SystemTime> {
+pub(super) fn serving_only_since(seen: &[Seen], version: &str) -> Option<std::time::SystemTime> {
     let last_other = seen
         .iter()
         .rposition(|(_, v)| v.as_deref() != Some(version));

@@ -334,6 +334,7 @@ async fn upload_and_settle(
 // One file per family of scenarios (tests/faults/*.rs), sharing the checks above.
 mod approval;
 mod bake;
+mod bake_rollback_failed;
 mod dead_execution;
 mod emulated;
 mod instances;

@@ -385,3 +385,184 @@ async fn fault_approval_asked_by_pipeline_is_aborted_and_fails_the_job() {
     );
     cloud.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fault_bake_skip_by_pipeline_parameter_is_announced_and_the_job_succeeds() {
+    let cloud = start_with("fault-bake-skip-pipeline", |o| {
+        o.settings.termination_wait_minutes = SKIP_TERMINATION_WAIT_MINUTES;
+        let bake = o.demo_bake(20);
+        o.bake = vec![bake];
+    })
+    .await;
+    let mut asks_parameter = serde_json::Map::new();
+    asks_parameter.insert("bake".into(), "skip".into());
+    let label = scenarios::new_label("1204");
+    let key = format!("pipeline-artifacts/BuildArtif/{label}");
+    let load = local_cloud::loadgen::start_load(
+        &format!("{}/version", cloud.listener_url()),
+        scenarios::LOAD_RPS,
+        Duration::from_secs(600),
+    );
+    let settings_before = scenarios::target_group_settings(&cloud)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let job = scenarios::pipeline_job_asking(
+        &cloud,
+        RevisionKind::Good,
+        &label,
+        asks_parameter,
+        |_| async { Ok(()) },
+        &mut print_progress,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("scenario did not run: {e}"));
+    scenarios::await_group_idle(&cloud, scenarios::SETTLE)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let load = load.stop().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut notifications = scenarios::notifications(&cloud)
+        .await
+        .unwrap_or_else(|e| panic!("notifications: {e}"));
+    let skips = take_outcome(&mut notifications, "bakeSkipped");
+    let followed = job
+        .followed
+        .clone()
+        .unwrap_or_else(|| panic!("no execution started for the job {}", job.job_id));
+    let names = &cloud.resources.names;
+    let upload = scenarios::account_for_upload(&cloud, &key, &notifications)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let green = followed
+        .deployment
+        .as_ref()
+        .map(greenlight_e2e::green_instances)
+        .unwrap_or_default();
+    let mut asg_names = vec![names.blue_asg.clone()];
+    if let Some(d) = &followed.deployment {
+        asg_names.push(format!(
+            "CodeDeploy_{}_{}",
+            d.deployment_group, d.deployment_id
+        ));
+    }
+    let report = DeploymentReport {
+        key: key.clone(),
+        label: label.clone(),
+        served_versions: scenarios::served_versions(&cloud, 10).await,
+        existing_asgs: scenarios::existing_asgs(&cloud, &asg_names)
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+        group_asgs: scenarios::group_asgs(&cloud)
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+        settings_before,
+        settings_after: scenarios::target_group_settings(&cloud)
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+        notifications,
+        load: Some(load),
+        registered: scenarios::registered_targets(&cloud)
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+        followed,
+        upload,
+    };
+    let id = deployment_id(&report);
+    // The skip names the job that started the execution (the first of the
+    // action's chain of jobs).
+    let requester = format!(
+        "CodePipeline job {} (UserParameters {{\"bake\":\"skip\"}})",
+        job.job_id
+    );
+    let wait_real = f64::from(SKIP_TERMINATION_WAIT_MINUTES) * 60.0 * TIME_SCALE;
+    let terminating = report
+        .followed
+        .timeline
+        .iter()
+        .find(|r| r.phase == greenlight_core::model::Phase::Terminating)
+        .and_then(|r| {
+            r.ended_at_ms
+                .map(|end| (end - r.started_at_ms) as f64 / 1000.0)
+        });
+    let view = job.view.clone();
+    println!(
+        "bake skip by pipeline: job {view:?}; execution {}; termination wait {wait_real:.0} s real, Terminating took {terminating:?} s; bake {:?}; skips {skips:?}; notifications {:?}",
+        report.followed.status,
+        output_at(&report, "/bake"),
+        report.notifications
+    );
+
+    let mut checks = Checks::new();
+    checks.check(
+        "the execution succeeded",
+        report.followed.status == "SUCCEEDED",
+        (&report.followed.status, &report.followed.error),
+    );
+    checks.check(
+        "the input carries the override asked by the pipeline's UserParameters",
+        output_at(&report, "/bakeSkip/requestedBy") == Some("pipelineParameter".into()),
+        output_at(&report, "/bakeSkip"),
+    );
+    let bake = output_at(&report, "/bake");
+    checks.check(
+        "the bake's one look skipped (verdict skipped, names the job) and watched nothing",
+        bake.as_ref().is_some_and(|b| {
+            b["verdict"] == "skipped"
+                && b["looks"] == 1
+                && b.get("startedAtMs").is_none()
+                && b["summary"]
+                    .as_str()
+                    .is_some_and(|s| s.contains(&format!("bake SKIPPED by override ({requester}")))
+        }),
+        &bake,
+    );
+    checks.check(
+        "blue was kept for the whole termination wait (nothing ended it early)",
+        terminating.is_some_and(|t| t >= wait_real - 1.0),
+        (terminating, wait_real),
+    );
+    checks.check(
+        "exactly one skip notification, at the skip, naming the job",
+        skips.len() == 1
+            && !id.is_empty()
+            && skips[0].message.starts_with(&format!(
+                "greenlight: bake SKIPPED for {}/{} deployment {id} by override ({requester}",
+                names.application, names.deployment_group
+            )),
+        skips.iter().map(|n| n.message.clone()).collect::<Vec<_>>(),
+    );
+    checks.check(
+        "the deployed notification says the bake was SKIPPED by override",
+        report.notifications.first().is_some_and(|n| {
+            n.message
+                .contains(&format!("Bake: SKIPPED by override ({requester}"))
+        }),
+        &report.notifications,
+    );
+    checks.check(
+        "the CodePipeline job was answered success",
+        view.as_ref().is_some_and(|v| {
+            v.action.status == JobStatus::Succeeded
+                && v.action.failure_details.is_none()
+                && v.action.job_ids.first() == Some(&job.job_id)
+        }),
+        &view,
+    );
+    checks.check(
+        "only the green instances are registered",
+        !green.is_empty() && report.registered == green,
+        &report.registered,
+    );
+    if let Some(t) = terminating {
+        checks.note(format!(
+            "bake skipped by the pipeline: Terminating {t:.1} s real of a {wait_real:.0} s wait; job answered success"
+        ));
+    }
+    green_deployed_checks(&mut checks, &report);
+    checks.finish(
+        "bake skipped by override (CodePipeline UserParameters), job succeeded",
+        &[],
+        &report,
+    );
+    cloud.shutdown().await;
+}

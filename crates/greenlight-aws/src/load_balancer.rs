@@ -383,6 +383,43 @@ pub async fn target_group_by_name(
     })
 }
 
+/// What `greenlight plan` compares of a target group (the bake's standby
+/// against the deployment's, [`greenlight_core::standby_plan`]): protocol,
+/// port, VPC, target type, the load balancers forwarding to it, its health
+/// check (DescribeTargetGroups by name).
+pub async fn target_group_shape(
+    elbv2: &Elbv2Client,
+    name: &str,
+) -> Result<greenlight_core::standby_plan::TargetGroupShape, LbError> {
+    use greenlight_core::standby_plan::{HealthCheckShape, TargetGroupShape};
+    let tg = describe_target_group(elbv2, TargetGroupKey::Name(name)).await?;
+    let arn = tg
+        .target_group_arn()
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| LbError::unexpected("DescribeTargetGroups", name, "no TargetGroupArn"))?
+        .to_string();
+    Ok(TargetGroupShape {
+        name: name.to_string(),
+        protocol: tg.protocol().map(|p| p.as_str().to_string()),
+        port: tg.port(),
+        vpc_id: tg.vpc_id().map(str::to_string),
+        target_type: tg.target_type().map(|t| t.as_str().to_string()),
+        load_balancer_arns: tg.load_balancer_arns().to_vec(),
+        health_check: HealthCheckShape {
+            enabled: tg.health_check_enabled(),
+            protocol: tg.health_check_protocol().map(|p| p.as_str().to_string()),
+            port: tg.health_check_port().map(str::to_string),
+            path: tg.health_check_path().map(str::to_string),
+            matcher: tg.matcher().and_then(|m| m.http_code()).map(str::to_string),
+            interval_seconds: tg.health_check_interval_seconds(),
+            timeout_seconds: tg.health_check_timeout_seconds(),
+            healthy_threshold: tg.healthy_threshold_count(),
+            unhealthy_threshold: tg.unhealthy_threshold_count(),
+        },
+        arn,
+    })
+}
+
 /// The targets registered in the target group (DescribeTargetHealth): id,
 /// port and health state of each.
 pub async fn registered_targets(
@@ -630,6 +667,86 @@ mod tests {
                 .tag_descriptions(d.build())
                 .build()
         })
+    }
+
+    #[tokio::test]
+    async fn target_group_shape_reads_what_plan_compares() {
+        use aws_sdk_elasticloadbalancingv2::types::{Matcher, ProtocolEnum, TargetTypeEnum};
+        let found = mock!(Elbv2Client::describe_target_groups)
+            .match_requests(|r| r.names() == ["web-standby"] && r.target_group_arns().is_empty())
+            .then_output(|| {
+                DescribeTargetGroupsOutput::builder()
+                    .target_groups(
+                        TargetGroup::builder()
+                            .target_group_arn(ARN)
+                            .target_group_name("web-standby")
+                            .protocol(ProtocolEnum::Http)
+                            .port(8080)
+                            .vpc_id("vpc-1")
+                            .target_type(TargetTypeEnum::Instance)
+                            .load_balancer_arns("arn:lb/app/web/1")
+                            .health_check_enabled(true)
+                            .health_check_protocol(ProtocolEnum::Http)
+                            .health_check_port("traffic-port")
+                            .health_check_path("/health")
+                            .matcher(Matcher::builder().http_code("200").build())
+                            .health_check_interval_seconds(30)
+                            .health_check_timeout_seconds(5)
+                            .healthy_threshold_count(5)
+                            .unhealthy_threshold_count(2)
+                            .build(),
+                    )
+                    .build()
+            });
+        let client = mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::MatchAny, [&found]);
+        let shape = target_group_shape(&client, "web-standby").await.unwrap();
+        assert_eq!(
+            shape,
+            greenlight_core::standby_plan::TargetGroupShape {
+                name: "web-standby".into(),
+                arn: ARN.into(),
+                protocol: Some("HTTP".into()),
+                port: Some(8080),
+                vpc_id: Some("vpc-1".into()),
+                target_type: Some("instance".into()),
+                load_balancer_arns: vec!["arn:lb/app/web/1".into()],
+                health_check: greenlight_core::standby_plan::HealthCheckShape {
+                    enabled: Some(true),
+                    protocol: Some("HTTP".into()),
+                    port: Some("traffic-port".into()),
+                    path: Some("/health".into()),
+                    matcher: Some("200".into()),
+                    interval_seconds: Some(30),
+                    timeout_seconds: Some(5),
+                    healthy_threshold: Some(5),
+                    unhealthy_threshold: Some(2),
+                },
+            }
+        );
+        assert_eq!(found.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn target_group_shape_of_a_missing_group_is_not_found() {
+        let missing = mock!(Elbv2Client::describe_target_groups).then_error(|| {
+            DescribeTargetGroupsError::TargetGroupNotFoundException(
+                aws_sdk_elasticloadbalancingv2::types::error::TargetGroupNotFoundException::builder()
+                    .message("One or more target groups not found")
+                    .build(),
+            )
+        });
+        let client = mock_client!(
+            aws_sdk_elasticloadbalancingv2,
+            RuleMode::MatchAny,
+            [&missing]
+        );
+        let err = target_group_shape(&client, "web-standby")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, LbError::TargetGroupNotFound { .. }),
+            "{err:?}"
+        );
     }
 
     fn logged<T>(log: &Arc<Mutex<Vec<&'static str>>>, name: &'static str, out: T) -> T {

@@ -194,6 +194,12 @@ pub enum Command {
         /// mismatch is reported as unknown, not failed.
         #[arg(long, value_name = "SECONDS")]
         approval_deadline: Option<u32>,
+        /// The `standbyTargetGroup` of the group's BakeConfig entry: check
+        /// that it exists and matches the deployment's target group
+        /// (protocol, port, VPC, target type, health check), is tagged for
+        /// the application and that nothing forwards to it yet.
+        #[arg(long, value_name = "NAME")]
+        standby_target_group: Option<String>,
     },
     /// Redeploy the group's last good revision through the same pipeline
     /// (a copy of it under a new key).

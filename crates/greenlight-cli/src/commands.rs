@@ -610,6 +610,7 @@ async fn dispatch(ctx: &mut Ctx<'_>, command: &Command) -> Result<u8, CliError> 
             deployment_timeout_seconds,
             post_reroute_timeout_seconds,
             approval_deadline,
+            standby_target_group,
         } => {
             let deadlines = greenlight_core::trigger::Deadlines {
                 deployment_timeout_seconds: *deployment_timeout_seconds,
@@ -622,6 +623,7 @@ async fn dispatch(ctx: &mut Ctx<'_>, command: &Command) -> Result<u8, CliError> 
                 *instances,
                 &deadlines,
                 *approval_deadline,
+                standby_target_group.as_deref(),
             )
             .await
         }
@@ -907,6 +909,7 @@ async fn plan(
     instances: u32,
     deadlines: &greenlight_core::trigger::Deadlines,
     approval_deadline: Option<u32>,
+    standby_target_group: Option<&str>,
 ) -> Result<u8, CliError> {
     use greenlight_aws::load_balancer::{snapshot, tag_value, target_group_by_name};
     use greenlight_core::plan::{
@@ -959,6 +962,28 @@ async fn plan(
         deadlines,
         approval_deadline,
     ));
+    if let Some(standby) = standby_target_group {
+        use greenlight_aws::load_balancer::target_group_shape;
+        use greenlight_core::standby_plan::{standby_check, MainTargetGroup};
+        let main = match facts.target_groups.as_slice() {
+            [name] => match target_group_shape(&ctx.clients.elbv2, name).await {
+                Ok(shape) => MainTargetGroup::One(Box::new(shape)),
+                Err(e) => MainTargetGroup::Unreadable {
+                    detail: e.to_string(),
+                },
+            },
+            names => MainTargetGroup::NotOne { count: names.len() },
+        };
+        let found = target_group_shape(&ctx.clients.elbv2, standby)
+            .await
+            .map_err(|e| e.to_string());
+        checks.push(standby_check(
+            app,
+            standby,
+            &main,
+            found.as_ref().map_err(String::as_str),
+        ));
+    }
     let snapshots: Vec<_> = target_groups
         .iter()
         .filter_map(|t| match t {

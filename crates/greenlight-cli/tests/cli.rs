@@ -413,3 +413,130 @@ async fn fault_cli_rollback_redeploys_the_previous_good_revision() {
     );
     cloud.shutdown().await;
 }
+
+/// `plan --standby-target-group`'s check in `--json` output.
+async fn standby_check_of(cloud: &LocalCloud, standby: &str) -> Value {
+    let g = group_args(cloud);
+    let mut args: Vec<&str> = vec!["--json", "plan"];
+    args.extend(g.iter().map(String::as_str));
+    args.extend(["--standby-target-group", standby]);
+    let (_, text) = gl(cloud, &args).await;
+    json(&text)["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == "standby target group"))
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cli_plan_checks_the_bake_standby_target_group() {
+    let cloud = greenlight_e2e::start("cli-plan-standby").await;
+    let names = cloud.resources.names.clone();
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&cloud.sdk);
+
+    // Without the flag there is no standby check.
+    let g = group_args(&cloud);
+    let mut args: Vec<&str> = vec!["--json", "plan"];
+    args.extend(g.iter().map(String::as_str));
+    let (_, text) = gl(&cloud, &args).await;
+    assert!(
+        json(&text)["checks"]
+            .as_array()
+            .is_some_and(|c| c.iter().all(|c| c["name"] != "standby target group")),
+        "{text}"
+    );
+
+    // The demo's standby: same protocol, port, VPC, path and matcher as the
+    // target group, a faster health check (reported, not a failure).
+    let check = standby_check_of(&cloud, &names.standby_target_group).await;
+    assert_eq!(check["status"], "pass", "{check}");
+    assert!(
+        check["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with(&format!(
+                "{} matches {}: HTTP port ",
+                names.standby_target_group, names.target_group
+            ))),
+        "{check}"
+    );
+
+    // A name that does not exist: the create command copies the target group.
+    let main = elb
+        .describe_target_groups()
+        .target_group_arns(&cloud.resources.target_group_arn)
+        .send()
+        .await
+        .expect("DescribeTargetGroups");
+    let main = main.target_groups().first().expect("the target group");
+    let check = standby_check_of(&cloud, "greenlight-demo-nope").await;
+    assert_eq!(check["status"], "fail", "{check}");
+    let fix = check["fix"].as_str().unwrap_or_default();
+    assert!(
+        fix.contains(&format!(
+            "aws elbv2 create-target-group --name greenlight-demo-nope --protocol HTTP --port {} --vpc-id {} ",
+            main.port().unwrap_or_default(),
+            main.vpc_id().unwrap_or_default()
+        )) && fix.contains(&format!(
+            "--health-check-path {}",
+            main.health_check_path().unwrap_or_default()
+        )),
+        "{check}"
+    );
+
+    // The standby's health check asks another path: the fix, applied as
+    // printed, makes the check pass.
+    elb.modify_target_group()
+        .target_group_arn(&cloud.resources.standby_target_group_arn)
+        .health_check_path("/elsewhere")
+        .send()
+        .await
+        .expect("ModifyTargetGroup");
+    let check = standby_check_of(&cloud, &names.standby_target_group).await;
+    assert_eq!(check["status"], "fail", "{check}");
+    assert!(
+        check["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("HealthCheckPath /elsewhere (main: ")),
+        "{check}"
+    );
+    let fix = check["fix"].as_str().unwrap_or_default().to_string();
+    let words: Vec<&str> = fix.split_whitespace().collect();
+    assert_eq!(
+        words.get(..4),
+        Some(&["aws", "elbv2", "modify-target-group", "--target-group-arn"][..]),
+        "{fix}"
+    );
+    assert_eq!(
+        words.get(4).copied(),
+        Some(cloud.resources.standby_target_group_arn.as_str()),
+        "{fix}"
+    );
+    let value = |flag: &str| {
+        words
+            .iter()
+            .position(|w| *w == flag)
+            .and_then(|i| words.get(i + 1))
+            .map(|v| v.to_string())
+    };
+    let mut modify = elb
+        .modify_target_group()
+        .target_group_arn(&cloud.resources.standby_target_group_arn)
+        .set_health_check_path(value("--health-check-path"))
+        .set_health_check_port(value("--health-check-port"));
+    if let Some(m) =
+        value("--matcher").and_then(|m| m.strip_prefix("HttpCode=").map(str::to_string))
+    {
+        modify = modify.matcher(
+            aws_sdk_elasticloadbalancingv2::types::Matcher::builder()
+                .http_code(m)
+                .build(),
+        );
+    }
+    if let Some(p) = value("--health-check-protocol") {
+        modify = modify.health_check_protocol(p.as_str().into());
+    }
+    modify.send().await.expect("the fix as printed");
+    let check = standby_check_of(&cloud, &names.standby_target_group).await;
+    assert_eq!(check["status"], "pass", "{check}");
+    cloud.shutdown().await;
+}

@@ -20,6 +20,7 @@ pub mod plan;
 pub mod probe;
 pub mod runbook;
 pub mod scaling;
+pub mod standby_plan;
 pub mod trigger;
 pub mod tuning;
 pub mod watch;

@@ -418,29 +418,15 @@ pub(crate) async fn restore_standby(
         greenlight_aws::listener::PutBack::Done { detail } => {
             ActionRecord::new(Step::RestoreListener, target, Outcome::Done, detail)
         }
+        // The commands are kept whole (a cut command would be wrong to run):
+        // greenlight_core::runbook::listener_not_put_back cuts only the reason.
         greenlight_aws::listener::PutBack::Kept { reason, commands } => {
             tracing::error!(reason = %reason, "standby kept: blue keeps serving through it");
-            ActionRecord::new(
-                Step::RestoreListener,
-                target,
-                Outcome::Failed,
-                format!(
-                    "LISTENER NOT PUT BACK: {reason}. Once blue is healthy in the target group and green is out, run: {}",
-                    commands.join(" && ")
-                ),
-            )
+            greenlight_core::runbook::listener_not_put_back(target, &reason, &commands)
         }
         greenlight_aws::listener::PutBack::Failed { error, commands } => {
             tracing::error!(error = %error, "standby put back failed");
-            ActionRecord::new(
-                Step::RestoreListener,
-                target,
-                Outcome::Failed,
-                format!(
-                    "LISTENER NOT PUT BACK: {error}. Once blue is healthy in the target group and green is out, run: {}",
-                    commands.join(" && ")
-                ),
-            )
+            greenlight_core::runbook::listener_not_put_back(target, &error, &commands)
         }
     };
     actions.push(record);

@@ -68,6 +68,38 @@ impl ActionRecord {
     }
 }
 
+/// The reason kept in [`listener_not_put_back`] however long its commands
+/// are.
+pub const MIN_LISTENER_REASON_CHARS: usize = 120;
+
+/// The `RestoreListener` record of a listener the failure handler did not
+/// put back (the standby keeps blue serving): `LISTENER NOT PUT BACK:
+/// <reason>. Once blue is healthy ..., run: <commands>`. Only the reason is
+/// cut to fit [`MAX_ACTION_DETAIL_CHARS`]; the commands are kept whole even
+/// past it (a command cut short would be wrong to run, and their length is
+/// bounded by the routes and blue's targets), so the report and the
+/// notification always carry every exact command.
+pub fn listener_not_put_back(
+    target: impl Into<String>,
+    reason: &str,
+    commands: &[String],
+) -> ActionRecord {
+    let tail = format!(
+        ". Once blue is healthy in the target group and green is out, run: {}",
+        commands.join(" && ")
+    );
+    let room = MAX_ACTION_DETAIL_CHARS
+        .saturating_sub(tail.chars().count())
+        .max(MIN_LISTENER_REASON_CHARS);
+    let head = truncate_chars(&format!("LISTENER NOT PUT BACK: {reason}"), room);
+    ActionRecord {
+        step: Step::RestoreListener,
+        target: truncate_chars(&target.into(), 300),
+        outcome: Outcome::Failed,
+        detail: format!("{head}{tail}"),
+    }
+}
+
 /// Where the failure report came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]

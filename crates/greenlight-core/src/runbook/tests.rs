@@ -2660,3 +2660,55 @@ fn an_approval_deadline_is_a_rejection_not_a_lost_sight_of_aws() {
     );
     assert!(plan.stop_deployment, "{plan:?}");
 }
+
+// ---- listener not put back: every command whole --------------------------
+
+#[test]
+fn listener_not_put_back_keeps_every_command_whole_and_cuts_only_the_reason() {
+    let commands = vec![
+        format!(
+            "aws elbv2 modify-listener --listener-arn arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/shop/0123456789abcdef/fedcba9876543210 --default-actions '[{{\"Type\":\"forward\",\"TargetGroupArn\":\"arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/shop-tg/0123456789abcdef\"}}]'"
+        ),
+        format!(
+            "aws elbv2 deregister-targets --target-group-arn arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/shop-standby/0123456789abcdef --targets {}",
+            (0..10)
+                .map(|i| format!("Id=i-0000000000000000{i},Port=8080"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+    ];
+    let reason = "blue keeps serving through the standby target group: ".to_string()
+        + &"blue i-0123456789abcdef0:8080 is not registered in the main target group; ".repeat(10);
+    let a = listener_not_put_back("arn:listener", &reason, &commands);
+    assert_eq!(a.step, Step::RestoreListener);
+    assert_eq!(a.outcome, Outcome::Failed);
+    assert!(
+        a.detail
+            .starts_with("LISTENER NOT PUT BACK: blue keeps serving"),
+        "{}",
+        a.detail
+    );
+    assert!(
+        a.detail.ends_with(&format!(
+            ". Once blue is healthy in the target group and green is out, run: {}",
+            commands.join(" && ")
+        )),
+        "{}",
+        a.detail
+    );
+    // The reason was cut (with "..."), to its floor here: the commands alone
+    // are longer than the detail limit.
+    let head = a.detail.split(". Once blue").next().unwrap_or_default();
+    assert_eq!(head.chars().count(), MIN_LISTENER_REASON_CHARS, "{head}");
+    assert!(head.ends_with("..."));
+    assert!(a.detail.chars().count() > MAX_ACTION_DETAIL_CHARS);
+    // A short one is whole and within the limit.
+    let short = listener_not_put_back("t", "blue is unhealthy", &["aws elbv2 x".to_string()]);
+    assert_eq!(
+        short.detail,
+        "LISTENER NOT PUT BACK: blue is unhealthy. Once blue is healthy in the target group and green is out, run: aws elbv2 x"
+    );
+    // A reason that fits with room to spare is not cut.
+    let fits = listener_not_put_back("t", &"r".repeat(300), &["aws elbv2 x".to_string()]);
+    assert!(fits.detail.contains(&"r".repeat(300)));
+}

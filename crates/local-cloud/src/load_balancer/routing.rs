@@ -21,7 +21,11 @@
 //!   reading is a non-zero delay, configurable
 //!   ([`super::LoadBalancer::set_listener_propagation`]), by default the
 //!   registration latency (10 s simulated). A listener or rule seen for the
-//!   first time is in force at once (creation, not an update).
+//!   first time is in force at once (creation, not an update), and a deleted
+//!   one stops at once: AWS documents the delay for updates only, and
+//!   greenlight never creates or deletes a listener or rule (only the local
+//!   cloud's provisioning does), so the gentler reading cannot hide a
+//!   greenlight defect (`crate::emulated`, "ALB listener creation").
 //! - Rule conditions are not emulated: the served listener routes by its
 //!   default actions only; rules count for which groups are attached.
 

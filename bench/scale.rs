@@ -314,10 +314,17 @@ async fn main() {
             .take(5)
             .map(|g| {
                 format!(
-                    "{} {} (deployment {}): {}",
+                    "{} {} (deployment {}{}): {}",
                     g.group,
                     g.status,
                     g.deployment_status.as_deref().unwrap_or("none"),
+                    g.error
+                        .as_deref()
+                        .map(|e| format!(
+                            "; execution error {}",
+                            e.chars().take(300).collect::<String>()
+                        ))
+                        .unwrap_or_default(),
                     g.end_state_problems.join("; ")
                 )
             })

@@ -66,6 +66,8 @@ pub struct GroupOutcome {
     /// `NO EXECUTION` when none was found for the upload).
     pub status: String,
     pub deployment_status: Option<String>,
+    /// The execution's error and cause when it did not succeed.
+    pub error: Option<String>,
     pub upload_to_create_ms: Option<i64>,
     pub succeeded_to_end_ms: Option<i64>,
     pub upload_to_end_ms: Option<i64>,
@@ -218,6 +220,7 @@ pub async fn run(
                 group: g.name.clone(),
                 status: "NO EXECUTION".into(),
                 deployment_status: None,
+                error: None,
                 upload_to_create_ms: None,
                 succeeded_to_end_ms: None,
                 upload_to_end_ms: None,
@@ -256,6 +259,22 @@ pub async fn run(
         } else {
             problems.push("no deployment was found for the execution".into());
         }
+        let error = if status == "SUCCEEDED" {
+            None
+        } else {
+            sfn.describe_execution()
+                .execution_arn(&arn)
+                .send()
+                .await
+                .ok()
+                .map(|d| {
+                    format!(
+                        "{}: {}",
+                        d.error().unwrap_or_default(),
+                        d.cause().unwrap_or_default()
+                    )
+                })
+        };
         for (n, text) in history(&sfn, &arn).await?.into_iter().enumerate() {
             histories.push((i, format!("{}: history event {}", g.name, n + 1), text));
         }
@@ -265,6 +284,7 @@ pub async fn run(
             deployment_status: view
                 .as_ref()
                 .map(|v| greenlight_core::watch::status_name(v.status).to_string()),
+            error,
             upload_to_create_ms: view
                 .as_ref()
                 .and_then(|v| v.created_at_ms)
@@ -442,6 +462,52 @@ async fn deployment_of(
     None
 }
 
+/// An event's inputs, outputs, parameters, errors and causes (the SDK's
+/// Debug redacts them as sensitive), after its type.
+fn event_data(e: &aws_sdk_sfn::types::HistoryEvent) -> String {
+    let mut parts: Vec<&str> = vec![e.r#type().as_str()];
+    if let Some(d) = e.execution_started_event_details() {
+        parts.extend(d.input());
+    }
+    if let Some(d) = e.execution_succeeded_event_details() {
+        parts.extend(d.output());
+    }
+    if let Some(d) = e.execution_failed_event_details() {
+        parts.extend(d.error());
+        parts.extend(d.cause());
+    }
+    if let Some(d) = e.state_entered_event_details() {
+        parts.push(d.name());
+        parts.extend(d.input());
+    }
+    if let Some(d) = e.state_exited_event_details() {
+        parts.push(d.name());
+        parts.extend(d.output());
+    }
+    if let Some(d) = e.task_scheduled_event_details() {
+        parts.push(d.resource());
+        parts.push(d.parameters());
+    }
+    if let Some(d) = e.task_succeeded_event_details() {
+        parts.extend(d.output());
+    }
+    if let Some(d) = e.task_failed_event_details() {
+        parts.extend(d.error());
+        parts.extend(d.cause());
+    }
+    if let Some(d) = e.lambda_function_scheduled_event_details() {
+        parts.extend(d.input());
+    }
+    if let Some(d) = e.lambda_function_succeeded_event_details() {
+        parts.extend(d.output());
+    }
+    if let Some(d) = e.lambda_function_failed_event_details() {
+        parts.extend(d.error());
+        parts.extend(d.cause());
+    }
+    parts.join(" ")
+}
+
 /// Every event of the execution's history, as text (its inputs and outputs).
 async fn history(sfn: &aws_sdk_sfn::Client, arn: &str) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
@@ -454,7 +520,7 @@ async fn history(sfn: &aws_sdk_sfn::Client, arn: &str) -> Result<Vec<String>, St
             .send()
             .await
             .map_err(|e| greenlight_aws::describe_error(&e))?;
-        out.extend(page.events().iter().map(|e| format!("{e:?}")));
+        out.extend(page.events().iter().map(event_data));
         match page.next_token() {
             Some(t) if !t.is_empty() => token = Some(t.to_string()),
             _ => break,

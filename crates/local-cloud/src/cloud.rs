@@ -53,6 +53,11 @@ pub struct Options {
     /// deadline within its run.
     pub deployment_timeout_seconds: u32,
     pub post_reroute_timeout_seconds: u32,
+    /// Deployment groups in all (default 1: the demo's alone). More add
+    /// groups 1..N-1 beside the demo's ([`crate::scale`]), each with its own
+    /// Auto Scaling group, load balancer, listener, target group and
+    /// instances, deployed by uploads under its own key prefix.
+    pub groups: usize,
 }
 
 impl Options {
@@ -69,6 +74,7 @@ impl Options {
             approval: Vec::new(),
             deployment_timeout_seconds: 3600,
             post_reroute_timeout_seconds: 3 * 3600,
+            groups: 1,
         }
     }
 
@@ -120,8 +126,18 @@ pub struct LocalCloud {
     /// The fault injector and rate limits (also at `/_greenlight/faults`).
     pub faults: Arc<Faults>,
     pub listener: SocketAddr,
+    /// The extra deployment groups ([`Options::groups`]), each with its
+    /// listener's address; empty by default.
+    pub groups: Vec<ScaleGroup>,
     front: Front,
     moto: Option<MotoServer>,
+}
+
+/// One extra deployment group of the local cloud and its listener.
+#[derive(Debug, Clone)]
+pub struct ScaleGroup {
+    pub resources: crate::scale::provision::GroupResources,
+    pub listener: SocketAddr,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -247,34 +263,58 @@ impl LocalCloud {
             parameters,
         )
         .await?;
-        for instance in &resources.blue_instances {
-            fleet
-                .launch_with_bundle(
-                    instance,
-                    build_revision(RevisionKind::Good, INITIAL_VERSION),
+        // The extra groups, created the same way (none by default).
+        let mut extra = Vec::new();
+        for names in crate::scale::extra_groups(options.groups, &options.names.artifact_prefix)
+            .map_err(CloudError::Start)?
+        {
+            extra.push(
+                crate::scale::provision::provision_group(
+                    &sdk,
+                    &options.names,
+                    &names,
+                    &fast,
+                    app_port,
                 )
-                .await
-                .map_err(CloudError::Start)?;
+                .await?,
+            );
+        }
+        let fleets: Vec<(&String, &Vec<String>)> =
+            std::iter::once((&resources.target_group_arn, &resources.blue_instances))
+                .chain(
+                    extra
+                        .iter()
+                        .map(|g| (&g.target_group_arn, &g.blue_instances)),
+                )
+                .collect();
+        for (_, instances) in &fleets {
+            for instance in instances.iter() {
+                fleet
+                    .launch_with_bundle(
+                        instance,
+                        build_revision(RevisionKind::Good, INITIAL_VERSION),
+                    )
+                    .await
+                    .map_err(CloudError::Start)?;
+            }
         }
         lb.refresh_all().await.map_err(CloudError::Start)?;
-        wait_all_healthy(
-            &lb,
-            &resources.target_group_arn,
-            &resources.blue_instances,
-            scale,
-        )
-        .await?;
         let elbv2 = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
-        elbv2
-            .modify_target_group()
-            .target_group_arn(&resources.target_group_arn)
-            .health_check_interval_seconds(options.settings.interval_seconds)
-            .health_check_timeout_seconds(options.settings.timeout_seconds)
-            .healthy_threshold_count(options.settings.healthy_threshold)
-            .unhealthy_threshold_count(options.settings.unhealthy_threshold)
-            .send()
-            .await
-            .map_err(|e| CloudError::Aws(greenlight_aws::describe_error(&e)))?;
+        for (target_group_arn, instances) in &fleets {
+            wait_all_healthy(&lb, target_group_arn, instances, scale).await?;
+        }
+        for (target_group_arn, _) in &fleets {
+            elbv2
+                .modify_target_group()
+                .target_group_arn(target_group_arn.as_str())
+                .health_check_interval_seconds(options.settings.interval_seconds)
+                .health_check_timeout_seconds(options.settings.timeout_seconds)
+                .healthy_threshold_count(options.settings.healthy_threshold)
+                .unhealthy_threshold_count(options.settings.unhealthy_threshold)
+                .send()
+                .await
+                .map_err(|e| CloudError::Aws(greenlight_aws::describe_error(&e)))?;
+        }
 
         // The listener follows moto's listener: its default action, and
         // ModifyListener's weighted forwards once they propagated.
@@ -285,6 +325,22 @@ impl LocalCloud {
             )
             .await
             .map_err(|e| CloudError::Start(format!("listener: {e}")))?;
+        let mut groups = Vec::with_capacity(extra.len());
+        for g in extra {
+            let listener = lb
+                .serve_moto_listener(
+                    g.listener_arn.clone(),
+                    SocketAddr::from(([127, 0, 0, 1], 0)),
+                )
+                .await
+                .map_err(|e| {
+                    CloudError::Start(format!("listener of {}: {e}", g.names.deployment_group))
+                })?;
+            groups.push(ScaleGroup {
+                resources: g,
+                listener,
+            });
+        }
         // The target group's CloudWatch metrics, from the traffic the listener serves.
         lb.start_metrics(
             aws_sdk_cloudwatch::Client::new(&sdk),
@@ -369,6 +425,7 @@ impl LocalCloud {
             relay,
             faults,
             listener,
+            groups,
             front,
             moto: Some(moto),
         })
@@ -380,6 +437,11 @@ impl LocalCloud {
 
     pub fn listener_url(&self) -> String {
         format!("http://{}", self.listener)
+    }
+
+    /// moto's process id, while it runs.
+    pub fn moto_pid(&self) -> Option<u32> {
+        self.moto.as_ref().and_then(|m| m.pid())
     }
 
     /// moto's own endpoint behind the front server, while it runs.
@@ -401,6 +463,29 @@ impl LocalCloud {
             "{}{}/{label}.zip",
             self.resources.names.artifact_prefix, self.resources.names.application
         )
+    }
+
+    /// The object key the trigger maps to extra group `group` (its key prefix).
+    pub fn group_revision_key(group: &crate::scale::GroupNames, label: &str) -> String {
+        format!("{}{label}.zip", group.key_prefix)
+    }
+
+    /// Uploads a demo revision under `key` (any group's), as CI would.
+    pub async fn upload_revision_at(
+        &self,
+        kind: RevisionKind,
+        label: &str,
+        key: &str,
+    ) -> Result<(), CloudError> {
+        self.s3()
+            .put_object()
+            .bucket(&self.resources.names.bucket)
+            .key(key)
+            .body(build_revision(kind, label).into())
+            .send()
+            .await
+            .map_err(|e| CloudError::Aws(greenlight_aws::describe_error(&e)))?;
+        Ok(())
     }
 
     /// Uploads a demo revision to the artifact bucket, as CI would.
@@ -483,10 +568,13 @@ fn function_configs(
     state_machine_arn: &str,
 ) -> Result<FunctionConfigs, CloudError> {
     let names = &options.names;
+    // The extra groups' key prefixes (none by default: no KEY_MAPPING).
+    let extra = crate::scale::extra_groups(options.groups, &names.artifact_prefix)
+        .map_err(CloudError::Start)?;
     let mapping = greenlight_core::trigger::KeyMapping::new(
         &names.artifact_prefix,
         &names.deployment_group,
-        None,
+        crate::scale::key_mapping_json(&names.application, &extra).as_deref(),
     )
     .map_err(|e| CloudError::Start(e.to_string()))?;
     Ok(FunctionConfigs {

@@ -504,12 +504,26 @@ impl Registry {
     }
 }
 
+/// One non-internal API call as the front server decided it, for the
+/// request log ([`Faults::start_call_log`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedCall {
+    pub service: String,
+    pub operation: String,
+    /// [`ApiCall::text`]: path, query/form parameters and body.
+    pub text: String,
+    /// Answered with the service's throttling error (a rate limit or a fault).
+    pub throttled: bool,
+}
+
 /// The shared, thread-safe fault registry and rate limiter.
 #[derive(Debug)]
 pub struct Faults {
     registry: Mutex<Registry>,
     limits: Mutex<rate::RateLimiter>,
     started: std::time::Instant,
+    /// The request log, while one is kept (off by default: it grows with every call).
+    calls: Mutex<Option<Vec<LoggedCall>>>,
 }
 
 impl Default for Faults {
@@ -524,6 +538,7 @@ impl Faults {
             registry: Mutex::new(Registry::default()),
             limits: Mutex::new(rate::RateLimiter::new(mode)),
             started: std::time::Instant::now(),
+            calls: Mutex::new(None),
         }
     }
 
@@ -555,11 +570,30 @@ impl Faults {
         self.registry().record_applied(id)
     }
 
-    /// Faults first, then the rate limit of the call's API.
+    /// Faults first, then the rate limit of the call's API. Non-internal
+    /// calls go to the request log while one is kept.
     pub fn decide(&self, call: &ApiCall) -> Verdict {
         if call.is_internal() {
             return Verdict::Pass;
         }
+        let verdict = self.decide_external(call);
+        if let Some(log) = self
+            .calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            log.push(LoggedCall {
+                service: call.service.clone(),
+                operation: call.operation.clone(),
+                text: call.text.clone(),
+                throttled: matches!(verdict, Verdict::Throttle { .. }),
+            });
+        }
+        verdict
+    }
+
+    fn decide_external(&self, call: &ApiCall) -> Verdict {
         match self.registry().decide(call) {
             Verdict::Pass => {}
             other => return other,
@@ -570,6 +604,22 @@ impl Faults {
         } else {
             Verdict::Throttle { fault: None }
         }
+    }
+
+    /// Starts keeping a request log of every non-internal call (empties one
+    /// already kept).
+    pub fn start_call_log(&self) {
+        *self.calls.lock().unwrap_or_else(|e| e.into_inner()) = Some(Vec::new());
+    }
+
+    /// The request log so far, emptied (it stays on); empty when none is kept.
+    pub fn take_call_log(&self) -> Vec<LoggedCall> {
+        self.calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     pub fn take_function_fault(

@@ -19,6 +19,7 @@ pub mod moto;
 pub mod provision;
 pub mod relay;
 pub mod revisions;
+pub mod scale;
 pub mod scenarios;
 pub mod service;
 pub mod statemachine;

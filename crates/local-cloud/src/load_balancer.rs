@@ -354,7 +354,11 @@ struct Shared {
 pub struct LoadBalancer {
     shared: Arc<Shared>,
     elbv2: aws_sdk_elasticloadbalancingv2::Client,
-    refresh_lock: tokio::sync::Mutex<()>,
+    /// One refresh at a time; the number of the last refresh request it
+    /// covers (see [`LoadBalancer::refresh_all`]).
+    refresh_lock: tokio::sync::Mutex<u64>,
+    /// Refresh requests so far (each caller takes the next number).
+    refresh_requests: AtomicU64,
     listeners: Mutex<Vec<JoinHandle<()>>>,
     request_ids: AtomicU64,
 }
@@ -384,7 +388,8 @@ impl LoadBalancer {
                 listener_propagation: Mutex::new(DEFAULT_LISTENER_PROPAGATION),
             }),
             elbv2: moto_elbv2,
-            refresh_lock: tokio::sync::Mutex::new(()),
+            refresh_lock: tokio::sync::Mutex::new(0),
+            refresh_requests: AtomicU64::new(0),
             listeners: Mutex::new(Vec::new()),
             request_ids: AtomicU64::new(0),
         })
@@ -410,12 +415,26 @@ impl LoadBalancer {
     /// load balancers' listeners and rules, from moto and reconciles: new
     /// registrations start health checks, removed ones drain, listener
     /// changes reach the nodes after their propagation delay.
+    ///
+    /// Callers queued behind a running refresh share the next one: a refresh
+    /// that began reading after a caller's request covers it (the caller's
+    /// write was done before it asked), so N writes at once cost two reads
+    /// of moto, not N (each read is a few calls per target group and load
+    /// balancer: with many groups, one refresh per write serialized every
+    /// ELBv2 write of every group behind all the others).
     pub async fn refresh_all(&self) -> Result<(), String> {
-        let _one_at_a_time = self.refresh_lock.lock().await;
+        let request = self.refresh_requests.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut covered = self.refresh_lock.lock().await;
+        if *covered >= request {
+            return Ok(());
+        }
+        // Every request numbered up to here was made before this read begins.
+        let through = self.refresh_requests.load(Ordering::SeqCst);
         let snapshots = self.read_moto().await?;
         let routes = self.read_moto_routes().await?;
         self.apply_routes(routes);
         self.apply(snapshots);
+        *covered = through;
         Ok(())
     }
 

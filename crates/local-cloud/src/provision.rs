@@ -123,7 +123,9 @@ pub struct ProvisionError {
     pub message: String,
 }
 
-fn fail<E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::fmt::Display>(
+pub(crate) fn fail<
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::fmt::Display,
+>(
     step: &'static str,
 ) -> impl FnOnce(E) -> ProvisionError {
     move |e| ProvisionError {
@@ -132,7 +134,7 @@ fn fail<E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::fmt::D
     }
 }
 
-fn missing(step: &'static str, what: &str) -> ProvisionError {
+pub(crate) fn missing(step: &'static str, what: &str) -> ProvisionError {
     ProvisionError {
         step,
         message: format!("the answer had no {what}"),
@@ -142,7 +144,7 @@ fn missing(step: &'static str, what: &str) -> ProvisionError {
 /// An HTTP instance target group on `/health` (matcher 200) with the health
 /// check `[interval, timeout, healthy, unhealthy]` and the deregistration
 /// delay; returns its ARN.
-async fn create_target_group(
+pub(crate) async fn create_target_group(
     elb: &aws_sdk_elasticloadbalancingv2::Client,
     name: &str,
     vpc_id: &str,
@@ -190,6 +192,105 @@ async fn create_target_group(
     Ok(arn)
 }
 
+/// The default VPC (moto creates it) and one subnet in each of its first two
+/// Availability Zones: `(vpc_id, subnet_ids)`.
+pub(crate) async fn network(
+    ec2: &aws_sdk_ec2::Client,
+) -> Result<(String, Vec<String>), ProvisionError> {
+    let subnets = ec2
+        .describe_subnets()
+        .send()
+        .await
+        .map_err(fail("DescribeSubnets"))?;
+    let mut by_az: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for s in subnets.subnets() {
+        if let (Some(az), Some(id), Some(vpc)) = (s.availability_zone(), s.subnet_id(), s.vpc_id())
+        {
+            by_az
+                .entry(az.to_string())
+                .or_insert((id.to_string(), vpc.to_string()));
+        }
+    }
+    let picked: Vec<(String, String, String)> = by_az
+        .into_iter()
+        .take(2)
+        .map(|(az, (id, vpc))| (az, id, vpc))
+        .collect();
+    let vpc_id = picked
+        .first()
+        .map(|p| p.2.clone())
+        .ok_or_else(|| missing("DescribeSubnets", "subnet"))?;
+    Ok((vpc_id, picked.iter().map(|p| p.1.clone()).collect()))
+}
+
+/// The EC2 blue/green deployment group with traffic control, the Ready wait
+/// (StopDeployment on timeout), a copy of `blue_asg` as the green fleet,
+/// blue terminated after the termination wait, `target_group` behind it and
+/// automatic rollback on failure and on a stop (README, "Create the
+/// deployment group").
+pub(crate) async fn create_deployment_group(
+    codedeploy: &aws_sdk_codedeploy::Client,
+    application: &str,
+    deployment_group: &str,
+    blue_asg: &str,
+    target_group: &str,
+    settings: &DemoSettings,
+) -> Result<(), ProvisionError> {
+    use aws_sdk_codedeploy::types as cd;
+    codedeploy
+        .create_deployment_group()
+        .application_name(application)
+        .deployment_group_name(deployment_group)
+        .service_role_arn(format!(
+            "arn:aws:iam::{ACCOUNT_ID}:role/CodeDeployServiceRole"
+        ))
+        .deployment_config_name(&settings.deployment_config)
+        .auto_scaling_groups(blue_asg)
+        .deployment_style(
+            cd::DeploymentStyle::builder()
+                .deployment_type(cd::DeploymentType::BlueGreen)
+                .deployment_option(cd::DeploymentOption::WithTrafficControl)
+                .build(),
+        )
+        .blue_green_deployment_configuration(
+            cd::BlueGreenDeploymentConfiguration::builder()
+                .deployment_ready_option(
+                    cd::DeploymentReadyOption::builder()
+                        .action_on_timeout(cd::DeploymentReadyAction::StopDeployment)
+                        .wait_time_in_minutes(settings.ready_wait_minutes)
+                        .build(),
+                )
+                .green_fleet_provisioning_option(
+                    cd::GreenFleetProvisioningOption::builder()
+                        .action(cd::GreenFleetProvisioningAction::CopyAutoScalingGroup)
+                        .build(),
+                )
+                .terminate_blue_instances_on_deployment_success(
+                    cd::BlueInstanceTerminationOption::builder()
+                        .action(cd::InstanceAction::Terminate)
+                        .termination_wait_time_in_minutes(settings.termination_wait_minutes)
+                        .build(),
+                )
+                .build(),
+        )
+        .load_balancer_info(
+            cd::LoadBalancerInfo::builder()
+                .target_group_info_list(cd::TargetGroupInfo::builder().name(target_group).build())
+                .build(),
+        )
+        .auto_rollback_configuration(
+            cd::AutoRollbackConfiguration::builder()
+                .enabled(true)
+                .events(cd::AutoRollbackEvent::DeploymentFailure)
+                .events(cd::AutoRollbackEvent::DeploymentStopOnRequest)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(fail("CreateDeploymentGroup"))?;
+    Ok(())
+}
+
 pub const ACCOUNT_ID: &str = "123456789012";
 pub const REGION: &str = "us-east-1";
 
@@ -217,30 +318,7 @@ pub async fn provision(
     let sfn = aws_sdk_sfn::Client::new(sdk);
 
     // Network: the default VPC's subnets (moto creates them).
-    let subnets = ec2
-        .describe_subnets()
-        .send()
-        .await
-        .map_err(fail("DescribeSubnets"))?;
-    let mut by_az: BTreeMap<String, (String, String)> = BTreeMap::new();
-    for s in subnets.subnets() {
-        if let (Some(az), Some(id), Some(vpc)) = (s.availability_zone(), s.subnet_id(), s.vpc_id())
-        {
-            by_az
-                .entry(az.to_string())
-                .or_insert((id.to_string(), vpc.to_string()));
-        }
-    }
-    let picked: Vec<(String, String, String)> = by_az
-        .into_iter()
-        .take(2)
-        .map(|(az, (id, vpc))| (az, id, vpc))
-        .collect();
-    let vpc_id = picked
-        .first()
-        .map(|p| p.2.clone())
-        .ok_or_else(|| missing("DescribeSubnets", "subnet"))?;
-    let subnet_ids: Vec<String> = picked.iter().map(|p| p.1.clone()).collect();
+    let (vpc_id, subnet_ids) = network(&ec2).await?;
 
     // Launch template and the blue Auto Scaling group.
     let images = ec2
@@ -524,62 +602,15 @@ pub async fn provision(
         .send()
         .await
         .map_err(fail("CreateApplication"))?;
-    use aws_sdk_codedeploy::types as cd;
-    codedeploy
-        .create_deployment_group()
-        .application_name(&names.application)
-        .deployment_group_name(&names.deployment_group)
-        .service_role_arn(format!(
-            "arn:aws:iam::{ACCOUNT_ID}:role/CodeDeployServiceRole"
-        ))
-        .deployment_config_name(&settings.deployment_config)
-        .auto_scaling_groups(&names.blue_asg)
-        .deployment_style(
-            cd::DeploymentStyle::builder()
-                .deployment_type(cd::DeploymentType::BlueGreen)
-                .deployment_option(cd::DeploymentOption::WithTrafficControl)
-                .build(),
-        )
-        .blue_green_deployment_configuration(
-            cd::BlueGreenDeploymentConfiguration::builder()
-                .deployment_ready_option(
-                    cd::DeploymentReadyOption::builder()
-                        .action_on_timeout(cd::DeploymentReadyAction::StopDeployment)
-                        .wait_time_in_minutes(settings.ready_wait_minutes)
-                        .build(),
-                )
-                .green_fleet_provisioning_option(
-                    cd::GreenFleetProvisioningOption::builder()
-                        .action(cd::GreenFleetProvisioningAction::CopyAutoScalingGroup)
-                        .build(),
-                )
-                .terminate_blue_instances_on_deployment_success(
-                    cd::BlueInstanceTerminationOption::builder()
-                        .action(cd::InstanceAction::Terminate)
-                        .termination_wait_time_in_minutes(settings.termination_wait_minutes)
-                        .build(),
-                )
-                .build(),
-        )
-        .load_balancer_info(
-            cd::LoadBalancerInfo::builder()
-                .target_group_info_list(
-                    cd::TargetGroupInfo::builder()
-                        .name(&names.target_group)
-                        .build(),
-                )
-                .build(),
-        )
-        .auto_rollback_configuration(
-            cd::AutoRollbackConfiguration::builder()
-                .enabled(true)
-                .events(cd::AutoRollbackEvent::DeploymentFailure)
-                .events(cd::AutoRollbackEvent::DeploymentStopOnRequest)
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(fail("CreateDeploymentGroup"))?;
+    create_deployment_group(
+        &codedeploy,
+        &names.application,
+        &names.deployment_group,
+        &names.blue_asg,
+        &names.target_group,
+        settings,
+    )
+    .await?;
 
     // The state machine, from the same file and substitutions as template.yaml.
     let template = std::fs::read_to_string(project_root.join("template.yaml")).map_err(|e| {

@@ -380,3 +380,38 @@ fn each_protocol_answers_its_own_throttling_shape() {
         "ServiceException"
     );
 }
+
+#[test]
+fn the_request_log_keeps_external_calls_with_their_verdict_only_while_on() {
+    let faults = Faults::new(RateMode::Aws);
+    // Off by default: nothing is kept.
+    let _ = faults.decide(&call("codedeploy", "GetDeployment", "before"));
+    assert!(faults.take_call_log().is_empty());
+    faults.start_call_log();
+    for n in 0..12 {
+        let _ = faults.decide(&call("codedeploy", "GetDeployment", &format!("d-{n}")));
+    }
+    let mut internal = call("codedeploy", "GetDeployment", "internal");
+    internal.access_key = Some(INTERNAL_ACCESS_KEY.into());
+    assert_eq!(faults.decide(&internal), Verdict::Pass);
+    let log = faults.take_call_log();
+    // The internal call is not logged; the 12 external ones are, in order.
+    assert_eq!(log.len(), 12);
+    assert_eq!(log[0].text, "d-0");
+    assert_eq!(log[11].text, "d-11");
+    assert!(log
+        .iter()
+        .all(|c| c.service == "codedeploy" && c.operation == "GetDeployment"));
+    // The bucket holds 10 (refill 5/s): the first call passes, the last ones are throttled.
+    assert!(!log[0].throttled);
+    assert!(log[11].throttled);
+    let throttled = log.iter().filter(|c| c.throttled).count() as u64;
+    assert_eq!(
+        throttled,
+        faults.throttled_counts()["codedeploy:GetDeployment"]
+    );
+    // Taking empties the log but keeps it on.
+    assert!(faults.take_call_log().is_empty());
+    let _ = faults.decide(&call("s3", "PutObject", "again"));
+    assert_eq!(faults.take_call_log().len(), 1);
+}

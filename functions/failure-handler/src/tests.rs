@@ -213,7 +213,7 @@ fn group_busy_task() -> TaskRequest<Action> {
 }
 
 async fn run(request: Request, deps: &Deps) -> Result<Response, Error> {
-    handle(request, "req-1", NOW, deps).await
+    handle(request, "req-1", NOW, None, deps).await
 }
 
 fn handled(r: Response) -> FailureReport {
@@ -2451,6 +2451,9 @@ mod rerun;
 
 #[path = "tests_announce.rs"]
 mod announce_path;
+
+#[path = "tests_standby.rs"]
+mod standby_path;
 
 // ---- scaling held still ------------------------------------------------------------
 

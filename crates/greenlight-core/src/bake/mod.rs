@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::EpochMillis;
 
 pub mod standby;
+pub mod standby_record;
 
 /// The four AWS/ApplicationELB target-group metrics the bake reads
 /// (<https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html>).

@@ -365,8 +365,8 @@ pub async fn put_back(
                     restore_commands(state).last().cloned().unwrap_or_default()
                 ),
                 Settle::Now | Settle::Wait { .. } => {
-                    let waited = match settle {
-                        Settle::Wait { seconds } => {
+                    let waited = match &settle {
+                        &Settle::Wait { seconds } => {
                             tokio::time::sleep(std::time::Duration::from_secs(u64::from(
                                 seconds,
                             )))

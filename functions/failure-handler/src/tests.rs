@@ -1244,6 +1244,11 @@ async fn a_failing_step_is_recorded_and_the_others_still_run() {
             )
         }),
     );
+    // The tuned target group carries no standby record (no bake armed one).
+    m.elbv2.push(
+        mock!(aws_sdk_elasticloadbalancingv2::Client::describe_tags)
+            .then_output(|| DescribeTagsOutput::builder().build()),
+    );
     m.sns
         .push(mock!(aws_sdk_sns::Client::publish).then_error(|| {
             PublishError::generic(

@@ -40,8 +40,9 @@ use aws_sdk_elasticloadbalancingv2::operation::modify_target_group_attributes::M
 use aws_sdk_elasticloadbalancingv2::operation::register_targets::RegisterTargetsOutput;
 use aws_sdk_elasticloadbalancingv2::operation::remove_tags::RemoveTagsOutput;
 use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, Listener, Tag, TagDescription, TargetDescription, TargetGroup,
-    TargetGroupAttribute, TargetHealth, TargetHealthDescription, TargetHealthStateEnum,
+    Action as ElbAction, ActionTypeEnum, Listener, Tag, TagDescription, TargetDescription,
+    TargetGroup, TargetGroupAttribute, TargetHealth, TargetHealthDescription,
+    TargetHealthStateEnum,
 };
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use greenlight_core::bake::standby::{Route, RouteAction, RouteKind, StandbyTarget, Weights};
@@ -460,7 +461,7 @@ impl World {
                     .build()
             });
         let forward = |arn: &str| {
-            Action::builder()
+            ElbAction::builder()
                 .r#type(ActionTypeEnum::Forward)
                 .target_group_arn(arn)
                 .build()
@@ -468,11 +469,11 @@ impl World {
         let listener_actions = match shape {
             ListenerShape::PlainForward => vec![forward(TG_ARN)],
             ListenerShape::RedirectAndForward => vec![
-                Action::builder()
+                ElbAction::builder()
                     .r#type(ActionTypeEnum::AuthenticateOidc)
                     .order(1)
                     .build(),
-                Action::builder()
+                ElbAction::builder()
                     .r#type(ActionTypeEnum::Forward)
                     .order(2)
                     .target_group_arn(TG_ARN)

@@ -2254,9 +2254,14 @@ async fn a_deployment_left_by_a_dead_create_task_is_found_and_stopped() {
 #[tokio::test]
 async fn transient_errors_never_stop_the_deployment() {
     // No StopDeployment, DeleteAutoScalingGroup, UpdateDeploymentGroup or
-    // ELBv2 rule: calling any of them panics.
+    // ELBv2 change rule: calling any of them panics. DescribeTags answers
+    // no standby record (the path looks for one on the tuned target group).
     let published = log();
     let mut m = Mocks::new();
+    m.elbv2.push(
+        mock!(aws_sdk_elasticloadbalancingv2::Client::describe_tags)
+            .then_output(|| DescribeTagsOutput::builder().build()),
+    );
     m.codedeploy = deployment_rules(
         info(
             DEP,

@@ -658,3 +658,113 @@ async fn fault_bake_user_alarm_firing_during_the_bake_rolls_back_to_blue() {
     );
     cloud.shutdown().await;
 }
+
+/// The `greenlight:standby` record tags on the deployment's target group.
+async fn standby_record_keys(cloud: &LocalCloud) -> Result<Vec<String>, String> {
+    aws_sdk_elasticloadbalancingv2::Client::new(&cloud.sdk)
+        .describe_tags()
+        .resource_arns(&cloud.resources.target_group_arn)
+        .send()
+        .await
+        .map(|o| {
+            o.tag_descriptions()
+                .iter()
+                .flat_map(|d| d.tags())
+                .filter_map(|t| t.key())
+                .filter(|k| k.starts_with("greenlight:standby"))
+                .map(str::to_string)
+                .collect()
+        })
+        .map_err(|e| format!("{e:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fault_bake_execution_aborted_after_the_standby_was_armed_puts_it_back() {
+    // A long bake with the standby armed (blue registered in it, the
+    // listener weighted {target group 1, standby 0}); an operator stops the
+    // execution (StopExecution) mid-bake, so no HandleFailure runs and no
+    // `$.bake.standby` reaches the failure handler. Its execution-end path
+    // must put the listener back from the record on the target group:
+    // listener exactly as before, standby empty, record gone.
+    let cloud = start_baking("fault-bake-aborted-armed", 600).await;
+    let before = listener_actions(&cloud).await;
+    let label = scenarios::new_label("1004");
+    let sfn = aws_sdk_sfn::Client::new(&cloud.sdk);
+    let (report, recorded) = scenarios::upload_and_intervene(
+        &cloud,
+        RevisionKind::Good,
+        &label,
+        scenarios::SETTLE,
+        |arn| {
+            let cloud = &cloud;
+            let sfn = sfn.clone();
+            async move {
+                let standby = cloud.resources.standby_target_group_arn.clone();
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
+                loop {
+                    let armed = listener_changes(cloud)
+                        .iter()
+                        .any(|c| weight_of(c, &standby) == Some(0));
+                    if armed {
+                        break;
+                    }
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(scenarios::ScenarioError::Fault(
+                            "the bake never armed the standby".into(),
+                        ));
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                let recorded = standby_record_keys(cloud).await;
+                sfn.stop_execution()
+                    .execution_arn(&arn)
+                    .error("OperatorStopped")
+                    .cause("stopped by an operator during the bake")
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        scenarios::ScenarioError::Fault(format!(
+                            "StopExecution: {}",
+                            aws_sdk_sfn::error::DisplayErrorContext(&e)
+                        ))
+                    })?;
+                Ok(recorded)
+            }
+        },
+        &mut print_progress,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("scenario did not run: {e}"));
+
+    let mut checks = Checks::new();
+    checks.check(
+        "the execution ended ABORTED",
+        report.followed.status == "ABORTED",
+        (&report.followed.status, &report.followed.error),
+    );
+    checks.check(
+        "the standby's record was on the target group while armed",
+        recorded
+            .as_ref()
+            .is_ok_and(|keys| keys.iter().any(|k| k == "greenlight:standby") && keys.len() >= 2),
+        &recorded,
+    );
+    checks.check(
+        "exactly one notification, naming the listener put back",
+        report.notifications.len() == 1 && report.notifications[0].message.contains("Listener ("),
+        &report.notifications,
+    );
+    standby_put_back_checks(&mut checks, &cloud, &before).await;
+    let left = standby_record_keys(&cloud).await;
+    checks.check(
+        "the standby's record is removed",
+        left.as_ref().is_ok_and(|k| k.is_empty()),
+        &left,
+    );
+    checks.finish(
+        "bake: execution aborted after the standby was armed",
+        &[],
+        &report,
+    );
+    cloud.shutdown().await;
+}

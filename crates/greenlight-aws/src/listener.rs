@@ -12,10 +12,16 @@
 //! - [`target_states`]: DescribeTargetHealth as (id, port, state).
 //! - [`arm`], [`switch`], [`put_back`]: the standby's three moves, each
 //!   decided by the core first.
+//! - [`read_record`], [`write_record`], [`remove_record`]: the standby's
+//!   record on the deployment's own target group
+//!   (`greenlight_core::bake::standby_record`), written before the first
+//!   listener change and before a switch, removed once put back, so the
+//!   failure handler's execution-end and CodeDeploy-event paths can put the
+//!   listener back too.
 
 use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, ForwardActionConfig, TargetDescription, TargetGroupStickinessConfig,
-    TargetGroupTuple,
+    Action, ActionTypeEnum, ForwardActionConfig, Tag, TargetDescription,
+    TargetGroupStickinessConfig, TargetGroupTuple,
 };
 use aws_sdk_elasticloadbalancingv2::Client as Elbv2Client;
 use greenlight_core::bake::standby::{
@@ -23,9 +29,12 @@ use greenlight_core::bake::standby::{
     GroupStickiness, RestoreDecision, Route, RouteAction, RouteKind, StandbyState, StandbyTarget,
     SwitchDecision, WeightedTargetGroup, Weights,
 };
+use greenlight_core::bake::standby_record::{
+    decode_record, encode_record, record_keys, settle_plan, RecordRead, Settle,
+};
 
 use crate::error::AwsError;
-use crate::load_balancer::{target_group_load_balancers, LbError};
+use crate::load_balancer::{elb_error, target_group_load_balancers, LbError};
 
 /// The core's shape of one ELBv2 action.
 pub fn route_action(a: &Action) -> RouteAction {
@@ -304,11 +313,19 @@ pub enum PutBack {
     },
 }
 
-/// Puts the routes back to their snapshots, waits the state's settle time
-/// (the listener change reaches the nodes), then deregisters blue from
-/// standby, when the core allows ([`decide_restore`]): never onto a main
-/// target group without a healthy blue fleet. Marks `state.restored`.
-pub async fn put_back(elbv2: &Elbv2Client, state: &mut StandbyState) -> PutBack {
+/// Puts the routes back to their snapshots, then takes blue out of standby
+/// after the settle the core decides ([`settle_plan`]: at once when the
+/// routes gave standby weight 0; after `settle_seconds` when they were
+/// switched and that fits `remaining_ms`, the invocation's time left; else
+/// blue is left registered in a standby nothing forwards to, and the detail
+/// gives the command), when the core allows ([`decide_restore`]): never onto
+/// a main target group without a healthy blue fleet. Then removes the
+/// standby's record from the main target group and marks `state.restored`.
+pub async fn put_back(
+    elbv2: &Elbv2Client,
+    state: &mut StandbyState,
+    remaining_ms: Option<i64>,
+) -> PutBack {
     let main_health = if state.weights == Weights::Switched && !state.restored {
         let port = state.blue_targets.first().map_or(0, |t| t.port);
         match target_states(elbv2, &state.main_target_group_arn, port).await {
@@ -339,39 +356,152 @@ pub async fn put_back(elbv2: &Elbv2Client, state: &mut StandbyState) -> PutBack 
                     };
                 }
             }
-            tokio::time::sleep(std::time::Duration::from_secs(u64::from(
-                state.settle_seconds,
-            )))
-            .await;
-            if let Err(e) =
-                deregister_targets(elbv2, &state.standby_target_group_arn, &state.blue_targets)
-                    .await
-            {
-                return PutBack::Failed {
-                    error: format!("routes put back, but blue is still in standby: {e}"),
-                    commands: restore_commands(state),
-                };
-            }
-            state.restored = true;
-            PutBack::Done {
-                detail: format!(
-                    "{} route(s) put back to their snapshot; blue ({} target(s)) deregistered from standby {} after {} s",
-                    state.routes.len(),
+            let settle = settle_plan(state.weights, state.settle_seconds, remaining_ms);
+            let blue = match &settle {
+                Settle::Leave { reason } => format!(
+                    "blue ({} target(s)) left registered in standby {}, which no listener forwards to any more (it serves nothing): {reason}; deregister it later: {}",
                     state.blue_targets.len(),
                     state.standby_target_group_arn,
-                    state.settle_seconds
+                    restore_commands(state).last().cloned().unwrap_or_default()
+                ),
+                Settle::Now | Settle::Wait { .. } => {
+                    let waited = match &settle {
+                        &Settle::Wait { seconds } => {
+                            tokio::time::sleep(std::time::Duration::from_secs(u64::from(
+                                seconds,
+                            )))
+                            .await;
+                            format!("after a {seconds} s settle")
+                        }
+                        _ => "at once (the standby had weight 0: no request was routed to it)"
+                            .to_string(),
+                    };
+                    if let Err(e) = deregister_targets(
+                        elbv2,
+                        &state.standby_target_group_arn,
+                        &state.blue_targets,
+                    )
+                    .await
+                    {
+                        return PutBack::Failed {
+                            error: format!("routes put back, but blue is still in standby: {e}"),
+                            commands: restore_commands(state),
+                        };
+                    }
+                    format!(
+                        "blue ({} target(s)) deregistered from standby {} {waited}",
+                        state.blue_targets.len(),
+                        state.standby_target_group_arn
+                    )
+                }
+            };
+            state.restored = true;
+            let record = match remove_record(elbv2, &state.main_target_group_arn).await {
+                Ok(_) => String::new(),
+                Err(e) => format!(
+                    "; the standby record tags on {} could not be removed ({e}): aws elbv2 remove-tags --resource-arns {} --tag-keys greenlight:standby greenlight:standby:0 ...",
+                    state.main_target_group_arn, state.main_target_group_arn
+                ),
+            };
+            PutBack::Done {
+                detail: format!(
+                    "{} route(s) put back to their snapshot; {blue}{record}",
+                    state.routes.len(),
                 ),
             }
         }
     }
 }
 
+/// Every tag of a target group (DescribeTags), as (key, value).
+pub async fn target_group_tags(
+    elbv2: &Elbv2Client,
+    arn: &str,
+) -> Result<Vec<(String, String)>, LbError> {
+    let out = elbv2
+        .describe_tags()
+        .resource_arns(arn)
+        .send()
+        .await
+        .map_err(|err| {
+            elb_error("DescribeTags", arn, err, |e| {
+                e.is_target_group_not_found_exception()
+            })
+        })?;
+    Ok(out
+        .tag_descriptions()
+        .iter()
+        .filter(|d| d.resource_arn().is_none_or(|r| r == arn))
+        .flat_map(|d| d.tags())
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_string(),
+                t.value().unwrap_or_default().to_string(),
+            ))
+        })
+        .collect())
+}
+
+/// The standby record on the main target group `arn`.
+pub async fn read_record(elbv2: &Elbv2Client, arn: &str) -> Result<RecordRead, LbError> {
+    Ok(decode_record(&target_group_tags(elbv2, arn).await?))
+}
+
+/// Writes the record `tags` ([`encode_record`]) on the main target group in
+/// one AddTags call (a key already there is overwritten).
+pub async fn write_record(
+    elbv2: &Elbv2Client,
+    arn: &str,
+    tags: &[(String, String)],
+) -> Result<(), LbError> {
+    elbv2
+        .add_tags()
+        .resource_arns(arn)
+        .set_tags(Some(
+            tags.iter()
+                .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                .collect(),
+        ))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|err| {
+            elb_error("AddTags", arn, err, |e| {
+                e.is_target_group_not_found_exception()
+            })
+        })
+}
+
+/// Removes every record tag from the main target group (stale parts
+/// included); false when there was none.
+pub async fn remove_record(elbv2: &Elbv2Client, arn: &str) -> Result<bool, LbError> {
+    let keys = record_keys(&target_group_tags(elbv2, arn).await?);
+    if keys.is_empty() {
+        return Ok(false);
+    }
+    elbv2
+        .remove_tags()
+        .resource_arns(arn)
+        .set_tag_keys(Some(keys))
+        .send()
+        .await
+        .map(|_| true)
+        .map_err(|err| {
+            elb_error("RemoveTags", arn, err, |e| {
+                e.is_target_group_not_found_exception()
+            })
+        })
+}
+
 /// Arms the standby ([`plan_arm`]): registers blue in standby, then weights
-/// every route `{main: 1, standby: 0}`. On a failure midway, puts back what
-/// it changed (best effort) and answers why, with the commands when even
-/// that failed. Ok = the state to carry; Err = why the standby is not used.
+/// every route `{main: 1, standby: 0}`, recording the state on the main
+/// target group first ([`write_record`]; a state too big to record is not
+/// armed). On a failure midway, puts back what it changed (best effort) and
+/// answers why, with the commands when even that failed. Ok = the state to
+/// carry; Err = why the standby is not used.
 pub async fn arm(
     elbv2: &Elbv2Client,
+    deployment_id: &str,
     main: &str,
     standby: &str,
     blue: &[StandbyTarget],
@@ -388,6 +518,7 @@ pub async fn arm(
         ArmPlan::Refuse { reason } => return Err(reason),
     };
     let mut state = StandbyState {
+        deployment_id: deployment_id.to_string(),
         main_target_group_arn: main.to_string(),
         standby_target_group_arn: standby.to_string(),
         blue_targets,
@@ -397,14 +528,27 @@ pub async fn arm(
         settle_seconds,
         switched_at_ms: None,
     };
+    let record = encode_record(&state)?;
     if let Err(e) = register_targets(elbv2, standby, &state.blue_targets).await {
         return Err(format!("blue could not be registered in the standby: {e}"));
+    }
+    if let Err(e) = write_record(elbv2, main, &record).await {
+        let undo = match deregister_targets(elbv2, standby, &state.blue_targets).await {
+            Ok(()) => "blue is taken out of the standby again".to_string(),
+            Err(u) => format!(
+                "taking blue out of the standby failed too ({u}); run: {}",
+                restore_commands(&state).last().cloned().unwrap_or_default()
+            ),
+        };
+        return Err(format!(
+            "the standby's record could not be written on {main} ({e}), so no listener is changed; {undo}"
+        ));
     }
     for (done, (route, armed)) in changes.iter().enumerate() {
         if let Err(e) = set_route_actions(elbv2, route.kind, &route.arn, armed).await {
             // Put back the routes changed so far, and take blue out.
             state.routes.truncate(done);
-            let undo = put_back(elbv2, &mut state).await;
+            let undo = put_back(elbv2, &mut state, None).await;
             return Err(format!(
                 "{} {} could not be weighted ({e}); {}",
                 match route.kind {
@@ -432,8 +576,10 @@ pub async fn arm(
 /// Switches every route to `{main: 0, standby: 1}` when the core says blue
 /// is ready ([`decide_switch`]). Ok(()) = traffic is on blue (once the
 /// change propagates); Err = why not (the caller falls back to CodeDeploy's
-/// rollback alone). A failure midway leaves `weights` Switched, so the put
-/// back is the careful one.
+/// rollback alone). The record on the main target group says Switched
+/// before the first route changes (a record that cannot be rewritten means
+/// no switch). A failure midway leaves `weights` Switched, so the put back
+/// is the careful one.
 pub async fn switch(
     elbv2: &Elbv2Client,
     state: &mut StandbyState,
@@ -448,6 +594,19 @@ pub async fn switch(
     }
     let main = state.main_target_group_arn.clone();
     let standby = state.standby_target_group_arn.clone();
+    let mut switched_record = state.clone();
+    switched_record.weights = Weights::Switched;
+    let recorded = match encode_record(&switched_record) {
+        Ok(tags) => write_record(elbv2, &main, &tags)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = recorded {
+        return Err(format!(
+            "the standby's record could not be marked switched on {main} ({e}), so the listener is not switched: traffic returns through CodeDeploy's rollback only"
+        ));
+    }
     for (i, route) in state.routes.clone().iter().enumerate() {
         let switched = weighted_actions(route, &main, &standby, Weights::Switched);
         if let Err(e) = set_route_actions(elbv2, route.kind, &route.arn, &switched).await {
@@ -468,3 +627,7 @@ pub async fn switch(
 #[cfg(test)]
 #[path = "listener_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "listener_standby_tests.rs"]
+mod standby_tests;

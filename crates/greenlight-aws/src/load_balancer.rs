@@ -110,7 +110,7 @@ pub enum RestoreOutcome {
 
 /// Maps an ELBv2 error: TargetGroupNotFoundException → `TargetGroupNotFound`,
 /// anything else → [`AwsError`] (transient or not).
-fn elb_error<E>(
+pub(crate) fn elb_error<E>(
     operation: &'static str,
     target: &str,
     err: SdkError<E, HttpResponse>,

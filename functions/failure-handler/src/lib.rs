@@ -276,14 +276,27 @@ impl From<Error> for Diagnostic {
 
 pub async fn handler(event: LambdaEvent<Request>, deps: &Deps) -> Result<Response, Error> {
     let request_id = event.context.request_id.clone();
-    handle(event.payload, &request_id, greenlight_aws::now_ms(), deps).await
+    let deadline = i64::try_from(event.context.deadline)
+        .ok()
+        .filter(|d| *d > 0);
+    handle(
+        event.payload,
+        &request_id,
+        greenlight_aws::now_ms(),
+        deadline,
+        deps,
+    )
+    .await
 }
 
-/// [`handler`] with the clock and the invocation id as arguments.
+/// [`handler`] with the clock, the invocation id and its deadline (epoch
+/// ms; `None` without a Lambda context: nothing bounds the standby's
+/// settle then) as arguments.
 pub async fn handle(
     request: Request,
     request_id: &str,
     now: EpochMillis,
+    deadline_ms: Option<EpochMillis>,
     deps: &Deps,
 ) -> Result<Response, Error> {
     let claimed_by = if request_id.is_empty() {
@@ -297,9 +310,13 @@ pub async fn handle(
         Request::Task(task) if task.action == Action::AnnounceBakeSkipped => {
             announce_bake_skipped(&task, deps).await
         }
-        Request::Task(task) => handle_pipeline(*task, claimed_by, now, deps).await,
-        Request::CodeDeploy(event) => handle_event(*event, claimed_by, now, deps).await,
-        Request::Execution(event) => handle_execution_end(*event, claimed_by, now, deps).await,
+        Request::Task(task) => handle_pipeline(*task, claimed_by, now, deadline_ms, deps).await,
+        Request::CodeDeploy(event) => {
+            handle_event(*event, claimed_by, now, deadline_ms, deps).await
+        }
+        Request::Execution(event) => {
+            handle_execution_end(*event, claimed_by, now, deadline_ms, deps).await
+        }
         Request::Unrecognized(value) => Err(unrecognized(&value)),
     }
 }

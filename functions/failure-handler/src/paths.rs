@@ -85,6 +85,7 @@ pub(crate) async fn handle_pipeline(
     task: TaskRequest<Action>,
     claimed_by: &str,
     now: EpochMillis,
+    deadline_ms: Option<EpochMillis>,
     deps: &Deps,
 ) -> Result<Response, Error> {
     let state = &task.pipeline;
@@ -180,6 +181,28 @@ pub(crate) async fn handle_pipeline(
         }
     }
     release_scaling(deps, execution_name, &mut actions).await;
+    let scope = crate::steps::StandbyScope {
+        bake: state.bake.as_ref(),
+        application,
+        group,
+        deployment_id: deployment_id.as_deref(),
+        deadline_ms,
+        // The groups this execution tuned: a bake (the only writer of a
+        // standby record) runs only after Tune recorded them.
+        target_groups: Some(
+            state
+                .tuning
+                .as_ref()
+                .map(|t| {
+                    t.snapshots
+                        .iter()
+                        .map(|s| s.target_group_arn.clone())
+                        .collect()
+                })
+                .unwrap_or_default(),
+        ),
+    };
+    crate::steps::restore_standby(deps, &scope, Some(&mut result), &mut actions).await;
     let rollback = result.rollback_outcome(&recorded_blue);
     let latest = result.latest;
     let restore_source = if classification.kind == FailureKind::LostSight {
@@ -187,7 +210,6 @@ pub(crate) async fn handle_pipeline(
     } else {
         pipeline_restore_source(state)
     };
-    crate::steps::restore_standby(deps, state.bake.as_ref(), &mut actions).await;
     restore_load_balancer(deps, application, group, &restore_source, &mut actions).await;
 
     let report = compose_report(ReportInput {
@@ -213,6 +235,7 @@ pub(crate) async fn handle_event(
     event: CodeDeployEvent,
     claimed_by: &str,
     now: EpochMillis,
+    deadline_ms: Option<EpochMillis>,
     deps: &Deps,
 ) -> Result<Response, Error> {
     let detail = &event.detail;
@@ -337,7 +360,16 @@ pub(crate) async fn handle_event(
         deployment_id: Some(&deployment_id),
         recorded_blue: &[],
     };
-    let result = run_runbook(deps, &target, Some(view), &plan, &mut actions).await;
+    let mut result = run_runbook(deps, &target, Some(view), &plan, &mut actions).await;
+    let scope = crate::steps::StandbyScope {
+        bake: None,
+        application: &application,
+        group: &group,
+        deployment_id: Some(&deployment_id),
+        deadline_ms,
+        target_groups: None,
+    };
+    crate::steps::restore_standby(deps, &scope, Some(&mut result), &mut actions).await;
     let rollback = result.rollback_outcome(&[]);
     let latest = result.latest;
     let restore_source = event_restore_source();
@@ -370,6 +402,7 @@ pub(crate) async fn handle_execution_end(
     event: ExecutionEvent,
     claimed_by: &str,
     now: EpochMillis,
+    deadline_ms: Option<EpochMillis>,
     deps: &Deps,
 ) -> Result<Response, Error> {
     let d = &event.detail;
@@ -470,8 +503,17 @@ pub(crate) async fn handle_execution_end(
         deployment_id: deployment_id.as_deref(),
         recorded_blue: &[],
     };
-    let result = run_runbook(deps, &target, view, &plan, &mut actions).await;
+    let mut result = run_runbook(deps, &target, view, &plan, &mut actions).await;
     release_scaling(deps, &execution_name, &mut actions).await;
+    let scope = crate::steps::StandbyScope {
+        bake: None,
+        application: &application,
+        group: &group,
+        deployment_id: deployment_id.as_deref(),
+        deadline_ms,
+        target_groups: None,
+    };
+    crate::steps::restore_standby(deps, &scope, Some(&mut result), &mut actions).await;
     let rollback = result.rollback_outcome(&[]);
     let latest = result.latest;
     let restore_source = execution_end_restore_source(classification.kind, latest.as_ref());

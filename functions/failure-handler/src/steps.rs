@@ -3,6 +3,8 @@
 //! turned into an `ActionRecord`.
 
 use super::*;
+use greenlight_core::bake::standby::{restore_commands, StandbyState, Weights};
+use greenlight_core::bake::standby_record::{decide_recorded, RecordRead, RecordedDecision};
 
 // ---- runbook -----------------------------------------------------------------
 
@@ -395,26 +397,121 @@ pub(crate) fn restore_record(
     }
 }
 
-/// Puts the bake's standby back (`$.bake.standby`): the listener's
-/// snapshot and blue out of the standby target group, only when the core
-/// allows (never onto a target group without a healthy blue fleet). When it
-/// cannot, the record says so with the commands that do it by hand: blue
-/// keeps serving through the standby meanwhile.
+/// Puts the bake's standby back: from `$.bake.standby` when the path has
+/// the pipeline state, else from the standby's record on the deployment
+/// group's target group (`greenlight:standby` tags, written by the traffic
+/// validator before it changed a listener), so an execution that died
+/// after arming is put back by its execution-end path too. Only onto a
+/// healthy blue fleet (`decide_restore`); only a record of `deployment_id`
+/// on its own target group (`decide_recorded`: another deployment's record
+/// is left alone and reported). When the record says the listener was
+/// switched and `result` is given, CodeDeploy's rollback is awaited first
+/// (within `ROLLBACK_WAIT_SECONDS`), so blue is back in the target group
+/// before the listener is put back. `deadline_ms` = the invocation's
+/// deadline (bounds the settle, never slept past).
 pub(crate) async fn restore_standby(
     deps: &Deps,
-    bake: Option<&greenlight_core::bake::BakeReport>,
+    scope: &StandbyScope<'_>,
+    result: Option<&mut RunbookResult>,
     actions: &mut Vec<ActionRecord>,
 ) {
-    let Some(mut standby) = bake.and_then(|b| b.standby.clone()) else {
+    if let Some(mut standby) = scope.bake.and_then(|b| b.standby.clone()) {
+        actions.push(put_back_record(deps, &mut standby, scope.deadline_ms).await);
         return;
+    }
+    let (application, group) = (scope.application, scope.group);
+    let found = match &scope.target_groups {
+        Some(known) => Ok(known.clone()),
+        None => target_group_arns(&deps.codedeploy, &deps.elbv2, application, group).await,
     };
+    let arns = match found {
+        Ok(arns) => arns,
+        Err(LbError::NoLoadBalancer { .. }) => return,
+        Err(e) => {
+            actions.push(ActionRecord::new(
+                Step::RestoreListener,
+                format!("{application}/{group}"),
+                Outcome::Failed,
+                format!("the target groups could not be read, so no standby record was looked for ({e}): if this deployment's bake armed a standby, a listener may still forward over it"),
+            ));
+            return;
+        }
+    };
+    let mut result = result;
+    for arn in arns {
+        let record = match greenlight_aws::listener::read_record(&deps.elbv2, &arn).await {
+            Ok(RecordRead::Absent) => continue,
+            Ok(RecordRead::Found(state)) => *state,
+            Ok(RecordRead::Corrupt { reason }) => {
+                actions.push(ActionRecord::new(
+                    Step::RestoreListener,
+                    &arn,
+                    Outcome::Failed,
+                    format!("LISTENER NOT PUT BACK: the standby record on {arn} does not decode ({reason}); nothing was changed from it: check the listeners and rules forwarding to {arn}, then remove its greenlight:standby tags"),
+                ));
+                continue;
+            }
+            Err(e) => {
+                actions.push(ActionRecord::new(
+                    Step::RestoreListener,
+                    &arn,
+                    Outcome::Failed,
+                    format!("the standby record on {arn} could not be read ({e}): if this deployment's bake armed a standby, a listener may still forward over it"),
+                ));
+                continue;
+            }
+        };
+        match decide_recorded(&record, &arn, scope.deployment_id) {
+            RecordedDecision::LeaveAlone { reason } => actions.push(ActionRecord::new(
+                Step::RestoreListener,
+                &arn,
+                Outcome::Skipped,
+                format!(
+                    "{reason}: left alone; to put it back by hand once blue is healthy in the target group: {}",
+                    restore_commands(&record).join(" && ")
+                ),
+            )),
+            RecordedDecision::PutBack => {
+                let mut record = record;
+                if record.weights == Weights::Switched && !record.restored {
+                    if let (Some(id), Some(r)) = (scope.deployment_id, result.as_deref_mut()) {
+                        crate::steps::await_bake_rollback(deps, id, r).await;
+                    }
+                }
+                actions.push(put_back_record(deps, &mut record, scope.deadline_ms).await);
+            }
+        }
+    }
+}
+
+/// What [`restore_standby`] works on.
+pub(crate) struct StandbyScope<'a> {
+    pub(crate) bake: Option<&'a greenlight_core::bake::BakeReport>,
+    pub(crate) application: &'a str,
+    pub(crate) group: &'a str,
+    pub(crate) deployment_id: Option<&'a str>,
+    pub(crate) deadline_ms: Option<EpochMillis>,
+    /// The target groups to look for a record on; `None` = the deployment
+    /// group's (read from CodeDeploy).
+    pub(crate) target_groups: Option<Vec<String>>,
+}
+
+/// [`greenlight_aws::listener::put_back`] as an action record; when it
+/// cannot, the record says LISTENER NOT PUT BACK with the commands that do
+/// it by hand: blue keeps serving through the standby meanwhile.
+async fn put_back_record(
+    deps: &Deps,
+    standby: &mut StandbyState,
+    deadline_ms: Option<EpochMillis>,
+) -> ActionRecord {
     let target = standby
         .routes
         .iter()
         .map(|r| r.arn.as_str())
         .collect::<Vec<_>>()
         .join(", ");
-    let record = match greenlight_aws::listener::put_back(&deps.elbv2, &mut standby).await {
+    let remaining = deadline_ms.map(|d| d - greenlight_aws::now_ms());
+    match greenlight_aws::listener::put_back(&deps.elbv2, standby, remaining).await {
         greenlight_aws::listener::PutBack::Done { detail } => {
             ActionRecord::new(Step::RestoreListener, target, Outcome::Done, detail)
         }
@@ -428,8 +525,7 @@ pub(crate) async fn restore_standby(
             tracing::error!(error = %error, "standby put back failed");
             greenlight_core::runbook::listener_not_put_back(target, &error, &commands)
         }
-    };
-    actions.push(record);
+    }
 }
 
 pub(crate) async fn restore_load_balancer(

@@ -213,7 +213,7 @@ fn group_busy_task() -> TaskRequest<Action> {
 }
 
 async fn run(request: Request, deps: &Deps) -> Result<Response, Error> {
-    handle(request, "req-1", NOW, deps).await
+    handle(request, "req-1", NOW, None, deps).await
 }
 
 fn handled(r: Response) -> FailureReport {
@@ -1244,6 +1244,11 @@ async fn a_failing_step_is_recorded_and_the_others_still_run() {
             )
         }),
     );
+    // The tuned target group carries no standby record (no bake armed one).
+    m.elbv2.push(
+        mock!(aws_sdk_elasticloadbalancingv2::Client::describe_tags)
+            .then_output(|| DescribeTagsOutput::builder().build()),
+    );
     m.sns
         .push(mock!(aws_sdk_sns::Client::publish).then_error(|| {
             PublishError::generic(
@@ -2249,9 +2254,14 @@ async fn a_deployment_left_by_a_dead_create_task_is_found_and_stopped() {
 #[tokio::test]
 async fn transient_errors_never_stop_the_deployment() {
     // No StopDeployment, DeleteAutoScalingGroup, UpdateDeploymentGroup or
-    // ELBv2 rule: calling any of them panics.
+    // ELBv2 change rule: calling any of them panics. DescribeTags answers
+    // no standby record (the path looks for one on the tuned target group).
     let published = log();
     let mut m = Mocks::new();
+    m.elbv2.push(
+        mock!(aws_sdk_elasticloadbalancingv2::Client::describe_tags)
+            .then_output(|| DescribeTagsOutput::builder().build()),
+    );
     m.codedeploy = deployment_rules(
         info(
             DEP,
@@ -2451,6 +2461,9 @@ mod rerun;
 
 #[path = "tests_announce.rs"]
 mod announce_path;
+
+#[path = "tests_standby.rs"]
+mod standby_path;
 
 // ---- scaling held still ------------------------------------------------------------
 

@@ -30,6 +30,7 @@ use greenlight_aws::listener::PutBack;
 use greenlight_aws::load_balancer::{self, target_group_load_balancers};
 use greenlight_aws::{now_ms, AwsError};
 use greenlight_core::bake::standby::{self, StandbyState};
+use greenlight_core::bake::standby_record::RecordRead;
 use greenlight_core::bake::{
     self, bake_for, BakeDecision, BakeInputs, BakePlan, BakeReport, BakeVerdict, GroupBake,
 };
@@ -158,7 +159,7 @@ pub(crate) async fn bake_task(
         Some(b) => b.tuned.clone(),
         None => {
             let tuned = put_back_snapshots(deps, snapshots).await?;
-            match arm_standby(deps, config, application, group, &view).await {
+            match arm_standby(deps, config, application, group, &deployment_id, &view).await {
                 Ok(Some(state)) => {
                     tracing::info!(deployment_id, standby = %state.standby_target_group_arn, routes = state.routes.len(), "standby armed: blue registered, listener weighted main 1 / standby 0");
                     standby = Some(state);
@@ -241,7 +242,11 @@ pub(crate) async fn bake_task(
             // The listener and the standby are put back before blue is
             // released (ContinueDeployment terminates it).
             if let Some(state) = r.standby.as_mut() {
-                match greenlight_aws::listener::put_back(&deps.elbv2, state).await {
+                let remaining = i64::try_from(context.deadline)
+                    .ok()
+                    .filter(|d| *d > 0)
+                    .map(|d| d - now_ms());
+                match greenlight_aws::listener::put_back(&deps.elbv2, state, remaining).await {
                     PutBack::Done { detail } => {
                         tracing::info!(deployment_id, detail = %detail, "standby put back")
                     }
@@ -364,11 +369,15 @@ async fn reapply_profile(deps: &Deps, tuned: &[TargetGroupSnapshot]) -> Vec<Stri
 /// Registers blue in the group's standby target group and weights the
 /// listener ([`greenlight_aws::listener::arm`]); Ok(None) when the group
 /// has no standby; Err = why it is not used (the bake goes on without).
+/// A record of this deployment's standby already on the target group (a
+/// first look whose invocation armed, then failed before answering, and was
+/// retried) is taken over as it is, not armed twice.
 async fn arm_standby(
     deps: &Deps,
     config: &GroupBake,
     application: &str,
     group: &str,
+    deployment_id: &str,
     view: &DeploymentView,
 ) -> Result<Option<StandbyState>, String> {
     let Some(name) = config.standby_target_group.as_deref() else {
@@ -396,9 +405,18 @@ async fn arm_standby(
             facts.port
         ));
     }
+    if let Ok(RecordRead::Found(state)) =
+        greenlight_aws::listener::read_record(&deps.elbv2, main).await
+    {
+        if state.deployment_id == deployment_id && !state.restored {
+            tracing::warn!(deployment_id, "the standby was armed by an earlier attempt of this look: its record is taken over");
+            return Ok(Some(*state));
+        }
+    }
     let blue = standby::blue_targets(view, port);
     greenlight_aws::listener::arm(
         &deps.elbv2,
+        deployment_id,
         main,
         &facts.arn,
         &blue,

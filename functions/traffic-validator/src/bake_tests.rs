@@ -26,12 +26,27 @@ use aws_sdk_codedeploy::types::{
 };
 use aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput;
 use aws_sdk_ec2::types::{Instance, Reservation};
+use aws_sdk_elasticloadbalancingv2::operation::add_tags::AddTagsOutput;
+use aws_sdk_elasticloadbalancingv2::operation::deregister_targets::DeregisterTargetsOutput;
+use aws_sdk_elasticloadbalancingv2::operation::describe_listeners::DescribeListenersOutput;
+use aws_sdk_elasticloadbalancingv2::operation::describe_rules::DescribeRulesOutput;
+use aws_sdk_elasticloadbalancingv2::operation::describe_tags::DescribeTagsOutput;
 use aws_sdk_elasticloadbalancingv2::operation::describe_target_group_attributes::DescribeTargetGroupAttributesOutput;
 use aws_sdk_elasticloadbalancingv2::operation::describe_target_groups::DescribeTargetGroupsOutput;
+use aws_sdk_elasticloadbalancingv2::operation::describe_target_health::DescribeTargetHealthOutput;
+use aws_sdk_elasticloadbalancingv2::operation::modify_listener::ModifyListenerOutput;
 use aws_sdk_elasticloadbalancingv2::operation::modify_target_group::ModifyTargetGroupOutput;
 use aws_sdk_elasticloadbalancingv2::operation::modify_target_group_attributes::ModifyTargetGroupAttributesOutput;
-use aws_sdk_elasticloadbalancingv2::types::{TargetGroup, TargetGroupAttribute};
+use aws_sdk_elasticloadbalancingv2::operation::register_targets::RegisterTargetsOutput;
+use aws_sdk_elasticloadbalancingv2::operation::remove_tags::RemoveTagsOutput;
+use aws_sdk_elasticloadbalancingv2::types::{
+    Action as ElbAction, ActionTypeEnum, Listener, Tag, TagDescription, TargetDescription,
+    TargetGroup, TargetGroupAttribute, TargetHealth, TargetHealthDescription,
+    TargetHealthStateEnum,
+};
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use greenlight_core::bake::standby::{Route, RouteAction, RouteKind, StandbyTarget, Weights};
+use greenlight_core::bake::standby_record::{decode_record, encode_record};
 use greenlight_core::bake::{BakeThresholds, BakeVerdict, GroupBake};
 use greenlight_core::probe::ProbeConfig;
 use lambda_runtime::LambdaEvent;
@@ -43,6 +58,10 @@ const DEPLOYMENT_ID: &str = "d-7Q2KJ3X1A";
 const LABEL: &str = "20240501120000-42";
 const TG_ARN: &str =
     "arn:aws:elasticloadbalancing:us-east-1:111122223333:targetgroup/shop-tg/73e2d6bc24d8a067";
+const STANDBY_ARN: &str =
+    "arn:aws:elasticloadbalancing:us-east-1:111122223333:targetgroup/shop-standby/0f0e0d0c0b0a0908";
+const LISTENER_ARN: &str =
+    "arn:aws:elasticloadbalancing:us-east-1:111122223333:listener/app/shop-alb/50dc6c495c0c9188/f2f7dc8efc522ab2";
 const LB_ARN: &str =
     "arn:aws:elasticloadbalancing:us-east-1:111122223333:loadbalancer/app/shop-alb/50dc6c495c0c9188";
 
@@ -113,7 +132,18 @@ struct World {
     continue_completed: bool,
     /// What the target group shows live: (interval, timeout, healthy, unhealthy, delay).
     live: (i32, i32, i32, i32, &'static str),
+    /// The group has a standby target group; the listener in front of the
+    /// target group is this route (a plain forward, or one the core refuses).
+    standby: Option<ListenerShape>,
+    /// The standby's record already on the target group (a retried look).
+    record_on_main: Option<StandbyState>,
     calls: Calls,
+}
+
+#[derive(Clone, Copy)]
+enum ListenerShape {
+    PlainForward,
+    RedirectAndForward,
 }
 
 impl World {
@@ -126,6 +156,8 @@ impl World {
             metrics_throttled: false,
             continue_completed: false,
             live: (5, 2, 2, 2, "30"),
+            standby: None,
+            record_on_main: None,
             calls: Arc::default(),
         }
     }
@@ -147,33 +179,54 @@ impl World {
                 )
                 .build()
         });
-        let list = mock!(aws_sdk_codedeploy::Client::list_deployment_targets).then_output(|| {
-            ListDeploymentTargetsOutput::builder()
-                .target_ids("i-0green0")
-                .build()
-        });
-        let batch =
-            mock!(aws_sdk_codedeploy::Client::batch_get_deployment_targets).then_output(|| {
-                BatchGetDeploymentTargetsOutput::builder()
-                    .deployment_targets(
-                        DeploymentTarget::builder()
-                            .deployment_target_type(DeploymentTargetType::InstanceTarget)
-                            .instance_target(
-                                InstanceTarget::builder()
-                                    .deployment_id(DEPLOYMENT_ID)
-                                    .target_id("i-0green0")
-                                    .instance_label(TargetLabel::Green)
-                                    .status(TargetStatus::Succeeded)
-                                    .build(),
-                            )
-                            .build(),
-                    )
-                    .build()
+        let with_blue = self.standby.is_some();
+        let list =
+            mock!(aws_sdk_codedeploy::Client::list_deployment_targets).then_output(move || {
+                let out = ListDeploymentTargetsOutput::builder().target_ids("i-0green0");
+                if with_blue {
+                    out.target_ids("i-0blue0").build()
+                } else {
+                    out.build()
+                }
             });
+        let batch = mock!(aws_sdk_codedeploy::Client::batch_get_deployment_targets).then_output(
+            move || {
+                let target = |id: &str, label: TargetLabel| {
+                    DeploymentTarget::builder()
+                        .deployment_target_type(DeploymentTargetType::InstanceTarget)
+                        .instance_target(
+                            InstanceTarget::builder()
+                                .deployment_id(DEPLOYMENT_ID)
+                                .target_id(id)
+                                .instance_label(label)
+                                .status(TargetStatus::Succeeded)
+                                .build(),
+                        )
+                        .build()
+                };
+                let out = BatchGetDeploymentTargetsOutput::builder()
+                    .deployment_targets(target("i-0green0", TargetLabel::Green));
+                if with_blue {
+                    out.deployment_targets(target("i-0blue0", TargetLabel::Blue))
+                        .build()
+                } else {
+                    out.build()
+                }
+            },
+        );
         let group = mock!(aws_sdk_codedeploy::Client::get_deployment_group).then_output(|| {
             GetDeploymentGroupOutput::builder()
                 .deployment_group_info(
                     DeploymentGroupInfo::builder()
+                        .load_balancer_info(
+                            aws_sdk_codedeploy::types::LoadBalancerInfo::builder()
+                                .target_group_info_list(
+                                    aws_sdk_codedeploy::types::TargetGroupInfo::builder()
+                                        .name("shop-tg")
+                                        .build(),
+                                )
+                                .build(),
+                        )
                         .alarm_configuration(
                             aws_sdk_codedeploy::types::AlarmConfiguration::builder()
                                 .enabled(true)
@@ -278,10 +331,12 @@ impl World {
                     ));
                     ModifyTargetGroupAttributesOutput::builder().build()
                 });
+        let mut elb_rules = self.standby_rules();
+        elb_rules.extend([describe_tg, attrs, modify, modify_attrs]);
         let elbv2 = mock_client!(
             aws_sdk_elasticloadbalancingv2,
             RuleMode::MatchAny,
-            [&describe_tg, &attrs, &modify, &modify_attrs]
+            &elb_rules
         );
 
         let c = calls.clone();
@@ -383,6 +438,175 @@ impl World {
 
     fn calls(&self) -> Vec<String> {
         self.calls.lock().unwrap().clone()
+    }
+    /// ELBv2 in front of the target group for a group with a standby:
+    /// every change is logged in `calls`.
+    fn standby_rules(&self) -> Vec<Rule> {
+        let Some(shape) = self.standby else {
+            return Vec::new();
+        };
+        let log = |c: &Calls, entry: String| c.lock().unwrap().push(entry);
+        let c = self.calls.clone();
+        let by_name = mock!(aws_sdk_elasticloadbalancingv2::Client::describe_target_groups)
+            .match_requests(|r| r.names() == ["shop-standby"])
+            .then_output(|| {
+                DescribeTargetGroupsOutput::builder()
+                    .target_groups(
+                        TargetGroup::builder()
+                            .target_group_arn(STANDBY_ARN)
+                            .target_group_name("shop-standby")
+                            .port(8080)
+                            .build(),
+                    )
+                    .build()
+            });
+        let forward = |arn: &str| {
+            ElbAction::builder()
+                .r#type(ActionTypeEnum::Forward)
+                .target_group_arn(arn)
+                .build()
+        };
+        let listener_actions = match shape {
+            ListenerShape::PlainForward => vec![forward(TG_ARN)],
+            ListenerShape::RedirectAndForward => vec![
+                ElbAction::builder()
+                    .r#type(ActionTypeEnum::AuthenticateOidc)
+                    .order(1)
+                    .build(),
+                ElbAction::builder()
+                    .r#type(ActionTypeEnum::Forward)
+                    .order(2)
+                    .target_group_arn(TG_ARN)
+                    .build(),
+            ],
+        };
+        let listeners = mock!(aws_sdk_elasticloadbalancingv2::Client::describe_listeners)
+            .then_output(move || {
+                DescribeListenersOutput::builder()
+                    .listeners(
+                        Listener::builder()
+                            .listener_arn(LISTENER_ARN)
+                            .set_default_actions(Some(listener_actions.clone()))
+                            .build(),
+                    )
+                    .build()
+            });
+        let rules = mock!(aws_sdk_elasticloadbalancingv2::Client::describe_rules)
+            .then_output(|| DescribeRulesOutput::builder().build());
+        let c1 = c.clone();
+        let register = mock!(aws_sdk_elasticloadbalancingv2::Client::register_targets)
+            .then_compute_output(move |r| {
+                log(
+                    &c1,
+                    format!(
+                        "RegisterTargets({})",
+                        r.target_group_arn().unwrap_or_default()
+                    ),
+                );
+                RegisterTargetsOutput::builder().build()
+            });
+        let c2 = c.clone();
+        let deregister = mock!(aws_sdk_elasticloadbalancingv2::Client::deregister_targets)
+            .then_compute_output(move |r| {
+                log(
+                    &c2,
+                    format!(
+                        "DeregisterTargets({})",
+                        r.target_group_arn().unwrap_or_default()
+                    ),
+                );
+                DeregisterTargetsOutput::builder().build()
+            });
+        let c3 = c.clone();
+        let add_tags =
+            mock!(aws_sdk_elasticloadbalancingv2::Client::add_tags).then_compute_output(move |r| {
+                let tags: Vec<(String, String)> = r
+                    .tags()
+                    .iter()
+                    .map(|t| {
+                        (
+                            t.key().unwrap_or_default().into(),
+                            t.value().unwrap_or_default().into(),
+                        )
+                    })
+                    .collect();
+                let what = match decode_record(&tags) {
+                    RecordRead::Found(s) => format!("{:?}", s.weights),
+                    other => format!("{other:?}"),
+                };
+                log(
+                    &c3,
+                    format!("AddTags({} record {what})", r.resource_arns().join(",")),
+                );
+                AddTagsOutput::builder().build()
+            });
+        let c4 = c.clone();
+        let remove_tags = mock!(aws_sdk_elasticloadbalancingv2::Client::remove_tags)
+            .then_compute_output(move |r| {
+                log(&c4, format!("RemoveTags({})", r.resource_arns().join(",")));
+                RemoveTagsOutput::builder().build()
+            });
+        let c5 = c.clone();
+        let modify_listener = mock!(aws_sdk_elasticloadbalancingv2::Client::modify_listener)
+            .then_compute_output(move |r| {
+                let a = &r.default_actions()[0];
+                let shape = match a.forward_config() {
+                    Some(f) => f
+                        .target_groups()
+                        .iter()
+                        .map(|g| g.weight().unwrap_or(1).to_string())
+                        .collect::<Vec<_>>()
+                        .join("/"),
+                    None => format!("plain {}", a.target_group_arn().unwrap_or_default()),
+                };
+                log(&c5, format!("ModifyListener({shape})"));
+                ModifyListenerOutput::builder().build()
+            });
+        let record = self.record_on_main.clone();
+        let describe_tags = mock!(aws_sdk_elasticloadbalancingv2::Client::describe_tags)
+            .then_output(move || {
+                let mut d = TagDescription::builder().resource_arn(TG_ARN);
+                if let Some(s) = &record {
+                    for (k, v) in encode_record(s).unwrap() {
+                        d = d.tags(Tag::builder().key(k).value(v).build());
+                    }
+                }
+                DescribeTagsOutput::builder()
+                    .tag_descriptions(d.build())
+                    .build()
+            });
+        let health = mock!(aws_sdk_elasticloadbalancingv2::Client::describe_target_health)
+            .then_output(|| {
+                DescribeTargetHealthOutput::builder()
+                    .target_health_descriptions(
+                        TargetHealthDescription::builder()
+                            .target(
+                                TargetDescription::builder()
+                                    .id("i-0blue0")
+                                    .port(8080)
+                                    .build(),
+                            )
+                            .target_health(
+                                TargetHealth::builder()
+                                    .state(TargetHealthStateEnum::Healthy)
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .build()
+            });
+        vec![
+            by_name,
+            listeners,
+            rules,
+            register,
+            deregister,
+            add_tags,
+            remove_tags,
+            modify_listener,
+            describe_tags,
+            health,
+        ]
     }
 }
 
@@ -728,4 +952,157 @@ async fn the_override_for_a_group_without_a_bake_has_nothing_to_skip() {
         r.summary
     );
     assert!(w.calls().is_empty(), "{:?}", w.calls());
+}
+
+// ---- standby (blue kept warm) ---------------------------------------------------
+
+fn standby_bake(bake_seconds: u32) -> GroupBake {
+    GroupBake {
+        standby_target_group: Some("shop-standby".into()),
+        ..group_bake(bake_seconds)
+    }
+}
+
+/// The standby as the first look armed it.
+fn armed() -> StandbyState {
+    StandbyState {
+        deployment_id: DEPLOYMENT_ID.into(),
+        main_target_group_arn: TG_ARN.into(),
+        standby_target_group_arn: STANDBY_ARN.into(),
+        blue_targets: vec![StandbyTarget {
+            instance_id: "i-0blue0".into(),
+            port: 8080,
+        }],
+        routes: vec![Route {
+            kind: RouteKind::Listener,
+            arn: LISTENER_ARN.into(),
+            actions: vec![RouteAction {
+                action_type: "forward".into(),
+                order: None,
+                target_group_arn: Some(TG_ARN.into()),
+                forward_to: Vec::new(),
+                stickiness: None,
+            }],
+        }],
+        weights: Weights::Armed,
+        restored: false,
+        settle_seconds: 30,
+        switched_at_ms: None,
+    }
+}
+
+fn position(calls: &[String], call: &str) -> usize {
+    calls
+        .iter()
+        .position(|c| c == call)
+        .unwrap_or_else(|| panic!("{call} not called: {calls:?}"))
+}
+
+#[tokio::test]
+async fn the_first_look_records_the_standby_then_weights_the_listener() {
+    let port = green_server().await;
+    let mut w = World::new();
+    w.standby = Some(ListenerShape::PlainForward);
+    let deps = w.deps(port, vec![standby_bake(60)]);
+    let r = run(&deps, None).await.expect("answered");
+    assert_eq!(r.verdict, BakeVerdict::Watching, "{r:?}");
+    assert_eq!(r.standby_note, None);
+    let standby = r.standby.expect("armed");
+    assert_eq!(standby, armed());
+    let calls = w.calls();
+    let registered = position(&calls, &format!("RegisterTargets({STANDBY_ARN})"));
+    let recorded = position(&calls, &format!("AddTags({TG_ARN} record Armed)"));
+    let weighted = position(&calls, "ModifyListener(1/0)");
+    assert!(registered < recorded && recorded < weighted, "{calls:?}");
+}
+
+#[tokio::test]
+async fn a_retried_first_look_takes_its_own_record_over_instead_of_arming_twice() {
+    let port = green_server().await;
+    let mut w = World::new();
+    w.standby = Some(ListenerShape::PlainForward);
+    w.record_on_main = Some(armed());
+    let deps = w.deps(port, vec![standby_bake(60)]);
+    let r = run(&deps, None).await.expect("answered");
+    assert_eq!(r.standby, Some(armed()));
+    assert!(
+        !w.calls().iter().any(|c| c.starts_with("RegisterTargets")
+            || c.starts_with("ModifyListener")
+            || c.starts_with("AddTags")),
+        "{:?}",
+        w.calls()
+    );
+}
+
+#[tokio::test]
+async fn a_listener_the_core_cannot_put_back_is_never_changed() {
+    let port = green_server().await;
+    let mut w = World::new();
+    w.standby = Some(ListenerShape::RedirectAndForward);
+    let deps = w.deps(port, vec![standby_bake(60)]);
+    let r = run(&deps, None).await.expect("answered");
+    assert_eq!(r.verdict, BakeVerdict::Watching, "{r:?}");
+    assert_eq!(r.standby, None);
+    let note = r.standby_note.expect("why not");
+    assert!(note.contains("2 actions"), "{note}");
+    assert!(
+        !w.calls().iter().any(|c| c.starts_with("RegisterTargets")
+            || c.starts_with("ModifyListener")
+            || c.starts_with("AddTags")),
+        "{:?}",
+        w.calls()
+    );
+}
+
+#[tokio::test]
+async fn a_failed_bake_marks_the_record_switched_and_switches_before_the_stop() {
+    let mut w = World::new();
+    w.standby = Some(ListenerShape::PlainForward);
+    w.alarm = StateValue::Alarm;
+    w.live = (30, 5, 10, 2, "300");
+    let deps = w.deps(1, vec![standby_bake(600)]);
+    let mut previous = watching_since(greenlight_aws::now_ms() - 10_000);
+    previous.standby = Some(armed());
+    let r = run(&deps, Some(previous)).await.expect("answered");
+    assert_eq!(r.verdict, BakeVerdict::Failed, "{r:?}");
+    let standby = r.standby.expect("carried");
+    assert_eq!(standby.weights, Weights::Switched);
+    assert!(standby.switched_at_ms.is_some());
+    let calls = w.calls();
+    let recorded = position(&calls, &format!("AddTags({TG_ARN} record Switched)"));
+    let switched = position(&calls, "ModifyListener(0/1)");
+    let stopped = position(&calls, "StopDeployment(rollback)");
+    assert!(recorded < switched && switched < stopped, "{calls:?}");
+    assert!(
+        r.summary.contains("traffic switched to blue"),
+        "{}",
+        r.summary
+    );
+}
+
+#[tokio::test]
+async fn a_passed_bake_puts_the_listener_back_and_removes_the_record_before_releasing_blue() {
+    let port = green_server().await;
+    let mut w = World::new();
+    w.standby = Some(ListenerShape::PlainForward);
+    w.live = (30, 5, 10, 2, "300");
+    w.record_on_main = Some(armed());
+    let deps = w.deps(port, vec![standby_bake(60)]);
+    let mut previous = watching_since(greenlight_aws::now_ms() - 70_000);
+    previous.standby = Some(armed());
+    let started = std::time::Instant::now();
+    let r = run(&deps, Some(previous)).await.expect("answered");
+    assert_eq!(r.verdict, BakeVerdict::Passed, "{r:?}");
+    assert!(r.standby.as_ref().is_some_and(|s| s.restored), "{r:?}");
+    // Armed only: no settle is waited (the standby never had traffic).
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    let calls = w.calls();
+    let back = position(&calls, &format!("ModifyListener(plain {TG_ARN})"));
+    let out = position(&calls, &format!("DeregisterTargets({STANDBY_ARN})"));
+    let untagged = position(&calls, &format!("RemoveTags({TG_ARN})"));
+    let released = position(&calls, "ContinueDeployment(TERMINATION_WAIT)");
+    assert!(
+        back < out && out < untagged && untagged < released,
+        "{calls:?}"
+    );
 }

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::EpochMillis;
 
 pub mod standby;
+pub mod standby_record;
 
 /// The four AWS/ApplicationELB target-group metrics the bake reads
 /// (<https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html>).
@@ -164,7 +165,9 @@ pub struct GroupBake {
     /// How long to wait after putting a listener back before blue leaves
     /// the standby (a listener change reaches the load balancer's nodes
     /// "after a short time", undocumented; default 30 s): taking blue out of
-    /// standby earlier could fail requests still routed there.
+    /// standby earlier could fail requests still routed there. Waited only
+    /// after a switch, and only when it fits the failure handler's time left
+    /// ([`standby_record::settle_plan`]).
     #[serde(default = "default_standby_settle")]
     pub standby_settle_seconds: u32,
 }

@@ -118,6 +118,11 @@ pub enum Weights {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StandbyState {
+    /// The deployment that armed the standby (its record on the target
+    /// group is acted on only for this deployment; empty in a state written
+    /// before the record existed).
+    #[serde(default)]
+    pub deployment_id: String,
     pub main_target_group_arn: String,
     pub standby_target_group_arn: String,
     /// Blue's original instances registered in standby (instance id, port).

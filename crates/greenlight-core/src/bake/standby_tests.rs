@@ -42,6 +42,7 @@ fn blue() -> Vec<StandbyTarget> {
 
 fn state(weights: Weights) -> StandbyState {
     StandbyState {
+        deployment_id: "d-TEST".into(),
         main_target_group_arn: MAIN.into(),
         standby_target_group_arn: STANDBY.into(),
         blue_targets: blue(),

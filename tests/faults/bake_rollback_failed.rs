@@ -189,6 +189,7 @@ async fn fault_bake_failed_and_rollback_failed_blue_keeps_serving_through_the_st
     blue.sort();
     let expected_commands = match (&before, port) {
         (Ok(actions), Some(port)) => restore_commands(&StandbyState {
+            deployment_id: deployment_id.clone(),
             main_target_group_arn: main.clone(),
             standby_target_group_arn: standby.clone(),
             blue_targets: blue

@@ -34,7 +34,7 @@ use greenlight_core::bake::standby_record::{
 };
 
 use crate::error::AwsError;
-use crate::load_balancer::{elb_error, target_group_load_balancers, LbError};
+use crate::load_balancer::{elb_error, target_group_load_balancers, target_group_tags, LbError};
 
 /// The core's shape of one ELBv2 action.
 pub fn route_action(a: &Action) -> RouteAction {
@@ -411,35 +411,6 @@ pub async fn put_back(
             }
         }
     }
-}
-
-/// Every tag of a target group (DescribeTags), as (key, value).
-pub async fn target_group_tags(
-    elbv2: &Elbv2Client,
-    arn: &str,
-) -> Result<Vec<(String, String)>, LbError> {
-    let out = elbv2
-        .describe_tags()
-        .resource_arns(arn)
-        .send()
-        .await
-        .map_err(|err| {
-            elb_error("DescribeTags", arn, err, |e| {
-                e.is_target_group_not_found_exception()
-            })
-        })?;
-    Ok(out
-        .tag_descriptions()
-        .iter()
-        .filter(|d| d.resource_arn().is_none_or(|r| r == arn))
-        .flat_map(|d| d.tags())
-        .filter_map(|t| {
-            Some((
-                t.key()?.to_string(),
-                t.value().unwrap_or_default().to_string(),
-            ))
-        })
-        .collect())
 }
 
 /// The standby record on the main target group `arn`.

@@ -316,6 +316,18 @@ pub async fn tag_value(
     arn: &str,
     key: &str,
 ) -> Result<Option<String>, LbError> {
+    Ok(target_group_tags(elbv2, arn)
+        .await?
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v))
+}
+
+/// Every tag of a target group (DescribeTags), as (key, value).
+pub async fn target_group_tags(
+    elbv2: &Elbv2Client,
+    arn: &str,
+) -> Result<Vec<(String, String)>, LbError> {
     let out = elbv2
         .describe_tags()
         .resource_arns(arn)
@@ -331,8 +343,13 @@ pub async fn tag_value(
         .iter()
         .filter(|d| d.resource_arn().is_none_or(|r| r == arn))
         .flat_map(|d| d.tags())
-        .find(|t| t.key() == Some(key))
-        .map(|t| t.value().unwrap_or_default().to_string()))
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_string(),
+                t.value().unwrap_or_default().to_string(),
+            ))
+        })
+        .collect())
 }
 
 /// The snapshot the tuner recorded on the target group (its

@@ -15,7 +15,7 @@
 #   clippy       cargo clippy --workspace --all-targets -- -D warnings
 #   test         cargo test --workspace, in two passes over the same build: every test but the
 #                fault scenarios (`-- --skip fault_`, default test threads), then the fault
-#                scenarios alone (`-- fault_ --test-threads $FAULT_TEST_THREADS`, default 6): they
+#                scenarios alone (`-- fault_ --test-threads $FAULT_TEST_THREADS`, default 4): they
 #                mostly wait on their own local cloud (time scale 0.1), so more of them than cores
 #                can run at once; the summary adds both passes' counts
 #   service      the local cloud as a service (greenlight-local up/down) driven by the pinned AWS CLI:
@@ -169,7 +169,7 @@ step_lambda() {
 }
 
 # Fault scenarios run side by side: each starts its own local cloud and shares nothing.
-FAULT_TEST_THREADS="${FAULT_TEST_THREADS:-6}"
+FAULT_TEST_THREADS="${FAULT_TEST_THREADS:-4}"
 
 step_test() {
   # Both passes use the same `--workspace` build (never -p/--exclude: a subset of packages

@@ -841,6 +841,38 @@ def check_error_names(template: dict) -> list[str]:
 
 # ----------------------------------------------------------------------------- main
 
+def rust_const(path: Path, pattern: str) -> int | None:
+    match = re.search(pattern, path.read_text())
+    return int(match.group(1).replace("_", "")) if match else None
+
+
+def check_failure_handler_budget(template: dict) -> list[str]:
+    """The failure handler's waits on the cloud fit its Timeout on AWS.
+
+    The local cloud gives a hosted function its scaled Timeout plus a real-time
+    allowance for its own work (crates/local-cloud/src/lambda_host.rs
+    `real_timeout`), so a function whose waits alone outlast its Timeout would
+    not time out there: this check stands in for that case on AWS.
+    """
+    res = functions(template).get("FailureHandlerFunction")
+    if res is None:
+        return ["FailureHandlerFunction not found in template.yaml"]
+    timeout = props(res).get("Timeout", template.get("Globals", {}).get("Function", {}).get("Timeout", 3))
+    wait = props(res).get("Environment", {}).get("Variables", {}).get("ROLLBACK_WAIT_SECONDS")
+    core = ROOT / "crates" / "greenlight-core" / "src" / "bake"
+    settle = rust_const(core / "mod.rs", r"fn default_standby_settle\(\) -> u32 \{\s*(\d+)\s*\}")
+    reserve_ms = rust_const(core / "standby_record.rs", r"pub const SETTLE_RESERVE_MS: i64 = ([\d_]+);")
+    if wait is None or settle is None or reserve_ms is None:
+        return [f"cannot read ROLLBACK_WAIT_SECONDS ({wait}), the default standby settle ({settle}) or SETTLE_RESERVE_MS ({reserve_ms})"]
+    need = int(wait) + settle + reserve_ms // 1000
+    if need > int(timeout):
+        return [
+            f"FailureHandlerFunction Timeout {timeout} s < ROLLBACK_WAIT_SECONDS {wait} + default standbySettleSeconds {settle}"
+            f" + report reserve {reserve_ms // 1000} s = {need} s: raise the Timeout or shorten the wait"
+        ]
+    return []
+
+
 def main() -> int:
     template = load_template()
     report = Report()
@@ -862,6 +894,7 @@ def main() -> int:
     report.run("managed-policies: generated roles carry only the allowed AWS managed policies", lambda: check_managed_policies(template, expanded))
     report.run("operator-pack: every function has an Errors alarm and a dashboard line", lambda: check_operator_pack(template))
     report.run("error-names: ASL Retry/Catch names and the functions' errorTypes come from greenlight_core::errors", lambda: check_error_names(template))
+    report.run("failure-handler-budget: rollback wait + standby settle + report reserve fit the failure handler's Timeout", lambda: check_failure_handler_budget(template))
     print(f"check-static: {report.passed} passed, {report.failed} failed")
     return 0 if report.failed == 0 else 1
 

@@ -407,6 +407,16 @@ async fn fault_bake_failed_and_rollback_failed_blue_keeps_serving_through_the_st
             &expected_commands,
         ),
     );
+    let standby_arn = &cloud.resources.standby_target_group_arn;
+    checks.check(
+        "the notification says blue serves alone through the standby (not that both versions may serve)",
+        failed.first().is_some_and(|n| {
+            n.message.contains(&format!(
+                "the listener still forwards to the bake's standby target group {standby_arn}, where the blue fleet"
+            )) && !n.message.contains("BOTH versions")
+        }),
+        failed.first().map(|n| n.message.clone()),
+    );
     checks.note(format!(
         "rollback failed after a failed bake: watched requests failed while detecting {failed_detecting}, after the switch took effect {failed_after_switch} of {}; listener kept on the standby",
         failed_after_switch + answered_after_switch

@@ -92,6 +92,106 @@ fn deployment_id(report: &DeploymentReport) -> String {
         .unwrap_or_default()
 }
 
+/// What a skipped bake must show, whoever asked for the skip.
+struct SkipExpected<'a> {
+    /// `bakeSkip.requestedBy` in the execution's input.
+    requested_by: &'a str,
+    /// Who asked, in the check's name ("tag", "pipeline's UserParameters").
+    asked_by: &'a str,
+    /// How the summary names the requester, in the check's name.
+    who: &'a str,
+    /// The requester as the summary and notifications name it.
+    requester: &'a str,
+    id: &'a str,
+    names: &'a local_cloud::provision::DemoNames,
+    skips: &'a [Notification],
+}
+
+/// The checks every skipped bake passes: the execution succeeded, its input
+/// carries the override, the bake's one look skipped, blue was kept for the
+/// whole termination wait, one skip notification naming the requester, and
+/// the deployed notification says SKIPPED. Returns the checks so far, the
+/// Terminating phase's real seconds and the termination wait's real seconds.
+fn skipped_bake_checks(
+    report: &DeploymentReport,
+    expected: &SkipExpected<'_>,
+) -> (Checks, Option<f64>, f64) {
+    let SkipExpected {
+        requested_by,
+        asked_by,
+        who,
+        requester,
+        id,
+        names,
+        skips,
+    } = *expected;
+    let wait_real = f64::from(SKIP_TERMINATION_WAIT_MINUTES) * 60.0 * TIME_SCALE;
+    let terminating = report
+        .followed
+        .timeline
+        .iter()
+        .find(|r| r.phase == greenlight_core::model::Phase::Terminating)
+        .and_then(|r| {
+            r.ended_at_ms
+                .map(|end| (end - r.started_at_ms) as f64 / 1000.0)
+        });
+    println!(
+        "bake skip ({asked_by}): execution {}; termination wait {wait_real:.0} s real, Terminating took {terminating:?} s; bake {:?}; timeline {:?}; notifications {:?}",
+        report.followed.status,
+        output_at(report, "/bake"),
+        report.followed.timeline,
+        report.notifications
+    );
+    let mut checks = Checks::new();
+    checks.check(
+        "the execution succeeded",
+        report.followed.status == "SUCCEEDED",
+        (&report.followed.status, &report.followed.error),
+    );
+    checks.check(
+        &format!("the input carries the override asked by the {asked_by}"),
+        output_at(report, "/bakeSkip/requestedBy") == Some(requested_by.into()),
+        output_at(report, "/bakeSkip"),
+    );
+    let bake = output_at(report, "/bake");
+    checks.check(
+        &format!("the bake's one look skipped (verdict skipped, {who}) and watched nothing"),
+        bake.as_ref().is_some_and(|b| {
+            b["verdict"] == "skipped"
+                && b["looks"] == 1
+                && b.get("startedAtMs").is_none()
+                && b["summary"]
+                    .as_str()
+                    .is_some_and(|s| s.contains(&format!("bake SKIPPED by override ({requester}")))
+        }),
+        &bake,
+    );
+    checks.check(
+        "blue was kept for the whole termination wait (nothing ended it early)",
+        terminating.is_some_and(|t| t >= wait_real - 1.0),
+        (terminating, wait_real),
+    );
+    checks.check(
+        &format!("exactly one skip notification, at the skip, {who}"),
+        skips.len() == 1
+            && !id.is_empty()
+            && skips[0].message.starts_with(&format!(
+                "greenlight: bake SKIPPED for {}/{} deployment {id} by override ({requester}",
+                names.application, names.deployment_group
+            )),
+        skips.iter().map(|n| n.message.clone()).collect::<Vec<_>>(),
+    );
+    checks.check(
+        "the deployed notification says the bake was SKIPPED by override",
+        report.notifications.first().is_some_and(|n| {
+            n.message
+                .contains(&format!("Bake: SKIPPED by override ({requester}"))
+        }),
+        &report.notifications,
+    );
+    (checks, terminating, wait_real)
+}
+
 /// The blue termination wait of the skip scenario, simulated minutes (18 s
 /// real at the tests' time scale): the skip must wait all of it.
 const SKIP_TERMINATION_WAIT_MINUTES: i32 = 3;
@@ -113,69 +213,17 @@ async fn fault_bake_skip_by_tag_keeps_blue_through_the_termination_wait() {
         "S3 tag greenlight-bake=skip on s3://{}/{}",
         names.bucket, report.key
     );
-    let wait_real = f64::from(SKIP_TERMINATION_WAIT_MINUTES) * 60.0 * TIME_SCALE;
-    let terminating = report
-        .followed
-        .timeline
-        .iter()
-        .find(|r| r.phase == greenlight_core::model::Phase::Terminating)
-        .and_then(|r| {
-            r.ended_at_ms
-                .map(|end| (end - r.started_at_ms) as f64 / 1000.0)
-        });
-    println!(
-        "bake skip: execution {}; termination wait {wait_real:.0} s real, Terminating took {terminating:?} s; bake {:?}; timeline {:?}",
-        report.followed.status,
-        output_at(&report, "/bake"),
-        report.followed.timeline
-    );
-
-    let mut checks = Checks::new();
-    checks.check(
-        "the execution succeeded",
-        report.followed.status == "SUCCEEDED",
-        (&report.followed.status, &report.followed.error),
-    );
-    checks.check(
-        "the input carries the override asked by the tag",
-        output_at(&report, "/bakeSkip/requestedBy") == Some("objectTag".into()),
-        output_at(&report, "/bakeSkip"),
-    );
-    let bake = output_at(&report, "/bake");
-    checks.check(
-        "the bake's one look skipped (verdict skipped, names who asked) and watched nothing",
-        bake.as_ref().is_some_and(|b| {
-            b["verdict"] == "skipped"
-                && b["looks"] == 1
-                && b.get("startedAtMs").is_none()
-                && b["summary"]
-                    .as_str()
-                    .is_some_and(|s| s.contains(&format!("bake SKIPPED by override ({requester}")))
-        }),
-        &bake,
-    );
-    checks.check(
-        "blue was kept for the whole termination wait (nothing ended it early)",
-        terminating.is_some_and(|t| t >= wait_real - 1.0),
-        (terminating, wait_real),
-    );
-    checks.check(
-        "exactly one skip notification, at the skip, naming who asked",
-        skips.len() == 1
-            && !id.is_empty()
-            && skips[0].message.starts_with(&format!(
-                "greenlight: bake SKIPPED for {}/{} deployment {id} by override ({requester}",
-                names.application, names.deployment_group
-            )),
-        skips.iter().map(|n| n.message.clone()).collect::<Vec<_>>(),
-    );
-    checks.check(
-        "the deployed notification says the bake was skipped by override",
-        report.notifications.first().is_some_and(|n| {
-            n.message
-                .contains(&format!("Bake: SKIPPED by override ({requester}"))
-        }),
-        &report.notifications,
+    let (mut checks, terminating, wait_real) = skipped_bake_checks(
+        &report,
+        &SkipExpected {
+            requested_by: "objectTag",
+            asked_by: "tag",
+            who: "names who asked",
+            requester: &requester,
+            id: &id,
+            names,
+            skips: &skips,
+        },
     );
     if let Some(t) = terminating {
         checks.note(format!(
@@ -474,70 +522,19 @@ async fn fault_bake_skip_by_pipeline_parameter_is_announced_and_the_job_succeeds
         "CodePipeline job {} (UserParameters {{\"bake\":\"skip\"}})",
         job.job_id
     );
-    let wait_real = f64::from(SKIP_TERMINATION_WAIT_MINUTES) * 60.0 * TIME_SCALE;
-    let terminating = report
-        .followed
-        .timeline
-        .iter()
-        .find(|r| r.phase == greenlight_core::model::Phase::Terminating)
-        .and_then(|r| {
-            r.ended_at_ms
-                .map(|end| (end - r.started_at_ms) as f64 / 1000.0)
-        });
     let view = job.view.clone();
-    println!(
-        "bake skip by pipeline: job {view:?}; execution {}; termination wait {wait_real:.0} s real, Terminating took {terminating:?} s; bake {:?}; skips {skips:?}; notifications {:?}",
-        report.followed.status,
-        output_at(&report, "/bake"),
-        report.notifications
-    );
-
-    let mut checks = Checks::new();
-    checks.check(
-        "the execution succeeded",
-        report.followed.status == "SUCCEEDED",
-        (&report.followed.status, &report.followed.error),
-    );
-    checks.check(
-        "the input carries the override asked by the pipeline's UserParameters",
-        output_at(&report, "/bakeSkip/requestedBy") == Some("pipelineParameter".into()),
-        output_at(&report, "/bakeSkip"),
-    );
-    let bake = output_at(&report, "/bake");
-    checks.check(
-        "the bake's one look skipped (verdict skipped, names the job) and watched nothing",
-        bake.as_ref().is_some_and(|b| {
-            b["verdict"] == "skipped"
-                && b["looks"] == 1
-                && b.get("startedAtMs").is_none()
-                && b["summary"]
-                    .as_str()
-                    .is_some_and(|s| s.contains(&format!("bake SKIPPED by override ({requester}")))
-        }),
-        &bake,
-    );
-    checks.check(
-        "blue was kept for the whole termination wait (nothing ended it early)",
-        terminating.is_some_and(|t| t >= wait_real - 1.0),
-        (terminating, wait_real),
-    );
-    checks.check(
-        "exactly one skip notification, at the skip, naming the job",
-        skips.len() == 1
-            && !id.is_empty()
-            && skips[0].message.starts_with(&format!(
-                "greenlight: bake SKIPPED for {}/{} deployment {id} by override ({requester}",
-                names.application, names.deployment_group
-            )),
-        skips.iter().map(|n| n.message.clone()).collect::<Vec<_>>(),
-    );
-    checks.check(
-        "the deployed notification says the bake was SKIPPED by override",
-        report.notifications.first().is_some_and(|n| {
-            n.message
-                .contains(&format!("Bake: SKIPPED by override ({requester}"))
-        }),
-        &report.notifications,
+    println!("bake skip by pipeline: job {view:?}; skips {skips:?}");
+    let (mut checks, terminating, wait_real) = skipped_bake_checks(
+        &report,
+        &SkipExpected {
+            requested_by: "pipelineParameter",
+            asked_by: "pipeline's UserParameters",
+            who: "names the job",
+            requester: &requester,
+            id: &id,
+            names,
+            skips: &skips,
+        },
     );
     checks.check(
         "the CodePipeline job was answered success",

@@ -215,6 +215,7 @@ impl LocalCloud {
             timeouts: crate::statemachine::function_timeouts(&template)
                 .map_err(|e| CloudError::Start(e.to_string()))?,
             scale,
+            work_allowance: lambda_host::WORK_ALLOWANCE,
             faults: Some(faults.clone()),
         });
         let pipeline = CodePipelineJobs::new(lambda.clone(), scale);

@@ -70,15 +70,15 @@ pub const EMULATED: &[Emulated] = &[
     },
     Emulated {
         behaviour: "ALB listener change delay",
-        emulation: "a ModifyListener / ModifyRule is in force after 10 s (configurable, `LoadBalancer::set_listener_propagation`): until then requests follow the previous actions and a newly named target group is not yet health checked; a new listener or rule is in force at once (see \"ALB listener creation\")",
+        emulation: "a ModifyListener / ModifyRule is in force after 10 s (configurable, `LoadBalancer::set_listener_propagation`): until then requests follow the previous actions and a newly named target group is not yet health checked (a new listener or rule waits it too: see \"ALB listener creation\")",
         source: "ELB guide \"Edit a listener rule for your Application Load Balancer\" (\"Rule updates do not take effect immediately, so requests could be routed using the previous rule configuration for a short time\"), https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-rule.html",
         reading: Reading::Harsher("no figure is documented: a non-zero delay, the registration delay's 10 s"),
     },
     Emulated {
         behaviour: "ALB listener creation",
-        emulation: "a listener or rule the emulator sees for the first time (CreateListener, CreateRule) routes, and makes its target groups health checked, at once; a deleted one (DeleteListener, DeleteRule) stops at once; only changes of an existing one wait the listener change delay",
+        emulation: "a listener or rule the emulator sees for the first time (CreateListener, CreateRule) routes nowhere, and health checks none of its target groups, until the listener change delay has passed (the local cloud's start waits for the blue fleet healthy behind it); a deleted one (DeleteListener, DeleteRule) stops at once",
         source: "ELB guide \"Listeners for your Application Load Balancers\" (CreateListener), https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-listeners.html; \"Edit a listener rule for your Application Load Balancer\" (the delay is documented for updates only), https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-rule.html",
-        reading: Reading::Gentler("no delay is documented for creation or deletion; greenlight never creates or deletes a listener or rule (it only modifies existing ones: the bake's standby), so only the local cloud's own provisioning creates them, where a delay would only slow start-up"),
+        reading: Reading::Harsher("no delay is documented for creation or deletion: creation waits the update delay; deletion stops routing at once, so requests in flight to it fail rather than drain"),
     },
     Emulated {
         behaviour: "Minimum healthy hosts",
@@ -127,6 +127,12 @@ pub const EMULATED: &[Emulated] = &[
         emulation: "each hosted function runs with template.yaml's `Timeout`; past it the invocation fails with `Sandbox.Timedout`, a task failure Step Functions can Retry/Catch",
         source: "Step Functions developer guide \"Handling errors in Step Functions workflows\", https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html",
         reading: Reading::Documented,
+    },
+    Emulated {
+        behaviour: "Lambda timeouts under a time scale",
+        emulation: "an invocation gets its `Timeout` multiplied by the time scale plus up to 30 s of real time for its own work (API round trips, compute), never more than the unscaled `Timeout` (30 s at 0.1: 30 s real; 300 s: 60 s real); the Lambda context's deadline says the same; the `Sandbox.Timedout` message names the template's seconds",
+        source: "Lambda developer guide \"Configure Lambda function timeout\", https://docs.aws.amazon.com/lambda/latest/dg/configuration-timeout.html (the timeout bounds the whole invocation in wall-clock time; AWS has no time scale)",
+        reading: Reading::Gentler("a function's own work is not sped up by the time scale, so a wholly scaled Timeout fails work AWS completes in time (a false failure, not a harsher AWS); the allowance is gentler only for a function whose waits on the cloud alone outlast its Timeout, which scripts/check-static.py checks from the template instead (failure-handler-budget)"),
     },
     Emulated {
         behaviour: "Lambda unhandled errors",

@@ -13,7 +13,7 @@
 //!
 //! Limits and faults ([`LambdaHost::configure`]): each function runs with the
 //! `Timeout` template.yaml gives it (Globals and per function, read by
-//! [`crate::statemachine::function_timeouts`]), scaled by the time scale; past
+//! [`crate::statemachine::function_timeouts`]), mapped to real time by [`real_timeout`]; past
 //! it the invocation fails as AWS Lambda's does: function error
 //! `Sandbox.Timedout`, message `RequestId: <id> Error: Task timed out after
 //! N.NN seconds` (N in AWS seconds), which Step Functions sees as a task
@@ -122,6 +122,10 @@ pub struct FunctionLimits {
     /// Each function's `Timeout` in AWS seconds; [`FUNCTION_TIMEOUT`] when absent.
     pub timeouts: BTreeMap<String, Duration>,
     pub scale: TimeScale,
+    /// Real time an invocation gets for its own work on top of its scaled
+    /// timeout ([`real_timeout`]); [`WORK_ALLOWANCE`] unless a test of the
+    /// mechanism sets it.
+    pub work_allowance: Duration,
     pub faults: Option<Arc<Faults>>,
 }
 
@@ -130,9 +134,38 @@ impl Default for FunctionLimits {
         Self {
             timeouts: BTreeMap::new(),
             scale: TimeScale::new(1.0),
+            work_allowance: WORK_ALLOWANCE,
             faults: None,
         }
     }
+}
+
+/// The real time a hosted function's own work (API round trips, compute)
+/// may take within one invocation, whatever the time scale: the failure
+/// handler's reserve for its report (`greenlight_core::bake::standby_record::SETTLE_RESERVE_MS`,
+/// 30 s) is the most greenlight plans for.
+pub const WORK_ALLOWANCE: Duration = Duration::from_secs(30);
+
+/// The real duration an invocation may run before `Sandbox.Timedout`.
+///
+/// On AWS a function's `Timeout` covers two kinds of time: waits on the
+/// cloud (a rollback to end, a listener change to settle, targets to turn
+/// healthy), which the local cloud compresses by its time scale (and the
+/// functions' local configuration scales alike, e.g. `ROLLBACK_WAIT_SECONDS`),
+/// and the function's own work, which runs in real time here as on AWS.
+/// Scaling the whole timeout would fail work AWS finishes in time (at 0.1 a
+/// 30 s function would get 3 s for its API calls: ten times harsher than
+/// AWS, and a false failure under load, not a harsher AWS). So: the scaled
+/// timeout plus [`WORK_ALLOWANCE`] of real time, never more than the
+/// unscaled `Timeout`. AWS has no time scale, so this mapping is ours (an
+/// undocumented detail, see the emulation table's "Lambda timeouts under a
+/// time scale" row): it is gentler than AWS only for a function whose waits
+/// on the cloud alone would outlast its Timeout, which `scripts/check-static.py`
+/// checks from the template instead (the failure handler's rollback wait and
+/// report reserve must fit its Timeout).
+pub fn real_timeout(timeout: Duration, scale: TimeScale, work_allowance: Duration) -> Duration {
+    let scaled = scale.real(timeout).min(timeout);
+    scaled + timeout.saturating_sub(scaled).min(work_allowance)
 }
 
 /// Lambda's answer for an invocation that ran past its timeout.
@@ -300,7 +333,7 @@ impl LambdaHost {
             .get(&name)
             .copied()
             .unwrap_or(FUNCTION_TIMEOUT);
-        let real_timeout = limits.scale.real(timeout);
+        let real_timeout = real_timeout(timeout, limits.scale, limits.work_allowance);
         let context = self.context_for(&name, real_timeout);
         let request_id = context.request_id.clone();
         let action = payload
@@ -475,6 +508,26 @@ mod tests {
         assert!(host.resolve("nope").is_none());
     }
 
+    #[test]
+    fn a_timeout_is_scaled_plus_a_real_allowance_for_the_functions_own_work() {
+        let s = Duration::from_secs;
+        let at = |scale| TimeScale::new(scale);
+        // AWS's own clock: the template's Timeout exactly.
+        assert_eq!(real_timeout(s(30), at(1.0), WORK_ALLOWANCE), s(30));
+        assert_eq!(real_timeout(s(300), at(1.0), WORK_ALLOWANCE), s(300));
+        // The tests' 0.1: short functions keep their whole Timeout for work...
+        assert_eq!(real_timeout(s(30), at(0.1), WORK_ALLOWANCE), s(30));
+        assert_eq!(real_timeout(s(3), at(0.1), WORK_ALLOWANCE), s(3));
+        // ...long ones get their scaled waits plus 30 s of work.
+        assert_eq!(real_timeout(s(60), at(0.1), WORK_ALLOWANCE), s(36));
+        assert_eq!(real_timeout(s(300), at(0.1), WORK_ALLOWANCE), s(60));
+        assert_eq!(real_timeout(s(720), at(0.1), WORK_ALLOWANCE), s(102));
+        // No allowance: the scaled Timeout alone.
+        assert_eq!(real_timeout(s(300), at(0.1), Duration::ZERO), s(30));
+        // Never past the unscaled Timeout, whatever the allowance.
+        assert_eq!(real_timeout(s(10), at(0.5), s(3600)), s(10));
+    }
+
     #[tokio::test]
     async fn template_timeouts_and_function_faults_fail_as_lambda_does() {
         let host = host();
@@ -484,6 +537,7 @@ mod tests {
                 .into_iter()
                 .collect(),
             scale: TimeScale::new(0.001),
+            work_allowance: Duration::ZERO,
             faults: Some(faults.clone()),
         });
         assert_eq!(host.timeout_of("echo"), Duration::from_secs(3));
@@ -550,7 +604,7 @@ mod tests {
                 .unwrap()["n"],
             2
         );
-        // A handler slower than its (scaled) timeout: 3 ms real here.
+        // A handler slower than its (scaled) timeout: 3 ms real here (no work allowance).
         host.register(
             "echo",
             Arc::new(FnFunction(|_: Value, _: Context| {

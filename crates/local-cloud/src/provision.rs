@@ -291,6 +291,140 @@ pub(crate) async fn create_deployment_group(
     Ok(())
 }
 
+/// The names of one blue fleet behind its own load balancer.
+pub(crate) struct BlueFleetNames<'a> {
+    /// An existing launch template the blue ASG launches from.
+    pub launch_template: &'a str,
+    pub blue_asg: &'a str,
+    pub load_balancer: &'a str,
+    pub target_group: &'a str,
+}
+
+/// What [`provision_blue_fleet_behind_alb`] created.
+pub(crate) struct BlueFleet {
+    pub vpc_id: String,
+    pub target_group_arn: String,
+    pub load_balancer_arn: String,
+    pub listener_arn: String,
+    pub blue_instances: Vec<String>,
+}
+
+/// One deployment group's blue side, as a team's IaC creates it: the blue
+/// Auto Scaling group (`settings.instances`), an application load balancer
+/// with a port-80 listener forwarding to the target group (`settings`'
+/// health check and deregistration delay), the blue instances registered.
+/// Used by the demo's group and by every extra group of [`crate::scale`].
+pub(crate) async fn provision_blue_fleet_behind_alb(
+    sdk: &aws_config::SdkConfig,
+    names: BlueFleetNames<'_>,
+    settings: &DemoSettings,
+    app_port: u16,
+) -> Result<BlueFleet, ProvisionError> {
+    use aws_sdk_elasticloadbalancingv2::types as elb_types;
+    let ec2 = aws_sdk_ec2::Client::new(sdk);
+    let asg = aws_sdk_autoscaling::Client::new(sdk);
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(sdk);
+    let (vpc_id, subnet_ids) = network(&ec2).await?;
+    asg.create_auto_scaling_group()
+        .auto_scaling_group_name(names.blue_asg)
+        .launch_template(
+            aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                .launch_template_name(names.launch_template)
+                .version("$Latest")
+                .build(),
+        )
+        .min_size(settings.instances)
+        .max_size(settings.instances)
+        .desired_capacity(settings.instances)
+        .vpc_zone_identifier(subnet_ids.join(","))
+        .send()
+        .await
+        .map_err(fail("CreateAutoScalingGroup"))?;
+    let described = asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(names.blue_asg)
+        .send()
+        .await
+        .map_err(fail("DescribeAutoScalingGroups"))?;
+    let blue_instances: Vec<String> = described
+        .auto_scaling_groups()
+        .iter()
+        .flat_map(|g| g.instances())
+        .filter_map(|i| i.instance_id().map(str::to_string))
+        .collect();
+
+    let lb = elb
+        .create_load_balancer()
+        .name(names.load_balancer)
+        .set_subnets(Some(subnet_ids))
+        .r#type(elb_types::LoadBalancerTypeEnum::Application)
+        .send()
+        .await
+        .map_err(fail("CreateLoadBalancer"))?;
+    let load_balancer_arn = lb
+        .load_balancers()
+        .first()
+        .and_then(|l| l.load_balancer_arn())
+        .ok_or_else(|| missing("CreateLoadBalancer", "load balancer ARN"))?
+        .to_string();
+    let target_group_arn = create_target_group(
+        &elb,
+        names.target_group,
+        &vpc_id,
+        app_port,
+        [
+            settings.interval_seconds,
+            settings.timeout_seconds,
+            settings.healthy_threshold,
+            settings.unhealthy_threshold,
+        ],
+        settings.deregistration_delay_seconds,
+    )
+    .await?;
+    let listener = elb
+        .create_listener()
+        .load_balancer_arn(&load_balancer_arn)
+        .protocol(elb_types::ProtocolEnum::Http)
+        .port(80)
+        .default_actions(
+            elb_types::Action::builder()
+                .r#type(elb_types::ActionTypeEnum::Forward)
+                .target_group_arn(&target_group_arn)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(fail("CreateListener"))?;
+    let listener_arn = listener
+        .listeners()
+        .first()
+        .and_then(|l| l.listener_arn())
+        .ok_or_else(|| missing("CreateListener", "listener ARN"))?
+        .to_string();
+    let targets: Vec<_> = blue_instances
+        .iter()
+        .map(|i| {
+            elb_types::TargetDescription::builder()
+                .id(i)
+                .port(i32::from(app_port))
+                .build()
+        })
+        .collect();
+    elb.register_targets()
+        .target_group_arn(&target_group_arn)
+        .set_targets(Some(targets))
+        .send()
+        .await
+        .map_err(fail("RegisterTargets"))?;
+    Ok(BlueFleet {
+        vpc_id,
+        target_group_arn,
+        load_balancer_arn,
+        listener_arn,
+        blue_instances,
+    })
+}
+
 pub const ACCOUNT_ID: &str = "123456789012";
 pub const REGION: &str = "us-east-1";
 
@@ -304,7 +438,6 @@ pub async fn provision(
     statemachine_parameters: BTreeMap<String, String>,
 ) -> Result<DemoResources, ProvisionError> {
     let ec2 = aws_sdk_ec2::Client::new(sdk);
-    let asg = aws_sdk_autoscaling::Client::new(sdk);
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(sdk);
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(sdk)
@@ -316,9 +449,6 @@ pub async fn provision(
     let sns = aws_sdk_sns::Client::new(sdk);
     let codedeploy = aws_sdk_codedeploy::Client::new(sdk);
     let sfn = aws_sdk_sfn::Client::new(sdk);
-
-    // Network: the default VPC's subnets (moto creates them).
-    let (vpc_id, subnet_ids) = network(&ec2).await?;
 
     // Launch template and the blue Auto Scaling group.
     let images = ec2
@@ -344,61 +474,16 @@ pub async fn provision(
         .send()
         .await
         .map_err(fail("CreateLaunchTemplate"))?;
-    asg.create_auto_scaling_group()
-        .auto_scaling_group_name(&names.blue_asg)
-        .launch_template(
-            aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
-                .launch_template_name(&names.launch_template)
-                .version("$Latest")
-                .build(),
-        )
-        .min_size(settings.instances)
-        .max_size(settings.instances)
-        .desired_capacity(settings.instances)
-        .vpc_zone_identifier(subnet_ids.join(","))
-        .send()
-        .await
-        .map_err(fail("CreateAutoScalingGroup"))?;
-    let described = asg
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(&names.blue_asg)
-        .send()
-        .await
-        .map_err(fail("DescribeAutoScalingGroups"))?;
-    let blue_instances: Vec<String> = described
-        .auto_scaling_groups()
-        .iter()
-        .flat_map(|g| g.instances())
-        .filter_map(|i| i.instance_id().map(str::to_string))
-        .collect();
-
-    // The load balancer, with the seed's slow health check.
-    let lb = elb
-        .create_load_balancer()
-        .name(&names.load_balancer)
-        .set_subnets(Some(subnet_ids.clone()))
-        .r#type(aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum::Application)
-        .send()
-        .await
-        .map_err(fail("CreateLoadBalancer"))?;
-    let load_balancer_arn = lb
-        .load_balancers()
-        .first()
-        .and_then(|l| l.load_balancer_arn())
-        .ok_or_else(|| missing("CreateLoadBalancer", "load balancer ARN"))?
-        .to_string();
-    let target_group_arn = create_target_group(
-        &elb,
-        &names.target_group,
-        &vpc_id,
+    let fleet = provision_blue_fleet_behind_alb(
+        sdk,
+        BlueFleetNames {
+            launch_template: &names.launch_template,
+            blue_asg: &names.blue_asg,
+            load_balancer: &names.load_balancer,
+            target_group: &names.target_group,
+        },
+        settings,
         app_port,
-        [
-            settings.interval_seconds,
-            settings.timeout_seconds,
-            settings.healthy_threshold,
-            settings.unhealthy_threshold,
-        ],
-        settings.deregistration_delay_seconds,
     )
     .await?;
     // The standby: same VPC, port, protocol, path and matcher as the target
@@ -409,47 +494,19 @@ pub async fn provision(
     let standby_target_group_arn = create_target_group(
         &elb,
         &names.standby_target_group,
-        &vpc_id,
+        &fleet.vpc_id,
         app_port,
         [5, 2, 2, 2],
         30,
     )
     .await?;
-    let listener = elb
-        .create_listener()
-        .load_balancer_arn(&load_balancer_arn)
-        .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
-        .port(80)
-        .default_actions(
-            aws_sdk_elasticloadbalancingv2::types::Action::builder()
-                .r#type(aws_sdk_elasticloadbalancingv2::types::ActionTypeEnum::Forward)
-                .target_group_arn(&target_group_arn)
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(fail("CreateListener"))?;
-    let listener_arn = listener
-        .listeners()
-        .first()
-        .and_then(|l| l.listener_arn())
-        .ok_or_else(|| missing("CreateListener", "listener ARN"))?
-        .to_string();
-    let targets: Vec<_> = blue_instances
-        .iter()
-        .map(|i| {
-            aws_sdk_elasticloadbalancingv2::types::TargetDescription::builder()
-                .id(i)
-                .port(i32::from(app_port))
-                .build()
-        })
-        .collect();
-    elb.register_targets()
-        .target_group_arn(&target_group_arn)
-        .set_targets(Some(targets))
-        .send()
-        .await
-        .map_err(fail("RegisterTargets"))?;
+    let BlueFleet {
+        target_group_arn,
+        load_balancer_arn,
+        listener_arn,
+        blue_instances,
+        ..
+    } = fleet;
 
     // Report bucket (template.yaml `ReportBucket`): only the failure handler writes there.
     s3.create_bucket()

@@ -202,8 +202,9 @@ pub(crate) async fn handle_pipeline(
                 .unwrap_or_default(),
         ),
     };
-    crate::steps::restore_standby(deps, &scope, Some(&mut result), &mut actions).await;
-    let rollback = result.rollback_outcome(&recorded_blue);
+    let standby_serving =
+        crate::steps::restore_standby(deps, &scope, Some(&mut result), &mut actions).await;
+    let rollback = result.rollback_outcome(&recorded_blue, standby_serving.as_deref());
     let latest = result.latest;
     let restore_source = if classification.kind == FailureKind::LostSight {
         lost_sight_restore_source(state, latest.as_ref())
@@ -369,8 +370,9 @@ pub(crate) async fn handle_event(
         deadline_ms,
         target_groups: None,
     };
-    crate::steps::restore_standby(deps, &scope, Some(&mut result), &mut actions).await;
-    let rollback = result.rollback_outcome(&[]);
+    let standby_serving =
+        crate::steps::restore_standby(deps, &scope, Some(&mut result), &mut actions).await;
+    let rollback = result.rollback_outcome(&[], standby_serving.as_deref());
     let latest = result.latest;
     let restore_source = event_restore_source();
     restore_load_balancer(deps, &application, &group, &restore_source, &mut actions).await;
@@ -513,8 +515,9 @@ pub(crate) async fn handle_execution_end(
         deadline_ms,
         target_groups: None,
     };
-    crate::steps::restore_standby(deps, &scope, Some(&mut result), &mut actions).await;
-    let rollback = result.rollback_outcome(&[]);
+    let standby_serving =
+        crate::steps::restore_standby(deps, &scope, Some(&mut result), &mut actions).await;
+    let rollback = result.rollback_outcome(&[], standby_serving.as_deref());
     let latest = result.latest;
     let restore_source = execution_end_restore_source(classification.kind, latest.as_ref());
     restore_load_balancer(deps, &application, &group, &restore_source, &mut actions).await;

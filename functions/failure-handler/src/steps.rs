@@ -28,10 +28,15 @@ pub(crate) struct RunbookResult {
 
 impl RunbookResult {
     /// How the rollback ended, for the report ([`rollback_outcome`]).
-    pub(crate) fn rollback_outcome(&self, recorded_blue: &[String]) -> Option<RollbackOutcome> {
-        self.latest
-            .as_ref()
-            .and_then(|v| rollback_outcome(v, self.rollback.as_ref(), recorded_blue))
+    /// `standby_serving`: what [`restore_standby`] returned.
+    pub(crate) fn rollback_outcome(
+        &self,
+        recorded_blue: &[String],
+        standby_serving: Option<&str>,
+    ) -> Option<RollbackOutcome> {
+        self.latest.as_ref().and_then(|v| {
+            rollback_outcome(v, self.rollback.as_ref(), recorded_blue, standby_serving)
+        })
     }
 }
 
@@ -409,15 +414,20 @@ pub(crate) fn restore_record(
 /// (within `ROLLBACK_WAIT_SECONDS`), so blue is back in the target group
 /// before the listener is put back. `deadline_ms` = the invocation's
 /// deadline (bounds the settle, never slept past).
+///
+/// Returns the standby target group the listener still forwards to with
+/// blue in it (switched and left in place), for the report: blue then
+/// serves alone, whatever the deployment's own target group holds.
 pub(crate) async fn restore_standby(
     deps: &Deps,
     scope: &StandbyScope<'_>,
     result: Option<&mut RunbookResult>,
     actions: &mut Vec<ActionRecord>,
-) {
+) -> Option<String> {
     if let Some(mut standby) = scope.bake.and_then(|b| b.standby.clone()) {
-        actions.push(put_back_record(deps, &mut standby, scope.deadline_ms).await);
-        return;
+        let (record, serving) = put_back_record(deps, &mut standby, scope.deadline_ms).await;
+        actions.push(record);
+        return serving;
     }
     let (application, group) = (scope.application, scope.group);
     let found = match &scope.target_groups {
@@ -426,7 +436,7 @@ pub(crate) async fn restore_standby(
     };
     let arns = match found {
         Ok(arns) => arns,
-        Err(LbError::NoLoadBalancer { .. }) => return,
+        Err(LbError::NoLoadBalancer { .. }) => return None,
         Err(e) => {
             actions.push(ActionRecord::new(
                 Step::RestoreListener,
@@ -434,10 +444,11 @@ pub(crate) async fn restore_standby(
                 Outcome::Failed,
                 format!("the target groups could not be read, so no standby record was looked for ({e}): if this deployment's bake armed a standby, a listener may still forward over it"),
             ));
-            return;
+            return None;
         }
     };
     let mut result = result;
+    let mut serving = None;
     for arn in arns {
         let record = match greenlight_aws::listener::read_record(&deps.elbv2, &arn).await {
             Ok(RecordRead::Absent) => continue,
@@ -478,10 +489,14 @@ pub(crate) async fn restore_standby(
                         crate::steps::await_bake_rollback(deps, id, r).await;
                     }
                 }
-                actions.push(put_back_record(deps, &mut record, scope.deadline_ms).await);
+                let (action, left_serving) =
+                    put_back_record(deps, &mut record, scope.deadline_ms).await;
+                actions.push(action);
+                serving = serving.or(left_serving);
             }
         }
     }
+    serving
 }
 
 /// What [`restore_standby`] works on.
@@ -498,12 +513,14 @@ pub(crate) struct StandbyScope<'a> {
 
 /// [`greenlight_aws::listener::put_back`] as an action record; when it
 /// cannot, the record says LISTENER NOT PUT BACK with the commands that do
-/// it by hand: blue keeps serving through the standby meanwhile.
+/// it by hand: blue keeps serving through the standby meanwhile. Also
+/// returns the standby target group when the listener was switched to it and
+/// is kept there (see [`restore_standby`]).
 async fn put_back_record(
     deps: &Deps,
     standby: &mut StandbyState,
     deadline_ms: Option<EpochMillis>,
-) -> ActionRecord {
+) -> (ActionRecord, Option<String>) {
     let target = standby
         .routes
         .iter()
@@ -512,18 +529,28 @@ async fn put_back_record(
         .join(", ");
     let remaining = deadline_ms.map(|d| d - greenlight_aws::now_ms());
     match greenlight_aws::listener::put_back(&deps.elbv2, standby, remaining).await {
-        greenlight_aws::listener::PutBack::Done { detail } => {
-            ActionRecord::new(Step::RestoreListener, target, Outcome::Done, detail)
-        }
+        greenlight_aws::listener::PutBack::Done { detail } => (
+            ActionRecord::new(Step::RestoreListener, target, Outcome::Done, detail),
+            None,
+        ),
         // The commands are kept whole (a cut command would be wrong to run):
         // greenlight_core::runbook::listener_not_put_back cuts only the reason.
         greenlight_aws::listener::PutBack::Kept { reason, commands } => {
             tracing::error!(reason = %reason, "standby kept: blue keeps serving through it");
-            greenlight_core::runbook::listener_not_put_back(target, &reason, &commands)
+            // Kept changes nothing: a switched listener still forwards to the standby.
+            let serving = (standby.weights == Weights::Switched)
+                .then(|| standby.standby_target_group_arn.clone());
+            (
+                greenlight_core::runbook::listener_not_put_back(target, &reason, &commands),
+                serving,
+            )
         }
         greenlight_aws::listener::PutBack::Failed { error, commands } => {
             tracing::error!(error = %error, "standby put back failed");
-            greenlight_core::runbook::listener_not_put_back(target, &error, &commands)
+            (
+                greenlight_core::runbook::listener_not_put_back(target, &error, &commands),
+                None,
+            )
         }
     }
 }

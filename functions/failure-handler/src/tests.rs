@@ -2296,25 +2296,34 @@ fn execution_event(error: Option<&str>) -> Request {
     serde_json::from_value(v).unwrap()
 }
 
-#[tokio::test]
-async fn an_execution_that_died_outside_the_failure_path_is_cleaned_up() {
-    let stopped = log();
-    let mut m = Mocks::new();
+/// DescribeExecution of the fixture execution, ended `status`: its input is the pipeline's.
+fn describe_execution_rule(status: aws_sdk_sfn::types::ExecutionStatus) -> Rule {
     let input = serde_json::to_string(&task_request().pipeline.input).unwrap();
-    m.sfn.push(
-        mock!(aws_sdk_sfn::Client::describe_execution)
-            .match_requests(|r| r.execution_arn().is_some_and(|a| a.ends_with(EXEC)))
-            .then_output(move || {
-                aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput::builder()
-                    .execution_arn(format!("arn:aws:states:us-east-1:111122223333:execution:greenlight-pipeline:{EXEC}"))
-                    .state_machine_arn(STATE_MACHINE)
-                    .status(aws_sdk_sfn::types::ExecutionStatus::Failed)
-                    .start_date(aws_sdk_sfn::primitives::DateTime::from_millis(NOW))
-                    .input(input.clone())
-                    .build()
-                    .unwrap()
-            }),
-    );
+    mock!(aws_sdk_sfn::Client::describe_execution)
+        .match_requests(|r| r.execution_arn().is_some_and(|a| a.ends_with(EXEC)))
+        .then_output(move || {
+            aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput::builder()
+                .execution_arn(format!(
+                    "arn:aws:states:us-east-1:111122223333:execution:greenlight-pipeline:{EXEC}"
+                ))
+                .state_machine_arn(STATE_MACHINE)
+                .status(status.clone())
+                .start_date(aws_sdk_sfn::primitives::DateTime::from_millis(NOW))
+                .input(input.clone())
+                .build()
+                .unwrap()
+        })
+}
+
+/// An execution that ended `status` outside the failure path, its deployment
+/// still Ready (Stopped once `stopped` saw the StopDeployment), with `elbv2`.
+fn died_execution_mocks(
+    status: aws_sdk_sfn::types::ExecutionStatus,
+    stopped: Log<String>,
+    elbv2: Vec<Rule>,
+) -> Mocks {
+    let mut m = Mocks::new();
+    m.sfn.push(describe_execution_rule(status));
     m.codedeploy = deployment_rules_changing(
         2,
         info(DEP, SdkStatus::Ready, &deployment_description(EXEC), None),
@@ -2322,12 +2331,23 @@ async fn an_execution_that_died_outside_the_failure_path_is_cleaned_up() {
         ready_green(),
     );
     m.codedeploy.push(list_deployments_rule(&[DEP]));
-    m.codedeploy.push(stop_rule(stopped.clone()));
+    m.codedeploy.push(stop_rule(stopped));
     m.codedeploy.push(deployment_group_rule(&[BLUE_ASG]));
     m.autoscaling.push(delete_asg_rule(log()));
-    m.elbv2 = elb_tuned_rules(log());
+    m.elbv2 = elbv2;
     m.sns.push(publish_rule(log()));
     m.s3 = s3_fresh_rules(log());
+    m
+}
+
+#[tokio::test]
+async fn an_execution_that_died_outside_the_failure_path_is_cleaned_up() {
+    let stopped = log();
+    let m = died_execution_mocks(
+        aws_sdk_sfn::types::ExecutionStatus::Failed,
+        stopped.clone(),
+        elb_tuned_rules(log()),
+    );
     let deps = m.deps();
     let report = handled(
         run(execution_event(Some("States.DataLimitExceeded")), &deps)
@@ -2635,36 +2655,12 @@ async fn a_release_that_fails_is_recorded_and_the_rest_still_runs() {
 #[tokio::test]
 async fn a_dead_executions_held_groups_are_resumed_by_its_clean_up() {
     let resumed = log();
-    let mut m = Mocks::new();
-    let input = serde_json::to_string(&task_request().pipeline.input).unwrap();
-    m.sfn.push(
-        mock!(aws_sdk_sfn::Client::describe_execution).then_output(move || {
-            aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput::builder()
-                .execution_arn(format!(
-                    "arn:aws:states:us-east-1:111122223333:execution:greenlight-pipeline:{EXEC}"
-                ))
-                .state_machine_arn(STATE_MACHINE)
-                .status(aws_sdk_sfn::types::ExecutionStatus::Failed)
-                .start_date(aws_sdk_sfn::primitives::DateTime::from_millis(NOW))
-                .input(input.clone())
-                .build()
-                .unwrap()
-        }),
+    let mut m = died_execution_mocks(
+        aws_sdk_sfn::types::ExecutionStatus::Failed,
+        log(),
+        elb_tuned_rules(log()),
     );
-    m.codedeploy = deployment_rules_changing(
-        2,
-        info(DEP, SdkStatus::Ready, &deployment_description(EXEC), None),
-        info(DEP, SdkStatus::Stopped, &deployment_description(EXEC), None),
-        ready_green(),
-    );
-    m.codedeploy.push(list_deployments_rule(&[DEP]));
-    m.codedeploy.push(stop_rule(log()));
-    m.codedeploy.push(deployment_group_rule(&[BLUE_ASG]));
-    m.autoscaling.push(delete_asg_rule(log()));
     m.autoscaling.extend(held_blue_rules(resumed.clone()));
-    m.elbv2 = elb_tuned_rules(log());
-    m.sns.push(publish_rule(log()));
-    m.s3 = s3_fresh_rules(log());
     let deps = m.deps();
     let report = handled(
         run(execution_event(Some("States.DataLimitExceeded")), &deps)

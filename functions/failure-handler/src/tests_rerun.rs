@@ -82,28 +82,11 @@ async fn a_fresh_claim_of_another_execution_is_still_respected() {
     }
 }
 
-/// DescribeExecution of the fixture execution: its input is the pipeline's.
-fn describe_execution_rule() -> Rule {
-    let input = serde_json::to_string(&task_request().pipeline.input).unwrap();
-    mock!(aws_sdk_sfn::Client::describe_execution)
-        .match_requests(|r| r.execution_arn().is_some_and(|a| a.ends_with(EXEC)))
-        .then_output(move || {
-            aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput::builder()
-                .execution_arn(format!(
-                    "arn:aws:states:us-east-1:111122223333:execution:greenlight-pipeline:{EXEC}"
-                ))
-                .state_machine_arn(STATE_MACHINE)
-                .status(aws_sdk_sfn::types::ExecutionStatus::Failed)
-                .start_date(aws_sdk_sfn::primitives::DateTime::from_millis(NOW))
-                .input(input.clone())
-                .build()
-                .unwrap()
-        })
-}
-
 fn execution_end_mocks(marker: serde_json::Value, published: Log<(String, String)>) -> Mocks {
     let mut m = Mocks::new();
-    m.sfn.push(describe_execution_rule());
+    m.sfn.push(describe_execution_rule(
+        aws_sdk_sfn::types::ExecutionStatus::Failed,
+    ));
     m.codedeploy = deployment_rules_changing(
         2,
         info(DEP, SdkStatus::Stopped, &deployment_description(EXEC), None),

@@ -55,11 +55,20 @@ fn elb_with_record(
     main_health: &'static [(&'static str, TargetHealthStateEnum)],
     changes: Log<String>,
 ) -> Vec<Rule> {
+    elb_with_record_tags(encode_record(&rec).unwrap(), main_health, changes)
+}
+
+/// [`elb_with_record`] with the record's tags as given (e.g. corrupted).
+fn elb_with_record_tags(
+    record_tags: Vec<(String, String)>,
+    main_health: &'static [(&'static str, TargetHealthStateEnum)],
+    changes: Log<String>,
+) -> Vec<Rule> {
     let mut tags = vec![(
         SNAPSHOT_TAG_KEY.to_string(),
         encode_snapshot_tag(&original()),
     )];
-    tags.extend(encode_record(&rec).unwrap());
+    tags.extend(record_tags);
     let (c1, c2, c3) = (changes.clone(), changes.clone(), changes);
     let mut rules = vec![
         mock!(aws_sdk_elasticloadbalancingv2::Client::describe_tags).then_output(move || {
@@ -125,38 +134,9 @@ fn elb_with_record(
 }
 
 /// The mocks of `an_execution_that_died_outside_the_failure_path_is_cleaned_up`
-/// with `elbv2` in front.
+/// (an aborted execution) with `elbv2` in front.
 fn died_execution(elbv2: Vec<Rule>) -> Mocks {
-    let mut m = Mocks::new();
-    let input = serde_json::to_string(&task_request().pipeline.input).unwrap();
-    m.sfn.push(
-        mock!(aws_sdk_sfn::Client::describe_execution).then_output(move || {
-            aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput::builder()
-                .execution_arn(format!(
-                    "arn:aws:states:us-east-1:111122223333:execution:greenlight-pipeline:{EXEC}"
-                ))
-                .state_machine_arn(STATE_MACHINE)
-                .status(aws_sdk_sfn::types::ExecutionStatus::Aborted)
-                .start_date(aws_sdk_sfn::primitives::DateTime::from_millis(NOW))
-                .input(input.clone())
-                .build()
-                .unwrap()
-        }),
-    );
-    m.codedeploy = deployment_rules_changing(
-        2,
-        info(DEP, SdkStatus::Ready, &deployment_description(EXEC), None),
-        info(DEP, SdkStatus::Stopped, &deployment_description(EXEC), None),
-        ready_green(),
-    );
-    m.codedeploy.push(list_deployments_rule(&[DEP]));
-    m.codedeploy.push(stop_rule(log()));
-    m.codedeploy.push(deployment_group_rule(&[BLUE_ASG]));
-    m.autoscaling.push(delete_asg_rule(log()));
-    m.elbv2 = elbv2;
-    m.sns.push(publish_rule(log()));
-    m.s3 = s3_fresh_rules(log());
-    m
+    died_execution_mocks(aws_sdk_sfn::types::ExecutionStatus::Aborted, log(), elbv2)
 }
 
 static BLUE_BACK: [(&str, TargetHealthStateEnum); 1] = [(BLUE_1, TargetHealthStateEnum::Healthy)];
@@ -255,5 +235,76 @@ async fn another_deployments_record_is_left_alone_and_reported() {
     let a = action(&report, Step::RestoreListener);
     assert_eq!(a.outcome, Outcome::Skipped);
     assert!(a.detail.contains("d-SOMEONEELSE"), "{}", a.detail);
+    assert!(entries(&changes).is_empty(), "{:?}", entries(&changes));
+}
+
+/// The CodeDeploy-event path (no execution state, no bake report) finds the
+/// record through the deployment group's target groups and puts the
+/// listener back from it.
+#[tokio::test]
+async fn the_codedeploy_event_path_puts_an_armed_standby_back_from_the_record() {
+    let changes = log();
+    let mut m = Mocks::new();
+    m.codedeploy = install_failed_deployment(OUTSIDE_DEP, "hotfix deployed by hand");
+    m.codedeploy.push(deployment_group_rule(&[BLUE_ASG]));
+    m.autoscaling.push(delete_asg_not_found_rule());
+    m.elbv2 = elb_with_record(
+        record(OUTSIDE_DEP, Weights::Armed),
+        &BLUE_BACK,
+        changes.clone(),
+    );
+    m.sns.push(publish_rule(log()));
+    m.s3 = s3_fresh_rules(log());
+    let report = handled(
+        run(
+            Request::CodeDeploy(Box::new(event_request(EVENT_FAILURE))),
+            &m.deps(),
+        )
+        .await
+        .unwrap(),
+    );
+    assert_eq!(report.deployment_id.as_deref(), Some(OUTSIDE_DEP));
+    let a = action(&report, Step::RestoreListener);
+    assert_eq!(a.outcome, Outcome::Done, "{}", a.detail);
+    let parts = encode_record(&record(OUTSIDE_DEP, Weights::Armed))
+        .unwrap()
+        .len();
+    assert_eq!(
+        entries(&changes),
+        vec![
+            format!("listener {LISTENER} -> {TG_ARN}"),
+            format!("deregister {STANDBY_TG}"),
+            format!("untag {parts} keys"),
+        ]
+    );
+}
+
+/// A record that does not decode changes nothing: the report says LISTENER
+/// NOT PUT BACK, names the target group and what to check by hand.
+#[tokio::test]
+async fn a_corrupt_record_changes_nothing_and_is_reported() {
+    let changes = log();
+    let mut tags = encode_record(&record(DEP, Weights::Switched)).unwrap();
+    let part = tags
+        .iter_mut()
+        .find(|(k, _)| k.starts_with(greenlight_core::bake::standby_record::RECORD_PART_PREFIX))
+        .expect("a record has at least one part");
+    part.1 = "not base64 at all!".into();
+    let m = died_execution(elb_with_record_tags(tags, &BLUE_BACK, changes.clone()));
+    let report = handled(run(execution_event(None), &m.deps()).await.unwrap());
+    let a = action(&report, Step::RestoreListener);
+    assert_eq!(a.outcome, Outcome::Failed, "{}", a.detail);
+    assert!(
+        a.detail.starts_with(&format!(
+            "LISTENER NOT PUT BACK: the standby record on {TG_ARN} does not decode"
+        )),
+        "{}",
+        a.detail
+    );
+    assert!(
+        a.detail.contains("remove its greenlight:standby tags"),
+        "{}",
+        a.detail
+    );
     assert!(entries(&changes).is_empty(), "{:?}", entries(&changes));
 }

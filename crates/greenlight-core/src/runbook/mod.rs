@@ -706,7 +706,7 @@ pub fn plan_runbook(
             stop_deployment: !view.status.is_terminal(),
             decision: RunbookDecision::NothingToUndo {
                 reason: format!(
-                    "the bake failed after the reroute; deployment {deployment_id} was stopped with rollback while the blue fleet still existed, so CodeDeploy's rollback{} puts traffic back on blue and removes the green fleet ({green_asg})",
+                    "the bake failed after the reroute; deployment {deployment_id} was stopped with rollback while the blue fleet still existed, so CodeDeploy's rollback{} is to put traffic back on blue and remove the green fleet ({green_asg}); how it ended is reported below",
                     view.rollback_deployment_id
                         .as_deref()
                         .map(|r| format!(" deployment {r}"))

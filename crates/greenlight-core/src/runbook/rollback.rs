@@ -120,12 +120,15 @@ pub struct RollbackOutcome {
 
 /// How the rollback of `original` ended, from its last read (`rollback`,
 /// `None` when it could not be read). `blue_asgs` is the create-time record
-/// of the blue group (empty without one). `None` when `original` has no
-/// rollback deployment.
+/// of the blue group (empty without one). `standby_serving` names the bake's
+/// standby target group when the listener still forwards to it (switched,
+/// not put back): blue serves alone there, whatever the deployment's own
+/// target group holds. `None` when `original` has no rollback deployment.
 pub fn rollback_outcome(
     original: &DeploymentView,
     rollback: Option<&DeploymentView>,
     blue_asgs: &[String],
+    standby_serving: Option<&str>,
 ) -> Option<RollbackOutcome> {
     let id = original.rollback_deployment_id.clone()?;
     let green_asg = green_asg_name(&original.deployment_group, &original.deployment_id);
@@ -164,7 +167,16 @@ pub fn rollback_outcome(
                 .as_ref()
                 .map(|e| format!(" ({})", trim_sentence(&error_text(e))))
                 .unwrap_or_default();
-            let (serves, by_hand) = if green_allow_traffic_started(original) {
+            let (serves, by_hand) = if let Some(standby) = standby_serving {
+                (
+                    format!(
+                        "the listener still forwards to the bake's standby target group {standby}, where the blue fleet ({blue}) serves alone: no listener routes to the deployment's own target group, whatever instances of {green_asg} it still holds"
+                    ),
+                    format!(
+                        "deregister the instances of {green_asg} from the deployment's target group and make sure the blue fleet ({blue}) is registered and healthy there, then put the listener back (the LISTENER NOT PUT BACK commands), then delete {green_asg}"
+                    ),
+                )
+            } else if green_allow_traffic_started(original) {
                 (
                     format!(
                         "green AllowTraffic had started, so instances of {green_asg} may still be registered next to the blue fleet ({blue}): production may serve BOTH versions"

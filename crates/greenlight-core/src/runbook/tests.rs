@@ -2442,7 +2442,7 @@ fn failed_rollback_before_traffic_moved_says_blue_serves_and_what_to_check() {
         )],
     );
     let rollback = rollback_view(DeploymentStatus::Failed);
-    let out = rollback_outcome(&gate, Some(&rollback), &recorded_blue()).unwrap();
+    let out = rollback_outcome(&gate, Some(&rollback), &recorded_blue(), None).unwrap();
     assert!(out.failed);
     assert_eq!(out.deployment_id, "d-ROLLBACK1");
     assert_eq!(out.status, Some(DeploymentStatus::Failed));
@@ -2454,15 +2454,42 @@ fn failed_rollback_before_traffic_moved_says_blue_serves_and_what_to_check() {
     assert!(out.next_step.contains("shop-blue-asg"));
 
     // Green AllowTraffic had started: both fleets may be registered.
-    let out = rollback_outcome(&original, Some(&rollback), &recorded_blue()).unwrap();
+    let out = rollback_outcome(&original, Some(&rollback), &recorded_blue(), None).unwrap();
     assert!(out.failed);
     assert!(out.detail.contains("BOTH versions"), "{}", out.detail);
     assert!(out
         .next_step
         .contains("deregister the instances of CodeDeploy_shop-prod_d-ABC123"));
     // Without a record of blue, the report does not guess its name.
-    let out = rollback_outcome(&gate, Some(&rollback), &[]).unwrap();
+    let out = rollback_outcome(&gate, Some(&rollback), &[], None).unwrap();
     assert!(out.detail.contains("the original Auto Scaling group"));
+
+    // The bake switched the listener to its standby and it was not put
+    // back: blue serves alone there, so the report says so, not BOTH.
+    let standby = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/shop-standby/1";
+    let out =
+        rollback_outcome(&original, Some(&rollback), &recorded_blue(), Some(standby)).unwrap();
+    assert!(out.failed);
+    assert!(!out.detail.contains("BOTH"), "{}", out.detail);
+    assert!(
+        out.detail.contains(&format!(
+            "standby target group {standby}, where the blue fleet (ASG shop-blue-asg) serves alone"
+        )),
+        "{}",
+        out.detail
+    );
+    assert!(
+        out.next_step
+            .contains("put the listener back (the LISTENER NOT PUT BACK commands)"),
+        "{}",
+        out.next_step
+    );
+    assert!(
+        out.next_step
+            .contains("deregister the instances of CodeDeploy_shop-prod_d-ABC123"),
+        "{}",
+        out.next_step
+    );
 }
 
 #[test]
@@ -2472,6 +2499,7 @@ fn rollback_outcome_when_it_succeeded_runs_or_cannot_be_read() {
         &original,
         Some(&rollback_view(DeploymentStatus::Succeeded)),
         &recorded_blue(),
+        None,
     )
     .unwrap();
     assert!(!ok.failed);
@@ -2481,6 +2509,7 @@ fn rollback_outcome_when_it_succeeded_runs_or_cannot_be_read() {
         &original,
         Some(&rollback_view(DeploymentStatus::InProgress)),
         &recorded_blue(),
+        None,
     )
     .unwrap();
     assert!(!running.failed);
@@ -2488,13 +2517,13 @@ fn rollback_outcome_when_it_succeeded_runs_or_cannot_be_read() {
     assert!(running
         .next_step
         .starts_with("watch rollback deployment d-ROLLBACK1"));
-    let unread = rollback_outcome(&original, None, &recorded_blue()).unwrap();
+    let unread = rollback_outcome(&original, None, &recorded_blue(), None).unwrap();
     assert!(!unread.failed);
     assert_eq!(unread.status, None);
     assert!(unread.detail.contains("could not be read"));
     let mut none = original.clone();
     none.rollback_deployment_id = None;
-    assert_eq!(rollback_outcome(&none, None, &recorded_blue()), None);
+    assert_eq!(rollback_outcome(&none, None, &recorded_blue(), None), None);
 }
 
 #[test]
@@ -2505,6 +2534,7 @@ fn one_report_says_the_deployment_failed_and_its_rollback_failed() {
         &v,
         Some(&rollback_view(DeploymentStatus::Failed)),
         &recorded_blue(),
+        None,
     );
     let r = compose_report(ReportInput {
         rollback,

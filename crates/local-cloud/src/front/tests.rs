@@ -1524,12 +1524,13 @@ async fn step_functions_sees_lambda_timeouts_and_fails_on_results_over_256_kb() 
                 as BoxFuture<'static, _>
         })),
     );
-    // sleeper's Timeout: 100 AWS seconds, at time scale 0.01: 1 s real.
+    // sleeper's Timeout: 100 AWS seconds, at time scale 0.01 and no work allowance: 1 s real.
     cloud.lambda.configure(crate::lambda_host::FunctionLimits {
         timeouts: [("sleeper".to_string(), Duration::from_secs(100))]
             .into_iter()
             .collect(),
         scale: TimeScale::new(0.01),
+        work_allowance: Duration::ZERO,
         faults: Some(cloud.faults.clone()),
     });
     let invoke = "arn:aws:states:::lambda:invoke";

@@ -21,11 +21,11 @@
 //!   reading is a non-zero delay, configurable
 //!   ([`super::LoadBalancer::set_listener_propagation`]), by default the
 //!   registration latency (10 s simulated). A listener or rule seen for the
-//!   first time is in force at once (creation, not an update), and a deleted
-//!   one stops at once: AWS documents the delay for updates only, and
-//!   greenlight never creates or deletes a listener or rule (only the local
-//!   cloud's provisioning does), so the gentler reading cannot hide a
-//!   greenlight defect (`crate::emulated`, "ALB listener creation").
+//!   first time waits the same delay before it routes (and before its target
+//!   groups are health checked): AWS documents the delay for updates only,
+//!   the harsher reading applies it to creation too; a deleted one stops at
+//!   once (its requests fail at once rather than drain: also the harsher
+//!   reading). `crate::emulated`, "ALB listener creation".
 //! - Rule conditions are not emulated: the served listener routes by its
 //!   default actions only; rules count for which groups are attached.
 
@@ -90,28 +90,18 @@ impl Routes {
         self.known = true;
         self.tables.retain(|key, _| read.contains_key(key));
         for (key, forward) in read {
-            match self.tables.get_mut(&key) {
-                None => {
-                    self.tables.insert(
-                        key,
-                        RouteTable {
-                            active: forward,
-                            ..RouteTable::default()
-                        },
-                    );
-                }
-                Some(table) => {
-                    table.settle(now);
-                    if *table.latest() != forward {
-                        let read_at = std::time::SystemTime::now();
-                        table.history.push(RouteChange {
-                            forward: forward.clone(),
-                            read_at,
-                            in_force_at: read_at + delay,
-                        });
-                        table.pending.push_back((forward, now + delay));
-                    }
-                }
+            // A new listener or rule routes nowhere until its first forward
+            // is in force, like any later change.
+            let table = self.tables.entry(key).or_default();
+            table.settle(now);
+            if *table.latest() != forward {
+                let read_at = std::time::SystemTime::now();
+                table.history.push(RouteChange {
+                    forward: forward.clone(),
+                    read_at,
+                    in_force_at: read_at + delay,
+                });
+                table.pending.push_back((forward, now + delay));
             }
         }
     }
@@ -212,51 +202,49 @@ mod tests {
     fn a_change_is_in_force_only_after_the_delay_and_in_order() {
         let mut routes = Routes::default();
         let t0 = tokio::time::Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
         let delay = Duration::from_secs(10);
         routes.update(
             BTreeMap::from([("l".into(), fw(&[("main", 1)]))]),
             t0,
             delay,
         );
-        assert_eq!(
-            routes.active("l", t0),
-            Some(fw(&[("main", 1)])),
-            "a new listener is in force at once"
-        );
-        assert!(!routes.attached("standby", t0));
+        // A new listener waits the delay too ("ALB listener creation").
+        assert_eq!(routes.active("l", t0), Some(Vec::new()));
+        assert_eq!(routes.choose("l", at(9)), None);
+        assert!(!routes.attached("main", at(9)));
+        assert_eq!(routes.active("l", at(10)), Some(fw(&[("main", 1)])));
+        assert!(routes.attached("main", at(10)));
+        assert!(!routes.attached("standby", at(10)));
         routes.update(
             BTreeMap::from([("l".into(), fw(&[("main", 1), ("standby", 0)]))]),
-            t0,
+            at(10),
             delay,
         );
         routes.update(
             BTreeMap::from([("l".into(), fw(&[("main", 0), ("standby", 1)]))]),
-            t0 + Duration::from_secs(5),
+            at(15),
             delay,
         );
-        assert_eq!(
-            routes.choose("l", t0 + Duration::from_secs(9)),
-            Some("main".into())
-        );
-        assert!(!routes.attached("standby", t0 + Duration::from_secs(9)));
-        // First change in force at 10 s: standby attached, weight 0 gets nothing.
-        let t10 = t0 + Duration::from_secs(10);
-        assert!(routes.attached("standby", t10));
+        assert_eq!(routes.choose("l", at(19)), Some("main".into()));
+        assert!(!routes.attached("standby", at(19)));
+        // First change in force at 20 s: standby attached, weight 0 gets nothing.
+        assert!(routes.attached("standby", at(20)));
         for _ in 0..5 {
-            assert_eq!(routes.choose("l", t10), Some("main".into()));
+            assert_eq!(routes.choose("l", at(20)), Some("main".into()));
         }
-        // Second change at 15 s: all on standby.
-        let t15 = t0 + Duration::from_secs(15);
+        // Second change at 25 s: all on standby.
         for _ in 0..5 {
-            assert_eq!(routes.choose("l", t15), Some("standby".into()));
+            assert_eq!(routes.choose("l", at(25)), Some("standby".into()));
         }
         // The same configuration read again is no change.
         routes.update(
             BTreeMap::from([("l".into(), fw(&[("main", 0), ("standby", 1)]))]),
-            t15,
+            at(25),
             delay,
         );
-        assert_eq!(routes.choose("l", t15), Some("standby".into()));
+        assert_eq!(routes.choose("l", at(25)), Some("standby".into()));
+        assert_eq!(routes.history("l").len(), 3, "creation, arm, switch");
     }
 
     #[test]

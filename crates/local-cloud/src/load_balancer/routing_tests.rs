@@ -139,6 +139,55 @@ async fn a_weighted_listener_keeps_standby_warm_and_switches_after_the_propagati
     );
 }
 
+/// "ALB listener creation" (crate::emulated): a listener seen for the first
+/// time waits the listener change delay like an update, the harsher reading
+/// of what AWS documents for updates only.
+#[tokio::test]
+async fn a_new_listener_routes_and_health_checks_only_after_the_propagation_delay() {
+    let rig = rig("new-listener");
+    // 10 s simulated → 200 ms real.
+    rig.lb.set_listener_propagation(Duration::from_secs(10));
+    rig.fleet
+        .launch_with_bundle("i-green", build_revision(RevisionKind::Good, "v2"))
+        .await
+        .expect("launch");
+    let port = rig.fleet.app_port();
+    let created = Instant::now();
+    rig.lb.apply_routes(forward(&[(ARN, 1)]));
+    rig.lb.apply(vec![group(ARN, port, &["i-green"])]);
+    let listener = rig
+        .lb
+        .serve_moto_listener(LISTENER.to_string(), "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("listen");
+    assert_eq!(
+        rig.lb.active_forward(LISTENER),
+        Some(Vec::new()),
+        "a new listener routes nowhere before its propagation delay"
+    );
+    let early = get(listener, "/version", Duration::from_secs(2))
+        .await
+        .expect("an answer");
+    if created.elapsed() < Duration::from_millis(200) {
+        assert_eq!(early.status, 503, "no target group in force yet");
+    }
+    wait_state_in(&rig, ARN, "i-green", TargetState::Healthy).await;
+    assert!(
+        created.elapsed() >= Duration::from_millis(200),
+        "health checked before the new listener was in force: {:?}",
+        created.elapsed()
+    );
+    assert_eq!(
+        rig.lb.route_history(LISTENER).len(),
+        1,
+        "the creation is the listener's first change"
+    );
+    assert_eq!(
+        versions_through(listener, 4).await,
+        BTreeMap::from([("200 v2".to_string(), 4)])
+    );
+}
+
 #[tokio::test]
 async fn a_listener_the_emulator_does_not_know_answers_503() {
     let rig = rig("unknown-listener");

@@ -7,8 +7,8 @@
 
 use super::GroupNames;
 use crate::provision::{
-    create_deployment_group, create_target_group, fail, missing, network, DemoNames, DemoSettings,
-    ProvisionError,
+    create_deployment_group, provision_blue_fleet_behind_alb, BlueFleetNames, DemoNames,
+    DemoSettings, ProvisionError,
 };
 
 /// What provisioning one extra group created.
@@ -31,105 +31,19 @@ pub async fn provision_group(
     settings: &DemoSettings,
     app_port: u16,
 ) -> Result<GroupResources, ProvisionError> {
-    use aws_sdk_elasticloadbalancingv2::types as elb_types;
-    let ec2 = aws_sdk_ec2::Client::new(sdk);
-    let asg = aws_sdk_autoscaling::Client::new(sdk);
-    let elb = aws_sdk_elasticloadbalancingv2::Client::new(sdk);
     let codedeploy = aws_sdk_codedeploy::Client::new(sdk);
-    let (vpc_id, subnet_ids) = network(&ec2).await?;
-
-    asg.create_auto_scaling_group()
-        .auto_scaling_group_name(&names.blue_asg)
-        .launch_template(
-            aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
-                .launch_template_name(&demo.launch_template)
-                .version("$Latest")
-                .build(),
-        )
-        .min_size(settings.instances)
-        .max_size(settings.instances)
-        .desired_capacity(settings.instances)
-        .vpc_zone_identifier(subnet_ids.join(","))
-        .send()
-        .await
-        .map_err(fail("CreateAutoScalingGroup"))?;
-    let described = asg
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(&names.blue_asg)
-        .send()
-        .await
-        .map_err(fail("DescribeAutoScalingGroups"))?;
-    let blue_instances: Vec<String> = described
-        .auto_scaling_groups()
-        .iter()
-        .flat_map(|g| g.instances())
-        .filter_map(|i| i.instance_id().map(str::to_string))
-        .collect();
-
-    let lb = elb
-        .create_load_balancer()
-        .name(&names.load_balancer)
-        .set_subnets(Some(subnet_ids))
-        .r#type(elb_types::LoadBalancerTypeEnum::Application)
-        .send()
-        .await
-        .map_err(fail("CreateLoadBalancer"))?;
-    let load_balancer_arn = lb
-        .load_balancers()
-        .first()
-        .and_then(|l| l.load_balancer_arn())
-        .ok_or_else(|| missing("CreateLoadBalancer", "load balancer ARN"))?
-        .to_string();
-    let target_group_arn = create_target_group(
-        &elb,
-        &names.target_group,
-        &vpc_id,
+    let fleet = provision_blue_fleet_behind_alb(
+        sdk,
+        BlueFleetNames {
+            launch_template: &demo.launch_template,
+            blue_asg: &names.blue_asg,
+            load_balancer: &names.load_balancer,
+            target_group: &names.target_group,
+        },
+        settings,
         app_port,
-        [
-            settings.interval_seconds,
-            settings.timeout_seconds,
-            settings.healthy_threshold,
-            settings.unhealthy_threshold,
-        ],
-        settings.deregistration_delay_seconds,
     )
     .await?;
-    let listener = elb
-        .create_listener()
-        .load_balancer_arn(&load_balancer_arn)
-        .protocol(elb_types::ProtocolEnum::Http)
-        .port(80)
-        .default_actions(
-            elb_types::Action::builder()
-                .r#type(elb_types::ActionTypeEnum::Forward)
-                .target_group_arn(&target_group_arn)
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(fail("CreateListener"))?;
-    let listener_arn = listener
-        .listeners()
-        .first()
-        .and_then(|l| l.listener_arn())
-        .ok_or_else(|| missing("CreateListener", "listener ARN"))?
-        .to_string();
-    let targets: Vec<_> = blue_instances
-        .iter()
-        .map(|i| {
-            elb_types::TargetDescription::builder()
-                .id(i)
-                .port(i32::from(app_port))
-                .build()
-        })
-        .collect();
-    elb.register_targets()
-        .target_group_arn(&target_group_arn)
-        .set_targets(Some(targets))
-        .send()
-        .await
-        .map_err(fail("RegisterTargets"))?;
-
     create_deployment_group(
         &codedeploy,
         &demo.application,
@@ -141,9 +55,9 @@ pub async fn provision_group(
     .await?;
     Ok(GroupResources {
         names: names.clone(),
-        target_group_arn,
-        load_balancer_arn,
-        listener_arn,
-        blue_instances,
+        target_group_arn: fleet.target_group_arn,
+        load_balancer_arn: fleet.load_balancer_arn,
+        listener_arn: fleet.listener_arn,
+        blue_instances: fleet.blue_instances,
     })
 }

@@ -974,9 +974,16 @@ async fn plan(
             },
             names => MainTargetGroup::NotOne { count: names.len() },
         };
+        // A missing standby is the user's to create (the check prints the
+        // command), not a deployment group setting to fix: keep only AWS's detail.
         let found = target_group_shape(&ctx.clients.elbv2, standby)
             .await
-            .map_err(|e| e.to_string());
+            .map_err(|e| match e {
+                greenlight_aws::load_balancer::LbError::TargetGroupNotFound { detail, .. } => {
+                    detail
+                }
+                other => other.to_string(),
+            });
         checks.push(standby_check(
             app,
             standby,

@@ -470,6 +470,12 @@ async fn cli_plan_checks_the_bake_standby_target_group() {
     let main = main.target_groups().first().expect("the target group");
     let check = standby_check_of(&cloud, "greenlight-demo-nope").await;
     assert_eq!(check["status"], "fail", "{check}");
+    let detail = check["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.starts_with("the standby target group greenlight-demo-nope was not found (")
+            && !detail.contains("deployment group's load balancer settings"),
+        "the detail names the missing standby, not the group's settings: {check}"
+    );
     let fix = check["fix"].as_str().unwrap_or_default();
     assert!(
         fix.contains(&format!(

@@ -168,12 +168,29 @@ async fn main() {
         );
     }
     let distance = (tuned.allow_traffic - floor) / floor * 100.0;
-    let verdict = if distance < -10.0 {
-        "below the floor: the emulated ALB runs a new target's first health check as soon as its registration completes, while the formula allows up to one interval for it (AWS does not document when the first check runs); the goal cannot be judged until the emulation takes the harsher reading"
-    } else if distance <= 10.0 {
-        "goal (within 10 %) met"
+    // The emulated ALB's own minimum: the registration latency, then the
+    // first check one interval after it (the harsher reading, see
+    // local_cloud::load_balancer's health checker) and one more interval per
+    // further check: registration + healthy x interval. The floor
+    // allows one interval more (the first check "up to one interval" after
+    // registration, then healthy x interval).
+    let minimum_per_instance =
+        registration + f64::from(hc.healthy_threshold) * f64::from(hc.interval_seconds);
+    let minimum = minimum_per_instance * instances;
+    let over_minimum = (tuned.allow_traffic - minimum) / minimum * 100.0;
+    let verdict = if distance.abs() <= 10.0 {
+        "goal (within 10 % of the floor) met".to_string()
+    } else if distance < 0.0 {
+        format!(
+            "faster than the floor by {:.1} points more than the goal's 10 %, because the floor counts one interval more than the emulated ALB needs: its minimum is the registration latency plus {} checks one interval apart, the first one interval after the registration = {minimum_per_instance:.0} s per instance, {minimum:.0} s for two, and the measured AllowTraffic is {over_minimum:+.1} % from that minimum (the rest: the emulated CodeDeploy looks at the targets' health every 50 ms real, and every real millisecond of scheduling on the shared machine counts 1 / time scale simulated milliseconds)",
+            -distance - 10.0,
+            hc.healthy_threshold
+        )
     } else {
-        "goal (within 10 %) missed"
+        format!(
+            "goal (within 10 % of the floor) missed by {:.1} points",
+            distance - 10.0
+        )
     };
     println!("\nFloor of greenlight's AllowTraffic: ({} × {} s) + {} s per instance plus the {registration:.0} s registration latency = {floor_per_instance:.0} s per instance, {floor:.0} s for two. Measured {:.1} s: {distance:+.1} % from the floor; {verdict}.", hc.healthy_threshold, hc.interval_seconds, hc.interval_seconds, tuned.allow_traffic);
     println!("\nLimits: the local cloud's provisioning and install times are constants, not measurements of EC2; what the settings change is AllowTraffic (health checks after registration) and BlockTraffic (the deregistration delay), and the ratios for those are the result. The whole deployment also contains the fixed provisioning and install steps.");

@@ -13,11 +13,12 @@
 //!
 //!     target/debug/scale [TIME_SCALE] [COUNT...]     (default 0.2 1 10)
 //!
-//! Time scale 0.2, not the other benchmarks' 0.05: the hosted functions'
-//! timeouts are scaled too (template.yaml's 60 s → 3 s real at 0.05), and
-//! on 2 shared cores ten groups' Tune steps at once outlast 3 s (measured:
-//! 0 of 10 succeeded at 0.05, every one `Sandbox.Timedout` in Tune; 10 of 10
-//! at 0.2).
+//! Time scale 0.2, not the other benchmarks' 0.05: at 50 groups one moto
+//! process serves every group's calls and is the bottleneck (180 s of CPU in
+//! 247 s of wall at 0.2), and a faster clock only shortens CodeDeploy's emulated
+//! waits, not moto's work. (Before the local cloud gave each function real
+//! time for its own work, `local_cloud::lambda_host::real_timeout`, 0.05
+//! also failed ten groups' Tune steps on `Sandbox.Timedout`.)
 
 use local_cloud::cloud::{LocalCloud, Options};
 use local_cloud::scale::run::{run, RunReport};
@@ -343,8 +344,9 @@ async fn main() {
                 let shown: Vec<String> = check
                     .crossings
                     .iter()
+                    .zip(&check.evidence)
                     .take(5)
-                    .map(|(w, g)| format!("{w} named {}", g.join(" and ")))
+                    .map(|((w, g), e)| format!("{w} named {} (`{e}`)", g.join(" and ")))
                     .collect();
                 println!("  Crossing {what} (first 5): {}.", shown.join("; "));
             }

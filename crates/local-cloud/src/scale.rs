@@ -155,6 +155,40 @@ pub struct CrossGroupReport {
     /// Texts naming two groups, or naming a group other than their owner:
     /// `what` and the groups named.
     pub crossings: Vec<(String, Vec<String>)>,
+    /// For each crossing, the text around the first token of a group it
+    /// should not name (the first text's start, up to [`EXCERPT_CHARS`]
+    /// characters either side), so a report can say what crossed.
+    pub evidence: Vec<String>,
+}
+
+/// Characters either side of a foreign token kept as evidence.
+pub const EXCERPT_CHARS: usize = 60;
+
+/// `text` around the first occurrence of `token`, `EXCERPT_CHARS` characters
+/// either side, with `…` where it was cut.
+pub fn excerpt(text: &str, token: &str) -> String {
+    let Some(at) = text.find(token) else {
+        return String::new();
+    };
+    let before: String = text[..at]
+        .chars()
+        .rev()
+        .take(EXCERPT_CHARS)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    let after: String = text[at + token.len()..]
+        .chars()
+        .take(EXCERPT_CHARS)
+        .collect();
+    let cut_before = before.len() < at;
+    let cut_after = at + token.len() + after.len() < text.len();
+    format!(
+        "{}{before}{token}{after}{}",
+        if cut_before { "…" } else { "" },
+        if cut_after { "…" } else { "" }
+    )
 }
 
 /// Which group each text names; a text that names more than one group, or
@@ -172,6 +206,22 @@ pub fn cross_group_check(texts: &[Attributed<'_>], groups: &[GroupTokens]) -> Cr
                 t.what.clone(),
                 named.iter().map(|i| groups[*i].group.clone()).collect(),
             ));
+            // The first group it should not name: not its owner; without an
+            // owner, the second group named.
+            let other = named
+                .iter()
+                .copied()
+                .find(|n| t.owner.is_some_and(|o| o != *n))
+                .or_else(|| named.get(1).copied());
+            let token = other.and_then(|g| {
+                groups[g]
+                    .tokens
+                    .iter()
+                    .find(|k| !k.is_empty() && t.text.contains(k.as_str()))
+            });
+            report
+                .evidence
+                .push(token.map(|k| excerpt(t.text, k)).unwrap_or_default());
         } else if let Some(only) = named.first() {
             *report
                 .by_group

@@ -126,6 +126,16 @@ fn a_text_naming_two_groups_or_a_foreign_one_is_a_crossing() {
         ])
     );
     assert_eq!(
+        report.evidence,
+        vec!["i-aaa and i-bbb".to_string(), "probe i-bbb".to_string()],
+        "the text around the token it should not name"
+    );
+    let long = format!("{}i-bbb{}", "x".repeat(100), "y".repeat(100));
+    assert_eq!(
+        crate::scale::excerpt(&long, "i-bbb"),
+        format!("…{}i-bbb{}…", "x".repeat(60), "y".repeat(60))
+    );
+    assert_eq!(
         report.crossings,
         vec![
             (

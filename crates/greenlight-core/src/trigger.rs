@@ -725,7 +725,18 @@ pub fn execution_name(application: &str, bucket: &str, key: &str, identity: &str
     }
     let digest = hasher.finalize();
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    let mut app: String = application
+    format!(
+        "gl-{}-{}",
+        name_app_part(application),
+        &hex[..NAME_HASH_LEN]
+    )
+}
+
+/// The application as [`execution_name`] writes it: characters outside
+/// `[A-Za-z0-9_-]` become `-`, at most [`NAME_APP_PART_LEN`] of them, `app`
+/// when empty.
+fn name_app_part(application: &str) -> String {
+    let app: String = application
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
@@ -737,9 +748,31 @@ pub fn execution_name(application: &str, bucket: &str, key: &str, identity: &str
         .take(NAME_APP_PART_LEN)
         .collect();
     if app.is_empty() {
-        app.push_str("app");
+        "app".to_string()
+    } else {
+        app
     }
-    format!("gl-{app}-{}", &hex[..NAME_HASH_LEN])
+}
+
+/// Whether the execution `name` may carry an upload of `application`: a
+/// name in [`execution_name`]'s format names its application, so another
+/// application's execution is told apart without reading its input (the
+/// deployment-watcher's admission then never reads other applications'
+/// executions); a name in any other format may be anyone's.
+pub fn may_belong_to_application(name: &str, application: &str) -> bool {
+    let Some(rest) = name.strip_prefix("gl-") else {
+        return true;
+    };
+    if !rest.is_ascii() || rest.len() < NAME_HASH_LEN + 2 {
+        return true;
+    }
+    let (app_part, hash) = rest.split_at(rest.len() - NAME_HASH_LEN);
+    match app_part.strip_suffix('-') {
+        Some(app_part) if hash.chars().all(|c| c.is_ascii_hexdigit()) => {
+            app_part == name_app_part(application)
+        }
+        _ => true,
+    }
 }
 
 /// Is `name` a valid Step Functions execution name for greenlight
@@ -1606,6 +1639,40 @@ mod tests {
         assert!(a.starts_with("gl-shop-"), "{a}");
         assert_eq!(a.len(), "gl-shop-".len() + 32);
         assert!(is_valid_execution_name(&a));
+    }
+
+    #[test]
+    fn an_execution_name_tells_its_application_apart() {
+        let shop = execution_name("shop", "bkt", "k.zip", "version:v1");
+        let eu = execution_name("shop-eu", "bkt", "k.zip", "version:v1");
+        assert!(may_belong_to_application(&shop, "shop"));
+        assert!(!may_belong_to_application(&shop, "shop-eu"));
+        assert!(!may_belong_to_application(&eu, "shop"));
+        assert!(may_belong_to_application(&eu, "shop-eu"));
+        // Sanitized and truncated the same way as the name.
+        let odd = "shop.example/checkout";
+        assert!(may_belong_to_application(
+            &execution_name(odd, "b", "k", "i"),
+            odd
+        ));
+        let long = "a".repeat(70);
+        assert!(may_belong_to_application(
+            &execution_name(&long, "b", "k", "i"),
+            &long
+        ));
+        assert!(may_belong_to_application(
+            &execution_name("", "b", "k", "i"),
+            ""
+        ));
+        // Names in another format may be anyone's.
+        for other in [
+            "manual-run-1",
+            "gl-shop",
+            "gl-shop-not-a-hash",
+            "gl-shop-ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ",
+        ] {
+            assert!(may_belong_to_application(other, "billing"), "{other}");
+        }
     }
 
     #[test]

@@ -310,7 +310,7 @@ async fn admit(request: &Request, deps: &Deps) -> Result<Admission, Error> {
         &input.deployment_group,
     )
     .await?;
-    let others = running_uploads(deps, &request.execution_name).await?;
+    let others = running_uploads(deps, &request.execution_name, &input.application).await?;
     let candidates: Vec<Candidate<'_>> = others
         .iter()
         .map(|(name, input)| Candidate {
@@ -363,14 +363,21 @@ async fn admit(request: &Request, deps: &Deps) -> Result<Admission, Error> {
     }
 }
 
-/// The other RUNNING executions of the pipeline with their (parsable) input.
+/// The other RUNNING executions of the pipeline that may carry an upload of
+/// `application`, with their (parsable) input. Another application's
+/// executions are told apart by name and never read
+/// (`greenlight_core::trigger::may_belong_to_application`).
 async fn running_uploads(
     deps: &Deps,
     my_name: &str,
+    application: &str,
 ) -> Result<Vec<(String, PipelineInput)>, Error> {
     let running = list_running_executions(&deps.sfn, &deps.config.state_machine_arn).await?;
     let mut uploads = Vec::new();
-    for item in running.iter().filter(|item| item.name != my_name) {
+    for item in running.iter().filter(|item| {
+        item.name != my_name
+            && greenlight_core::trigger::may_belong_to_application(&item.name, application)
+    }) {
         let described = match describe_execution(&deps.sfn, &item.execution_arn).await {
             Ok(d) => d,
             Err(e) if is_missing_execution(&e) => continue,

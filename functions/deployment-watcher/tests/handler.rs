@@ -261,6 +261,34 @@ async fn admit_proceeds_when_idle_and_newest() {
 }
 
 #[tokio::test]
+async fn admit_never_reads_another_applications_executions() {
+    let req = request(ADMIT);
+    let mine = req.pipeline.input.clone();
+    let older = upload(
+        "artifacts/shop/20240501115000-41.zip",
+        mine.uploaded_at_ms - 600_000,
+        "shop-bluegreen",
+    );
+    let mut billing = older.clone();
+    billing.application = "billing".into();
+    let shop_name =
+        greenlight_core::trigger::execution_name("shop", "bkt", "older.zip", "version:v1");
+    let billing_name =
+        greenlight_core::trigger::execution_name("billing", "bkt", "b.zip", "version:v1");
+    let (list, describe) = sfn_rules(vec![
+        (ME.to_string(), json(&mine)),
+        (shop_name, json(&older)),
+        (billing_name, json(&billing)),
+    ]);
+    let active = active_deployments(&[]);
+    let deps = deps(&[&active], &[&list, &describe]);
+    let out = run(req, &deps).await.unwrap();
+    assert_eq!(out, Response::Admission(Admission::Proceed));
+    // Only the other shop execution is described: not mine, not billing's.
+    assert_eq!(describe.num_calls(), 1);
+}
+
+#[tokio::test]
 async fn admit_is_superseded_by_a_newer_upload_for_the_group() {
     let req = request(ADMIT);
     let mine = req.pipeline.input.clone();

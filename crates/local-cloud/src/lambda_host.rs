@@ -142,9 +142,9 @@ impl Default for FunctionLimits {
 
 /// The real time a hosted function's own work (API round trips, compute)
 /// may take within one invocation, whatever the time scale: the failure
-/// handler's reserve for its report (`greenlight_core::bake::standby_record::SETTLE_RESERVE_MS`,
-/// 30 s) is the most greenlight plans for.
-pub const WORK_ALLOWANCE: Duration = Duration::from_secs(30);
+/// handler's reserve for its report (30 s), the most greenlight plans for.
+pub const WORK_ALLOWANCE: Duration =
+    Duration::from_millis(greenlight_core::bake::standby_record::SETTLE_RESERVE_MS as u64);
 
 /// The real duration an invocation may run before `Sandbox.Timedout`.
 ///

@@ -155,9 +155,9 @@ pub struct CrossGroupReport {
     /// Texts naming two groups, or naming a group other than their owner:
     /// `what` and the groups named.
     pub crossings: Vec<(String, Vec<String>)>,
-    /// For each crossing, the text around the first token of a group it
-    /// should not name (the first text's start, up to [`EXCERPT_CHARS`]
-    /// characters either side), so a report can say what crossed.
+    /// For each crossing (same order), the text around the first token of a
+    /// group it should not name ([`excerpt`]), so a report can say what
+    /// crossed.
     pub evidence: Vec<String>,
 }
 

@@ -1160,6 +1160,7 @@ async fn run_watcher(payload: &Payload, w: &World) -> Outcome {
         post_reroute_timeout_seconds: 10800,
         min_wait_seconds: 5,
         max_wait_seconds: 60,
+        max_event_wait_seconds: 3600,
         ignore_application_stop_failures: false,
     };
     let deps =

@@ -476,6 +476,7 @@ fn properties_hold_over_100k_generated_cases() {
                 bounds: WaitBounds {
                     min_seconds: min,
                     max_seconds: max,
+                    event_max_seconds: max,
                 },
                 now,
             };
@@ -511,6 +512,7 @@ fn properties_hold_over_100k_generated_cases() {
             let bounds = WaitBounds {
                 min_seconds: min,
                 max_seconds: max,
+                event_max_seconds: max,
             };
             let ledger = vec![PhaseTiming {
                 phase,
@@ -550,6 +552,16 @@ fn properties_hold_over_100k_generated_cases() {
                 if a.report.next == NextStep::Wait {
                     prop_assert!(
                         a.report.wait_seconds >= min && a.report.wait_seconds <= max.max(min)
+                    );
+                    // The event wait: never shorter than the polling wait, never
+                    // zero (Step Functions refuses a zero timeout), within its bound.
+                    prop_assert!(
+                        a.report.event_wait_seconds >= a.report.wait_seconds.max(1)
+                            && a.report.event_wait_seconds <= max.max(min).max(1),
+                        "event wait {} outside [{}, {}]",
+                        a.report.event_wait_seconds,
+                        a.report.wait_seconds.max(1),
+                        max.max(min).max(1)
                     );
                 }
             }

@@ -341,6 +341,7 @@ mod instances;
 mod lambda_crash;
 mod lambda_timeout;
 mod live_page;
+mod lost_events;
 mod override_options;
 mod pipeline_credentials;
 mod rollback;

@@ -20,6 +20,7 @@ pub mod load_balancer;
 pub mod log_capture;
 pub mod notify;
 pub mod reports;
+pub mod wake;
 
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use std::time::{SystemTime, UNIX_EPOCH};

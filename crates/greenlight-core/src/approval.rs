@@ -68,17 +68,26 @@ const TASK_ENDS: [&str; 5] = [
 /// The task token of the latest `AwaitApproval` wait that has not ended.
 /// `events` in history order (oldest first).
 pub fn pending_approval(events: &[HistoryEvent]) -> Result<PendingApproval, NoPendingApproval> {
-    let entered = events.iter().rposition(|e| {
-        e.kind.ends_with("StateEntered") && e.state_name.as_deref() == Some(AWAIT_APPROVAL_STATE)
-    });
+    pending_task(events, AWAIT_APPROVAL_STATE)
+}
+
+/// The task token of the latest callback wait in `state` that has not ended
+/// (the approval's, or the status loop's wait for a CodeDeploy event:
+/// [`crate::wake`]). `events` in history order (oldest first).
+pub fn pending_task(
+    events: &[HistoryEvent],
+    state: &str,
+) -> Result<PendingApproval, NoPendingApproval> {
+    let entered = events
+        .iter()
+        .rposition(|e| e.kind.ends_with("StateEntered") && e.state_name.as_deref() == Some(state));
     let Some(entered) = entered else {
         return Err(NoPendingApproval::NeverAsked);
     };
     let after = &events[entered + 1..];
     let ended = after.iter().any(|e| {
         TASK_ENDS.contains(&e.kind.as_str())
-            || (e.kind.ends_with("StateExited")
-                && e.state_name.as_deref() == Some(AWAIT_APPROVAL_STATE))
+            || (e.kind.ends_with("StateExited") && e.state_name.as_deref() == Some(state))
             || e.kind.starts_with("Execution") && e.kind != "ExecutionStarted"
     });
     if ended {

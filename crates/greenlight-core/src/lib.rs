@@ -23,6 +23,7 @@ pub mod scaling;
 pub mod standby_plan;
 pub mod trigger;
 pub mod tuning;
+pub mod wake;
 pub mod watch;
 
 pub use model::*;

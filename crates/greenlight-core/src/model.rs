@@ -118,6 +118,10 @@ pub struct TaskRequest<A> {
     /// first attempt, so a retry knows an earlier attempt may have written.
     #[serde(default, skip_serializing_if = "is_first_attempt")]
     pub retry_count: u32,
+    /// `$$.Task.Token` of a callback wait (`AwaitDeploymentEvent`): the
+    /// `await` action answers it itself when the deployment already moved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_token: Option<String>,
     pub pipeline: PipelineState,
 }
 
@@ -298,7 +302,14 @@ pub struct StatusReport {
     pub status: DeploymentStatus,
     pub phase: Phase,
     pub ledger: Vec<PhaseTiming>,
+    /// The polling wait (`WaitBeforeNextLook`), bounded by `MAX_WAIT_SECONDS`.
     pub wait_seconds: u32,
+    /// The longest the loop waits for a CodeDeploy event before it looks
+    /// anyway (`AwaitDeploymentEvent`'s timeout, [`crate::wake::event_wait_seconds`]).
+    /// Absent in a report written before events woke the loop: read as 0,
+    /// and the state machine then polls.
+    #[serde(default)]
+    pub event_wait_seconds: u32,
     pub next: NextStep,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<DeploymentErrorInfo>,

@@ -474,6 +474,8 @@ pub fn ledger(view: &DeploymentView, predictions: &Predictions) -> Vec<PhaseTimi
 pub struct WaitBounds {
     pub min_seconds: u32,
     pub max_seconds: u32,
+    /// The event wait's bound (`MAX_EVENT_WAIT_SECONDS`): [`crate::wake::event_wait_seconds`].
+    pub event_max_seconds: u32,
 }
 
 /// When a phase has overrun its prediction, look again after this fraction
@@ -496,6 +498,22 @@ pub fn wait_seconds(
 ) -> u32 {
     let min = i64::from(bounds.min_seconds);
     let max = i64::from(bounds.max_seconds.max(bounds.min_seconds));
+    let raw = phase_remaining_seconds(phase, ledger, predicted_for_phase, now).unwrap_or(min);
+    let until_deadline = (deadline_ms - now).max(0) / 1000;
+    let wait = raw.clamp(min, max).min(until_deadline.max(min));
+    u32::try_from(wait).unwrap_or(bounds.max_seconds)
+}
+
+/// Seconds until the current phase should end: `predicted − elapsed` for
+/// the phase's open ledger row; `elapsed / 4` once it overran its prediction;
+/// the full prediction when the phase has no row yet; `None` without a
+/// prediction. Unbounded: [`wait_seconds`] and [`crate::wake::event_wait_seconds`] bound it.
+pub fn phase_remaining_seconds(
+    phase: Phase,
+    ledger: &[PhaseTiming],
+    predicted_for_phase: Option<u32>,
+    now: EpochMillis,
+) -> Option<i64> {
     let row = ledger
         .iter()
         .rev()
@@ -503,23 +521,19 @@ pub fn wait_seconds(
     let predicted = row
         .and_then(|r| r.predicted_seconds)
         .or(predicted_for_phase)
-        .map(i64::from);
-    let raw = match (row, predicted) {
-        (Some(r), Some(p)) => {
+        .map(i64::from)?;
+    Some(match row {
+        Some(r) => {
             let elapsed = (now - r.started_at_ms).max(0) / 1000;
-            let remaining = p - elapsed;
+            let remaining = predicted - elapsed;
             if remaining > 0 {
                 remaining
             } else {
                 elapsed / OVERDUE_DIVISOR
             }
         }
-        (None, Some(p)) => p,
-        (_, None) => min,
-    };
-    let until_deadline = (deadline_ms - now).max(0) / 1000;
-    let wait = raw.clamp(min, max).min(until_deadline.max(min));
-    u32::try_from(wait).unwrap_or(bounds.max_seconds)
+        None => predicted,
+    })
 }
 
 /// The deadline of a deployment created at `created_at_ms`.
@@ -617,6 +631,7 @@ pub fn assess(view: &DeploymentView, ctx: &LookContext) -> Assessment {
         phase,
         ledger,
         wait_seconds: 0,
+        event_wait_seconds: ctx.bounds.min_seconds.max(1),
         next: NextStep::Wait,
         error: view.error.clone(),
         rollback_deployment_id: view.rollback_deployment_id.clone(),
@@ -637,6 +652,7 @@ pub fn assess(view: &DeploymentView, ctx: &LookContext) -> Assessment {
         _ if no_return && ctx.now >= bound_ms => {
             report.next = NextStep::Wait;
             report.wait_seconds = ctx.bounds.max_seconds.max(ctx.bounds.min_seconds);
+            report.event_wait_seconds = ctx.bounds.event_max_seconds.max(report.wait_seconds);
             if report.error.is_none() {
                 report.error = Some(DeploymentErrorInfo {
                     code: POST_REROUTE_OVERDUE.to_string(),
@@ -683,9 +699,24 @@ pub fn assess(view: &DeploymentView, ctx: &LookContext) -> Assessment {
                 ctx.now,
                 ctx.bounds,
             );
+            report.event_wait_seconds = crate::wake::event_wait_seconds(
+                phase,
+                &report.ledger,
+                &ctx.predictions,
+                green,
+                bound_ms,
+                ctx.now,
+                crate::wake::EventWaitBounds {
+                    min_seconds: ctx.bounds.min_seconds,
+                    max_seconds: ctx.bounds.event_max_seconds,
+                },
+            )
+            // Never shorter than the polling wait: an event only shortens it.
+            .max(report.wait_seconds);
             if view.status == DeploymentStatus::Ready {
                 // Validated, waiting for ContinueDeployment to show.
                 report.wait_seconds = ctx.bounds.min_seconds;
+                report.event_wait_seconds = ctx.bounds.min_seconds.max(1);
             }
         }
     }
@@ -1094,6 +1125,7 @@ mod tests {
             bounds: WaitBounds {
                 min_seconds: 5,
                 max_seconds: 60,
+                event_max_seconds: 3600,
             },
             now,
         }
@@ -1505,6 +1537,7 @@ mod tests {
     const B: WaitBounds = WaitBounds {
         min_seconds: 5,
         max_seconds: 60,
+        event_max_seconds: 3600,
     };
 
     fn row(phase: Phase, start: i64, predicted: u32) -> PhaseTiming {
@@ -1641,6 +1674,7 @@ mod tests {
         let b = WaitBounds {
             min_seconds: 30,
             max_seconds: 10,
+            event_max_seconds: 10,
         };
         assert_eq!(
             wait_seconds(

@@ -58,6 +58,58 @@ pub struct Options {
     /// Auto Scaling group, load balancer, listener, target group and
     /// instances, deployed by uploads under its own key prefix.
     pub groups: usize,
+    /// How the local Step Functions counts a Wait state's seconds and a
+    /// callback wait's timeout (default [`StepFunctionsWaits::Real`]).
+    pub step_functions_waits: StepFunctionsWaits,
+    /// The deployment-watcher's waits (`MIN_WAIT_SECONDS`,
+    /// `MAX_WAIT_SECONDS`, `MAX_EVENT_WAIT_SECONDS`): seconds of the state
+    /// machine's clock. Default [`WatcherWaits::LOCAL`].
+    pub watcher_waits: WatcherWaits,
+    /// The state machine's status loop polls only: every
+    /// `AwaitDeploymentEvent` is replaced by the plain Wait
+    /// `WaitBeforeNextLook` (the transitions benchmark's baselines, and
+    /// greenlight before CodeDeploy's events woke the loop).
+    pub polling_only: bool,
+}
+
+/// How the local Step Functions (moto) counts waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepFunctionsWaits {
+    /// Real seconds, as moto does: a state machine's 5 s Wait takes 5 real
+    /// seconds whatever the time scale, so the local watcher is configured
+    /// with waits of a second or two ([`WatcherWaits::LOCAL`]).
+    Real,
+    /// On the simulated clock, like CodeDeploy's: a Wait's seconds and a
+    /// callback wait's timeout are multiplied by the time scale
+    /// (`moto::MOTO_WAIT_PATCH`), so the watcher runs with template.yaml's
+    /// waits ([`WatcherWaits::TEMPLATE`]) and the state machine makes the
+    /// transitions it would on AWS. Retry intervals stay real.
+    Simulated,
+}
+
+/// The deployment-watcher's waits, in seconds of the state machine's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WatcherWaits {
+    pub min_seconds: u32,
+    pub max_seconds: u32,
+    pub max_event_seconds: u32,
+}
+
+impl WatcherWaits {
+    /// With real-second Step Functions waits: look often. A CodeDeploy event
+    /// wakes the loop at once; a lost one costs at most 10 real seconds.
+    pub const LOCAL: Self = Self {
+        min_seconds: 1,
+        max_seconds: 2,
+        max_event_seconds: 10,
+    };
+    /// template.yaml's: `MIN_WAIT_SECONDS` 5, `MAX_WAIT_SECONDS` 60,
+    /// `MAX_EVENT_WAIT_SECONDS` 3600.
+    pub const TEMPLATE: Self = Self {
+        min_seconds: 5,
+        max_seconds: 60,
+        max_event_seconds: deployment_watcher::DEFAULT_MAX_EVENT_WAIT_SECONDS,
+    };
 }
 
 impl Options {
@@ -75,6 +127,9 @@ impl Options {
             deployment_timeout_seconds: 3600,
             post_reroute_timeout_seconds: 3 * 3600,
             groups: 1,
+            step_functions_waits: StepFunctionsWaits::Real,
+            watcher_waits: WatcherWaits::LOCAL,
+            polling_only: false,
         }
     }
 
@@ -169,6 +224,10 @@ impl LocalCloud {
             &options.project_root.join(".venv"),
             front.port(),
             &options.work_dir.join("moto.log"),
+            match options.step_functions_waits {
+                StepFunctionsWaits::Real => 1.0,
+                StepFunctionsWaits::Simulated => options.time_scale,
+            },
         )
         .await
         .map_err(CloudError::Start)?;
@@ -262,6 +321,7 @@ impl LocalCloud {
             &fast,
             app_port,
             parameters,
+            options.polling_only,
         )
         .await?;
         // The extra groups, created the same way (none by default).
@@ -395,6 +455,12 @@ impl LocalCloud {
                 RelayRoute {
                     queue_url: resources.execution_queue_url.clone(),
                     function_name: lambda_host::FAILURE_HANDLER.into(),
+                    on_failure_queue: None,
+                },
+                // template.yaml: the watcher's DeploymentStateChanged rule wakes the status loop.
+                RelayRoute {
+                    queue_url: resources.deployment_events_queue_url.clone(),
+                    function_name: lambda_host::DEPLOYMENT_WATCHER.into(),
                     on_failure_queue: None,
                 },
             ],
@@ -612,12 +678,12 @@ fn function_configs(
         },
         deployment_watcher: deployment_watcher::Config {
             state_machine_arn: state_machine_arn.to_string(),
-            // Step Functions waits are real seconds: look often locally.
             deployment_config_name: options.settings.deployment_config.clone(),
             deployment_timeout_seconds: options.deployment_timeout_seconds,
             post_reroute_timeout_seconds: options.post_reroute_timeout_seconds,
-            min_wait_seconds: 1,
-            max_wait_seconds: 2,
+            min_wait_seconds: options.watcher_waits.min_seconds,
+            max_wait_seconds: options.watcher_waits.max_seconds,
+            max_event_wait_seconds: options.watcher_waits.max_event_seconds,
             ignore_application_stop_failures: false,
         },
         failure_handler: failure_handler::Config {

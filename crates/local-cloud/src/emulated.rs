@@ -165,6 +165,18 @@ pub const EMULATED: &[Emulated] = &[
         reading: Reading::Documented,
     },
     Emulated {
+        behaviour: "CodeDeploy state-change events",
+        emulation: "the local CodeDeploy puts \"CodeDeploy Deployment State-change Notification\" (START, READY, SUCCESS, FAILURE, STOP; no instance-level events) on the default bus as each happens; rules route them to queues the relay delivers up to one poll interval later; fault `lose_event` loses the next `count` of a group's events, and the status loop must finish through its fallback look",
+        source: "EventBridge events reference \"AWS CodeDeploy events\" (\"Delivery type: Best effort\"), https://docs.aws.amazon.com/eventbridge/latest/ref/events-ref-codedeploy.html",
+        reading: Reading::Harsher("how late or how often a best-effort event is lost: delivered late by default, lost on demand (`lose_event`), never required for a deployment to finish"),
+    },
+    Emulated {
+        behaviour: "Step Functions waits under a time scale",
+        emulation: "moto runs Wait states, callback timeouts (`TimeoutSeconds(Path)` of a `.waitForTaskToken` task) and Retry intervals in real seconds, so by default the local watcher looks every 1-2 real seconds and waits at most 10 for an event; the transitions benchmark puts Wait states and callback timeouts on the simulated clock (`StepFunctionsWaits::Simulated`: seconds × time scale) and runs the watcher with template.yaml's waits; Retry intervals stay real",
+        source: "Step Functions developer guide \"Wait workflow state\", https://docs.aws.amazon.com/step-functions/latest/dg/state-wait.html; \"Wait for a Callback with the Task Token\", https://docs.aws.amazon.com/step-functions/latest/dg/connect-to-resource.html#connect-wait-token (AWS has no time scale)",
+        reading: Reading::Harsher("by default a wait lasts 1 / time scale times longer against CodeDeploy's clock than on AWS, so the loop sees each change late; only the benchmark, which counts transitions, runs waits on the simulated clock"),
+    },
+    Emulated {
         behaviour: "Suspended Auto Scaling processes",
         emulation: "with `Launch` suspended a scale-out (SetDesiredCapacity, UpdateAutoScalingGroup DesiredCapacity) sets the desired capacity (DescribeAutoScalingGroups shows it) but launches nothing; with `Terminate` suspended a scale-in terminates nothing; once the process is resumed the group moves to the desired capacity (moto alone launches at once); a desired capacity outside MinSize/MaxSize is a `ValidationError`",
         source: "EC2 Auto Scaling user guide \"How suspended processes affect other processes\", https://docs.aws.amazon.com/autoscaling/ec2/userguide/understand-how-suspending-processes-affects-other-processes.html; \"Suspend and resume Amazon EC2 Auto Scaling processes\", https://docs.aws.amazon.com/autoscaling/ec2/userguide/as-suspend-resume-processes.html",

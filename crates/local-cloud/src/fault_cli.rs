@@ -16,7 +16,7 @@ pub const USAGE: &str = "usage:
       kinds: throttle, error5xx, hang (service required; count or percent required),
              crash_once, timeout_once, unknown_once, oversize_once (resource = function name; operation = a task action, e.g. create),
              kill_instance, hang_health (resource = instance id),
-             fail_rollback (resource = application/group, or any group)
+             fail_rollback, lose_event (resource = application/group, or any group)
   greenlight-local fault clear [ID]
   greenlight-local fault rate-limits off|aws";
 

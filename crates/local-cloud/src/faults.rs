@@ -37,6 +37,11 @@
 //! - `fail_rollback`: the next `count` (default 1) rollback deployments of
 //!   the deployment group `resource` (`application/group`, or any group when
 //!   absent) fail: [`Faults::take_rollback_failure`].
+//! - `lose_event`: the next `count` (default 1; or `percent`) "CodeDeploy
+//!   Deployment State-change Notification" events of the deployment group
+//!   `resource` (`application/group`, or any group when absent) are never
+//!   delivered, as EventBridge's best-effort delivery allows:
+//!   [`Faults::take_lost_event`].
 //!
 //! Who is subject to faults and rate limits: every caller except the local
 //! cloud's own machinery, which signs with [`INTERNAL_ACCESS_KEY`] (the
@@ -79,6 +84,7 @@ pub enum FaultKind {
     KillInstance,
     HangHealth,
     FailRollback,
+    LoseEvent,
 }
 
 impl FaultKind {
@@ -142,6 +148,7 @@ fn kind_name(kind: FaultKind) -> &'static str {
         FaultKind::KillInstance => "kill_instance",
         FaultKind::HangHealth => "hang_health",
         FaultKind::FailRollback => "fail_rollback",
+        FaultKind::LoseEvent => "lose_event",
     }
 }
 
@@ -241,7 +248,7 @@ impl FaultSpec {
                     self.count = Some(1);
                 }
             }
-            FaultKind::FailRollback => {
+            FaultKind::FailRollback | FaultKind::LoseEvent => {
                 if self.percent.is_none() && self.count.is_none() {
                     self.count = Some(1);
                 }
@@ -495,6 +502,16 @@ impl Registry {
         })
     }
 
+    /// Whether the next CodeDeploy state-change event of `application/group` is lost.
+    pub fn take_lost_event(&mut self, application: &str, group: &str) -> bool {
+        let target = format!("{application}/{group}");
+        self.faults.iter_mut().any(|f| {
+            f.spec.kind == FaultKind::LoseEvent
+                && f.spec.resource.as_deref().is_none_or(|r| r == target)
+                && f.offer()
+        })
+    }
+
     /// Records that an instance fault (kill_instance, hang_health) was applied.
     fn record_applied(&mut self, id: &str) {
         if let Some(f) = self.faults.iter_mut().find(|f| f.id == id) {
@@ -635,6 +652,13 @@ impl Faults {
     /// by the CodeDeploy emulator; true consumes one firing.
     pub fn take_rollback_failure(&self, application: &str, group: &str) -> bool {
         self.registry().take_rollback_failure(application, group)
+    }
+
+    /// Whether the next "CodeDeploy Deployment State-change Notification" of
+    /// `application`/`group` is lost (a `lose_event` fault): consulted once
+    /// per event by the CodeDeploy emulator; true consumes one firing.
+    pub fn take_lost_event(&self, application: &str, group: &str) -> bool {
+        self.registry().take_lost_event(application, group)
     }
 
     pub fn rate_mode(&self) -> rate::RateMode {

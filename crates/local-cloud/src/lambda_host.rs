@@ -49,7 +49,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 /// A boxed, sendable future (object-safe async).
@@ -114,6 +114,18 @@ pub struct LambdaHost {
     region: String,
     functions: RwLock<BTreeMap<String, Hosted>>,
     limits: RwLock<FunctionLimits>,
+    invocations: Mutex<Vec<Invocation>>,
+}
+
+/// One finished invocation, as Lambda would bill it (the real time the
+/// handler ran, whatever the time scale: a function's own work does not
+/// speed up).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invocation {
+    pub function: String,
+    /// The payload's `action`, when it has one.
+    pub action: Option<String>,
+    pub duration: Duration,
 }
 
 /// Timeouts, time scale and faults of the hosted functions.
@@ -221,7 +233,16 @@ impl LambdaHost {
             region: region.to_string(),
             functions: RwLock::new(BTreeMap::new()),
             limits: RwLock::new(FunctionLimits::default()),
+            invocations: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Every invocation so far, in the order they ended.
+    pub fn invocations(&self) -> Vec<Invocation> {
+        self.invocations
+            .lock()
+            .map(|i| i.clone())
+            .unwrap_or_default()
     }
 
     /// Sets the functions' timeouts, the time scale and the fault registry.
@@ -345,8 +366,16 @@ impl LambdaHost {
             .as_ref()
             .and_then(|f| f.take_function_fault(&name, action.as_deref()));
         tracing::debug!(function = %name, request_id = %request_id, ?fault, "invoke");
-        let deadline = tokio::time::Instant::now() + real_timeout;
+        let started = tokio::time::Instant::now();
+        let deadline = started + real_timeout;
         let outcome = tokio::time::timeout_at(deadline, function.invoke(payload, context)).await;
+        if let Ok(mut invocations) = self.invocations.lock() {
+            invocations.push(Invocation {
+                function: name.clone(),
+                action: action.clone(),
+                duration: started.elapsed(),
+            });
+        }
         match (fault, outcome) {
             (_, Err(_elapsed)) => {
                 tracing::warn!(function = %name, %request_id, ?timeout, "invocation timed out");

@@ -43,6 +43,46 @@ pub const MOTO_CONFIG: &str =
 /// How long moto may take to start listening (Python start-up on a busy 2-core box).
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Puts the local Step Functions' waits on the simulated clock when the
+/// environment asks (`GREENLIGHT_SFN_WAIT_SCALE`, real seconds per simulated
+/// second; unset or 1: moto's own real-second waits, unchanged).
+///
+/// moto 5.2.5 waits a Wait state's seconds (`WaitFunction._wait_interval`)
+/// and a callback task's `TimeoutSeconds(Path)`
+/// (`StateTaskServiceCallback._wait_for_task_token_timeout`) in real
+/// seconds. With a scale, both wait `seconds × scale` real seconds, like
+/// every simulated wait of the local cloud; the history still shows the
+/// state's own numbers. Retry intervals stay real seconds (they pace API
+/// retries, which do not speed up). The replacement wait loops until its
+/// deadline while the execution runs, as moto's own does after an unrelated
+/// wake-up.
+const MOTO_WAIT_PATCH: &str = r#"
+import os as _os
+import time as _time
+_scale = float(_os.environ.get("GREENLIGHT_SFN_WAIT_SCALE") or "1")
+if _scale != 1.0:
+    import moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function as _wf
+    import moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback as _cb
+
+    def _wait_interval(self, env, wait_seconds):
+        deadline = _time.monotonic() + wait_seconds * _scale
+        while env.is_running():
+            left = deadline - _time.monotonic()
+            if left <= 0:
+                return
+            env.program_state_event.wait(left)
+
+    _wf.WaitFunction._wait_interval = _wait_interval
+    _original_token_wait = _cb.StateTaskServiceCallback._wait_for_task_token_timeout
+
+    def _scaled_token_wait(self, timeout_seconds, callback_endpoint):
+        if timeout_seconds:
+            timeout_seconds = timeout_seconds * _scale
+        return _original_token_wait(self, timeout_seconds, callback_endpoint)
+
+    _cb.StateTaskServiceCallback._wait_for_task_token_timeout = _scaled_token_wait
+"#;
+
 /// Starts moto_server with SendTaskFailure's `cause` passed through.
 ///
 /// moto 5.2.5's `StepFunctionResponse.send_task_failure` reads only
@@ -92,14 +132,17 @@ impl MotoServer {
             std::process::id(),
             front_port
         ));
-        Self::start_logging_to(venv, front_port, &log_path).await
+        Self::start_logging_to(venv, front_port, &log_path, 1.0).await
     }
 
-    /// Like [`MotoServer::start`], with moto's stdout and stderr appended to `log_path`.
+    /// Like [`MotoServer::start`], with moto's stdout and stderr appended to
+    /// `log_path`, and Step Functions' waits scaled by `wait_scale` (real
+    /// seconds per state-machine second: [`MOTO_WAIT_PATCH`]; 1.0 = moto's own).
     pub async fn start_logging_to(
         venv: &Path,
         front_port: u16,
         log_path: &Path,
+        wait_scale: f64,
     ) -> Result<Self, String> {
         let program = venv.join("bin").join("moto_server");
         if !program.exists() {
@@ -119,7 +162,7 @@ impl MotoServer {
         for _ in 0..3 {
             let port =
                 free_loopback_port().map_err(|e| format!("no free loopback port for moto: {e}"))?;
-            match Self::spawn(&program, port, front_port, log_path).await {
+            match Self::spawn(&program, port, front_port, log_path, wait_scale).await {
                 Ok(server) => return Ok(server),
                 Err(e) => last_error = e,
             }
@@ -132,6 +175,7 @@ impl MotoServer {
         port: u16,
         front_port: u16,
         log_path: &Path,
+        wait_scale: f64,
     ) -> Result<Self, String> {
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -142,20 +186,16 @@ impl MotoServer {
             .try_clone()
             .map_err(|e| format!("cannot open moto log {}: {e}", log_path.display()))?;
         // moto_server's own entry point (`moto.server:main`), run by the venv's
-        // python after one correction of moto's Step Functions front:
-        // MOTO_CAUSE_PATCH.
+        // python after one correction of moto's Step Functions front
+        // (MOTO_CAUSE_PATCH) and, when asked, its waits on the simulated clock
+        // (MOTO_WAIT_PATCH).
         let python = program.with_file_name("python");
+        let script = format!("{MOTO_WAIT_PATCH}{MOTO_CAUSE_PATCH}");
         let mut command = Command::new(&python);
         command
-            .args([
-                "-c",
-                MOTO_CAUSE_PATCH,
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ])
+            .args(["-c", &script, "-H", "127.0.0.1", "-p", &port.to_string()])
             .env("MOTO_PORT", front_port.to_string())
+            .env("GREENLIGHT_SFN_WAIT_SCALE", wait_scale.to_string())
             // Never reach a real AWS endpoint or a proxy from moto.
             .env("AWS_ACCESS_KEY_ID", "local")
             .env("AWS_SECRET_ACCESS_KEY", "local")

@@ -34,6 +34,9 @@ pub struct DemoNames {
     pub codedeploy_queue: String,
     /// Step Functions execution status-change events for the failure handler.
     pub execution_queue: String,
+    /// CodeDeploy deployment state-change events that wake the status loop
+    /// (the deployment-watcher's `DeploymentStateChanged` rule).
+    pub deployment_events_queue: String,
     pub notifications_queue: String,
     pub rejected_queue: String,
 }
@@ -57,6 +60,7 @@ impl Default for DemoNames {
             trigger_queue: "greenlight-s3-events".into(),
             codedeploy_queue: "greenlight-codedeploy-events".into(),
             execution_queue: "greenlight-execution-events".into(),
+            deployment_events_queue: "greenlight-deployment-events".into(),
             notifications_queue: "greenlight-notifications-inbox".into(),
             rejected_queue: "greenlight-rejected-uploads".into(),
         }
@@ -112,6 +116,7 @@ pub struct DemoResources {
     pub trigger_queue_url: String,
     pub codedeploy_queue_url: String,
     pub execution_queue_url: String,
+    pub deployment_events_queue_url: String,
     pub notifications_queue_url: String,
     pub rejected_queue_url: String,
 }
@@ -436,6 +441,7 @@ pub async fn provision(
     settings: &DemoSettings,
     app_port: u16,
     statemachine_parameters: BTreeMap<String, String>,
+    polling_only: bool,
 ) -> Result<DemoResources, ProvisionError> {
     let ec2 = aws_sdk_ec2::Client::new(sdk);
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(sdk);
@@ -551,6 +557,7 @@ pub async fn provision(
         &names.notifications_queue,
         &names.rejected_queue,
         &names.execution_queue,
+        &names.deployment_events_queue,
     ] {
         let created = sqs
             .create_queue()
@@ -581,6 +588,14 @@ pub async fn provision(
         "detail-type": ["CodeDeploy Deployment State-change Notification"],
         "detail": {"state": ["FAILURE", "STOP"], "application": [names.application]}
     });
+    let deployment_changed_pattern = serde_json::json!({
+        "source": ["aws.codedeploy"],
+        "detail-type": ["CodeDeploy Deployment State-change Notification"],
+        "detail": {
+            "state": greenlight_core::wake::WAKING_STATES,
+            "application": [names.application]
+        }
+    });
     let execution_pattern = serde_json::json!({
         "source": ["aws.states"],
         "detail-type": ["Step Functions Execution Status Change"],
@@ -604,6 +619,11 @@ pub async fn provision(
             "greenlight-execution-ended",
             execution_pattern,
             &names.execution_queue,
+        ),
+        (
+            "greenlight-deployment-changed",
+            deployment_changed_pattern,
+            &names.deployment_events_queue,
         ),
     ] {
         events
@@ -688,6 +708,13 @@ pub async fn provision(
     };
     let definition = statemachine::substitutions(&template, &local)
         .and_then(|subs| statemachine::render(&asl, &subs))
+        .and_then(|definition| {
+            if polling_only {
+                statemachine::polling_only(&definition)
+            } else {
+                Ok(definition)
+            }
+        })
         .map_err(|e| ProvisionError {
             step: "render the state machine",
             message: e.to_string(),
@@ -720,5 +747,6 @@ pub async fn provision(
         notifications_queue_url: next_url(),
         rejected_queue_url: next_url(),
         execution_queue_url: next_url(),
+        deployment_events_queue_url: next_url(),
     })
 }

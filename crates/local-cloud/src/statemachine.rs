@@ -273,6 +273,99 @@ pub fn render(asl: &str, substitutions: &BTreeMap<String, String>) -> Result<Str
     Ok(out)
 }
 
+/// The state the status loop waits in for a CodeDeploy event.
+pub const AWAIT_EVENT_STATE: &str = greenlight_core::wake::AWAIT_EVENT_STATE;
+/// The status loop's plain Wait (`$.status.waitSeconds`).
+pub const POLLING_WAIT_STATE: &str = "WaitBeforeNextLook";
+
+/// The polling-only variant of a rendered definition: every transition to
+/// [`AWAIT_EVENT_STATE`] goes to [`POLLING_WAIT_STATE`] instead and the
+/// event wait is removed (an unreachable state is invalid ASL). The status
+/// loop then looks every `waitSeconds` whatever CodeDeploy's events say: the
+/// transitions benchmark's baselines.
+pub fn polling_only(definition: &str) -> Result<String, RenderError> {
+    let invalid = |problem: String| RenderError::Unsupported {
+        key: AWAIT_EVENT_STATE.to_string(),
+        problem,
+    };
+    let mut asl: serde_json::Value =
+        serde_json::from_str(definition).map_err(|e| invalid(format!("not JSON: {e}")))?;
+    let states = asl
+        .get_mut("States")
+        .and_then(serde_json::Value::as_object_mut)
+        .ok_or_else(|| invalid("the definition has no States".into()))?;
+    if !states.contains_key(POLLING_WAIT_STATE) {
+        return Err(invalid(format!(
+            "the definition has no {POLLING_WAIT_STATE}"
+        )));
+    }
+    states.remove(AWAIT_EVENT_STATE);
+    fn redirect(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, v) in map.iter_mut() {
+                    if (key == "Next" || key == "Default") && v == AWAIT_EVENT_STATE {
+                        *v = serde_json::Value::from(POLLING_WAIT_STATE);
+                    } else {
+                        redirect(v);
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(redirect),
+            _ => {}
+        }
+    }
+    redirect(&mut asl);
+    Ok(asl.to_string())
+}
+
+#[cfg(test)]
+mod polling_only_tests {
+    use super::*;
+
+    #[test]
+    fn the_polling_variant_of_the_pipeline_never_waits_for_an_event() {
+        let asl = include_str!("../../../statemachine/pipeline.asl.json");
+        let mut subs = BTreeMap::new();
+        for name in [
+            "BusyRetryIntervalSeconds",
+            "BusyRetryMaxAttempts",
+            "BusyRetryMaxDelaySeconds",
+        ] {
+            subs.insert(name.to_string(), "1".to_string());
+        }
+        let rendered = {
+            // Every other placeholder is an ARN string.
+            let mut out = String::new();
+            let mut rest = asl;
+            while let Some(start) = rest.find("${") {
+                out.push_str(&rest[..start]);
+                let after = &rest[start + 2..];
+                let end = after.find('}').expect("closed");
+                let name = &after[..end];
+                out.push_str(
+                    subs.get(name)
+                        .map_or("arn:aws:lambda:us-east-1:1:function:f", String::as_str),
+                );
+                rest = &after[end + 1..];
+            }
+            out.push_str(rest);
+            out
+        };
+        assert!(rendered.contains(&format!("\"Next\": \"{AWAIT_EVENT_STATE}\"")));
+        let polling = polling_only(&rendered).expect("variant");
+        let value: serde_json::Value = serde_json::from_str(&polling).expect("json");
+        assert!(value["States"].get(AWAIT_EVENT_STATE).is_none());
+        // No transition is left to it (comments may still name it).
+        assert!(!polling.contains(&format!("\"Next\":\"{AWAIT_EVENT_STATE}\"")));
+        assert!(!polling.contains(&format!("\"Default\":\"{AWAIT_EVENT_STATE}\"")));
+        // Each former transition now goes to the plain Wait, which still loops to Status.
+        assert_eq!(value["States"][POLLING_WAIT_STATE]["Next"], "Status");
+        assert_eq!(value["States"]["Bake?"]["Default"], POLLING_WAIT_STATE);
+        assert!(polling_only("{}").is_err());
+    }
+}
+
 #[cfg(test)]
 mod event_invoke_tests {
     use super::*;

@@ -47,13 +47,21 @@ use greenlight_core::model::{
 use greenlight_core::runbook::green_asg_name;
 use greenlight_core::scaling::{groups_to_hold, ScalingHold, ScalingRelease};
 use greenlight_core::trigger::ExecutionStatus;
+use greenlight_core::wake::{DeploymentStateChange, WakeReport};
 use greenlight_core::watch::{
     self, created_deployment, deployment_description, own_deployment, AdmissionDecision, Candidate,
     LookContext, Predictions, WaitBounds, WatchAction,
 };
 use greenlight_core::{errors, metrics};
 use lambda_runtime::{Diagnostic, LambdaEvent};
+
+mod wake;
 use serde::{Deserialize, Serialize};
+
+/// `MAX_EVENT_WAIT_SECONDS`'s default: an hour, the latest look when a
+/// CodeDeploy event is lost (the wait is usually the predicted time to the
+/// next event, shorter).
+pub const DEFAULT_MAX_EVENT_WAIT_SECONDS: u32 = 3600;
 
 /// How far back `create` looks for a deployment this execution already made.
 pub const REUSE_LOOKBACK_MS: EpochMillis = 24 * 60 * 60 * 1000;
@@ -77,8 +85,11 @@ pub struct Config {
     pub post_reroute_timeout_seconds: u32,
     /// `MIN_WAIT_SECONDS` (default 5).
     pub min_wait_seconds: u32,
-    /// `MAX_WAIT_SECONDS` (default 60).
+    /// `MAX_WAIT_SECONDS` (default 60): the polling wait's bound.
     pub max_wait_seconds: u32,
+    /// `MAX_EVENT_WAIT_SECONDS` (default 3600): the bound of the wait for a
+    /// CodeDeploy event, i.e. the latest look when an event is lost.
+    pub max_event_wait_seconds: u32,
     /// `IGNORE_APPLICATION_STOP_FAILURES` (default false).
     pub ignore_application_stop_failures: bool,
 }
@@ -98,6 +109,10 @@ impl Config {
             )?,
             min_wait_seconds: parsed_or("MIN_WAIT_SECONDS", 5)?,
             max_wait_seconds: parsed_or("MAX_WAIT_SECONDS", 60)?,
+            max_event_wait_seconds: parsed_or(
+                "MAX_EVENT_WAIT_SECONDS",
+                DEFAULT_MAX_EVENT_WAIT_SECONDS,
+            )?,
             ignore_application_stop_failures: parsed_or("IGNORE_APPLICATION_STOP_FAILURES", false)?,
         };
         config.validate()?;
@@ -132,6 +147,16 @@ impl Config {
                 &format!("must be ≥ MIN_WAIT_SECONDS ({})", self.min_wait_seconds),
             ));
         }
+        if self.max_event_wait_seconds < self.max_wait_seconds {
+            return Err(invalid(
+                "MAX_EVENT_WAIT_SECONDS",
+                self.max_event_wait_seconds,
+                &format!(
+                    "must be ≥ MAX_WAIT_SECONDS ({}): an event only shortens the wait",
+                    self.max_wait_seconds
+                ),
+            ));
+        }
         Ok(())
     }
 
@@ -139,6 +164,7 @@ impl Config {
         WaitBounds {
             min_seconds: self.min_wait_seconds,
             max_seconds: self.max_wait_seconds,
+            event_max_seconds: self.max_event_wait_seconds,
         }
     }
 }
@@ -188,6 +214,9 @@ pub enum Action {
     Hold,
     /// Resume what `hold` suspended (`$.scalingReleased`), success path.
     Release,
+    /// Start the wait for a CodeDeploy event (`AwaitDeploymentEvent`, with
+    /// `taskToken`): answers its own token when the deployment already moved.
+    Await,
 }
 
 pub type Request = TaskRequest<Action>;
@@ -202,6 +231,8 @@ pub enum Response {
     Created(CreatedDeployment),
     Hold(ScalingHold),
     Release(ScalingRelease),
+    /// `await`, and a CodeDeploy event's wake.
+    Wake(WakeReport),
 }
 
 /// Errors, by stable `errorType` (the state machine matches `GroupBusy`).
@@ -276,7 +307,31 @@ impl From<GroupReadError> for Error {
     }
 }
 
-/// The Lambda entry point.
+/// The Lambda entry point: a state-machine task, or an EventBridge
+/// "CodeDeploy Deployment State-change Notification" (source `aws.codedeploy`)
+/// that wakes the execution watching the deployment.
+pub async fn entry(event: LambdaEvent<serde_json::Value>, deps: &Deps) -> Result<Response, Error> {
+    let (payload, context) = event.into_parts();
+    if payload.get("source").and_then(serde_json::Value::as_str) == Some("aws.codedeploy") {
+        let change: DeploymentStateChange = serde_json::from_value(
+            payload.get("detail").cloned().unwrap_or_default(),
+        )
+        .map_err(|e| {
+            Error::InvalidInput(format!(
+                "a CodeDeploy event without a deployment state-change detail ({e}); the EventBridge rule must select detail-type \"CodeDeploy Deployment State-change Notification\""
+            ))
+        })?;
+        return wake::wake(&change, deps).await.map(Response::Wake);
+    }
+    let request: Request = serde_json::from_value(payload).map_err(|e| {
+        Error::InvalidInput(format!(
+            "not a deployment-watcher task ({e}); a task is {{\"action\": admit|create|status|hold|release|await, \"executionName\": ..., \"pipeline\": ...}} as the state machine passes it"
+        ))
+    })?;
+    handler(LambdaEvent::new(request, context), deps).await
+}
+
+/// A state-machine task.
 pub async fn handler(event: LambdaEvent<Request>, deps: &Deps) -> Result<Response, Error> {
     let request = event.payload;
     let result = match request.action {
@@ -285,6 +340,7 @@ pub async fn handler(event: LambdaEvent<Request>, deps: &Deps) -> Result<Respons
         Action::Status => status(&request, deps).await.map(Response::Status),
         Action::Hold => hold(&request, deps).await.map(Response::Hold),
         Action::Release => release(&request, deps).await.map(Response::Release),
+        Action::Await => wake::await_event(&request, deps).await.map(Response::Wake),
     };
     if let Err(e) = &result {
         tracing::warn!(

@@ -1,4 +1,4 @@
-use deployment_watcher::{handler, Config, Deps, Request};
+use deployment_watcher::{entry, Config, Deps};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
 #[tokio::main]
@@ -7,5 +7,8 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env()?;
     let sdk = greenlight_aws::load_sdk_config().await;
     let deps = Deps::new(&sdk, config);
-    lambda_runtime::run(service_fn(|ev: LambdaEvent<Request>| handler(ev, &deps))).await
+    lambda_runtime::run(service_fn(|ev: LambdaEvent<serde_json::Value>| {
+        entry(ev, &deps)
+    }))
+    .await
 }

@@ -59,6 +59,7 @@ fn config() -> Config {
         post_reroute_timeout_seconds: 3 * 3600,
         min_wait_seconds: 5,
         max_wait_seconds: 60,
+        max_event_wait_seconds: 3600,
         ignore_application_stop_failures: false,
     }
 }

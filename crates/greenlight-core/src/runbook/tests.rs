@@ -97,6 +97,7 @@ fn status(status: DeploymentStatus, phase: Phase, next: NextStep) -> StatusRepor
         phase,
         ledger: vec![],
         wait_seconds: 5,
+        event_wait_seconds: 5,
         next,
         error: None,
         rollback_deployment_id: None,

@@ -1075,6 +1075,17 @@ impl CodeDeploy {
             Some(x) => x,
             None => return,
         };
+        // EventBridge delivers CodeDeploy's events best effort (EventBridge
+        // events reference, "AWS CodeDeploy events"): a `lose_event` fault
+        // loses this one.
+        if self.deps.faults.take_lost_event(&app, &group) {
+            tracing::info!(
+                deployment = id,
+                state,
+                "CodeDeploy state-change event lost (fault lose_event)"
+            );
+            return;
+        }
         let (region, account) = (&self.deps.region, &self.deps.account_id);
         let group_id = self.with_store(|s| {
             s.groups

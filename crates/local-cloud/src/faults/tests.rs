@@ -281,6 +281,29 @@ fn a_rollback_failure_is_taken_once_for_its_group() {
 }
 
 #[test]
+fn a_lost_event_fault_loses_only_its_groups_events_and_only_count_of_them() {
+    let mut r = Registry::default();
+    r.add(FaultSpec {
+        resource: Some("app/group-a".into()),
+        count: Some(2),
+        ..spec(FaultKind::LoseEvent)
+    })
+    .unwrap();
+    assert!(!r.take_lost_event("app", "group-b"));
+    assert!(r.take_lost_event("app", "group-a"));
+    assert!(r.take_lost_event("app", "group-a"));
+    assert!(
+        !r.take_lost_event("app", "group-a"),
+        "count 2: the third is delivered"
+    );
+    // Default: one event, any group; never a rollback failure.
+    r.add(spec(FaultKind::LoseEvent)).unwrap();
+    assert!(!r.take_rollback_failure("other", "group"));
+    assert!(r.take_lost_event("other", "group"));
+    assert!(!r.take_lost_event("other", "group"));
+}
+
+#[test]
 fn token_buckets_throttle_beyond_the_rate_and_refill() {
     let mut limiter = RateLimiter::new(RateMode::Aws);
     let cd = aws_rate("codedeploy", "GetDeployment").unwrap();

@@ -279,7 +279,7 @@ async fn cloud(name: &str) -> Cloud {
         .unwrap();
     let work = std::env::temp_dir().join(format!("greenlight-front-test-{name}-{}", front.port()));
     std::fs::create_dir_all(&work).unwrap();
-    let moto = MotoServer::start_logging_to(&venv(), front.port(), &work.join("moto.log"))
+    let moto = MotoServer::start_logging_to(&venv(), front.port(), &work.join("moto.log"), 1.0)
         .await
         .unwrap();
     let sdk = sdk_config(&front.endpoint()).await;

@@ -28,12 +28,33 @@ macro_rules! hosted_function {
             }
         }
     };
+    // A crate whose `entry` takes any JSON (tasks and EventBridge events).
+    ($wrapper:ident, $krate:ident, entry) => {
+        struct $wrapper {
+            deps: $krate::Deps,
+        }
+
+        impl HostedFunction for $wrapper {
+            fn invoke(
+                &self,
+                payload: Value,
+                context: Context,
+            ) -> BoxFuture<'_, Result<Value, Diagnostic>> {
+                Box::pin(async move {
+                    let response = $krate::entry(LambdaEvent::new(payload, context), &self.deps)
+                        .await
+                        .map_err(Diagnostic::from)?;
+                    encode_response(response)
+                })
+            }
+        }
+    };
 }
 
 hosted_function!(DeployTrigger, deploy_trigger);
 hosted_function!(HealthCheckTuner, health_check_tuner);
 hosted_function!(TrafficValidator, traffic_validator);
-hosted_function!(DeploymentWatcher, deployment_watcher);
+hosted_function!(DeploymentWatcher, deployment_watcher, entry);
 hosted_function!(FailureHandler, failure_handler);
 
 /// Each hosted function's configuration (what template.yaml's environment

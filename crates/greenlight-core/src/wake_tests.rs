@@ -56,10 +56,12 @@ fn before_ready_the_wait_runs_to_the_predicted_ready() {
 
 #[test]
 fn after_the_reroute_the_wait_runs_to_the_predicted_end_including_the_termination_wait() {
-    let mut p = Predictions::default();
-    p.terminating_seconds = 2 * 3600 + 60;
-    p.allow_traffic_seconds = 25;
-    p.block_traffic_seconds = 30;
+    let mut p = Predictions {
+        terminating_seconds: 2 * 3600 + 60,
+        allow_traffic_seconds: 25,
+        block_traffic_seconds: 30,
+        ..Predictions::default()
+    };
     let ledger = [row(Phase::Rerouting, 10, Some(110))];
     // 100 s of rerouting left, then the termination wait: capped at the max.
     let wait = event_wait_seconds(Phase::Rerouting, &ledger, &p, 2, FAR, NOW, B);

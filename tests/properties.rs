@@ -11,8 +11,8 @@ use greenlight_core::model::{
 };
 use greenlight_core::trigger::{
     decode_continuation_token, decode_key, encode_continuation_token, execution_arn,
-    execution_name, is_valid_execution_name, parse_user_parameters, KeyEncoding,
-    MAX_EXECUTION_NAME_LEN,
+    execution_name, is_valid_execution_name, may_belong_to_group, parse_user_parameters,
+    KeyEncoding, MAX_EXECUTION_NAME_LEN,
 };
 use greenlight_core::tuning::{
     decode_snapshot_tag, encode_snapshot_tag, plan_restore, plan_tune, Changes, FastProfile,
@@ -571,10 +571,11 @@ fn properties_hold_over_100k_generated_cases() {
 
     check(
         &mut figures,
-        "execution names are valid (1-80 of [A-Za-z0-9_-]) and distinct for distinct objects",
+        "execution names are valid (1-80 of [A-Za-z0-9_-]), distinct for distinct objects, and their own group's",
         10_000,
         (
             ".{0,100}",
+            ".{0,300}",
             "[ab]{0,3}",
             "[ab]{0,3}",
             "[ab]{0,3}",
@@ -582,9 +583,10 @@ fn properties_hold_over_100k_generated_cases() {
             "[ab]{0,3}",
             "[ab]{0,3}",
         ),
-        |(app, b1, k1, i1, b2, k2, i2)| {
-            let n1 = execution_name(&app, &b1, &k1, &i1);
-            let n2 = execution_name(&app, &b2, &k2, &i2);
+        |(app, group, b1, k1, i1, b2, k2, i2)| {
+            let n1 = execution_name(&app, &group, &b1, &k1, &i1);
+            let n2 = execution_name(&app, &group, &b2, &k2, &i2);
+            prop_assert!(may_belong_to_group(&n1, &app, &group), "{}", n1);
             prop_assert!(is_valid_execution_name(&n1), "{}", n1);
             prop_assert!(n1.len() <= MAX_EXECUTION_NAME_LEN);
             prop_assert!(execution_arn(SM_ARN, &n1).is_some());

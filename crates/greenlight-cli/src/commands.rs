@@ -417,6 +417,7 @@ struct Uploaded {
 async fn start_and_follow(
     ctx: &mut Ctx<'_>,
     app: &str,
+    group: &str,
     obj: UploadedObject,
     from_deployment: Option<String>,
     wait: bool,
@@ -425,7 +426,7 @@ async fn start_and_follow(
 ) -> Result<u8, CliError> {
     let sm = state_machine(ctx.global)?.to_string();
     let identity = revision_identity(&obj).unwrap_or_default();
-    let name = execution_name(app, &obj.bucket, &obj.key, &identity);
+    let name = execution_name(app, group, &obj.bucket, &obj.key, &identity);
     let arn = execution_arn(&sm, &name)
         .ok_or_else(|| CliError::NotFound(format!("{sm} is not a state machine ARN")))?;
     let mut uploaded = Uploaded {
@@ -552,7 +553,17 @@ async fn dispatch(ctx: &mut Ctx<'_>, command: &Command) -> Result<u8, CliError> 
             state_machine(ctx.global)?;
             check_group(ctx, &group.app, &group.group).await?;
             let obj = artifacts::put_bundle(&ctx.clients.s3, &bucket, &key, body).await?;
-            start_and_follow(ctx, &group.app, obj, None, *wait, *timeout, *start_timeout).await
+            start_and_follow(
+                ctx,
+                &group.app,
+                &group.group,
+                obj,
+                None,
+                *wait,
+                *timeout,
+                *start_timeout,
+            )
+            .await
         }
         Command::Status {
             subject,
@@ -880,6 +891,7 @@ async fn rollback(
     start_and_follow(
         ctx,
         app,
+        group,
         obj,
         Some(chosen.deployment_id.clone()),
         wait,

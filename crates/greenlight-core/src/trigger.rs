@@ -55,8 +55,11 @@ pub const MAX_CONTINUATION_TOKEN_LEN: usize = 2048;
 pub const MAX_JOB_FAILURE_MESSAGE_LEN: usize = 5000;
 /// CodePipeline `executionDetails.summary`: at most 2048 characters.
 pub const MAX_JOB_SUMMARY_LEN: usize = 2048;
-/// Readable application part of an execution name, at most this long.
-const NAME_APP_PART_LEN: usize = 40;
+/// Readable application part of an execution name, at most this long
+/// (`gl2-` + 8 + `-` + 34 + `-` + 32 = 80).
+const NAME_APP_PART_LEN: usize = 34;
+/// The same in the earlier `gl-<application>-<hash>` format.
+const OLD_NAME_APP_PART_LEN: usize = 40;
 /// Hex characters of the SHA-256 digest in an execution name (128 bits).
 const NAME_HASH_LEN: usize = 32;
 /// Where every rejection message points for the fix of a deployment group.
@@ -711,12 +714,28 @@ pub fn revision_identity(obj: &UploadedObject) -> Option<String> {
 }
 
 /// Deterministic Step Functions execution name:
-/// `gl-<application>-<32 hex of sha256(bucket, key, identity)>`, at most 80
-/// characters of `[A-Za-z0-9_-]`. `identity` is [`revision_identity`] for S3
-/// events and `codepipeline-job:<id>` for pipeline jobs, so the same event
-/// delivered twice gives the same name (and StartExecution refuses a second
+/// `gl2-<8 hex of sha256(deployment group)>-<application>-<32 hex of
+/// sha256(bucket, key, identity)>`, at most 80 characters of
+/// `[A-Za-z0-9_-]`. `identity` is [`revision_identity`] for S3 events and
+/// `codepipeline-job:<id>` for pipeline jobs, so the same event delivered
+/// twice gives the same name (and StartExecution refuses a second
 /// execution), while a new upload of the same key gives a new one.
-pub fn execution_name(application: &str, bucket: &str, key: &str, identity: &str) -> String {
+///
+/// The name says whose upload it carries: the application (readable) and
+/// the deployment group (a tag), so the watcher's admission reads only the
+/// executions of its own group ([`may_belong_to_group`]) instead of every
+/// running execution of the state machine. The earlier format,
+/// `gl-<application>-<hash>`, is still told apart (an execution started
+/// before the upgrade), but an S3 event redelivered across the upgrade gets
+/// a new name: that upload may then run twice (the same revision deployed
+/// again, one after the other).
+pub fn execution_name(
+    application: &str,
+    deployment_group: &str,
+    bucket: &str,
+    key: &str,
+    identity: &str,
+) -> String {
     let mut hasher = Sha256::new();
     // Length-prefixed fields: no two (bucket, key, identity) triples collide by concatenation.
     for part in [bucket, key, identity] {
@@ -726,16 +745,40 @@ pub fn execution_name(application: &str, bucket: &str, key: &str, identity: &str
     let digest = hasher.finalize();
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!(
-        "gl-{}-{}",
+        "{NAME_PREFIX}{}-{}-{}",
+        group_tag(deployment_group),
         name_app_part(application),
         &hex[..NAME_HASH_LEN]
     )
+}
+
+/// The prefix of [`execution_name`]'s names.
+const NAME_PREFIX: &str = "gl2-";
+/// The prefix of the earlier format, `gl-<application>-<hash>`.
+const OLD_NAME_PREFIX: &str = "gl-";
+/// Hex characters of the deployment group's tag in an execution name.
+const NAME_GROUP_TAG_LEN: usize = 8;
+
+/// The deployment group's tag in an execution name: the first 8 hex of
+/// sha256 of its name (two groups sharing a tag only cost the admission a
+/// read of each other's executions: their input still names the group).
+fn group_tag(deployment_group: &str) -> String {
+    let digest = Sha256::digest(deployment_group.as_bytes());
+    digest
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()[..NAME_GROUP_TAG_LEN]
+        .to_string()
 }
 
 /// The application as [`execution_name`] writes it: characters outside
 /// `[A-Za-z0-9_-]` become `-`, at most [`NAME_APP_PART_LEN`] of them, `app`
 /// when empty.
 fn name_app_part(application: &str) -> String {
+    name_app_part_of(application, NAME_APP_PART_LEN)
+}
+
+fn name_app_part_of(application: &str, max: usize) -> String {
     let app: String = application
         .chars()
         .map(|c| {
@@ -745,7 +788,7 @@ fn name_app_part(application: &str) -> String {
                 '-'
             }
         })
-        .take(NAME_APP_PART_LEN)
+        .take(max)
         .collect();
     if app.is_empty() {
         "app".to_string()
@@ -754,23 +797,55 @@ fn name_app_part(application: &str) -> String {
     }
 }
 
-/// Whether the execution `name` may carry an upload of `application`: a
-/// name in [`execution_name`]'s format names its application, so another
-/// application's execution is told apart without reading its input (the
-/// deployment-watcher's admission then never reads other applications'
-/// executions); a name in any other format may be anyone's.
-pub fn may_belong_to_application(name: &str, application: &str) -> bool {
-    let Some(rest) = name.strip_prefix("gl-") else {
-        return true;
-    };
+/// `<application part>-<hash>` → the application part, when the hash is
+/// [`NAME_HASH_LEN`] hex characters.
+fn split_app_and_hash(rest: &str) -> Option<&str> {
     if !rest.is_ascii() || rest.len() < NAME_HASH_LEN + 2 {
-        return true;
+        return None;
     }
     let (app_part, hash) = rest.split_at(rest.len() - NAME_HASH_LEN);
-    match app_part.strip_suffix('-') {
-        Some(app_part) if hash.chars().all(|c| c.is_ascii_hexdigit()) => {
-            app_part == name_app_part(application)
-        }
+    let app_part = app_part.strip_suffix('-')?;
+    hash.chars()
+        .all(|c| c.is_ascii_hexdigit())
+        .then_some(app_part)
+}
+
+/// Whether the execution `name` may carry an upload of `application`: a
+/// name in [`execution_name`]'s format (or the earlier `gl-` one) names its
+/// application, so another application's execution is told apart without
+/// reading its input; a name in any other format may be anyone's.
+pub fn may_belong_to_application(name: &str, application: &str) -> bool {
+    if let Some(rest) = name.strip_prefix(NAME_PREFIX) {
+        let after_tag = rest
+            .get(NAME_GROUP_TAG_LEN..)
+            .and_then(|r| r.strip_prefix('-'));
+        return match after_tag.and_then(split_app_and_hash) {
+            Some(app_part) => app_part == name_app_part(application),
+            None => true,
+        };
+    }
+    match name
+        .strip_prefix(OLD_NAME_PREFIX)
+        .and_then(split_app_and_hash)
+    {
+        Some(app_part) => app_part == name_app_part_of(application, OLD_NAME_APP_PART_LEN),
+        None => true,
+    }
+}
+
+/// Whether the execution `name` may carry an upload for `application` /
+/// `deployment_group`: [`may_belong_to_application`], and for a name in
+/// [`execution_name`]'s format, its group tag is the group's. The
+/// deployment-watcher's admission reads only such executions; an
+/// earlier-format name may be any group's.
+pub fn may_belong_to_group(name: &str, application: &str, deployment_group: &str) -> bool {
+    if !may_belong_to_application(name, application) {
+        return false;
+    }
+    match name.strip_prefix(NAME_PREFIX) {
+        Some(rest) if split_app_and_hash(rest).is_some() => rest
+            .get(..NAME_GROUP_TAG_LEN)
+            .is_none_or(|tag| tag == group_tag(deployment_group)),
         _ => true,
     }
 }
@@ -1633,18 +1708,19 @@ mod tests {
 
     #[test]
     fn execution_name_is_deterministic_valid_and_readable() {
-        let a = execution_name("shop", "bkt", "artifacts/shop/x.zip", "version:v1");
-        let b = execution_name("shop", "bkt", "artifacts/shop/x.zip", "version:v1");
+        let a = execution_name("shop", "web", "bkt", "artifacts/shop/x.zip", "version:v1");
+        let b = execution_name("shop", "web", "bkt", "artifacts/shop/x.zip", "version:v1");
         assert_eq!(a, b);
-        assert!(a.starts_with("gl-shop-"), "{a}");
-        assert_eq!(a.len(), "gl-shop-".len() + 32);
+        assert!(a.starts_with("gl2-"), "{a}");
+        assert!(a[4 + 8..].starts_with("-shop-"), "{a}");
+        assert_eq!(a.len(), "gl2-".len() + 8 + "-shop-".len() + 32);
         assert!(is_valid_execution_name(&a));
     }
 
     #[test]
     fn an_execution_name_tells_its_application_apart() {
-        let shop = execution_name("shop", "bkt", "k.zip", "version:v1");
-        let eu = execution_name("shop-eu", "bkt", "k.zip", "version:v1");
+        let shop = execution_name("shop", "web", "bkt", "k.zip", "version:v1");
+        let eu = execution_name("shop-eu", "web", "bkt", "k.zip", "version:v1");
         assert!(may_belong_to_application(&shop, "shop"));
         assert!(!may_belong_to_application(&shop, "shop-eu"));
         assert!(!may_belong_to_application(&eu, "shop"));
@@ -1652,51 +1728,99 @@ mod tests {
         // Sanitized and truncated the same way as the name.
         let odd = "shop.example/checkout";
         assert!(may_belong_to_application(
-            &execution_name(odd, "b", "k", "i"),
+            &execution_name(odd, "g", "b", "k", "i"),
             odd
         ));
         let long = "a".repeat(70);
         assert!(may_belong_to_application(
-            &execution_name(&long, "b", "k", "i"),
+            &execution_name(&long, "g", "b", "k", "i"),
             &long
         ));
         assert!(may_belong_to_application(
-            &execution_name("", "b", "k", "i"),
+            &execution_name("", "g", "b", "k", "i"),
             ""
         ));
+        // The earlier format (executions started before the upgrade) still tells its application.
+        let old = format!("gl-{}-{}", "shop", "0123456789abcdef0123456789abcdef");
+        assert!(may_belong_to_application(&old, "shop"));
+        assert!(!may_belong_to_application(&old, "billing"));
+        let old_long = format!(
+            "gl-{}-{}",
+            "a".repeat(40),
+            "0123456789abcdef0123456789abcdef"
+        );
+        assert!(may_belong_to_application(&old_long, &"a".repeat(70)));
         // Names in another format may be anyone's.
         for other in [
             "manual-run-1",
             "gl-shop",
             "gl-shop-not-a-hash",
             "gl-shop-ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ",
+            "gl2-shop",
+            "gl2-12345678-shop-not-a-hash",
         ] {
             assert!(may_belong_to_application(other, "billing"), "{other}");
+            assert!(may_belong_to_group(other, "billing", "web"), "{other}");
+        }
+    }
+
+    #[test]
+    fn an_execution_name_tells_its_deployment_group_apart() {
+        let web = execution_name("shop", "web", "bkt", "k.zip", "version:v1");
+        let api = execution_name("shop", "api", "bkt", "k.zip", "version:v1");
+        assert_ne!(web, api);
+        assert!(may_belong_to_group(&web, "shop", "web"));
+        assert!(!may_belong_to_group(&web, "shop", "api"));
+        assert!(may_belong_to_group(&api, "shop", "api"));
+        // Another application's never, whatever the group.
+        assert!(!may_belong_to_group(&web, "billing", "web"));
+        // An earlier-format name may be any group's of its application.
+        let old = format!("gl-shop-{}", "0123456789abcdef0123456789abcdef");
+        assert!(may_belong_to_group(&old, "shop", "api"));
+        assert!(!may_belong_to_group(&old, "billing", "api"));
+        // 50 groups of one application: each name is its own group's only.
+        let names: Vec<String> = (0..50)
+            .map(|i| execution_name("shop", &format!("group-{i:03}"), "b", "k", "i"))
+            .collect();
+        for (i, name) in names.iter().enumerate() {
+            let own: Vec<usize> = (0..50)
+                .filter(|j| may_belong_to_group(name, "shop", &format!("group-{j:03}")))
+                .collect();
+            assert_eq!(own, vec![i], "{name}");
         }
     }
 
     #[test]
     fn execution_name_differs_per_bucket_key_and_identity() {
-        let base = execution_name("shop", "bkt", "k.zip", "version:v1");
-        assert_ne!(base, execution_name("shop", "bkt2", "k.zip", "version:v1"));
-        assert_ne!(base, execution_name("shop", "bkt", "k2.zip", "version:v1"));
-        assert_ne!(base, execution_name("shop", "bkt", "k.zip", "version:v2"));
+        let base = execution_name("shop", "g", "bkt", "k.zip", "version:v1");
+        assert_ne!(
+            base,
+            execution_name("shop", "g", "bkt2", "k.zip", "version:v1")
+        );
+        assert_ne!(
+            base,
+            execution_name("shop", "g", "bkt", "k2.zip", "version:v1")
+        );
+        assert_ne!(
+            base,
+            execution_name("shop", "g", "bkt", "k.zip", "version:v2")
+        );
         // no concatenation ambiguity
         assert_ne!(
-            execution_name("a", "ab", "c", "d"),
-            execution_name("a", "a", "bc", "d")
+            execution_name("a", "g", "ab", "c", "d"),
+            execution_name("a", "g", "a", "bc", "d")
         );
     }
 
     #[test]
     fn execution_name_sanitizes_and_bounds_the_application() {
         let long = "My App.with spaces/and:ünïcode".repeat(5);
-        let n = execution_name(&long, "b", "k", "i");
+        let n = execution_name(&long, &"g".repeat(200), "b", "k", "i");
         assert!(is_valid_execution_name(&n), "{n}");
-        assert!(n.len() <= MAX_EXECUTION_NAME_LEN);
-        assert!(n.starts_with("gl-My-App-with-spaces-and-"), "{n}");
-        let n = execution_name("", "b", "k", "i");
-        assert!(n.starts_with("gl-app-"), "{n}");
+        assert_eq!(n.len(), MAX_EXECUTION_NAME_LEN);
+        assert!(n[13..].starts_with("My-App-with-spaces-and-"), "{n}");
+        let n = execution_name("", "g", "b", "k", "i");
+        assert!(n[12..].starts_with("-app-"), "{n}");
         assert!(is_valid_execution_name(&n));
     }
 

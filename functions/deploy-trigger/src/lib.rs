@@ -662,7 +662,13 @@ async fn prepare_upload(upload: S3Upload, deps: &Deps) -> Result<Prepared, Error
             ..Asked::default()
         },
     )?;
-    let name = execution_name(&target.application, &obj.bucket, &obj.key, &identity);
+    let name = execution_name(
+        &target.application,
+        &target.deployment_group,
+        &obj.bucket,
+        &obj.key,
+        &identity,
+    );
     let mut input = pipeline_input(
         &target,
         obj,
@@ -969,6 +975,7 @@ async fn first_job_invocation(
     )?;
     let name = execution_name(
         &target.application,
+        &target.deployment_group,
         &bucket,
         &key,
         &format!("codepipeline-job:{job_id}"),

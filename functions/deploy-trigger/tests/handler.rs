@@ -310,7 +310,18 @@ async fn eventbridge_object_created_starts_one_execution_with_the_key_as_stored(
         ("shop", "shop-prod")
     );
     assert_eq!(key, STORED_KEY);
-    assert!(execution_name.starts_with("gl-shop-") && execution_name.len() <= 80);
+    // gl2-<tag of the group>-<application>-<hash>
+    assert!(
+        execution_name.starts_with("gl2-")
+            && execution_name[12..].starts_with("-shop-")
+            && execution_name.len() <= 80,
+        "{execution_name}"
+    );
+    assert!(greenlight_core::trigger::may_belong_to_group(
+        execution_name,
+        "shop",
+        "shop-prod"
+    ));
     assert!(execution_arn.ends_with(execution_name));
     assert_eq!(*job_id, None);
 
@@ -651,10 +662,11 @@ async fn key_mapping_overrides_the_convention() {
     let input = input_json(&seen, 0);
     assert_eq!(input["application"], "storefront");
     assert_eq!(input["deploymentGroup"], "storefront-blue");
-    assert!(seen.lock().unwrap()[0]
-        .name()
-        .unwrap()
-        .starts_with("gl-storefront-"));
+    assert!(greenlight_core::trigger::may_belong_to_group(
+        seen.lock().unwrap()[0].name().unwrap(),
+        "storefront",
+        "storefront-blue"
+    ));
 }
 
 #[tokio::test]

@@ -366,7 +366,13 @@ async fn admit(request: &Request, deps: &Deps) -> Result<Admission, Error> {
         &input.deployment_group,
     )
     .await?;
-    let others = running_uploads(deps, &request.execution_name, &input.application).await?;
+    let others = running_uploads(
+        deps,
+        &request.execution_name,
+        &input.application,
+        &input.deployment_group,
+    )
+    .await?;
     let candidates: Vec<Candidate<'_>> = others
         .iter()
         .map(|(name, input)| Candidate {
@@ -419,20 +425,27 @@ async fn admit(request: &Request, deps: &Deps) -> Result<Admission, Error> {
     }
 }
 
-/// The other RUNNING executions of the pipeline that may carry an upload of
-/// `application`, with their (parsable) input. Another application's
-/// executions are told apart by name and never read
-/// (`greenlight_core::trigger::may_belong_to_application`).
+/// The other RUNNING executions of the pipeline that may carry an upload for
+/// `application` / `deployment_group`, with their (parsable) input. Other
+/// applications' and other groups' executions are told apart by name and
+/// never read (`greenlight_core::trigger::may_belong_to_group`): admission
+/// costs one DescribeExecution per competing upload of the same group, not
+/// one per running execution of the state machine.
 async fn running_uploads(
     deps: &Deps,
     my_name: &str,
     application: &str,
+    deployment_group: &str,
 ) -> Result<Vec<(String, PipelineInput)>, Error> {
     let running = list_running_executions(&deps.sfn, &deps.config.state_machine_arn).await?;
     let mut uploads = Vec::new();
     for item in running.iter().filter(|item| {
         item.name != my_name
-            && greenlight_core::trigger::may_belong_to_application(&item.name, application)
+            && greenlight_core::trigger::may_belong_to_group(
+                &item.name,
+                application,
+                deployment_group,
+            )
     }) {
         let described = match describe_execution(&deps.sfn, &item.execution_arn).await {
             Ok(d) => d,

@@ -262,7 +262,7 @@ async fn admit_proceeds_when_idle_and_newest() {
 }
 
 #[tokio::test]
-async fn admit_never_reads_another_applications_executions() {
+async fn admit_never_reads_another_applications_or_groups_executions() {
     let req = request(ADMIT);
     let mine = req.pipeline.input.clone();
     let older = upload(
@@ -272,20 +272,24 @@ async fn admit_never_reads_another_applications_executions() {
     );
     let mut billing = older.clone();
     billing.application = "billing".into();
-    let shop_name =
-        greenlight_core::trigger::execution_name("shop", "bkt", "older.zip", "version:v1");
-    let billing_name =
-        greenlight_core::trigger::execution_name("billing", "bkt", "b.zip", "version:v1");
+    let mut api = older.clone();
+    api.deployment_group = "shop-api".into();
+    let name = greenlight_core::trigger::execution_name;
+    let shop_name = name("shop", "shop-bluegreen", "bkt", "older.zip", "version:v1");
+    let billing_name = name("billing", "shop-bluegreen", "bkt", "b.zip", "version:v1");
+    let api_name = name("shop", "shop-api", "bkt", "api.zip", "version:v1");
     let (list, describe) = sfn_rules(vec![
         (ME.to_string(), json(&mine)),
         (shop_name, json(&older)),
         (billing_name, json(&billing)),
+        (api_name, json(&api)),
     ]);
     let active = active_deployments(&[]);
     let deps = deps(&[&active], &[&list, &describe]);
     let out = run(req, &deps).await.unwrap();
     assert_eq!(out, Response::Admission(Admission::Proceed));
-    // Only the other shop execution is described: not mine, not billing's.
+    // Only the other execution of this group is described: not mine, not
+    // billing's, not the other group's.
     assert_eq!(describe.num_calls(), 1);
 }
 

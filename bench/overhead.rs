@@ -164,5 +164,5 @@ async fn main() {
             seconds(percentile(&values, 95.0))
         );
     }
-    println!("\nWhat bounds each: the local cloud runs the watcher with waits of 1–2 s (`min_wait_seconds` 1, `max_wait_seconds` 2; on AWS the watcher chooses the wait from the predicted phase durations), so Ready → Continue and Succeeded → end each contain up to one such Wait. Ready → Continue also contains the gate itself: 3 consecutive passing probes of every green instance, 200 ms apart on the local cloud (1 s on AWS by default: `PROBE_INTERVAL_MS`), which is the point of the gate, not overhead to remove.");
+    println!("\nWhat bounds each: the status loop waits in `AwaitDeploymentEvent` until CodeDeploy's READY or SUCCESS event wakes it (EventBridge → the local relay's queue poll → the watcher's SendTaskSuccess), so Ready → Continue and Succeeded → end each contain one event delivery instead of a polling Wait (the local watcher's fallback look comes at most 10 s later when an event is lost; `WatcherWaits::LOCAL`). Ready → Continue also contains the gate itself: 3 consecutive passing probes of every green instance, 200 ms apart on the local cloud (1 s on AWS by default: `PROBE_INTERVAL_MS`), which is the point of the gate, not overhead to remove.");
 }

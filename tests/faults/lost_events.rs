@@ -4,7 +4,7 @@
 //! loop, which waits for them in `AwaitDeploymentEvent`, must still finish the
 //! deployment through its fallback look (the wait's timeout), never stall.
 
-use super::{green_deployed_checks, spec, Checks};
+use super::{green_deployed_checks, spec, succeeded_without_rollback_checks, Checks};
 use greenlight_e2e::{print_progress, start};
 use local_cloud::faults::{FaultKind, FaultSpec};
 use local_cloud::revisions::RevisionKind;
@@ -66,20 +66,7 @@ async fn fault_lost_codedeploy_events_fall_back_to_the_look_and_deploy() {
         faults.len() == 1 && faults[0].fired >= 3,
         &faults,
     );
-    checks.check(
-        "the execution succeeded",
-        report.followed.status == "SUCCEEDED",
-        (&report.followed.status, &report.followed.error),
-    );
-    let deployment = report.followed.deployment.clone();
-    checks.check(
-        "the deployment succeeded without a rollback",
-        deployment.as_ref().is_some_and(|d| {
-            d.status == greenlight_core::DeploymentStatus::Succeeded
-                && d.rollback_deployment_id.is_none()
-        }),
-        &deployment,
-    );
+    succeeded_without_rollback_checks(&mut checks, &report);
     checks.check(
         "the loop waited for events and looked anyway when none came (a timed-out event wait)",
         timed_out >= 1,

@@ -192,6 +192,24 @@ fn green_deployed_checks(checks: &mut Checks, report: &DeploymentReport) {
     no_failed_requests(checks, report);
 }
 
+/// The execution and its deployment both succeeded, without a rollback.
+fn succeeded_without_rollback_checks(checks: &mut Checks, report: &DeploymentReport) {
+    checks.check(
+        "the execution succeeded",
+        report.followed.status == "SUCCEEDED",
+        (&report.followed.status, &report.followed.error),
+    );
+    let deployment = report.followed.deployment.clone();
+    checks.check(
+        "the deployment succeeded without a rollback",
+        deployment.as_ref().is_some_and(|d| {
+            d.status == greenlight_core::DeploymentStatus::Succeeded
+                && d.rollback_deployment_id.is_none()
+        }),
+        &deployment,
+    );
+}
+
 /// [`green_deployed_checks`] without "no request failed".
 fn green_deployed_checks_but_failures(checks: &mut Checks, report: &DeploymentReport) {
     checks.check(

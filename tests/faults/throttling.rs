@@ -1,6 +1,6 @@
 //! Throttling storms: AWS answering too-many-requests on the control plane.
 
-use super::{green_deployed_checks, throttle_percent, Checks};
+use super::{green_deployed_checks, succeeded_without_rollback_checks, throttle_percent, Checks};
 use greenlight_e2e::{print_progress, start};
 use local_cloud::revisions::RevisionKind;
 use local_cloud::scenarios;
@@ -32,20 +32,7 @@ async fn fault_throttling_storm_still_deploys_without_rollback() {
         faults.len() == 2 && faults.iter().all(|f| f.fired > 0),
         &faults,
     );
-    checks.check(
-        "the execution succeeded",
-        report.followed.status == "SUCCEEDED",
-        (&report.followed.status, &report.followed.error),
-    );
-    let deployment = report.followed.deployment.clone();
-    checks.check(
-        "the deployment succeeded without a rollback",
-        deployment.as_ref().is_some_and(|d| {
-            d.status == greenlight_core::DeploymentStatus::Succeeded
-                && d.rollback_deployment_id.is_none()
-        }),
-        &deployment,
-    );
+    succeeded_without_rollback_checks(&mut checks, &report);
     checks.check(
         "one deployment in the group (no rollback deployment, no duplicate)",
         deployments.len() == 1,

@@ -212,6 +212,8 @@ pub async fn get_deployment_info(
     let got = client
         .get_deployment()
         .deployment_id(deployment_id)
+        .customize()
+        .config_override(crate::codedeploy_read_override(client))
         .send()
         .await
         .map_err(|e| {
@@ -271,6 +273,8 @@ pub async fn list_target_ids(
             .list_deployment_targets()
             .deployment_id(deployment_id)
             .set_next_token(next_token.take())
+            .customize()
+            .config_override(crate::codedeploy_read_override(client))
             .send()
             .await;
         let page = match answer {
@@ -314,6 +318,8 @@ pub async fn batch_get_targets(
             .batch_get_deployment_targets()
             .deployment_id(deployment_id)
             .set_target_ids(Some(chunk.to_vec()))
+            .customize()
+            .config_override(crate::codedeploy_read_override(client))
             .send()
             .await;
         match answer {
@@ -828,6 +834,108 @@ mod tests {
         let v = read_deployment(&client, "d-ABC123").await.unwrap();
         assert_eq!(v.status, DeploymentStatus::Queued);
         assert!(v.targets.is_empty());
+    }
+
+    /// A client like the functions' (standard retries, [`crate::MAX_ATTEMPTS`]
+    /// attempts), with millisecond backoff so the test runs fast.
+    fn retrying_client(rules: &[&aws_smithy_mocks::Rule]) -> Client {
+        use aws_sdk_codedeploy::config::retry::RetryConfig;
+        use std::time::Duration;
+        mock_client!(aws_sdk_codedeploy, RuleMode::Sequential, rules, |c| c
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(crate::MAX_ATTEMPTS)
+                    .with_initial_backoff(Duration::from_millis(1))
+                    .with_max_backoff(Duration::from_millis(2))
+            ))
+    }
+
+    fn throttled() -> aws_sdk_codedeploy::config::http::HttpResponse {
+        aws_sdk_codedeploy::config::http::HttpResponse::new(
+            400.try_into().unwrap(),
+            aws_smithy_types::body::SdkBody::from(
+                r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
+            ),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_throttled_read_is_retried_past_the_clients_attempts() {
+        // Throttled on more attempts than the client's own MAX_ATTEMPTS: the
+        // read still succeeds (READ_MAX_ATTEMPTS), where any other call of
+        // the same client would have given up.
+        let throttled_times = crate::READ_MAX_ATTEMPTS as usize - 1;
+        assert!(throttled_times as u32 > crate::MAX_ATTEMPTS);
+        let get = mock!(Client::get_deployment)
+            .sequence()
+            .http_response(throttled)
+            .times(throttled_times)
+            .output(|| {
+                GetDeploymentOutput::builder()
+                    .deployment_info(info(SdkStatus::Ready))
+                    .build()
+            })
+            .build();
+        let client = retrying_client(&[&get]);
+        let view = read_deployment_summary(&client, "d-ABC123").await.unwrap();
+        assert_eq!(view.status, DeploymentStatus::Ready);
+        assert_eq!(get.num_calls(), throttled_times + 1);
+    }
+
+    #[tokio::test]
+    async fn a_read_throttled_on_every_attempt_is_transient() {
+        let get = mock!(Client::get_deployment)
+            .sequence()
+            .http_response(throttled)
+            .times(crate::READ_MAX_ATTEMPTS as usize + 5)
+            .build();
+        let client = retrying_client(&[&get]);
+        let e = read_deployment_summary(&client, "d-ABC123")
+            .await
+            .unwrap_err();
+        assert_eq!(e.error_type(), greenlight_core::errors::AWS_TRANSIENT, "{e}");
+        assert_eq!(get.num_calls(), crate::READ_MAX_ATTEMPTS as usize);
+    }
+
+    #[tokio::test]
+    async fn the_target_listings_are_patient_reads_too() {
+        let get = mock!(Client::get_deployment)
+            .sequence()
+            .output(|| {
+                GetDeploymentOutput::builder()
+                    .deployment_info(info(SdkStatus::InProgress))
+                    .build()
+            })
+            .build();
+        let list = mock!(Client::list_deployment_targets)
+            .sequence()
+            .http_response(throttled)
+            .times(crate::MAX_ATTEMPTS as usize + 1)
+            .output(|| {
+                ListDeploymentTargetsOutput::builder()
+                    .target_ids("i-green1")
+                    .build()
+            })
+            .build();
+        let batch = mock!(Client::batch_get_deployment_targets)
+            .sequence()
+            .http_response(throttled)
+            .times(crate::MAX_ATTEMPTS as usize + 1)
+            .output(|| BatchGetDeploymentTargetsOutput::builder().build())
+            .build();
+        let client = retrying_client(&[&get, &list, &batch]);
+        read_deployment(&client, "d-ABC123").await.unwrap();
+        assert_eq!(list.num_calls(), crate::MAX_ATTEMPTS as usize + 2);
+        assert_eq!(batch.num_calls(), crate::MAX_ATTEMPTS as usize + 2);
+    }
+
+    #[test]
+    fn reads_get_more_attempts_unless_the_client_makes_one() {
+        assert_eq!(crate::read_attempts(1), 1);
+        assert_eq!(crate::read_attempts(0), 0);
+        assert_eq!(crate::read_attempts(crate::MAX_ATTEMPTS), crate::READ_MAX_ATTEMPTS);
+        assert_eq!(crate::read_attempts(2), crate::READ_MAX_ATTEMPTS);
+        assert_eq!(crate::read_attempts(25), 25);
     }
 
     #[tokio::test]

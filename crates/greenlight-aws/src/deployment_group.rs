@@ -92,6 +92,8 @@ async fn answer(
         .get_deployment_group()
         .application_name(application)
         .deployment_group_name(group)
+        .customize()
+        .config_override(crate::codedeploy_read_override(client))
         .send()
         .await;
     let out = match answer {

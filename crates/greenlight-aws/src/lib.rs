@@ -126,6 +126,46 @@ pub const OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_sec
 /// Attempts per AWS operation (the SDK's standard retry mode).
 pub const MAX_ATTEMPTS: u32 = 4;
 
+/// Attempts of a CodeDeploy call that only reads (GetDeployment,
+/// GetDeploymentGroup, the deployment's target listings), still within
+/// [`OPERATION_TIMEOUT`]. A throttled read is safe to repeat, and these reads
+/// are the ones many deployments make at once (each status look, each event
+/// wait, the gate, every upload's group check): with [`MAX_ATTEMPTS`] the
+/// SDK's full-jitter backoff gives up after about 3.5 s of throttling, which
+/// at 50 groups deploying at once rejected uploads and ended a gate in
+/// LostSight (BENCHMARKS.md, scale). With this many, the backoff (1, 2, 4, 8,
+/// 16 s caps, full jitter) spends the whole operation timeout waiting out
+/// the throttling before the read is reported transient.
+pub const READ_MAX_ATTEMPTS: u32 = 10;
+
+/// The attempts a read-only call makes on a client configured for
+/// `client_max_attempts`: at least [`READ_MAX_ATTEMPTS`], except that a
+/// client built for a single attempt (no retries at all) stays so.
+pub fn read_attempts(client_max_attempts: u32) -> u32 {
+    if client_max_attempts <= 1 {
+        client_max_attempts
+    } else {
+        client_max_attempts.max(READ_MAX_ATTEMPTS)
+    }
+}
+
+/// Per-operation config override for CodeDeploy's read-only calls: the
+/// client's own retry settings with [`read_attempts`] attempts (its
+/// timeouts, and so [`OPERATION_TIMEOUT`], still bound the whole call). A
+/// client without retry settings of its own keeps the SDK's defaults.
+pub(crate) fn codedeploy_read_override(
+    client: &aws_sdk_codedeploy::Client,
+) -> aws_sdk_codedeploy::config::Builder {
+    let read = aws_sdk_codedeploy::config::Builder::default();
+    match client.config().retry_config() {
+        Some(retry) => {
+            let attempts = read_attempts(retry.max_attempts());
+            read.retry_config(retry.clone().with_max_attempts(attempts))
+        }
+        None => read,
+    }
+}
+
 /// The timeouts [`load_sdk_config`] applies.
 pub fn sdk_timeouts() -> aws_config::timeout::TimeoutConfig {
     aws_config::timeout::TimeoutConfig::builder()

@@ -126,6 +126,7 @@ async fn run(variant: Variant, termination_wait_minutes: i32, scale: f64) -> Mea
     options.step_functions_waits = StepFunctionsWaits::Simulated;
     options.watcher_waits = variant.waits;
     options.polling_only = variant.polling_only;
+    options.record_invocations = true;
     let cloud = LocalCloud::start(options)
         .await
         .unwrap_or_else(|e| panic!("{name}: {e}"));

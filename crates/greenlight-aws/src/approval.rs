@@ -32,24 +32,12 @@ pub async fn execution_history(
         let out = client
             .get_execution_history()
             .execution_arn(execution_arn)
-            .max_results(1000)
+            .max_results(HISTORY_PAGE)
             .set_next_token(token.clone())
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("GetExecutionHistory", execution_arn, &e))?;
-        events.extend(out.events().iter().map(|e| {
-            HistoryEvent {
-                id: e.id(),
-                kind: e.r#type().as_str().to_string(),
-                state_name: e
-                    .state_entered_event_details()
-                    .map(|d| d.name().to_string())
-                    .or_else(|| e.state_exited_event_details().map(|d| d.name().to_string())),
-                parameters: e
-                    .task_scheduled_event_details()
-                    .map(|d| d.parameters().to_string()),
-            }
-        }));
+        events.extend(out.events().iter().map(history_event));
         token = out
             .next_token()
             .map(str::to_string)
@@ -59,6 +47,50 @@ pub async fn execution_history(
         }
     }
     Ok(events)
+}
+
+/// Events per GetExecutionHistory page (the API's maximum).
+const HISTORY_PAGE: i32 = 1000;
+
+/// The newest page of an execution's history (GetExecutionHistory
+/// `reverseOrder`, one call), oldest first like [`execution_history`], or
+/// `None` when that page cannot be trusted to hold the newest events: the
+/// history has more pages and the answer was not newest-first (moto 5.2.5
+/// ignores `reverseOrder`).
+pub async fn newest_history_page(
+    client: &aws_sdk_sfn::Client,
+    execution_arn: &str,
+) -> Result<Option<Vec<HistoryEvent>>, AwsError> {
+    let out = client
+        .get_execution_history()
+        .execution_arn(execution_arn)
+        .reverse_order(true)
+        .max_results(HISTORY_PAGE)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("GetExecutionHistory", execution_arn, &e))?;
+    let mut events: Vec<HistoryEvent> = out.events().iter().map(history_event).collect();
+    let more = out.next_token().is_some_and(|t| !t.is_empty());
+    let newest_first = events.first().map(|e| e.id) >= events.last().map(|e| e.id);
+    if more && !newest_first {
+        return Ok(None);
+    }
+    events.sort_by_key(|e| e.id);
+    Ok(Some(events))
+}
+
+fn history_event(e: &aws_sdk_sfn::types::HistoryEvent) -> HistoryEvent {
+    HistoryEvent {
+        id: e.id(),
+        kind: e.r#type().as_str().to_string(),
+        state_name: e
+            .state_entered_event_details()
+            .map(|d| d.name().to_string())
+            .or_else(|| e.state_exited_event_details().map(|d| d.name().to_string())),
+        parameters: e
+            .task_scheduled_event_details()
+            .map(|d| d.parameters().to_string()),
+    }
 }
 
 /// The execution's pending approval.

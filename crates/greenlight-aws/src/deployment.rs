@@ -893,7 +893,11 @@ mod tests {
         let e = read_deployment_summary(&client, "d-ABC123")
             .await
             .unwrap_err();
-        assert_eq!(e.error_type(), greenlight_core::errors::AWS_TRANSIENT, "{e}");
+        assert_eq!(
+            e.error_type(),
+            greenlight_core::errors::AWS_TRANSIENT,
+            "{e}"
+        );
         assert_eq!(get.num_calls(), crate::READ_MAX_ATTEMPTS as usize);
     }
 
@@ -933,7 +937,10 @@ mod tests {
     fn reads_get_more_attempts_unless_the_client_makes_one() {
         assert_eq!(crate::read_attempts(1), 1);
         assert_eq!(crate::read_attempts(0), 0);
-        assert_eq!(crate::read_attempts(crate::MAX_ATTEMPTS), crate::READ_MAX_ATTEMPTS);
+        assert_eq!(
+            crate::read_attempts(crate::MAX_ATTEMPTS),
+            crate::READ_MAX_ATTEMPTS
+        );
         assert_eq!(crate::read_attempts(2), crate::READ_MAX_ATTEMPTS);
         assert_eq!(crate::read_attempts(25), 25);
     }

@@ -70,6 +70,11 @@ pub struct Options {
     /// `WaitBeforeNextLook` (the transitions benchmark's baselines, and
     /// greenlight before CodeDeploy's events woke the loop).
     pub polling_only: bool,
+    /// Keep a record of every function invocation
+    /// ([`LambdaHost::invocations`](crate::lambda_host::LambdaHost::invocations)):
+    /// off by default, so a long-running local cloud does not grow with
+    /// every invocation; the transitions benchmark turns it on for its GB-s.
+    pub record_invocations: bool,
 }
 
 /// How the local Step Functions (moto) counts waits.
@@ -130,6 +135,7 @@ impl Options {
             step_functions_waits: StepFunctionsWaits::Real,
             watcher_waits: WatcherWaits::LOCAL,
             polling_only: false,
+            record_invocations: false,
         }
     }
 
@@ -276,6 +282,7 @@ impl LocalCloud {
             scale,
             work_allowance: lambda_host::WORK_ALLOWANCE,
             faults: Some(faults.clone()),
+            record_invocations: options.record_invocations,
         });
         let pipeline = CodePipelineJobs::new(lambda.clone(), scale);
         // The front server records CopyObject writes; the relay's S3 events read them.

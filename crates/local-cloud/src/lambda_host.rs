@@ -139,6 +139,9 @@ pub struct FunctionLimits {
     /// mechanism sets it.
     pub work_allowance: Duration,
     pub faults: Option<Arc<Faults>>,
+    /// Record every invocation for [`LambdaHost::invocations`] (off unless
+    /// asked: the records grow with every invocation).
+    pub record_invocations: bool,
 }
 
 impl Default for FunctionLimits {
@@ -148,6 +151,7 @@ impl Default for FunctionLimits {
             scale: TimeScale::new(1.0),
             work_allowance: WORK_ALLOWANCE,
             faults: None,
+            record_invocations: false,
         }
     }
 }
@@ -237,7 +241,8 @@ impl LambdaHost {
         })
     }
 
-    /// Every invocation so far, in the order they ended.
+    /// Every invocation so far, in the order they ended, when
+    /// [`FunctionLimits::record_invocations`] is on (empty otherwise).
     pub fn invocations(&self) -> Vec<Invocation> {
         self.invocations
             .lock()
@@ -369,7 +374,7 @@ impl LambdaHost {
         let started = tokio::time::Instant::now();
         let deadline = started + real_timeout;
         let outcome = tokio::time::timeout_at(deadline, function.invoke(payload, context)).await;
-        if let Ok(mut invocations) = self.invocations.lock() {
+        if let (true, Ok(mut invocations)) = (limits.record_invocations, self.invocations.lock()) {
             invocations.push(Invocation {
                 function: name.clone(),
                 action: action.clone(),
@@ -568,6 +573,7 @@ mod tests {
             scale: TimeScale::new(0.001),
             work_allowance: Duration::ZERO,
             faults: Some(faults.clone()),
+            record_invocations: true,
         });
         assert_eq!(host.timeout_of("echo"), Duration::from_secs(3));
         let spec = |kind| crate::faults::FaultSpec {
@@ -633,6 +639,19 @@ mod tests {
                 .unwrap()["n"],
             2
         );
+        // Recorded (asked for above): every invocation, failed ones included.
+        let recorded = host.invocations();
+        assert_eq!(recorded.len(), 5, "{recorded:?}");
+        assert!(recorded.iter().all(|i| i.function == "echo"));
+        // Not recorded unless asked: a long-running local cloud does not grow.
+        host.configure(FunctionLimits {
+            record_invocations: false,
+            ..host.limits()
+        });
+        host.invoke("echo", serde_json::json!({"n": 1}))
+            .await
+            .unwrap();
+        assert_eq!(host.invocations().len(), 5);
         // A handler slower than its (scaled) timeout: 3 ms real here (no work allowance).
         host.register(
             "echo",

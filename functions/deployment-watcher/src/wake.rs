@@ -44,11 +44,7 @@ pub(crate) async fn await_event(request: &Request, deps: &Deps) -> Result<WakeRe
     };
     if changed_since_look(seen.status, now) {
         let output = wake_output(&seen.deployment_id, "await: changed since the last look");
-        report.outcome =
-            match answer_wait(&deps.sfn, token, &output, &request.execution_name).await? {
-                Answer::Woke => WakeOutcome::Woke,
-                Answer::AlreadyEnded => WakeOutcome::AlreadyAnswered,
-            };
+        report.outcome = answer(deps, token, &output, &request.execution_name).await?;
     }
     tracing::info!(
         execution = %request.execution_name,
@@ -123,8 +119,18 @@ async fn wake_execution(
         Err(aws) => return Err(Error::Aws(aws)),
     };
     let output = wake_output(&change.deployment_id, &change.state);
+    answer(deps, &pending.task_token, &output, &arn).await
+}
+
+/// SendTaskSuccess on the wait's token, told as the wake's outcome.
+async fn answer(
+    deps: &Deps,
+    token: &str,
+    output: &str,
+    execution: &str,
+) -> Result<WakeOutcome, Error> {
     Ok(
-        match answer_wait(&deps.sfn, &pending.task_token, &output, &arn).await? {
+        match answer_wait(&deps.sfn, token, output, execution).await? {
             Answer::Woke => WakeOutcome::Woke,
             Answer::AlreadyEnded => WakeOutcome::AlreadyAnswered,
         },

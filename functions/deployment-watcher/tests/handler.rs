@@ -31,10 +31,10 @@ use aws_sdk_codedeploy::types::{
 use aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput;
 use aws_sdk_sfn::operation::list_executions::ListExecutionsOutput;
 use aws_sdk_sfn::types::{ExecutionListItem, ExecutionStatus};
-use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use aws_smithy_mocks::{mock, Rule};
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::DateTime;
-use deployment_watcher::{handler, Action, Config, Deps, Error, Request, Response};
+use deployment_watcher::{handler, Action, Deps, Error, Request, Response};
 use greenlight_aws::AwsError;
 use greenlight_core::model::{
     Admission, CreatedDeployment, DeploymentStatus, NextStep, Phase, PipelineInput, StatusReport,
@@ -43,46 +43,14 @@ use greenlight_core::model::{
 use greenlight_core::watch::{deployment_description, execution_of_description};
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 
+mod common;
+use common::{config, deps, deps_with, DEPLOYMENT_ID, SM_ARN};
+
 const ADMIT: &str = include_str!("../../../events/task-admit.json");
 const CREATE: &str = include_str!("../../../events/task-create.json");
 const STATUS: &str = include_str!("../../../events/task-status.json");
 
-const SM_ARN: &str = "arn:aws:states:us-east-1:111122223333:stateMachine:greenlight-pipeline";
 const ME: &str = "shop-3f9c2a7d1e8b4c60a2d5e7f1b9c3d4e5";
-const DEPLOYMENT_ID: &str = "d-7Q2KJ3X1A";
-
-fn config() -> Config {
-    Config {
-        state_machine_arn: SM_ARN.to_string(),
-        deployment_config_name: "CodeDeployDefault.OneAtATime".to_string(),
-        deployment_timeout_seconds: 3600,
-        post_reroute_timeout_seconds: 3 * 3600,
-        min_wait_seconds: 5,
-        max_wait_seconds: 60,
-        max_event_wait_seconds: 3600,
-        ignore_application_stop_failures: false,
-    }
-}
-
-fn deps(codedeploy: &[&Rule], sfn: &[&Rule]) -> Deps {
-    deps_with(codedeploy, sfn, &[])
-}
-
-fn deps_with(codedeploy: &[&Rule], sfn: &[&Rule], autoscaling: &[&Rule]) -> Deps {
-    Deps::from_clients(
-        // One attempt per call: a throttled or 5xx answer reaches the shell
-        // at once (the SDK's own retries are not under test here).
-        mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, codedeploy, |c| c
-            .retry_config(
-                aws_sdk_codedeploy::config::retry::RetryConfig::standard().with_max_attempts(1)
-            )),
-        mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn, |c| c.retry_config(
-            aws_sdk_sfn::config::retry::RetryConfig::standard().with_max_attempts(1)
-        )),
-        mock_client!(aws_sdk_autoscaling, RuleMode::MatchAny, autoscaling),
-        config(),
-    )
-}
 
 fn request(fixture: &str) -> Request {
     serde_json::from_str(fixture).expect("fixture parses as TaskRequest<Action>")

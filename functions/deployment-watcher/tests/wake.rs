@@ -11,44 +11,22 @@ use aws_sdk_sfn::types::error::TaskTimedOut;
 use aws_sdk_sfn::types::{
     HistoryEvent, HistoryEventType, StateEnteredEventDetails, TaskScheduledEventDetails,
 };
-use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use aws_smithy_mocks::{mock, Rule};
 use aws_smithy_types::DateTime;
-use deployment_watcher::{entry, Config, Deps, Error, Response};
+use deployment_watcher::{entry, Deps, Error, Response};
 use greenlight_core::wake::{WakeOutcome, WakeReport, AWAIT_EVENT_STATE};
 use greenlight_core::watch::deployment_description;
 use lambda_runtime::{Context, LambdaEvent};
 
+mod common;
+use common::{deps, DEPLOYMENT_ID};
+
 const AWAIT: &str = include_str!("../../../events/task-await.json");
 const READY_EVENT: &str = include_str!("../../../events/codedeploy-state-change-ready.json");
 
-const SM_ARN: &str = "arn:aws:states:us-east-1:111122223333:stateMachine:greenlight-pipeline";
 const EXECUTION: &str = "shop-3f9c2a7d1e8b4c60a2d5e7f1b9c3d4e5";
 const EXECUTION_ARN: &str = "arn:aws:states:us-east-1:111122223333:execution:greenlight-pipeline:shop-3f9c2a7d1e8b4c60a2d5e7f1b9c3d4e5";
-const DEPLOYMENT_ID: &str = "d-7Q2KJ3X1A";
 const LOOP_TOKEN: &str = "tok-loop-7";
-
-fn deps(codedeploy: &[&Rule], sfn: &[&Rule]) -> Deps {
-    Deps::from_clients(
-        mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, codedeploy, |c| c
-            .retry_config(
-                aws_sdk_codedeploy::config::retry::RetryConfig::standard().with_max_attempts(1)
-            )),
-        mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn, |c| c.retry_config(
-            aws_sdk_sfn::config::retry::RetryConfig::standard().with_max_attempts(1)
-        )),
-        mock_client!(aws_sdk_autoscaling, RuleMode::MatchAny, &[]),
-        Config {
-            state_machine_arn: SM_ARN.to_string(),
-            deployment_config_name: "CodeDeployDefault.OneAtATime".to_string(),
-            deployment_timeout_seconds: 3600,
-            post_reroute_timeout_seconds: 3 * 3600,
-            min_wait_seconds: 5,
-            max_wait_seconds: 60,
-            max_event_wait_seconds: 3600,
-            ignore_application_stop_failures: false,
-        },
-    )
-}
 
 async fn run(payload: &str, deps: &Deps) -> Result<WakeReport, Error> {
     let value: serde_json::Value = serde_json::from_str(payload).expect("fixture is JSON");

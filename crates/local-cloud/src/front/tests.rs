@@ -1532,6 +1532,7 @@ async fn step_functions_sees_lambda_timeouts_and_fails_on_results_over_256_kb() 
         scale: TimeScale::new(0.01),
         work_allowance: Duration::ZERO,
         faults: Some(cloud.faults.clone()),
+        record_invocations: false,
     });
     let invoke = "arn:aws:states:::lambda:invoke";
     let definition = json!({

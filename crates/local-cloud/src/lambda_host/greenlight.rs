@@ -8,28 +8,22 @@ use lambda_runtime::LambdaEvent;
 /// `handler`, `From<Error> for Diagnostic`) as a [`HostedFunction`].
 macro_rules! hosted_function {
     ($wrapper:ident, $krate:ident) => {
-        struct $wrapper {
-            deps: $krate::Deps,
-        }
-
-        impl HostedFunction for $wrapper {
-            fn invoke(
-                &self,
-                payload: Value,
-                context: Context,
-            ) -> BoxFuture<'_, Result<Value, Diagnostic>> {
-                Box::pin(async move {
-                    let request: $krate::Request = decode_payload(payload)?;
-                    let response = $krate::handler(LambdaEvent::new(request, context), &self.deps)
-                        .await
-                        .map_err(Diagnostic::from)?;
-                    encode_response(response)
-                })
-            }
-        }
+        hosted_function!(@define $wrapper, $krate, |payload, context, deps| {
+            let request: $krate::Request = decode_payload(payload)?;
+            $krate::handler(LambdaEvent::new(request, context), deps)
+                .await
+                .map_err(Diagnostic::from)
+        });
     };
     // A crate whose `entry` takes any JSON (tasks and EventBridge events).
     ($wrapper:ident, $krate:ident, entry) => {
+        hosted_function!(@define $wrapper, $krate, |payload, context, deps| {
+            $krate::entry(LambdaEvent::new(payload, context), deps)
+                .await
+                .map_err(Diagnostic::from)
+        });
+    };
+    (@define $wrapper:ident, $krate:ident, |$payload:ident, $context:ident, $deps:ident| $call:block) => {
         struct $wrapper {
             deps: $krate::Deps,
         }
@@ -37,13 +31,12 @@ macro_rules! hosted_function {
         impl HostedFunction for $wrapper {
             fn invoke(
                 &self,
-                payload: Value,
-                context: Context,
+                $payload: Value,
+                $context: Context,
             ) -> BoxFuture<'_, Result<Value, Diagnostic>> {
                 Box::pin(async move {
-                    let response = $krate::entry(LambdaEvent::new(payload, context), &self.deps)
-                        .await
-                        .map_err(Diagnostic::from)?;
+                    let $deps = &self.deps;
+                    let response = $call?;
                     encode_response(response)
                 })
             }

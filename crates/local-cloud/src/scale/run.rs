@@ -212,6 +212,15 @@ pub async fn run(
     let mut outcomes = Vec::with_capacity(groups.len());
     let mut tokens = Vec::with_capacity(groups.len());
     let mut histories: Vec<(usize, String, String)> = Vec::new();
+    // Lambda's invocation records of the uploads the trigger rejected (read
+    // only when an upload has no execution).
+    let rejected = if by_group.iter().any(Option::is_none) {
+        crate::scenarios::rejected_records(cloud)
+            .await
+            .map_err(|e| e.to_string())?
+    } else {
+        Vec::new()
+    };
     for (i, g) in groups.iter().enumerate() {
         let mut group_tokens: BTreeSet<String> = g.tokens.iter().cloned().collect();
         group_tokens.extend(g.blue_instances.iter().cloned());
@@ -224,7 +233,7 @@ pub async fn run(
                 upload_to_create_ms: None,
                 succeeded_to_end_ms: None,
                 upload_to_end_ms: None,
-                end_state_problems: vec!["no execution was found for the upload".into()],
+                end_state_problems: vec![rejection_of(&rejected, &g.key)],
             });
             tokens.push(GroupTokens {
                 group: g.name.clone(),
@@ -527,4 +536,30 @@ async fn history(sfn: &aws_sdk_sfn::Client, arn: &str) -> Result<Vec<String>, St
         }
     }
     Ok(out)
+}
+
+/// Why the upload of `key` has no execution: the trigger's error from its
+/// RejectedUploads record, when there is one.
+fn rejection_of(records: &[String], key: &str) -> String {
+    let record = records
+        .iter()
+        .filter_map(|r| serde_json::from_str::<serde_json::Value>(r).ok())
+        .find(|r| {
+            r.get("requestPayload")
+                .is_some_and(|p| p.to_string().contains(key))
+        });
+    match record {
+        Some(r) => format!(
+            "no execution: the upload was rejected to RejectedUploads ({}: {})",
+            r.pointer("/responsePayload/errorType")
+                .and_then(|t| t.as_str())
+                .unwrap_or("no errorType"),
+            r.pointer("/responsePayload/errorMessage")
+                .and_then(|m| m.as_str())
+                .unwrap_or("no errorMessage")
+        ),
+        None => {
+            "no execution was found for the upload, and no RejectedUploads record names it".into()
+        }
+    }
 }

@@ -15,6 +15,9 @@ pub enum Reading {
     /// AWS does not document this detail and the gentler reading is kept on
     /// purpose: why no greenlight behaviour can depend on it (named here).
     Gentler(&'static str),
+    /// AWS documents the behaviour, and the local cloud cannot follow it
+    /// without being harsher than AWS (how, named here).
+    HarsherThanDocumented(&'static str),
 }
 
 impl Reading {
@@ -23,6 +26,9 @@ impl Reading {
             Self::Documented => "documented".to_string(),
             Self::Harsher(detail) => format!("undocumented: harsher reading ({detail})"),
             Self::Gentler(why) => format!("undocumented: gentler reading on purpose ({why})"),
+            Self::HarsherThanDocumented(how) => {
+                format!("documented; the local cloud is harsher ({how})")
+            }
         }
     }
 }
@@ -177,6 +183,12 @@ pub const EMULATED: &[Emulated] = &[
         reading: Reading::Harsher("by default a wait lasts 1 / time scale times longer against CodeDeploy's clock than on AWS, so the loop sees each change late; only the benchmark, which counts transitions, runs waits on the simulated clock"),
     },
     Emulated {
+        behaviour: "Lambda execution environments",
+        emulation: "every hosted function runs in the local cloud's one process, its SDK clients built once and shared by all its concurrent invocations; the AWS SDK for Rust keeps one retry quota per service in a process (aws-smithy-runtime's standard retry: 500 tokens, 5 per retry of a throttled call), so every concurrent invocation of every function draws on the same quota",
+        source: "Lambda developer guide \"Understanding Lambda function scaling\" (\"For each concurrent request, Lambda provisions a separate instance of your execution environment\"), https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html",
+        reading: Reading::HarsherThanDocumented("on AWS each execution environment serves one request at a time with its own retry quota; here, with many deployments throttled at once, the shared quota can run out and a throttled call is then not retried"),
+    },
+    Emulated {
         behaviour: "Suspended Auto Scaling processes",
         emulation: "with `Launch` suspended a scale-out (SetDesiredCapacity, UpdateAutoScalingGroup DesiredCapacity) sets the desired capacity (DescribeAutoScalingGroups shows it) but launches nothing; with `Terminate` suspended a scale-in terminates nothing; once the process is resumed the group moves to the desired capacity (moto alone launches at once); a desired capacity outside MinSize/MaxSize is a `ValidationError`",
         source: "EC2 Auto Scaling user guide \"How suspended processes affect other processes\", https://docs.aws.amazon.com/autoscaling/ec2/userguide/understand-how-suspending-processes-affects-other-processes.html; \"Suspend and resume Amazon EC2 Auto Scaling processes\", https://docs.aws.amazon.com/autoscaling/ec2/userguide/as-suspend-resume-processes.html",
@@ -215,10 +227,14 @@ pub fn reliability_section() -> String {
         .iter()
         .filter(|e| matches!(e.reading, Reading::Gentler(_)))
         .count();
+    let harsher_than_documented = EMULATED
+        .iter()
+        .filter(|e| matches!(e.reading, Reading::HarsherThanDocumented(_)))
+        .count();
     let mut out = format!(
-        "## AWS behaviours the local cloud emulates\n\nWritten by the test run from `local_cloud::emulated::EMULATED` (the README's emulation table is the same table). {} behaviours: {documented} as documented, {} where AWS documents no detail and the harsher reading is taken, {gentler} where AWS documents no detail and the gentler reading is kept on purpose (the row says why greenlight cannot depend on it).\n\n| Behaviour | Source | AWS documents it |\n| --- | --- | --- |\n",
+        "## AWS behaviours the local cloud emulates\n\nWritten by the test run from `local_cloud::emulated::EMULATED` (the README's emulation table is the same table). {} behaviours: {documented} as documented, {} where AWS documents no detail and the harsher reading is taken, {gentler} where AWS documents no detail and the gentler reading is kept on purpose (the row says why greenlight cannot depend on it), {harsher_than_documented} where AWS documents the behaviour and the local cloud is harsher (the row says how).\n\n| Behaviour | Source | AWS documents it |\n| --- | --- | --- |\n",
         EMULATED.len(),
-        EMULATED.len() - documented - gentler
+        EMULATED.len() - documented - gentler - harsher_than_documented
     );
     for e in EMULATED {
         out.push_str(&format!(
@@ -263,7 +279,10 @@ mod tests {
                 "{}: no source URL",
                 e.behaviour
             );
-            if let Reading::Harsher(detail) | Reading::Gentler(detail) = e.reading {
+            if let Reading::Harsher(detail)
+            | Reading::Gentler(detail)
+            | Reading::HarsherThanDocumented(detail) = e.reading
+            {
                 assert!(
                     !detail.is_empty(),
                     "{}: name the undocumented detail",
@@ -294,6 +313,13 @@ mod tests {
             .count();
         assert!(s.contains(&format!(
             "{gentler} where AWS documents no detail and the gentler reading is kept on purpose"
+        )));
+        let harsher_than_documented = EMULATED
+            .iter()
+            .filter(|e| matches!(e.reading, Reading::HarsherThanDocumented(_)))
+            .count();
+        assert!(s.contains(&format!(
+            "{harsher_than_documented} where AWS documents the behaviour and the local cloud is harsher"
         )));
     }
 }

@@ -183,6 +183,12 @@ pub const EMULATED: &[Emulated] = &[
         reading: Reading::Harsher("by default a wait lasts 1 / time scale times longer against CodeDeploy's clock than on AWS, so the loop sees each change late; only the benchmark, which counts transitions, runs waits on the simulated clock"),
     },
     Emulated {
+        behaviour: "Lambda asynchronous retries of relayed events",
+        emulation: "the events the relay delivers (S3 uploads to deploy-trigger; CodeDeploy and Step Functions events to the deployment-watcher and the failure handler) are invoked again 1 real second after a function error, twice, then go to the function's on-failure destination if it has one (RejectedUploads for the trigger)",
+        source: "Lambda developer guide \"How Lambda handles errors and retries with asynchronous invocation\" (\"a one-minute wait between the first two attempts, and two minutes between the second and third attempts\"), https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html",
+        reading: Reading::HarsherThanDocumented("Lambda waits 1 and then 2 minutes before the retries; the relay retries after 1 s, so an error that lasts a few seconds, such as a throttling burst, uses up all three attempts"),
+    },
+    Emulated {
         behaviour: "Lambda execution environments",
         emulation: "every hosted function runs in the local cloud's one process, its SDK clients built once and shared by all its concurrent invocations; the AWS SDK for Rust keeps one retry quota per service in a process (aws-smithy-runtime's standard retry: 500 tokens, 5 per retry of a throttled call), so every concurrent invocation of every function draws on the same quota",
         source: "Lambda developer guide \"Understanding Lambda function scaling\" (\"For each concurrent request, Lambda provisions a separate instance of your execution environment\"), https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html",

@@ -296,7 +296,9 @@ pub enum Error {
 }
 
 /// What to check when GetDeploymentGroup fails for another reason than a missing application or group.
-const FIX_GROUP: &str = "check the function's codedeploy:GetDeploymentGroup permission and retry (AwsTransient: retrying later may succeed)";
+const FIX_GROUP: &str = "check the function's codedeploy:GetDeploymentGroup permission";
+/// What to do when an AWS call still failed transiently after its retries.
+const FIX_TRANSIENT: &str = "AWS answered with throttling or a transient error on every attempt (AwsTransient), which says nothing about greenlight's settings or permissions: Lambda invokes an S3 upload's event twice more and then keeps it in the RejectedUploads queue with this reason (upload the revision again, or invoke the function with the record's requestPayload); a CodePipeline job fails with it (retry the stage)";
 /// What to check when GetObjectTagging fails.
 const FIX_TAGS: &str = "check the function's s3:GetObjectTagging / s3:GetObjectVersionTagging permission on the artifact bucket's objects and redeliver the event (the upload's greenlight-approval / greenlight-bake tags must be read before it deploys)";
 /// What to check when StartExecution fails.
@@ -308,8 +310,14 @@ const FIX_DESCRIBE: &str = "check the states:DescribeExecution permission; CodeP
 const FIX_JOB_RESULT: &str = "check the codepipeline:PutJobSuccessResult/PutJobFailureResult permissions and that the job is still in progress";
 
 impl Error {
+    /// An AWS error with what to check. A transient one (throttling, a 5xx,
+    /// a timeout, after the SDK's retries) says nothing about permissions or
+    /// settings, so it gets [`FIX_TRANSIENT`] instead.
     fn aws(fix: &'static str) -> impl FnOnce(AwsError) -> Self {
-        move |error| Self::Aws { error, fix }
+        move |error| {
+            let fix = if error.transient { FIX_TRANSIENT } else { fix };
+            Self::Aws { error, fix }
+        }
     }
 
     /// Stable Lambda `errorType` (names from `greenlight_core::errors` and

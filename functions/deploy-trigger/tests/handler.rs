@@ -632,6 +632,30 @@ async fn codedeploy_failure_is_an_error_not_a_rejection() {
 }
 
 #[tokio::test]
+async fn a_throttled_group_read_says_retry_not_permissions() {
+    let rule = mock!(aws_sdk_codedeploy::Client::get_deployment_group).then_error(|| {
+        GetDeploymentGroupError::generic(
+            aws_sdk_codedeploy::error::ErrorMetadata::builder()
+                .code("ThrottlingException")
+                .message("Rate exceeded")
+                .build(),
+        )
+    });
+    let message = expect_group_rejection(rule, "AwsTransient").await;
+    assert!(
+        message.contains("GetDeploymentGroup on shop/shop-prod failed")
+            && message.contains("RejectedUploads")
+            && message.contains("upload the revision again"),
+        "{message}"
+    );
+    assert!(!message.contains("permission on"), "{message}");
+    assert!(
+        !message.contains("codedeploy:GetDeploymentGroup permission"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
 async fn start_execution_failure_is_an_error() {
     let mut m = Mocks::new();
     m.sfn.push(start_never());
